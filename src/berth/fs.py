@@ -1,0 +1,29 @@
+"""Small file-system helpers: atomic writes and directory creation."""
+
+import os
+
+
+def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
+    """Write `data` to `path` so that readers see the old or the new file, never half."""
+    tmp = f"{path}.tmp.{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+
+
+def read_text(path: str) -> str:
+    with open(path) as f:
+        return f.read()
+
+
+def write_text(path: str, text: str) -> None:
+    """Write to an existing kernel file (cgroup, proc) in one write call."""
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)

@@ -1,0 +1,1 @@
+"""Pure data models of the OCI runtime and image specs: no I/O."""

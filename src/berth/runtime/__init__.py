@@ -1,0 +1,1 @@
+"""berth-runtime: an OCI runtime with runc's command line."""

@@ -1,0 +1,5 @@
+import sys
+
+from berth.runtime.cli import main
+
+sys.exit(main())

@@ -1,0 +1,93 @@
+"""cgroups behind one manager interface; the host's mode is detected at run time.
+
+- v2: /sys/fs/cgroup is cgroup2 with the controllers.
+- v1: one hierarchy per controller (or group of controllers).
+- hybrid: v1 controllers plus an empty cgroup2 at /sys/fs/cgroup/unified, as on
+  this project's CI host; berth drives the v1 controllers and also places the
+  container in the unified tree so tools that look there find it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from berth.oci.runtime_spec import Resources
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+class Manager:
+    """What the runtime asks of a cgroup driver, whatever the host's mode."""
+
+    path: str
+
+    def create(self) -> tuple[str, ...]:
+        """Make the container's cgroup; return the directories this made."""
+        raise NotImplementedError
+
+    def apply(self, resources: Resources | None) -> None:
+        raise NotImplementedError
+
+    def add(self, pid: int) -> None:
+        raise NotImplementedError
+
+    def pids(self) -> list[int]:
+        raise NotImplementedError
+
+    def freeze(self) -> None:
+        raise NotImplementedError
+
+    def thaw(self) -> None:
+        raise NotImplementedError
+
+    def frozen(self) -> bool:
+        raise NotImplementedError
+
+    def destroy(self, made: tuple[str, ...]) -> None:
+        """Remove the container's cgroup and the parents `create` made."""
+        raise NotImplementedError
+
+    def layout(self) -> list[tuple[str, str, str, str]]:
+        """(subdir, fstype, mount data, host dir) for mounting cgroups in the container."""
+        raise NotImplementedError
+
+
+def mounts(mountinfo: str = "/proc/self/mountinfo") -> list[tuple[str, str, list[str]]]:
+    """(mount point, fstype, super options) of every cgroup file system."""
+    found = []
+    with open(mountinfo) as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            fstype, _source, superopts = right.split()[:3]
+            if fstype in ("cgroup", "cgroup2"):
+                found.append((left.split()[4], fstype, superopts.split(",")))
+    return found
+
+
+def detect(root: str = CGROUP_ROOT) -> str:
+    """'v2', 'hybrid' or 'v1'."""
+    kinds = {point: fstype for point, fstype, _ in mounts()}
+    if kinds.get(root) == "cgroup2":
+        return "v2"
+    return "hybrid" if kinds.get(root + "/unified") == "cgroup2" else "v1"
+
+
+def normalize(cgroups_path: str, container_id: str) -> str:
+    """linux.cgroupsPath, or /<id> as runc does when it is empty, as an absolute path."""
+    path = os.path.normpath("/" + (cgroups_path or container_id))
+    if ":" in path:
+        raise ValueError(
+            f"cgroupsPath {cgroups_path!r}: systemd slice paths need --systemd-cgroup, which berth does not support"
+        )
+    return path
+
+
+def manager(cgroups_path: str, root: str = CGROUP_ROOT, mode: str | None = None) -> Manager:
+    mode = mode or detect(root)
+    if mode == "v2":
+        from berth.runtime.cgroups.v2.manager import V2Manager
+
+        return V2Manager(root, cgroups_path)
+    from berth.runtime.cgroups.v1.manager import V1Manager
+
+    return V1Manager(root, cgroups_path, unified=root + "/unified" if mode == "hybrid" else None)

@@ -1,0 +1,84 @@
+"""The cgroup v1 driver: one directory per hierarchy, controllers applied in turn."""
+
+from __future__ import annotations
+
+import os
+
+from berth.oci.runtime_spec import Resources
+from berth.runtime import cgroups
+from berth.runtime.cgroups import files
+from berth.runtime.cgroups.v1 import blkio, cpu, cpuset, devices, freezer, memory, pids
+
+CONTROLLERS = (cpuset, memory, cpu, pids, blkio, devices)
+
+
+class V1Manager(cgroups.Manager):
+    def __init__(self, root: str, path: str, unified: str | None = None) -> None:
+        self.path = path
+        self.hierarchies: dict[str, str] = {}  # controller or name=x -> mount point
+        self.layout_: list[tuple[str, str, str, str]] = []
+        for point, fstype, opts in cgroups.mounts():
+            if fstype != "cgroup" or not point.startswith(root + "/"):
+                continue
+            names = [o for o in opts if o not in ("rw", "ro", "relatime", "nosuid", "nodev", "noexec")]
+            for n in names:
+                self.hierarchies[n] = point
+            self.layout_.append((os.path.basename(point), "cgroup", ",".join(names), point + path))
+        self.unified = unified
+        if unified:
+            self.layout_.append(("unified", "cgroup2", "", unified + path))
+
+    def _dirs(self) -> list[str]:
+        points = sorted(set(self.hierarchies.values()))
+        if self.unified:
+            points.append(self.unified)
+        return [p + self.path for p in points]
+
+    def _dir(self, controller: str) -> str | None:
+        point = self.hierarchies.get(controller)
+        return point + self.path if point else None
+
+    def create(self) -> tuple[str, ...]:
+        made: list[str] = []
+        for d in self._dirs():
+            made += files.make_dirs(d)
+        cs = self._dir("cpuset")
+        if cs:
+            cpuset.prepare(cs)
+        return tuple(made)
+
+    def apply(self, resources: Resources | None, extra_devices: tuple = ()) -> None:
+        if resources is None:
+            return
+        for ctl in CONTROLLERS:
+            d = self._dir(ctl.NAME)
+            if d is None:
+                continue
+            if ctl is devices:
+                devices.apply(d, resources, extra_devices)
+            else:
+                ctl.apply(d, resources)
+
+    def add(self, pid: int) -> None:
+        for d in self._dirs():
+            files.write(d, "cgroup.procs", pid)
+
+    def pids(self) -> list[int]:
+        d = self._dir("pids") or self._dir("memory") or self._dirs()[0]
+        return files.pids(d)
+
+    def freeze(self) -> None:
+        freezer.set_state(self._dir("freezer"), "FROZEN")
+
+    def thaw(self) -> None:
+        freezer.set_state(self._dir("freezer"), "THAWED")
+
+    def frozen(self) -> bool:
+        d = self._dir("freezer")
+        return bool(d) and freezer.frozen(d)
+
+    def destroy(self, made: tuple[str, ...]) -> None:
+        files.remove_dirs(list(self._dirs()) + list(made))
+
+    def layout(self) -> list[tuple[str, str, str, str]]:
+        return self.layout_

@@ -1,0 +1,1 @@
+"""cgroup v2: one module per controller, each with `apply(directory, resources)`."""

@@ -1,0 +1,80 @@
+"""The cgroup v2 driver: one directory, controllers enabled down the tree."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from berth.errors import Unavailable
+from berth.oci.runtime_spec import Resources
+from berth.runtime import cgroups
+from berth.runtime.cgroups import files
+from berth.runtime.cgroups.v2 import cpu, cpuset, io, memory, pids
+
+CONTROLLERS = (cpuset, memory, cpu, pids, io)
+
+
+class V2Manager(cgroups.Manager):
+    def __init__(self, root: str, path: str) -> None:
+        self.root = root
+        self.path = path
+        self.dir = root + path
+
+    def create(self) -> tuple[str, ...]:
+        made = files.make_dirs(self.dir)
+        available = set(files.read(self.root, "cgroup.controllers").split())
+        wanted = " ".join("+" + c.NAME for c in CONTROLLERS if c.NAME in available)
+        d = self.root
+        for part in [p for p in self.path.split("/") if p][:-1]:
+            if wanted:
+                files.write(d, "cgroup.subtree_control", wanted)
+            d = os.path.join(d, part)
+        if wanted:
+            files.write(d, "cgroup.subtree_control", wanted)
+        return made
+
+    def apply(self, resources: Resources | None, extra_devices: tuple = ()) -> None:
+        if resources is None:
+            return
+        for ctl in CONTROLLERS:
+            ctl.apply(self.dir, resources)
+        for key, value in resources.unified.items():
+            if "/" in key or key.startswith("."):
+                raise ValueError(f"linux.resources.unified: invalid file name {key!r}")
+            files.write(self.dir, key, value)
+        if resources.devices:
+            # device rules on v2 need an eBPF program, which berth does not load yet
+            sys.stderr.write("berth-runtime: warning: device cgroup rules are not enforced on cgroup v2\n")
+
+    def add(self, pid: int) -> None:
+        files.write(self.dir, "cgroup.procs", pid)
+
+    def pids(self) -> list[int]:
+        return files.pids(self.dir)
+
+    def _freeze(self, value: int) -> None:
+        files.write(self.dir, "cgroup.freeze", value)
+        for _ in range(1000):
+            if f"frozen {value}" in files.read(self.dir, "cgroup.events"):
+                return
+            time.sleep(0.001)
+        raise Unavailable(f"cgroup {self.dir} did not reach frozen={value}")
+
+    def freeze(self) -> None:
+        self._freeze(1)
+
+    def thaw(self) -> None:
+        self._freeze(0)
+
+    def frozen(self) -> bool:
+        try:
+            return files.read(self.dir, "cgroup.freeze") == "1"
+        except FileNotFoundError:
+            return False
+
+    def destroy(self, made: tuple[str, ...]) -> None:
+        files.remove_dirs([self.dir, *made])
+
+    def layout(self) -> list[tuple[str, str, str, str]]:
+        return [("", "cgroup2", "", self.dir)]

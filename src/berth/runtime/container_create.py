@@ -1,0 +1,182 @@
+"""`create`: the main role. Validates the bundle, claims the id, makes the
+cgroup and exec.fifo, forks the intermediate, answers its requests (id maps,
+hooks) and records the state once init reports ready.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from berth import fastjson
+from berth.errors import BerthError, FailedPrecondition, InvalidArgument, NotFound
+from berth.fs import atomic_write
+from berth.oci.runtime_spec import Spec, parse_spec
+from berth.runtime import cgroups, hooks, intermediate, statedir, sync
+from berth.runtime.init import InitConfig
+from berth.runtime.validate import namespace_types, validate
+
+
+def load_bundle(bundle: str) -> tuple[Spec, bytes]:
+    path = os.path.join(bundle, "config.json")
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise NotFound(f"JSON specification file {path} not found") from None
+    try:
+        return parse_spec(fastjson.loads(raw)), raw
+    except ValueError as e:
+        raise InvalidArgument(f"{path}: {e}") from None
+
+
+def _write_id_maps(pid: int, spec: Spec) -> None:
+    linux = spec.linux
+    for name, maps in (("uid_map", linux.uid_mappings), ("gid_map", linux.gid_mappings)):
+        text = "".join(f"{mp.container_id} {mp.host_id} {mp.size}\n" for mp in maps)
+        with open(f"/proc/{pid}/{name}", "w") as f:
+            f.write(text)
+
+
+def oci_state(container_id: str, spec: Spec, bundle: str, pid: int, status: str) -> dict:
+    return {"ociVersion": spec.oci_version, "id": container_id, "status": status, "pid": pid,
+            "bundle": bundle, "annotations": spec.annotations}  # fmt: skip
+
+
+def create(root: str, container_id: str, bundle: str, pid_file: str | None = None,
+           console_fd: int = -1, preserve_fds: int = 0, new_keyring: bool = True,
+           loaded: tuple[Spec, bytes] | None = None) -> statedir.ContainerState:  # fmt: skip
+    bundle = os.path.abspath(bundle)
+    statedir.check_id(container_id)
+    spec, raw = loaded or load_bundle(bundle)
+    rootfs = validate(spec, bundle)
+    if spec.process.terminal and console_fd < 0:
+        raise InvalidArgument("cannot allocate tty if berth-runtime will detach without setting console socket")
+    if spec.linux and spec.linux.seccomp:
+        from berth.runtime import seccomp
+
+        seccomp.build(spec.linux.seccomp)  # fail now on a profile libseccomp rejects
+    types = namespace_types(spec)
+    try:
+        cg = cgroups.manager(cgroups.normalize(spec.linux.cgroups_path if spec.linux else "", container_id))
+    except ValueError as e:
+        raise InvalidArgument(f"config.json: {e}") from None
+    cdir = statedir.make_dir(root, container_id)
+    made: tuple[str, ...] = ()
+    init_pid = 0
+    child = 0
+    parent_ch = child_ch = None
+    fifo_fd = -1
+    try:
+        atomic_write(os.path.join(cdir, "config.json"), raw, 0o600)
+        fifo = os.path.join(cdir, "exec.fifo")
+        os.mkfifo(fifo, 0o600)
+        fifo_fd = os.open(fifo, os.O_RDWR | os.O_CLOEXEC)
+        made = cg.create()
+        cg.apply(spec.linux.resources if spec.linux else None, _device_rules(spec))
+        ns_fds = {t: os.open(p, os.O_RDONLY | os.O_CLOEXEC) for t, p in types.items() if p}
+        parent_ch, child_ch = sync.pipes()
+        main_hooks = bool(spec.hooks and (spec.hooks.prestart or spec.hooks.create_runtime))
+        cfg = InitConfig(container_id=container_id, spec=spec, bundle=bundle, rootfs=rootfs, ch=child_ch,
+                         fifo_fd=fifo_fd, console_fd=console_fd, preserve_fds=preserve_fds,
+                         new_keyring=new_keyring, in_userns="user" in types, cgroupns="cgroup" in types,
+                         cgroup_layout=cg.layout(), main_hooks=main_hooks)  # fmt: skip
+        child = os.fork()
+        if child == 0:
+            _child_signals()
+            parent_ch.close()
+            from berth.runtime import init
+
+            intermediate.run(child_ch, types, ns_fds, cg, lambda: init.run(cfg))
+        child_ch.close()
+        os.close(fifo_fd)
+        fifo_fd = -1
+        for fd in ns_fds.values():
+            os.close(fd)
+        init_pid = _converse(parent_ch, spec, container_id, bundle)
+        os.waitpid(child, 0)
+        child = 0
+        state = statedir.ContainerState(
+            id=container_id, bundle=bundle, rootfs=rootfs, pid=init_pid,
+            pid_start=statedir.process_start(init_pid), created=statedir.now_rfc3339(),
+            annotations=spec.annotations, cgroup_path=cg.path, cgroup_dirs=made,
+        )  # fmt: skip
+        statedir.save(root, state)
+        if pid_file:
+            atomic_write(os.path.abspath(pid_file), str(init_pid).encode())
+        return state
+    except BaseException:
+        if init_pid:
+            _kill(init_pid)
+        if child:
+            os.waitpid(child, 0)
+        for pid in cg.pids():
+            _kill(pid)
+        cg.destroy(made)
+        shutil.rmtree(cdir, ignore_errors=True)
+        raise
+    finally:
+        if parent_ch:
+            parent_ch.close()
+        if fifo_fd >= 0:
+            os.close(fifo_fd)
+
+
+def _converse(ch: sync.Channel, spec: Spec, container_id: str, bundle: str) -> int:
+    """Serve the children's requests until init is ready; return init's pid."""
+    init_pid = 0
+    while True:
+        kind, payload = ch.recv()
+        if kind == sync.PID:
+            init_pid = int(payload)
+        elif kind == sync.USERMAP:
+            _write_id_maps(int(payload), spec)
+            ch.send(sync.OK)
+        elif kind == sync.HOOKS:
+            state = oci_state(container_id, spec, bundle, init_pid, "creating")
+            hooks.run(spec.hooks.prestart, state, "prestart")
+            hooks.run(spec.hooks.create_runtime, state, "createRuntime")
+            ch.send(sync.OK)
+        elif kind == sync.READY:
+            if not init_pid:
+                init_pid = int(ch.expect(sync.PID))
+            return init_pid
+        elif kind == sync.ERROR:
+            raise _ChildError(payload, init_pid)
+        else:
+            raise FailedPrecondition("container init exited before it was ready")
+
+
+class _ChildError(BerthError):
+    def __init__(self, message: str, pid: int) -> None:
+        super().__init__(message)
+        self.pid = pid
+
+
+def _device_rules(spec: Spec) -> tuple:
+    from berth.oci.runtime_spec import DeviceRule
+
+    return tuple(DeviceRule(allow=True, type=d.type, major=d.major, minor=d.minor, access="rwm")
+                 for d in (spec.linux.devices if spec.linux else ()))  # fmt: skip
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, 9)
+    except ProcessLookupError:
+        pass
+
+
+def _child_signals() -> None:
+    """A forked child must not keep the foreground run's signal plumbing."""
+    import _signal
+
+    _signal.set_wakeup_fd(-1)
+    for sig in range(1, _signal.NSIG):
+        if sig in (_signal.SIGKILL, _signal.SIGSTOP):
+            continue
+        try:
+            _signal.signal(sig, _signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass
+    _signal.pthread_sigmask(_signal.SIG_SETMASK, [])

@@ -1,0 +1,68 @@
+"""`delete`: remove a stopped (or, with --force, any) container and all it made."""
+
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import time
+
+from berth.errors import FailedPrecondition, NotFound
+from berth.runtime import hooks, statedir
+from berth.runtime.container import Container
+from berth.runtime.container_kill import signal_all
+
+
+def _wait_gone(c: Container, timeout: float = 10.0) -> None:
+    try:
+        pidfd = os.pidfd_open(c.state.pid)
+    except ProcessLookupError:
+        pidfd = -1
+    deadline = time.monotonic() + timeout
+    try:
+        if pidfd >= 0 and statedir.is_alive(c.state):
+            p = select.poll()
+            p.register(pidfd, select.POLLIN)
+            p.poll(timeout * 1000)
+        while c.cgroup.pids() and time.monotonic() < deadline:
+            time.sleep(0.005)
+    finally:
+        if pidfd >= 0:
+            os.close(pidfd)
+
+
+def destroy(c: Container) -> None:
+    """Kill whatever is left, remove the cgroup, run poststop hooks, drop the state."""
+    if c.cgroup.frozen():
+        c.cgroup.thaw()
+    if statedir.is_alive(c.state) or c.cgroup.pids():
+        if statedir.is_alive(c.state):
+            try:
+                os.kill(c.state.pid, 9)
+            except ProcessLookupError:
+                pass
+        signal_all(c, 9)
+        _wait_gone(c)
+    c.cgroup.destroy(c.state.cgroup_dirs)
+    try:
+        spec_hooks = c.spec.hooks
+    except OSError:
+        spec_hooks = None
+    if spec_hooks:
+        hooks.run(spec_hooks.poststop, statedir.oci_state(c.state, "stopped"), "poststop", fatal=False)
+    shutil.rmtree(c.dir, ignore_errors=True)
+
+
+def delete(root: str, container_id: str, force: bool = False) -> None:
+    try:
+        c = Container(root, container_id)
+    except NotFound:
+        # an aborted create may leave a directory without state.json
+        shutil.rmtree(statedir.container_dir(root, container_id), ignore_errors=True)
+        if force:
+            return
+        raise
+    status = c.status()
+    if status in ("running", "paused") and not force:
+        raise FailedPrecondition(f"cannot delete container {container_id} that is not stopped: {status}")
+    destroy(c)

@@ -1,0 +1,129 @@
+"""Staying in the foreground for `run` and `exec`: forward signals to the
+container process, proxy its terminal, reap it and return its exit code.
+
+berth-runtime is made a child subreaper before it forks, so the container's
+process (a grandchild) is reparented to it and can be waited for.
+"""
+
+from __future__ import annotations
+
+import _signal
+import os
+import select
+
+from berth.linux import prctl
+
+_NOT_FORWARDED = {_signal.SIGKILL, _signal.SIGSTOP, _signal.SIGCHLD, _signal.SIGWINCH, _signal.SIGURG}
+
+
+class Foreground:
+    def __init__(self) -> None:
+        prctl.set_child_subreaper()
+        self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        _signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
+        for sig in range(1, 32):
+            if sig in (_signal.SIGKILL, _signal.SIGSTOP):
+                continue
+            _signal.signal(sig, _noop)
+        self.master = -1
+        self._saved_tty = None
+
+    def attach_terminal(self, master: int) -> None:
+        import termios
+        import tty
+
+        self.master = master
+        if os.isatty(0):
+            self._saved_tty = termios.tcgetattr(0)
+            tty.setraw(0)
+            self._resize()
+
+    def _resize(self) -> None:
+        if self.master < 0 or not os.isatty(0):
+            return
+        import fcntl
+        import termios
+
+        size = fcntl.ioctl(0, termios.TIOCGWINSZ, b"\0" * 8)
+        fcntl.ioctl(self.master, termios.TIOCSWINSZ, size)
+
+    def wait(self, pid: int) -> int:
+        """Until `pid` exits; its exit code, 128+N for a signal."""
+        try:
+            code = self._reap(pid)
+            fds = [self.wake_r]
+            if self.master >= 0:
+                fds += [0, self.master]
+            while code is None:
+                try:
+                    ready, _, _ = select.select(fds, [], [])
+                except InterruptedError:
+                    continue
+                if self.wake_r in ready:
+                    for sig in os.read(self.wake_r, 256):
+                        if sig == _signal.SIGCHLD:
+                            continue
+                        if sig == _signal.SIGWINCH:
+                            self._resize()
+                        elif sig not in _NOT_FORWARDED:
+                            try:
+                                os.kill(pid, sig)
+                            except ProcessLookupError:
+                                pass
+                if 0 in ready and not _copy(0, self.master):
+                    fds.remove(0)
+                if self.master in ready and not _copy(self.master, 1):
+                    fds.remove(self.master)
+                code = self._reap(pid)
+            if self.master >= 0:
+                while _copy(self.master, 1, block=False):
+                    pass
+            return code
+        finally:
+            self.close()
+
+    @staticmethod
+    def _reap(pid: int) -> int | None:
+        while True:
+            try:
+                got, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return 255
+            if got == 0:
+                return None
+            if got == pid:
+                code = os.waitstatus_to_exitcode(status)
+                return 128 - code if code < 0 else code
+
+    def close(self) -> None:
+        if self._saved_tty is not None:
+            import termios
+
+            termios.tcsetattr(0, termios.TCSADRAIN, self._saved_tty)
+            self._saved_tty = None
+        _signal.set_wakeup_fd(-1)
+        for fd in (self.wake_r, self.wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _noop(signum: int, frame: object) -> None:
+    pass
+
+
+def _copy(src: int, dst: int, block: bool = True) -> bool:
+    if not block:
+        r, _, _ = select.select([src], [], [], 0)
+        if not r:
+            return False
+    try:
+        data = os.read(src, 65536)
+    except OSError:
+        return False
+    if not data:
+        return False
+    while data:
+        data = data[os.write(dst, data) :]
+    return True

@@ -1,0 +1,121 @@
+"""The last steps before execve, shared by a container's init and by exec:
+rlimits, seccomp, capabilities, user and groups, umask, cwd, fds, signals.
+"""
+
+from __future__ import annotations
+
+import _signal
+import os
+import resource
+
+from berth.errors import FailedPrecondition, InvalidArgument
+from berth.linux import caps, prctl
+from berth.oci.runtime_spec import Process, Seccomp
+
+_RLIMITS = {name: getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_")}
+
+
+def set_rlimits(process: Process) -> None:
+    for rl in process.rlimits:
+        try:
+            res = _RLIMITS[rl.type]
+        except KeyError:
+            raise InvalidArgument(f"process.rlimits: unknown type {rl.type!r}") from None
+        resource.setrlimit(res, (_rlim(rl.soft), _rlim(rl.hard)))
+
+
+def _rlim(v: int) -> int:
+    return resource.RLIM_INFINITY if v < 0 or v >= 2**64 - 1 else v
+
+
+def find_executable(args: tuple[str, ...], env: tuple[str, ...] | list[str]) -> str:
+    """Resolve args[0] through the process's PATH, as execvp would, or fail now."""
+    if not args:
+        raise InvalidArgument("process.args must not be empty")
+    name = args[0]
+    if "/" in name:
+        candidates = [name]
+    else:
+        path = next((e[5:] for e in env if e.startswith("PATH=")), "/usr/local/bin:/usr/bin:/bin")
+        candidates = [os.path.join(d or ".", name) for d in path.split(":")]
+    for c in candidates:
+        if os.path.isfile(c) and os.access(c, os.X_OK):
+            return c
+    where = "" if "/" in name else " in $PATH"
+    raise FailedPrecondition(f'exec: "{name}": executable file not found{where}')
+
+
+def compile_seccomp(profile: Seccomp | None) -> object | None:
+    """Build the filter now: after pivot_root, libseccomp could no longer be loaded."""
+    if profile is None:
+        return None
+    from berth.runtime import seccomp
+
+    return seccomp.build(profile)
+
+
+def finalize(process: Process, seccomp_filter: object | None, preserve_fds: int, executable: str) -> None:
+    """Become the container process and execve it. Never returns.
+
+    Everything used here must already be imported: it runs after pivot_root.
+    """
+    nnp = process.no_new_privileges
+    if seccomp_filter is not None and not nnp:
+        # without no_new_privs, loading a filter needs CAP_SYS_ADMIN: do it while we have it
+        seccomp_filter.load()
+    capset = process.capabilities
+    if capset is not None:
+        caps.drop_bounding(caps.mask(capset.bounding))
+    user = process.user
+    prctl.set_keepcaps(True)
+    os.setgroups(list(user.additional_gids))
+    os.setresgid(user.gid, user.gid, user.gid)
+    os.setresuid(user.uid, user.uid, user.uid)
+    prctl.set_keepcaps(False)
+    if capset is not None:
+        caps.capset(caps.mask(capset.effective), caps.mask(capset.permitted), caps.mask(capset.inheritable))
+        caps.set_ambient(caps.mask(capset.ambient))
+    else:
+        caps.capset(0, 0, 0)
+    os.umask(user.umask if user.umask is not None else 0o022)
+    enter_cwd(process.cwd)
+    if nnp:
+        prctl.set_no_new_privs()
+        if seccomp_filter is not None:
+            seccomp_filter.load()
+    close_fds(preserve_fds)
+    reset_signals()
+    os.execve(executable, list(process.args), env_dict(process.env))
+
+
+def env_dict(env: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for entry in env:
+        key, _, value = entry.partition("=")
+        out[key] = value
+    return out
+
+
+def enter_cwd(cwd: str) -> None:
+    try:
+        os.chdir(cwd)
+    except OSError as e:
+        raise FailedPrecondition(f"process.cwd {cwd}: {e.strerror}") from None
+    # CVE-2024-21626: a cwd reached through a leaked fd would be outside the root
+    if os.getcwd().startswith("(unreachable)"):
+        raise FailedPrecondition(f"process.cwd {cwd} is outside the container's root")
+
+
+def close_fds(preserve_fds: int) -> None:
+    """Keep stdio and the preserved fds 3..3+N-1; close every other."""
+    first = 3 + preserve_fds
+    os.closerange(first, 1 << 20)
+    for fd in range(3, first):
+        os.set_inheritable(fd, True)
+
+
+def reset_signals() -> None:
+    """Python ignores SIGPIPE and SIGXFSZ and may block signals: give the process clean ones."""
+    for sig in (_signal.SIGPIPE, _signal.SIGXFSZ, _signal.SIGINT, _signal.SIGTERM, _signal.SIGCHLD):
+        _signal.signal(sig, _signal.SIG_DFL)
+    _signal.pthread_sigmask(_signal.SIG_SETMASK, [])
