@@ -27,3 +27,17 @@ def write_text(path: str, text: str) -> None:
         os.write(fd, text.encode())
     finally:
         os.close(fd)
+
+
+def remove_tree(path: str) -> None:
+    """rm -rf without shutil, which costs `re` and the compression modules at import."""
+    try:
+        for top, dirs, files in os.walk(path, topdown=False):
+            for name in files:
+                os.unlink(os.path.join(top, name))
+            for name in dirs:
+                full = os.path.join(top, name)
+                os.unlink(full) if os.path.islink(full) else os.rmdir(full)
+        os.rmdir(path)
+    except FileNotFoundError:
+        pass

@@ -75,8 +75,14 @@ def drop_bounding(keep: int) -> None:
             _prctl.prctl(_prctl.PR_CAPBSET_DROP, cap)
 
 
-def set_ambient(caps: int) -> None:
+def set_ambient(caps: int, inheritable: int, permitted: int) -> None:
+    """Raise the ambient caps the kernel allows: those also inheritable and permitted.
+
+    runc's default spec lists ambient caps without inheritable ones (CVE-2022-29162);
+    like runc, berth skips what cannot be raised rather than failing.
+    """
     _prctl.prctl(_prctl.PR_CAP_AMBIENT, _prctl.PR_CAP_AMBIENT_CLEAR_ALL)
+    allowed = caps & inheritable & permitted
     for cap in range(last_cap() + 1):
-        if caps >> cap & 1:
+        if allowed >> cap & 1:
             _prctl.prctl(_prctl.PR_CAP_AMBIENT, _prctl.PR_CAP_AMBIENT_RAISE, cap)

@@ -60,11 +60,12 @@ def make_pty(console_fd: int, rows: int = 0, cols: int = 0, bind_console: bool =
 
 
 def recv_master(sock_fd: int) -> int:
+    """The pty master sent over our end of a console pair; the caller keeps sock_fd."""
     s = socket.socket(fileno=sock_fd)
     try:
         _msg, fds, _flags, _addr = socket.recv_fds(s, 4096, 1)
     finally:
-        s.close()
+        s.detach()
     if not fds:
         raise OSError("console socket: no terminal received")
     return fds[0]

@@ -6,11 +6,10 @@ hooks) and records the state once init reports ready.
 from __future__ import annotations
 
 import os
-import shutil
 
 from berth import fastjson
 from berth.errors import BerthError, FailedPrecondition, InvalidArgument, NotFound
-from berth.fs import atomic_write
+from berth.fs import atomic_write, remove_tree
 from berth.oci.runtime_spec import Spec, parse_spec
 from berth.runtime import cgroups, hooks, intermediate, statedir, sync
 from berth.runtime.init import InitConfig
@@ -113,7 +112,7 @@ def create(root: str, container_id: str, bundle: str, pid_file: str | None = Non
         for pid in cg.pids():
             _kill(pid)
         cg.destroy(made)
-        shutil.rmtree(cdir, ignore_errors=True)
+        remove_tree(cdir)
         raise
     finally:
         if parent_ch:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import select
-import shutil
 import time
 
 from berth.errors import FailedPrecondition, NotFound
+from berth.fs import remove_tree
 from berth.runtime import hooks, statedir
 from berth.runtime.container import Container
 from berth.runtime.container_kill import signal_all
@@ -50,7 +50,7 @@ def destroy(c: Container) -> None:
         spec_hooks = None
     if spec_hooks:
         hooks.run(spec_hooks.poststop, statedir.oci_state(c.state, "stopped"), "poststop", fatal=False)
-    shutil.rmtree(c.dir, ignore_errors=True)
+    remove_tree(c.dir)
 
 
 def delete(root: str, container_id: str, force: bool = False) -> None:
@@ -58,7 +58,7 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
         c = Container(root, container_id)
     except NotFound:
         # an aborted create may leave a directory without state.json
-        shutil.rmtree(statedir.container_dir(root, container_id), ignore_errors=True)
+        remove_tree(statedir.container_dir(root, container_id))
         if force:
             return
         raise

@@ -85,14 +85,15 @@ def prepare(cfg: InitConfig) -> tuple[str, object | None]:
         console.make_pty(cfg.console_fd, size.height if size else 0, size.width if size else 0)
     elif cfg.console_fd >= 0:
         os.close(cfg.console_fd)
-    builder.after_pivot(the_plan.after_pivot)
     if spec.hostname:
         uts.sethostname(spec.hostname)
     if spec.domainname:
         uts.setdomainname(spec.domainname)
+    # sysctls before the read-only paths: /proc/sys is one of them
     for key, value in (spec.linux.sysctl if spec.linux else {}).items():
         with open("/proc/sys/" + key.replace(".", "/"), "w") as f:
             f.write(value)
+    builder.after_pivot(the_plan.after_pivot)
     process_setup.set_rlimits(process)
     os.umask(old_umask)
     return process_setup.find_executable(process.args, process.env), seccomp_filter

@@ -73,8 +73,9 @@ def finalize(process: Process, seccomp_filter: object | None, preserve_fds: int,
     os.setresuid(user.uid, user.uid, user.uid)
     prctl.set_keepcaps(False)
     if capset is not None:
-        caps.capset(caps.mask(capset.effective), caps.mask(capset.permitted), caps.mask(capset.inheritable))
-        caps.set_ambient(caps.mask(capset.ambient))
+        inheritable, permitted = caps.mask(capset.inheritable), caps.mask(capset.permitted)
+        caps.capset(caps.mask(capset.effective), permitted, inheritable)
+        caps.set_ambient(caps.mask(capset.ambient), inheritable, permitted)
     else:
         caps.capset(0, 0, 0)
     os.umask(user.umask if user.umask is not None else 0o022)

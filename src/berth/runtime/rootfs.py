@@ -55,7 +55,8 @@ class Plan:
 
 
 def _clean(path: str) -> str:
-    return posixpath.normpath("/" + path)
+    # "/" + lstrip: normpath keeps a leading "//" as POSIX allows
+    return posixpath.normpath("/" + path.lstrip("/"))
 
 
 def plan(spec: Spec, in_userns: bool) -> Plan:

@@ -74,7 +74,7 @@ def detect(root: str = CGROUP_ROOT) -> str:
 
 def normalize(cgroups_path: str, container_id: str) -> str:
     """linux.cgroupsPath, or /<id> as runc does when it is empty, as an absolute path."""
-    path = os.path.normpath("/" + (cgroups_path or container_id))
+    path = os.path.normpath("/" + (cgroups_path or container_id).lstrip("/"))
     if ":" in path:
         raise ValueError(
             f"cgroupsPath {cgroups_path!r}: systemd slice paths need --systemd-cgroup, which berth does not support"

@@ -1,0 +1,1 @@
+"""Images: local base images now; pull, unpack, commit, save and load to come."""

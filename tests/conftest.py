@@ -1,0 +1,124 @@
+"""Shared fixtures: a busybox rootfs, bundles, a private runtime root, and
+helpers that run the installed `berth-runtime` (and runc) as a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+from berth.image.bootstrap import make_busybox_rootfs
+
+IS_ROOT = os.geteuid() == 0
+BIN = Path(sys.executable).parent
+RUNTIME = str(BIN / "berth-runtime")
+
+
+def pytest_collection_modifyitems(config, items):
+    # privileged tests skip only when not root; as root (CI) they must pass
+    if IS_ROOT:
+        return
+    skip = pytest.mark.skip(reason="needs root")
+    for item in items:
+        if "root" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def busybox_rootfs(tmp_path_factory) -> str:
+    return make_busybox_rootfs(str(tmp_path_factory.mktemp("busybox") / "rootfs"))
+
+
+def unique(prefix: str = "t") -> str:
+    return f"berth-{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+class Runtime:
+    """Runs a runtime binary (berth-runtime or runc) with a private --root."""
+
+    def __init__(self, binary: str, root: str) -> None:
+        self.binary = binary
+        self.root = root
+        self.made: list[str] = []
+
+    def __call__(self, *args: str, check: bool = False, timeout: float = 60, **kw) -> subprocess.CompletedProcess:
+        if args and args[0] in ("create", "run"):
+            self.made.append(args[-1])
+        # files, not pipes: a created or detached container keeps its stdio open
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            stdin = kw.pop("stdin", subprocess.DEVNULL)
+            code = subprocess.run([self.binary, "--root", self.root, *args], stdin=stdin, stdout=out, stderr=err,
+                                  timeout=timeout, **kw).returncode  # fmt: skip
+            out.seek(0)
+            err.seek(0)
+            proc = subprocess.CompletedProcess(args, code, out.read().decode(), err.read().decode())
+        if check and proc.returncode != 0:
+            raise AssertionError(f"{self.binary} {' '.join(args)} -> {proc.returncode}: {proc.stderr}")
+        return proc
+
+    def state(self, cid: str) -> dict:
+        return json.loads(self("state", cid, check=True).stdout)
+
+    def cleanup(self) -> None:
+        for cid in self.made:
+            subprocess.run([self.binary, "--root", self.root, "delete", "--force", cid], capture_output=True, timeout=60)
+
+
+@pytest.fixture
+def runtime(tmp_path):
+    rt = Runtime(RUNTIME, str(tmp_path / "state"))
+    yield rt
+    rt.cleanup()
+
+
+@pytest.fixture
+def runc(tmp_path):
+    binary = shutil.which("runc")
+    if binary is None:
+        pytest.fail("runc is not installed: the test command installs Debian's runc")
+    rt = Runtime(binary, str(tmp_path / "runc-state"))
+    yield rt
+    rt.cleanup()
+
+
+class Bundle:
+    def __init__(self, path: Path, rootfs: str) -> None:
+        self.path = path
+        proc = subprocess.run([RUNTIME, "spec", "--bundle", str(path)], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        self.config = json.loads((path / "config.json").read_text())
+        self.config["root"] = {"path": rootfs, "readonly": True}
+        self.config["process"]["terminal"] = False
+
+    def set_args(self, *args: str) -> Bundle:
+        self.config["process"]["args"] = list(args)
+        return self.write()
+
+    def write(self) -> Bundle:
+        (self.path / "config.json").write_text(json.dumps(self.config, indent=1))
+        return self
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+
+@pytest.fixture
+def bundle(tmp_path, busybox_rootfs):
+    """A bundle around the shared busybox rootfs; each test's cgroup path is its own."""
+    path = tmp_path / "bundle"
+    path.mkdir()
+    b = Bundle(path, busybox_rootfs)
+    b.config["linux"]["cgroupsPath"] = "/" + unique("cg")
+    return b.write()
+
+
+def host_mountinfo() -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        return sorted(" ".join(line.split()[3:5]) for line in f)
