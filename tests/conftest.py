@@ -68,7 +68,9 @@ class Runtime:
 
     def cleanup(self) -> None:
         for cid in self.made:
-            subprocess.run([self.binary, "--root", self.root, "delete", "--force", cid], capture_output=True, timeout=60)
+            subprocess.run(
+                [self.binary, "--root", self.root, "delete", "--force", cid], capture_output=True, timeout=60
+            )
 
 
 @pytest.fixture
@@ -122,3 +124,22 @@ def bundle(tmp_path, busybox_rootfs):
 def host_mountinfo() -> list[str]:
     with open("/proc/self/mountinfo") as f:
         return sorted(" ".join(line.split()[3:5]) for line in f)
+
+
+@pytest.fixture
+def open_rootfs(busybox_rootfs):
+    """A copy of the rootfs that a mapped (non-host-root) uid can reach."""
+    top = tempfile.mkdtemp(prefix="berth-userns-", dir="/tmp")
+    os.chmod(top, 0o755)
+    shutil.copytree(busybox_rootfs, top + "/rootfs", symlinks=True)
+    yield top + "/rootfs"
+    shutil.rmtree(top)
+
+
+def userns_bundle(bundle: Bundle, rootfs: str, host_id: int = 100000) -> Bundle:
+    bundle.config["root"]["path"] = rootfs
+    bundle.config["linux"]["namespaces"].append({"type": "user"})
+    bundle.config["linux"]["uidMappings"] = [{"containerID": 0, "hostID": host_id, "size": 65536}]
+    bundle.config["linux"]["gidMappings"] = [{"containerID": 0, "hostID": host_id, "size": 65536}]
+    bundle.config["mounts"] = [m for m in bundle.config["mounts"] if m["type"] not in ("cgroup", "sysfs")]
+    return bundle.write()

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
-import tempfile
 import time
 
 import pytest
 
-from tests.conftest import host_mountinfo, unique
+from tests.conftest import host_mountinfo, unique, userns_bundle
 
 pytestmark = pytest.mark.root
 
@@ -105,7 +103,10 @@ def test_detached_run_exec_ps_pause_resume(runtime, bundle):
     out = runtime("exec", cid, "ps", "-o", "pid,args", check=True).stdout.splitlines()
     assert out[1].split(None, 1) == ["1", "sleep 1000"]
     assert out[-1].split()[1:] == ["ps", "-o", "pid,args"]
-    assert runtime("exec", "--env", "FOO=bar", "--cwd", "/tmp", cid, "sh", "-c", "echo $FOO $(pwd)", check=True).stdout == "bar /tmp\n"
+    assert (
+        runtime("exec", "--env", "FOO=bar", "--cwd", "/tmp", cid, "sh", "-c", "echo $FOO $(pwd)", check=True).stdout
+        == "bar /tmp\n"
+    )
     assert runtime("exec", "--user", "65534:65534", cid, "id", check=True).stdout.startswith("uid=65534")
     assert runtime("exec", cid, "sh", "-c", "exit 7").returncode == 7
     bad = runtime("exec", cid, "nosuchcmd")
@@ -144,7 +145,19 @@ def test_update_changes_cgroup(runtime, bundle):
     cid = unique()
     runtime("run", "-d", "--bundle", str(bundle), cid, check=True)
     cg = bundle.config["linux"]["cgroupsPath"]
-    runtime("update", "--pids-limit", "33", "--memory", "100m", "--cpu-quota", "20000", "--cpu-period", "100000", cid, check=True)
+    runtime(
+        "update",
+        "--pids-limit",
+        "33",
+        "--memory",
+        "100m",
+        "--cpu-quota",
+        "20000",
+        "--cpu-period",
+        "100000",
+        cid,
+        check=True,
+    )
     assert open(f"/sys/fs/cgroup/pids{cg}/pids.max").read().strip() == "33"
     assert open(f"/sys/fs/cgroup/memory{cg}/memory.limit_in_bytes").read().strip() == str(100 << 20)
     assert open(f"/sys/fs/cgroup/cpu{cg}/cpu.cfs_quota_us").read().strip() == "20000"
@@ -190,7 +203,7 @@ def test_foreground_terminal_without_console_socket(runtime, bundle):
 def test_hooks_run_with_state(runtime, bundle, tmp_path):
     out = tmp_path / "hooks.log"
     hook = tmp_path / "hook.sh"
-    hook.write_text(f"#!/bin/sh\necho \"$1 $(cat)\" >> {out}\n")
+    hook.write_text(f'#!/bin/sh\necho "$1 $(cat)" >> {out}\n')
     hook.chmod(0o755)
     bundle.config["hooks"] = {
         stage: [{"path": str(hook), "args": ["hook.sh", stage]}]
@@ -216,22 +229,8 @@ def test_failing_prestart_hook_fails_create_and_leaves_nothing(runtime, bundle):
     assert not os.path.exists("/sys/fs/cgroup/memory" + bundle.config["linux"]["cgroupsPath"])
 
 
-@pytest.fixture
-def open_rootfs(busybox_rootfs):
-    """A copy of the rootfs that a mapped (non-host-root) uid can reach."""
-    top = tempfile.mkdtemp(prefix="berth-userns-", dir="/tmp")
-    os.chmod(top, 0o755)
-    shutil.copytree(busybox_rootfs, top + "/rootfs", symlinks=True)
-    yield top + "/rootfs"
-    shutil.rmtree(top)
-
-
 def test_user_namespace_mappings(runtime, bundle, open_rootfs):
-    bundle.config["root"]["path"] = open_rootfs
-    bundle.config["linux"]["namespaces"].append({"type": "user"})
-    bundle.config["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
-    bundle.config["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
-    bundle.config["mounts"] = [m for m in bundle.config["mounts"] if m["type"] not in ("cgroup", "sysfs")]
+    userns_bundle(bundle, open_rootfs)
     bundle.set_args("sh", "-c", "cat /proc/self/uid_map; id -u")
     proc = runtime("run", "--bundle", str(bundle), unique(), check=True)
     assert proc.stdout.split() == ["0", "100000", "65536", "0"]
@@ -260,9 +259,21 @@ def test_rlimits_oom_score_and_umask(runtime, bundle):
 def test_sysctl_domainname_and_devices(runtime, bundle):
     bundle.config["linux"]["sysctl"] = {"net.ipv4.ip_forward": "1"}
     bundle.config["domainname"] = "example.test"
-    bundle.config["linux"]["devices"] = [{"type": "c", "path": "/dev/fuse-like", "major": 1, "minor": 7, "fileMode": 0o600}]
-    bundle.set_args("sh", "-c", "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/domainname; stat -c '%t:%T %a' /dev/fuse-like; head -c 3 /dev/fuse-like | wc -c")
-    assert runtime("run", "--bundle", str(bundle), unique(), check=True).stdout.split() == ["1", "example.test", "1:7", "600", "3"]
+    bundle.config["linux"]["devices"] = [
+        {"type": "c", "path": "/dev/fuse-like", "major": 1, "minor": 7, "fileMode": 0o600}
+    ]
+    bundle.set_args(
+        "sh",
+        "-c",
+        "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/domainname; stat -c '%t:%T %a' /dev/fuse-like; head -c 3 /dev/fuse-like | wc -c",
+    )
+    assert runtime("run", "--bundle", str(bundle), unique(), check=True).stdout.split() == [
+        "1",
+        "example.test",
+        "1:7",
+        "600",
+        "3",
+    ]
 
 
 def test_join_existing_namespace_by_path(runtime, bundle, tmp_path):

@@ -40,9 +40,11 @@ class FakeSyscalls(Syscalls):
         self.calls.append(("pivot_root", new_root, put_old))
 
     def open_in_root(self, root_fd, path, flags=os.O_PATH):
-        full = posixpath.normpath(posixpath.join(self.fds[root_fd], path.lstrip("/")))
-        if full in self.symlinks:
-            full = posixpath.normpath(self.fds[root_fd] + "/" + self.symlinks[full].lstrip("/"))
+        root = self.fds[root_fd]
+        full = posixpath.normpath(posixpath.join(root, path.lstrip("/")))
+        for link, target in self.symlinks.items():  # follow links inside the root, as RESOLVE_IN_ROOT does
+            if full == link or full.startswith(link + "/"):
+                full = posixpath.normpath(root + "/" + target.lstrip("/") + full[len(link) :])
         if full not in self.dirs and full not in self.files:
             raise FileNotFoundError(errno.ENOENT, "No such file", full)
         return self._fd(full)
@@ -71,6 +73,9 @@ class FakeSyscalls(Syscalls):
         if full in self.dirs or full in self.files:
             return os.stat_result((stat.S_IFDIR | 0o755, 0, 0, 1, 0, 0, 0, 0, 0, 0))
         raise FileNotFoundError(errno.ENOENT, "No such file", full)
+
+    def readlinkat(self, dir_fd, name):
+        return self.symlinks[posixpath.join(self.fds[dir_fd], name)]
 
     def fstat(self, fd):
         path = self.fds[fd]

@@ -37,7 +37,9 @@ def test_plan_order_proc_before_pivot_masks_after():
 
 def test_devices_follow_mounts_and_spec_devices_override_defaults():
     spec = default_spec()
-    spec = spec.replace(linux=spec.linux.replace(devices=(Device(type="c", path="/dev/null", major=1, minor=3, file_mode=0o600),)))
+    spec = spec.replace(
+        linux=spec.linux.replace(devices=(Device(type="c", path="/dev/null", major=1, minor=3, file_mode=0o600),))
+    )
     plan = rootfs.plan(spec, in_userns=False)
     devices = [s for s in plan.before_pivot if s.kind == "device"]
     assert [d.dest for d in devices].count("/dev/null") == 1
@@ -66,7 +68,9 @@ def test_every_mount_goes_through_an_fd():
 def test_bind_with_options_is_bind_then_remount():
     fake = fake_tree()
     fake.dirs.add("/host/data")
-    spec = default_spec().replace(mounts=(Mount(destination="/data", type="bind", source="/host/data", options=("rbind", "ro", "nosuid")),))
+    spec = default_spec().replace(
+        mounts=(Mount(destination="/data", type="bind", source="/host/data", options=("rbind", "ro", "nosuid")),)
+    )
     builder(fake).before_pivot(rootfs.plan(spec, in_userns=False).before_pivot)
     mounts = [c for c in fake.calls if c[0] == "mount" and c[2] == ROOT + "/data"]
     assert mounts[0][4] == m.MS_BIND | m.MS_REC and mounts[0][1] == "/host/data"
@@ -87,7 +91,9 @@ def test_symlink_target_stays_inside_root():
     fake.dirs.add(ROOT + "/elsewhere")
     fake.symlinks[ROOT + "/data"] = "/elsewhere"
     fake.dirs.add("/host/data")
-    spec = default_spec().replace(mounts=(Mount(destination="/data", type="bind", source="/host/data", options=("bind",)),))
+    spec = default_spec().replace(
+        mounts=(Mount(destination="/data", type="bind", source="/host/data", options=("bind",)),)
+    )
     builder(fake).before_pivot(rootfs.plan(spec, in_userns=False).before_pivot)
     target = next(c for c in fake.calls if c[0] == "mount" and c[1] == "/host/data")[2]
     assert target == ROOT + "/elsewhere"
@@ -129,3 +135,16 @@ def test_mount_options():
     assert mountopts.rootfs_propagation("") == m.MS_SLAVE | m.MS_REC
     with pytest.raises(ValueError):
         mountopts.rootfs_propagation("sideways")
+
+
+def test_dangling_symlink_target_is_made_inside_root():
+    fake = fake_tree()
+    fake.symlinks[ROOT + "/data"] = "/host/outside"  # dangling: nothing there in the rootfs
+    fake.dirs.add("/host/data")
+    spec = default_spec().replace(
+        mounts=(Mount(destination="/data", type="bind", source="/host/data", options=("bind",)),)
+    )
+    builder(fake).before_pivot(rootfs.plan(spec, in_userns=False).before_pivot)
+    assert ("mkdir", ROOT + "/host") in fake.calls and ("mkdir", ROOT + "/host/outside") in fake.calls
+    target = next(c for c in fake.calls if c[0] == "mount" and c[1] == "/host/data")[2]
+    assert target == ROOT + "/host/outside"

@@ -6,7 +6,9 @@ from berth.tables import render
 from berth.units import parse_size
 
 
-@pytest.mark.parametrize("text, num", [("KILL", 9), ("SIGKILL", 9), ("kill", 9), ("9", 9), ("TERM", 15), ("RTMIN+1", 35)])
+@pytest.mark.parametrize(
+    "text, num", [("KILL", 9), ("SIGKILL", 9), ("kill", 9), ("9", 9), ("TERM", 15), ("RTMIN+1", 35)]
+)
 def test_signal_names(text, num):
     assert signals.parse(text) == num
 
@@ -17,7 +19,9 @@ def test_bad_signal(text):
         signals.parse(text)
 
 
-@pytest.mark.parametrize("text, n", [("64m", 64 << 20), ("1g", 1 << 30), ("512k", 512 << 10), ("100", 100), ("-1", -1), ("2MiB", 2 << 20)])
+@pytest.mark.parametrize(
+    "text, n", [("64m", 64 << 20), ("1g", 1 << 30), ("512k", 512 << 10), ("100", 100), ("-1", -1), ("2MiB", 2 << 20)]
+)
 def test_sizes(text, n):
     assert parse_size(text) == n
 

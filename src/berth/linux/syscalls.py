@@ -36,6 +36,9 @@ class Syscalls:
     def lstatat(self, dir_fd: int, name: str) -> os.stat_result:
         return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
 
+    def readlinkat(self, dir_fd: int, name: str) -> str:
+        return os.readlink(name, dir_fd=dir_fd)
+
     def fstat(self, fd: int) -> os.stat_result:
         return os.fstat(fd)
 

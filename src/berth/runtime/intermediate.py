@@ -46,12 +46,12 @@ def run(ch: sync.Channel, types: dict[str, str], ns_fds: dict[str, int], cgroup,
             start_init()
             os._exit(1)
         ch.send(sync.PID, str(pid))
-        os._exit(0)
     except BaseException as e:  # noqa: BLE001 - every failure goes up to main
         try:
             ch.send(sync.ERROR, describe(e))
         finally:
             os._exit(1)
+    os._exit(0)
 
 
 def describe(e: BaseException) -> str:

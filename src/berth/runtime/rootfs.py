@@ -128,39 +128,67 @@ class RootfsBuilder:
     def _parent(self, path: str) -> tuple[int, str]:
         """An O_PATH fd of path's parent inside the root (made if missing), and the last name."""
         parent, name = posixpath.split(path)
-        fd = self.sys.open_in_root(self.root_fd, "/", os.O_PATH | os.O_DIRECTORY)
-        for comp in [c for c in parent.split("/") if c]:
-            try:
-                nxt = self.sys.open_in_root(fd, comp, os.O_PATH | os.O_DIRECTORY)
-            except FileNotFoundError:
-                self.sys.mkdirat(fd, comp)
-                nxt = self.sys.open_in_root(fd, comp, os.O_PATH | os.O_DIRECTORY)
-            self.sys.close(fd)
-            fd = nxt
+        fd = self._target(parent, True)
         return fd, name
 
     def _target(self, path: str, directory: bool, no_symlink: bool = False) -> int:
-        """An O_PATH fd of the mount target inside the root, created if missing."""
-        pfd, name = self._parent(path)
-        try:
+        """An O_PATH fd of `path` inside the root, made if missing (directories on the
+        way, a directory or an empty file last). Symlinks met on the way, dangling
+        ones included, are followed inside the root, never out of it."""
+        for _ in range(40):  # as the kernel's ELOOP limit
             if no_symlink:
-                try:
-                    st = self.sys.lstatat(pfd, name)
-                    if stat.S_ISLNK(st.st_mode):
-                        raise InvalidArgument(f"rootfs: {path} is a symlink; refusing to mount there")
-                except FileNotFoundError:
-                    pass
+                self._refuse_symlink(path)
             try:
                 return self.sys.open_in_root(self.root_fd, path)
             except FileNotFoundError:
                 pass
-            if directory:
-                self.sys.mkdirat(pfd, name)
-            else:
-                self.sys.close(self.sys.open(name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, pfd))
-            return self.sys.open_in_root(self.root_fd, path)
+            path = self._make_first_missing(path, directory)
+        raise OSError(errno.ELOOP, f"too many symlinks resolving {path}")
+
+    def _refuse_symlink(self, path: str) -> None:
+        parent, name = posixpath.split(path)
+        pfd = self.sys.open_in_root(self.root_fd, parent)
+        try:
+            if stat.S_ISLNK(self.sys.lstatat(pfd, name).st_mode):
+                raise InvalidArgument(f"rootfs: {path} is a symlink; refusing to mount there")
+        except FileNotFoundError:
+            pass
         finally:
             self.sys.close(pfd)
+
+    def _make_first_missing(self, path: str, directory: bool) -> str:
+        """Make the first missing component of `path`, or, where it is a dangling
+        symlink, return the path with that link replaced by its target."""
+        parts = [p for p in path.split("/") if p]
+        prefix = ""
+        for i, comp in enumerate(parts):
+            here = f"{prefix}/{comp}"
+            try:
+                self.sys.close(self.sys.open_in_root(self.root_fd, here))
+                prefix = here
+                continue
+            except FileNotFoundError:
+                pass
+            rest = "/".join(parts[i + 1 :])
+            pfd = self.sys.open_in_root(self.root_fd, prefix or "/", os.O_PATH | os.O_DIRECTORY)
+            try:
+                try:
+                    is_link = stat.S_ISLNK(self.sys.lstatat(pfd, comp).st_mode)
+                except FileNotFoundError:
+                    is_link = False
+                if is_link:
+                    # resolved textually here, then physically (.. included) by openat2 in the root
+                    target = self.sys.readlinkat(pfd, comp)
+                    base = target if target.startswith("/") else f"{prefix}/{target}"
+                    return f"{base}/{rest}" if rest else base
+                if rest or directory:
+                    self.sys.mkdirat(pfd, comp)
+                else:
+                    self.sys.close(self.sys.open(comp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, pfd))
+            finally:
+                self.sys.close(pfd)
+            prefix = here
+        return path
 
     def _at(self, path: str, fn) -> None:
         """Run fn('/proc/self/fd/N') on the target as it resolves now (mounts included)."""

@@ -1,0 +1,80 @@
+"""The intermediate's order of operations, recorded: non-dumpable before it
+joins the cgroup or any namespace, user namespace first, init forked last."""
+
+import os
+
+import pytest
+
+_close = os.close
+
+from berth.linux import ns, prctl
+from berth.runtime import intermediate, sync
+
+
+class Recorder:
+    def __init__(self):
+        self.calls = []
+
+    def add(self, pid):
+        self.calls.append("cgroup")
+
+
+@pytest.fixture
+def recorded(monkeypatch):
+    rec = Recorder()
+    monkeypatch.setattr(prctl, "set_dumpable", lambda on: rec.calls.append(f"dumpable={on}"))
+    monkeypatch.setattr(ns, "setns", lambda fd, flag: rec.calls.append(f"setns {flag:#x}"))
+    monkeypatch.setattr(ns, "unshare", lambda flags: rec.calls.append(f"unshare {flags:#x}"))
+    monkeypatch.setattr(os, "fork", lambda: rec.calls.append("fork") or 4242)
+    monkeypatch.setattr(os, "close", lambda fd: None)
+    monkeypatch.setattr(os, "setresuid", lambda *a: rec.calls.append("setresuid"))
+    monkeypatch.setattr(os, "setresgid", lambda *a: rec.calls.append("setresgid"))
+
+    def exit_(code):
+        raise SystemExit(code)
+
+    monkeypatch.setattr(os, "_exit", exit_)
+    return rec
+
+
+def run(rec, types, ns_fds):
+    parent, child = sync.pipes()
+    parent.send(sync.OK)  # main's answer to a usermap request, waiting in the pipe
+    with pytest.raises(SystemExit) as done:
+        intermediate.run(child, types, ns_fds, rec, lambda: None)
+    messages = []
+    for fd in (child.rfd, child.wfd, parent.wfd):
+        _close(fd)
+    while (m := parent.recv())[0] != "eof":
+        messages.append(m)
+    _close(parent.rfd)
+    return done.value.code, messages
+
+
+def test_new_namespaces(recorded):
+    code, messages = run(recorded, {"pid": "", "mount": "", "user": ""}, {})
+    assert code == 0, messages
+    assert recorded.calls[:2] == ["dumpable=False", "cgroup"]
+    assert recorded.calls[2] == f"unshare {ns.CLONE_NEWUSER:#x}"
+    assert recorded.calls[-2:] == [f"unshare {ns.CLONE_NEWPID | ns.CLONE_NEWNS:#x}", "fork"]
+    assert messages[0][0] == sync.USERMAP and messages[-1] == (sync.PID, "4242")
+
+
+def test_joined_namespaces_user_first(recorded):
+    code, messages = run(recorded, {"network": "/x", "user": "/y", "pid": ""}, {"network": 5, "user": 6})
+    assert code == 0, messages
+    assert recorded.calls[0] == "dumpable=False"
+    assert recorded.calls[2:5] == [
+        f"setns {ns.CLONE_NEWUSER:#x}",
+        f"setns {ns.CLONE_NEWNET:#x}",
+        f"unshare {ns.CLONE_NEWPID:#x}",
+    ]
+
+
+def test_failure_is_reported_up(recorded, monkeypatch):
+    def boom(flags):
+        raise OSError(1, "Operation not permitted")
+
+    monkeypatch.setattr(ns, "unshare", boom)
+    code, messages = run(recorded, {"pid": ""}, {})
+    assert code == 1 and messages == [(sync.ERROR, "Operation not permitted")]
