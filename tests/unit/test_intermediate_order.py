@@ -5,10 +5,10 @@ import os
 
 import pytest
 
-_close = os.close
-
 from berth.linux import ns, prctl
 from berth.runtime import intermediate, sync
+
+_close = os.close
 
 
 class Recorder:
