@@ -310,3 +310,14 @@ def test_preserve_fds_and_no_leaks(runtime, bundle, tmp_path):
         os.close(w)
     # ls opens one fd of its own for the directory
     assert sorted(int(x) for x in proc.stdout.split()) == [0, 1, 2, 3, 4], proc.stdout + proc.stderr
+
+
+def test_lsm_fields_are_ignored_with_a_warning(runtime, bundle):
+    bundle.config["process"]["apparmorProfile"] = "docker-default"
+    bundle.config["process"]["selinuxLabel"] = "system_u:system_r:container_t:s0"
+    bundle.set_args("true")
+    proc = runtime("run", "--bundle", str(bundle), unique(), check=True)
+    if not os.path.isdir("/sys/kernel/security/apparmor"):
+        assert "apparmorProfile 'docker-default' ignored" in proc.stderr
+    if not os.path.isdir("/sys/fs/selinux"):
+        assert "SELinux label" in proc.stderr

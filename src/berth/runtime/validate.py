@@ -65,4 +65,20 @@ def validate(spec: Spec, bundle: str) -> str:
             rootfs_propagation(linux.rootfs_propagation)
         except ValueError as e:
             raise InvalidArgument(f"config.json: {e}") from None
+    warn_unsupported_lsm(spec)
     return rootfs
+
+
+def warn_unsupported_lsm(spec: Spec) -> None:
+    """AppArmor and SELinux fields are ignored, with a warning, where the host has no such LSM."""
+    import sys
+
+    if spec.process.apparmor_profile and not os.path.isdir("/sys/kernel/security/apparmor"):
+        sys.stderr.write(
+            f"berth-runtime: warning: apparmorProfile {spec.process.apparmor_profile!r} ignored: AppArmor is not enabled on this host\n"
+        )
+    selinux = spec.process.selinux_label or (spec.linux.mount_label if spec.linux else "")
+    if selinux and not os.path.isdir("/sys/fs/selinux"):
+        sys.stderr.write(
+            f"berth-runtime: warning: SELinux label {selinux!r} ignored: SELinux is not enabled on this host\n"
+        )

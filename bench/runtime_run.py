@@ -1,0 +1,81 @@
+"""berth-runtime run vs runc run on the same busybox bundle running `true`.
+
+Runs the two interleaved in one process, so drift on a shared machine hits both,
+and prints the median wall time of each, their ratio, and the peak RSS of the
+runtime process (the container's own process is not counted).
+
+    .venv/bin/python bench/runtime_run.py [--rounds N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from berth.image.bootstrap import make_busybox_rootfs
+
+RUNTIME = os.path.join(os.path.dirname(sys.executable), "berth-runtime")
+
+
+def timed(argv: list[str], cwd: str) -> tuple[float, int]:
+    """Wall seconds and peak RSS (KiB) of one run."""
+    start = time.perf_counter()
+    pid = os.posix_spawn(
+        argv[0], argv, os.environ, file_actions=[(os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0)]
+    )
+    _, status, usage = os.wait4(pid, 0)
+    elapsed = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(argv)} failed in {cwd}")
+    return elapsed, usage.ru_maxrss
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=50)
+    args = ap.parse_args()
+    runc = shutil.which("runc")
+    if runc is None:
+        raise SystemExit("runc is not installed (apt-get install runc)")
+    top = tempfile.mkdtemp(prefix="berth-bench-")
+    try:
+        make_busybox_rootfs(os.path.join(top, "rootfs"))
+        subprocess.run([RUNTIME, "spec", "--bundle", top], check=True)
+        with open(os.path.join(top, "config.json")) as f:
+            config = json.load(f)
+        config["process"].update(terminal=False, args=["true"])
+        config["linux"]["cgroupsPath"] = "/berth-bench"
+        with open(os.path.join(top, "config.json"), "w") as f:
+            json.dump(config, f)
+        tools = {"berth-runtime": [RUNTIME, "--root", os.path.join(top, "state-berth")],
+                 "runc": [runc, "--root", os.path.join(top, "state-runc")]}  # fmt: skip
+        times: dict[str, list[float]] = {name: [] for name in tools}
+        rss: dict[str, list[int]] = {name: [] for name in tools}
+        os.chdir(top)
+        for name, base in tools.items():  # warm the page cache once
+            timed([*base, "run", "--bundle", top, "warm"], top)
+        for i in range(args.rounds):
+            order = list(tools) if i % 2 == 0 else list(reversed(tools))
+            for name in order:
+                t, m = timed([*tools[name], "run", "--bundle", top, f"b{i}"], top)
+                times[name].append(t)
+                rss[name].append(m)
+        b, r = statistics.median(times["berth-runtime"]), statistics.median(times["runc"])
+        print(f"rounds: {args.rounds} (interleaved)")
+        print(f"berth-runtime run: median {b * 1000:.1f} ms, peak RSS {max(rss['berth-runtime']) / 1024:.1f} MiB")
+        print(f"runc run:          median {r * 1000:.1f} ms, peak RSS {max(rss['runc']) / 1024:.1f} MiB")
+        print(f"ratio berth/runc:  {b / r:.2f}x (goal: at most 1.00x)")
+        return 0
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

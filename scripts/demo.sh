@@ -1,0 +1,39 @@
+#!/bin/bash
+# berth's main job, end to end on this machine: install, make a busybox root file
+# system from Debian's busybox-static, and run containers from it with berth-runtime.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/install.sh
+RT=.venv/bin/berth-runtime
+work=$(mktemp -d /tmp/berth-demo.XXXXXX)
+trap '$RT delete --force berth-demo-2 >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+.venv/bin/python -c "from berth.image.bootstrap import make_busybox_rootfs as m; m('$work/rootfs')"
+$RT spec --bundle "$work"
+.venv/bin/python - "$work/config.json" <<'PY'
+import json, sys
+path = sys.argv[1]
+c = json.load(open(path))
+c["process"]["terminal"] = False
+c["process"]["args"] = ["sh", "-c", "echo pid $$; hostname; ps; true"]
+json.dump(c, open(path, "w"), indent=1)
+PY
+echo "== berth-runtime run (foreground): PID 1, its own hostname, only its own processes"
+$RT run --bundle "$work" berth-demo-1
+echo "== create, start, state, kill, delete"
+.venv/bin/python - "$work/config.json" <<'PY'
+import json, sys
+path = sys.argv[1]
+c = json.load(open(path))
+c["process"]["args"] = ["sleep", "1000"]
+json.dump(c, open(path, "w"), indent=1)
+PY
+$RT create --bundle "$work" berth-demo-2
+$RT state berth-demo-2 | grep '"status"'
+$RT start berth-demo-2
+$RT list
+$RT exec berth-demo-2 ps
+$RT kill berth-demo-2 KILL
+sleep 0.2
+$RT state berth-demo-2 | grep '"status"'
+$RT delete berth-demo-2
+echo "== done"

@@ -1,0 +1,19 @@
+#!/bin/bash
+# Installs what berth and its tests need on a fresh Debian 12 machine (as root),
+# then berth itself into ./.venv. Sourced by demo.sh and test.sh; idempotent.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export DEBIAN_FRONTEND=noninteractive
+# busybox-static: local images; libseccomp2: seccomp; runc and podman: the anchors the
+# tests compare with and drive berth-runtime from; procps: `berth-runtime ps`
+pkgs="busybox-static libseccomp2 runc podman procps util-linux python3 python3-venv"
+missing=$(for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
+if [ -n "$missing" ]; then
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq $missing >/dev/null
+fi
+PY=$(command -v python3)
+"$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "berth needs Python 3.11 or newer" >&2; exit 1; }
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/pip install -q --disable-pip-version-check "${BERTH_EXTRAS:-.}" 2>&1 | grep -v '^WARNING: Location' || true
+.venv/bin/python -c 'import berth' # the install must have worked
