@@ -3,13 +3,18 @@
 import os
 
 
-def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
-    """Write `data` to `path` so that readers see the old or the new file, never half."""
+def atomic_write(path: str, data: bytes, mode: int = 0o644, durable: bool = False) -> None:
+    """Write `data` to `path` so that readers see the old or the new file, never half.
+
+    `durable` also fsyncs, for what must survive a crash of the machine; runtime
+    state lives in /run and dies with the machine anyway.
+    """
     tmp = f"{path}.tmp.{os.getpid()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
         os.write(fd, data)
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     finally:
         os.close(fd)
     os.rename(tmp, path)

@@ -51,8 +51,8 @@ def test_v2_create_apply_and_destroy(fake_v2, monkeypatch):
     assert (d / "cpuset.cpus").read_text() == "0"
     assert (d / "pids.max").read_text() == "20"
     assert (d / "io.weight").read_text() == "default 4950"
-    mgr.add(1234)
-    assert (d / "cgroup.procs").read_text() == "1234"
+    mgr.join()
+    assert (d / "cgroup.procs").read_text() == "0"
     assert mgr.layout() == [("", "cgroup2", "", str(d))]
 
 

@@ -15,7 +15,7 @@ class Recorder:
     def __init__(self):
         self.calls = []
 
-    def add(self, pid):
+    def join(self):
         self.calls.append("cgroup")
 
 

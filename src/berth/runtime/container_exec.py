@@ -139,7 +139,7 @@ def _join_and_exec(ch: sync.Channel, c: Container, ns_fds: list, process: Proces
     """In the child: never returns."""
     try:
         prctl.set_dumpable(False)
-        c.cgroup.add(os.getpid())
+        c.cgroup.join()
         for fd, flag in ns_fds:
             ns.setns(fd, flag)
             os.close(fd)

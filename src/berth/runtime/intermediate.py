@@ -39,7 +39,7 @@ def run(ch: sync.Channel, types: dict[str, str], ns_fds: dict[str, int], cgroup,
     """Never returns."""
     try:
         prctl.set_dumpable(False)
-        cgroup.add(os.getpid())
+        cgroup.join()
         enter_namespaces(ch, types, ns_fds)
         pid = os.fork()
         if pid == 0:

@@ -13,7 +13,7 @@ CONTROLLERS = (cpuset, memory, cpu, pids, blkio, devices)
 
 
 class V1Manager(cgroups.Manager):
-    def __init__(self, root: str, path: str, unified: str | None = None) -> None:
+    def __init__(self, root: str, path: str) -> None:
         self.path = path
         self.hierarchies: dict[str, str] = {}  # controller or name=x -> mount point
         self.layout_: list[tuple[str, str, str, str]] = []
@@ -24,15 +24,9 @@ class V1Manager(cgroups.Manager):
             for n in names:
                 self.hierarchies[n] = point
             self.layout_.append((os.path.basename(point), "cgroup", ",".join(names), point + path))
-        self.unified = unified
-        if unified:
-            self.layout_.append(("unified", "cgroup2", "", unified + path))
 
     def _dirs(self) -> list[str]:
-        points = sorted(set(self.hierarchies.values()))
-        if self.unified:
-            points.append(self.unified)
-        return [p + self.path for p in points]
+        return [p + self.path for p in sorted(set(self.hierarchies.values()))]
 
     def _dir(self, controller: str) -> str | None:
         point = self.hierarchies.get(controller)
@@ -59,9 +53,12 @@ class V1Manager(cgroups.Manager):
             else:
                 ctl.apply(d, resources)
 
-    def add(self, pid: int) -> None:
+    def join(self) -> None:
+        # "0" in `tasks` moves the calling thread; the kernel then skips the global
+        # threadgroup lock (and its RCU grace period) that a cgroup.procs write
+        # takes. berth's processes are single-threaded, so the thread is the process.
         for d in self._dirs():
-            files.write(d, "cgroup.procs", pid)
+            files.write(d, "tasks", 0)
 
     def pids(self) -> list[int]:
         d = self._dir("pids") or self._dir("memory") or self._dirs()[0]

@@ -47,8 +47,8 @@ class V2Manager(cgroups.Manager):
             # device rules on v2 need an eBPF program, which berth does not load yet
             sys.stderr.write("berth-runtime: warning: device cgroup rules are not enforced on cgroup v2\n")
 
-    def add(self, pid: int) -> None:
-        files.write(self.dir, "cgroup.procs", pid)
+    def join(self) -> None:
+        files.write(self.dir, "cgroup.procs", 0)
 
     def pids(self) -> list[int]:
         return files.pids(self.dir)
