@@ -10,12 +10,14 @@ from berth.runtime import cgroups, statedir
 
 
 class Container:
-    def __init__(self, root: str, container_id: str) -> None:
+    def __init__(self, root: str, container_id: str, state: statedir.ContainerState | None = None,
+                 spec: Spec | None = None) -> None:  # fmt: skip
+        """Load a container's state from disk, or take what create already holds."""
         self.root = root
-        self.state = statedir.load(root, container_id)
+        self.state = state or statedir.load(root, container_id)
         self.id = container_id
         self.dir = statedir.container_dir(root, container_id)
-        self._spec: Spec | None = None
+        self._spec = spec
         self._cgroup: cgroups.Manager | None = None
 
     @property

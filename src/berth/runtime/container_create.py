@@ -11,7 +11,7 @@ from berth import fastjson
 from berth.errors import BerthError, FailedPrecondition, InvalidArgument, NotFound
 from berth.fs import atomic_write, remove_tree
 from berth.oci.runtime_spec import Spec, parse_spec
-from berth.runtime import cgroups, hooks, intermediate, statedir, sync
+from berth.runtime import cgroups, intermediate, statedir, sync
 from berth.runtime.init import InitConfig
 from berth.runtime.validate import namespace_types, validate
 
@@ -132,6 +132,8 @@ def _converse(ch: sync.Channel, spec: Spec, container_id: str, bundle: str) -> i
             _write_id_maps(int(payload), spec)
             ch.send(sync.OK)
         elif kind == sync.HOOKS:
+            from berth.runtime import hooks
+
             state = oci_state(container_id, spec, bundle, init_pid, "creating")
             hooks.run(spec.hooks.prestart, state, "prestart")
             hooks.run(spec.hooks.create_runtime, state, "createRuntime")

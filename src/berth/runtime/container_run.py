@@ -23,6 +23,7 @@ def run(root: str, container_id: str, bundle: str, pid_file: str | None, console
 
             ours, theirs = console.pair()
         state = container_create.create(root, container_id, bundle, pid_file, theirs, preserve_fds, new_keyring, loaded)
+        c = Container(root, container_id, state, loaded[0])
         if theirs >= 0:
             os.close(theirs)
             theirs = -1
@@ -31,15 +32,15 @@ def run(root: str, container_id: str, bundle: str, pid_file: str | None, console
                 from berth.runtime import console
 
                 fg.attach_terminal(console.recv_master(ours))
-            container_start.start(root, container_id)
+            container_start.start(root, container_id, c)
         except BaseException:
-            container_delete.destroy(Container(root, container_id))
+            container_delete.destroy(c)
             raise
         if fg is None:
             return 0
         code = fg.wait(state.pid)
         if not keep:
-            container_delete.destroy(Container(root, container_id))
+            container_delete.destroy(c)
         return code
     finally:
         for fd in (ours, theirs):

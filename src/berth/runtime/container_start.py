@@ -9,8 +9,8 @@ from berth.runtime import hooks
 from berth.runtime.container import Container
 
 
-def start(root: str, container_id: str) -> Container:
-    c = Container(root, container_id)
+def start(root: str, container_id: str, c: Container | None = None) -> Container:
+    c = c or Container(root, container_id)
     status = c.status()
     if status == "stopped":
         raise FailedPrecondition("cannot start a container that has stopped")

@@ -67,9 +67,9 @@ def mounts(mountinfo: str = "/proc/self/mountinfo") -> list[tuple[str, str, list
     return found
 
 
-def detect(root: str = CGROUP_ROOT) -> str:
+def detect(root: str = CGROUP_ROOT, found: list | None = None) -> str:
     """'v2', 'hybrid' or 'v1'."""
-    kinds = {point: fstype for point, fstype, _ in mounts()}
+    kinds = {point: fstype for point, fstype, _ in (found if found is not None else mounts())}
     if kinds.get(root) == "cgroup2":
         return "v2"
     return "hybrid" if kinds.get(root + "/unified") == "cgroup2" else "v1"
@@ -85,12 +85,12 @@ def normalize(cgroups_path: str, container_id: str) -> str:
     return path
 
 
-def manager(cgroups_path: str, root: str = CGROUP_ROOT, mode: str | None = None) -> Manager:
-    mode = mode or detect(root)
-    if mode == "v2":
+def manager(cgroups_path: str, root: str = CGROUP_ROOT) -> Manager:
+    found = mounts()
+    if detect(root, found) == "v2":
         from berth.runtime.cgroups.v2.manager import V2Manager
 
         return V2Manager(root, cgroups_path)
     from berth.runtime.cgroups.v1.manager import V1Manager
 
-    return V1Manager(root, cgroups_path)
+    return V1Manager(root, cgroups_path, found)

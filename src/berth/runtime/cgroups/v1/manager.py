@@ -13,11 +13,11 @@ CONTROLLERS = (cpuset, memory, cpu, pids, blkio, devices)
 
 
 class V1Manager(cgroups.Manager):
-    def __init__(self, root: str, path: str) -> None:
+    def __init__(self, root: str, path: str, found: list | None = None) -> None:
         self.path = path
         self.hierarchies: dict[str, str] = {}  # controller or name=x -> mount point
         self.layout_: list[tuple[str, str, str, str]] = []
-        for point, fstype, opts in cgroups.mounts():
+        for point, fstype, opts in found if found is not None else cgroups.mounts():
             if fstype != "cgroup" or not point.startswith(root + "/"):
                 continue
             names = [o for o in opts if o not in ("rw", "ro", "relatime", "nosuid", "nodev", "noexec")]
