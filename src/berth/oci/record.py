@@ -21,51 +21,56 @@ def _camel(name: str) -> str:
     return head + "".join(p[:1].upper() + p[1:] for p in rest)
 
 
+def _init(self, **kwargs):
+    cls = type(self)
+    for f in cls._fields:
+        if f in kwargs:
+            value = kwargs.pop(f)
+        elif f in cls._defaults:
+            value = cls._defaults[f]
+        else:
+            raise TypeError(f"{cls.__name__}: missing field {f!r}")
+        object.__setattr__(self, f, value)
+    if kwargs:
+        raise TypeError(f"{cls.__name__}: unknown fields {sorted(kwargs)}")
+
+
+def _setattr(self, key, value):
+    raise AttributeError(f"{type(self).__name__} is frozen")
+
+
+def _eq(self, other):
+    if other.__class__ is not self.__class__:
+        return NotImplemented
+    return all(getattr(self, f) == getattr(other, f) for f in self._fields)
+
+
+def _repr(self):
+    return f"{type(self).__name__}(" + ", ".join(f"{f}={getattr(self, f)!r}" for f in self._fields) + ")"
+
+
+def _replace(self, **changes):
+    values = {f: getattr(self, f) for f in self._fields}
+    values.update(changes)
+    return type(self)(**values)
+
+
 def record(cls: type) -> type:
+    """Make `cls` a frozen record of its annotated fields (methods shared by all records)."""
     annotations = cls.__dict__.get("__annotations__", {})
     fields = tuple(annotations)
-    defaults = {f: cls.__dict__[f] for f in fields if f in cls.__dict__}
-    overrides = cls.__dict__.get("_json_names", {})
-    json_names = {f: overrides.get(f, _camel(f)) for f in fields}
-    name = cls.__name__
-
-    def __init__(self, **kwargs):
-        for f in fields:
-            if f in kwargs:
-                value = kwargs.pop(f)
-            elif f in defaults:
-                value = defaults[f]
-            else:
-                raise TypeError(f"{name}: missing field {f!r}")
-            object.__setattr__(self, f, value)
-        if kwargs:
-            raise TypeError(f"{name}: unknown fields {sorted(kwargs)}")
-
-    def __setattr__(self, key, value):
-        raise AttributeError(f"{name} is frozen")
-
-    def __eq__(self, other):
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return all(getattr(self, f) == getattr(other, f) for f in fields)
-
-    def __repr__(self):
-        return f"{name}(" + ", ".join(f"{f}={getattr(self, f)!r}" for f in fields) + ")"
-
-    def replace(self, **changes):
-        values = {f: getattr(self, f) for f in fields}
-        values.update(changes)
-        return cls(**values)
-
-    for attr, fn in (("__init__", __init__), ("__setattr__", __setattr__), ("__eq__", __eq__),
-                     ("__repr__", __repr__), ("replace", replace)):  # fmt: skip
-        setattr(cls, attr, fn)
-    cls.__hash__ = None
+    names = cls.__dict__.get("_json_names", {})
     cls._fields = fields
-    cls._defaults = defaults
-    cls._json_names = json_names
-    cls._types = dict(annotations)
-    _REGISTRY[name] = cls
+    cls._defaults = {f: cls.__dict__[f] for f in fields if f in cls.__dict__}
+    cls._json_names = {f: names.get(f) or _camel(f) for f in fields}
+    cls._types = annotations
+    cls.__init__ = _init
+    cls.__setattr__ = _setattr
+    cls.__eq__ = _eq
+    cls.__repr__ = _repr
+    cls.__hash__ = None
+    cls.replace = _replace
+    _REGISTRY[cls.__name__] = cls
     return cls
 
 

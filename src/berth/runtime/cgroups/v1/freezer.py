@@ -14,10 +14,3 @@ def set_state(directory: str, state: str) -> None:
             return
         time.sleep(0.001)
     raise Unavailable(f"cgroup freezer in {directory} did not reach {state}")
-
-
-def frozen(directory: str) -> bool:
-    try:
-        return files.read(directory, "freezer.state") != "THAWED"
-    except FileNotFoundError:
-        return False

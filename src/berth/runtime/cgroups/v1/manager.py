@@ -7,9 +7,16 @@ import os
 from berth.oci.runtime_spec import Resources
 from berth.runtime import cgroups
 from berth.runtime.cgroups import files
-from berth.runtime.cgroups.v1 import blkio, cpu, cpuset, devices, freezer, memory, pids
 
-CONTROLLERS = (cpuset, memory, cpu, pids, blkio, devices)
+# controller module -> the Resources field it applies; each is imported only when
+# a config sets that field (every module costs start-up time)
+CONTROLLERS = (("cpuset", "cpu"), ("memory", "memory"), ("cpu", "cpu"), ("pids", "pids"),
+               ("blkio", "block_io"), ("devices", "devices"))  # fmt: skip
+
+
+def _controller(name: str):
+    # __import__ rather than importlib, which is one more module to load
+    return __import__(f"berth.runtime.cgroups.v1.{name}", fromlist=["NAME"])
 
 
 class V1Manager(cgroups.Manager):
@@ -38,20 +45,20 @@ class V1Manager(cgroups.Manager):
             made += files.make_dirs(d)
         cs = self._dir("cpuset")
         if cs:
-            cpuset.prepare(cs)
+            _controller("cpuset").prepare(cs)
         return tuple(made)
 
     def apply(self, resources: Resources | None, extra_devices: tuple = ()) -> None:
         if resources is None:
             return
-        for ctl in CONTROLLERS:
-            d = self._dir(ctl.NAME)
-            if d is None:
+        for name, field in CONTROLLERS:
+            d = self._dir(name)
+            if d is None or not getattr(resources, field):
                 continue
-            if ctl is devices:
-                devices.apply(d, resources, extra_devices)
+            if name == "devices":
+                _controller(name).apply(d, resources, extra_devices)
             else:
-                ctl.apply(d, resources)
+                _controller(name).apply(d, resources)
 
     def join(self) -> None:
         # "0" in `tasks` moves the calling thread; the kernel then skips the global
@@ -65,14 +72,17 @@ class V1Manager(cgroups.Manager):
         return files.pids(d)
 
     def freeze(self) -> None:
-        freezer.set_state(self._dir("freezer"), "FROZEN")
+        _controller("freezer").set_state(self._dir("freezer"), "FROZEN")
 
     def thaw(self) -> None:
-        freezer.set_state(self._dir("freezer"), "THAWED")
+        _controller("freezer").set_state(self._dir("freezer"), "THAWED")
 
     def frozen(self) -> bool:
         d = self._dir("freezer")
-        return bool(d) and freezer.frozen(d)
+        try:
+            return bool(d) and files.read(d, "freezer.state") != "THAWED"
+        except FileNotFoundError:
+            return False
 
     def destroy(self, made: tuple[str, ...]) -> None:
         files.remove_dirs(list(self._dirs()) + list(made))
