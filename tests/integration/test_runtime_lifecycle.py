@@ -321,3 +321,58 @@ def test_lsm_fields_are_ignored_with_a_warning(runtime, bundle):
         assert "apparmorProfile 'docker-default' ignored" in proc.stderr
     if not os.path.isdir("/sys/fs/selinux"):
         assert "SELinux label" in proc.stderr
+
+
+def test_exec_process_file_and_added_capability(runtime, bundle, tmp_path):
+    bundle.set_args("sleep", "1000")
+    cid = unique()
+    runtime("run", "-d", "--bundle", str(bundle), cid, check=True)
+    process = {"args": ["sh", "-c", "echo $X; pwd; id -u"], "env": ["X=from-file", "PATH=/bin"], "cwd": "/tmp",
+               "user": {"uid": 65534, "gid": 65534}}  # fmt: skip
+    (tmp_path / "process.json").write_text(json.dumps(process))
+    out = runtime("exec", "--process", str(tmp_path / "process.json"), cid, check=True).stdout.split()
+    assert out == ["from-file", "/tmp", "65534"]
+    caps = runtime("exec", "--cap", "CAP_SYS_ADMIN", cid, "grep", "CapEff", "/proc/self/status", check=True).stdout
+    assert int(caps.split()[1], 16) >> 21 & 1
+    plain = runtime("exec", cid, "grep", "CapEff", "/proc/self/status", check=True).stdout
+    assert not int(plain.split()[1], 16) >> 21 & 1
+    bad = runtime("exec", "--process", str(tmp_path / "missing.json"), cid)
+    assert bad.returncode != 0 and "missing.json" in bad.stderr
+
+
+def test_rootfs_propagation_private(runtime, bundle):
+    bundle.config["linux"]["rootfsPropagation"] = "private"
+    bundle.set_args("awk", '$5 == "/"', "/proc/self/mountinfo")
+    line = runtime("run", "--bundle", str(bundle), unique(), check=True).stdout
+    assert line and "shared:" not in line and "master:" not in line
+    bundle.config["linux"]["rootfsPropagation"] = "rshared"
+    bundle.write()
+    assert "shared:" in runtime("run", "--bundle", str(bundle), unique(), check=True).stdout
+    bundle.config["linux"]["rootfsPropagation"] = "sideways"
+    bundle.write()
+    proc = runtime("run", "--bundle", str(bundle), unique())
+    assert proc.returncode != 0 and "invalid rootfsPropagation 'sideways'" in proc.stderr
+
+
+def test_start_container_hook_runs_inside(runtime, bundle, tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    bundle.config["mounts"].append(
+        {"destination": "/shared", "type": "bind", "source": str(shared), "options": ["rbind"]}
+    )
+    # the path resolves in the container: busybox's sh, writing the hostname it sees
+    bundle.config["hooks"] = {"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "hostname > /shared/seen"]}]}
+    bundle.config["hostname"] = "hooked"
+    bundle.set_args("true")
+    runtime("run", "--bundle", str(bundle), unique(), check=True)
+    assert (shared / "seen").read_text() == "hooked\n"
+
+
+def test_session_keyring(runtime, bundle):
+    bundle.config["linux"]["maskedPaths"] = [p for p in bundle.config["linux"]["maskedPaths"] if p != "/proc/keys"]
+    bundle.set_args("cat", "/proc/keys")
+    own = runtime("run", "--bundle", str(bundle), unique(), check=True).stdout
+    assert f"_ses.{runtime.made[-1]}" in own
+    cid = unique()
+    shared = runtime("run", "--no-new-keyring", "--bundle", str(bundle), cid, check=True).stdout
+    assert f"_ses.{cid}" not in shared

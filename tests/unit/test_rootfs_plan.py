@@ -148,3 +148,11 @@ def test_dangling_symlink_target_is_made_inside_root():
     assert ("mkdir", ROOT + "/host") in fake.calls and ("mkdir", ROOT + "/host/outside") in fake.calls
     target = next(c for c in fake.calls if c[0] == "mount" and c[1] == "/host/data")[2]
     assert target == ROOT + "/host/outside"
+
+
+def test_shared_root_is_made_shared_only_after_pivot():
+    spec = default_spec()
+    spec = spec.replace(linux=spec.linux.replace(rootfs_propagation="rshared"))
+    plan = rootfs.plan(spec, in_userns=False)
+    assert plan.before_pivot[0].flags == m.MS_SLAVE | m.MS_REC
+    assert plan.after_pivot[-1] == rootfs.Step(kind="propagate-root", flags=m.MS_SHARED | m.MS_REC)

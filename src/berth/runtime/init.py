@@ -70,6 +70,8 @@ def prepare(cfg: InitConfig) -> tuple[str, object | None]:
     builder.before_pivot(the_plan.before_pivot)
     # after pivot_root nothing more can be imported: load what comes later now
     seccomp_filter = process_setup.compile_seccomp(spec.linux.seccomp if spec.linux else None)
+    if spec.hooks and spec.hooks.start_container:
+        import subprocess  # noqa: F401 - hooks.run needs it after pivot_root
     if process.terminal:
         from berth.runtime import console
     if cfg.main_hooks:

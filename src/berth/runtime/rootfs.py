@@ -61,10 +61,10 @@ def _clean(path: str) -> str:
 
 def plan(spec: Spec, in_userns: bool) -> Plan:
     linux = spec.linux
-    before: list[Step] = [
-        Step(kind="propagate-root", flags=mountopts.rootfs_propagation(linux.rootfs_propagation if linux else "")),
-        Step(kind="bind-rootfs"),
-    ]
+    propagation = linux.rootfs_propagation if linux else ""
+    # pivot_root refuses shared mounts: a shared root becomes shared only after it
+    before_flags = mountopts.rootfs_propagation("" if propagation in ("shared", "rshared") else propagation)
+    before: list[Step] = [Step(kind="propagate-root", flags=before_flags), Step(kind="bind-rootfs")]
     dev_bound = False
     for mnt in spec.mounts:
         opts = mountopts.parse(mnt.options)
@@ -92,7 +92,7 @@ def plan(spec: Spec, in_userns: bool) -> Plan:
         after += [Step(kind="readonly", dest=_clean(p)) for p in linux.readonly_paths]
     if spec.root and spec.root.readonly:
         after.append(Step(kind="root-readonly", dest="/"))
-    if linux and linux.rootfs_propagation in ("shared", "rshared"):
+    if propagation in ("shared", "rshared"):
         after.append(Step(kind="propagate-root", flags=m.MS_SHARED | m.MS_REC))
     return Plan(before_pivot=tuple(before), after_pivot=tuple(after))
 
