@@ -22,6 +22,7 @@ import time
 from berth.image.bootstrap import make_busybox_rootfs
 
 RUNTIME = os.path.join(os.path.dirname(sys.executable), "berth-runtime")
+HOT_IMPORTS = "import berth.runtime.cli, berth.runtime.container_run"
 
 
 def timed(argv: list[str], cwd: str) -> float:
@@ -77,11 +78,17 @@ def main() -> int:
             name: max(peak_rss([*base, "run", "--bundle", top, f"m{k}"]) for k in range(5))
             for name, base in tools.items()
         }
+        bare = statistics.median(timed([sys.executable, "-c", "pass"], top) for _ in range(args.rounds))
+        hot = statistics.median(timed([sys.executable, "-c", HOT_IMPORTS], top) for _ in range(args.rounds))
         b, r = statistics.median(times["berth-runtime"]), statistics.median(times["runc"])
         print(f"rounds: {args.rounds} (interleaved)")
         print(f"berth-runtime run: median {b * 1000:.1f} ms, median peak RSS {rss['berth-runtime'] / 1024:.1f} MiB")
         print(f"runc run:          median {r * 1000:.1f} ms, median peak RSS {rss['runc'] / 1024:.1f} MiB")
         print(f"ratio berth/runc:  {b / r:.2f}x (goal: at most 1.00x)")
+        print(
+            f"of berth's time:   Python start {bare * 1000:.1f} ms, run-path imports {(hot - bare) * 1000:.1f} ms, "
+            f"the rest {(b - hot) * 1000:.1f} ms"
+        )
         return 0
     finally:
         shutil.rmtree(top, ignore_errors=True)
