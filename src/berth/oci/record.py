@@ -115,7 +115,7 @@ def from_json(cls: type, data: object, where: str = "$") -> object:
 
 
 def to_json(obj: object) -> object:
-    """A record as JSON-ready data; unset (None) and empty fields are omitted."""
+    """A record as JSON-ready data; unset, empty and optional-false fields are omitted."""
     if isinstance(obj, tuple):
         return [to_json(v) for v in obj]
     if isinstance(obj, dict):
@@ -126,7 +126,9 @@ def to_json(obj: object) -> object:
     out = {}
     for f in fields:
         value = getattr(obj, f)
-        if value is None or value == () or value == {}:
+        if value is None or value == "" or value == () or value == {}:
             continue
+        if value is False and obj._defaults.get(f) is False:
+            continue  # an optional flag left off; a required false (DeviceRule.allow) stays
         out[obj._json_names[f]] = to_json(value)
     return out

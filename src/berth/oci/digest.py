@@ -1,0 +1,30 @@
+"""Content digests: `algorithm:hex`, sha256 and sha512."""
+
+from __future__ import annotations
+
+_HEX = frozenset("0123456789abcdef")
+_LENGTHS = {"sha256": 64, "sha512": 128}
+
+
+class DigestError(ValueError):
+    pass
+
+
+def parse(text: str) -> tuple[str, str]:
+    """'sha256:ab..' -> ('sha256', 'ab..'); DigestError for anything malformed."""
+    algorithm, sep, hexpart = text.partition(":")
+    if not sep or algorithm not in _LENGTHS:
+        raise DigestError(f"invalid digest {text!r}: expected sha256:<hex> or sha512:<hex>")
+    if len(hexpart) != _LENGTHS[algorithm] or not set(hexpart) <= _HEX:
+        raise DigestError(f"invalid digest {text!r}: {algorithm} takes {_LENGTHS[algorithm]} lowercase hex digits")
+    return algorithm, hexpart
+
+
+def validate(text: str) -> str:
+    parse(text)
+    return text
+
+
+def short_id(digest: str) -> str:
+    """The 12 hex digits Docker shows for an image or layer."""
+    return parse(digest)[1][:12]
