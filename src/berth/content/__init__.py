@@ -1,0 +1,1 @@
+"""The content store: blobs by digest, verified as they are written."""
