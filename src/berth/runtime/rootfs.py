@@ -15,6 +15,7 @@ import posixpath
 import stat
 
 from berth.errors import InvalidArgument
+from berth.fs import open_or_make_in_root
 from berth.linux import mount as m
 from berth.linux.syscalls import Syscalls
 from berth.oci.record import record
@@ -132,22 +133,17 @@ class RootfsBuilder:
         return fd, name
 
     def _target(self, path: str, directory: bool, no_symlink: bool = False) -> int:
-        """An O_PATH fd of `path` inside the root, made if missing (directories on the
-        way, a directory or an empty file last). Symlinks met on the way, dangling
-        ones included, are followed inside the root, never out of it."""
-        for _ in range(40):  # as the kernel's ELOOP limit
-            if no_symlink:
-                self._refuse_symlink(path)
-            try:
-                return self.sys.open_in_root(self.root_fd, path)
-            except FileNotFoundError:
-                pass
-            path = self._make_first_missing(path, directory)
-        raise OSError(errno.ELOOP, f"too many symlinks resolving {path}")
+        """An O_PATH fd of the mount target inside the root, made if missing."""
+        if no_symlink:
+            self._refuse_symlink(path)
+        return open_or_make_in_root(self.sys, self.root_fd, path, directory)
 
     def _refuse_symlink(self, path: str) -> None:
         parent, name = posixpath.split(path)
-        pfd = self.sys.open_in_root(self.root_fd, parent)
+        try:
+            pfd = self.sys.open_in_root(self.root_fd, parent)
+        except FileNotFoundError:
+            return
         try:
             if stat.S_ISLNK(self.sys.lstatat(pfd, name).st_mode):
                 raise InvalidArgument(f"rootfs: {path} is a symlink; refusing to mount there")
@@ -155,40 +151,6 @@ class RootfsBuilder:
             pass
         finally:
             self.sys.close(pfd)
-
-    def _make_first_missing(self, path: str, directory: bool) -> str:
-        """Make the first missing component of `path`, or, where it is a dangling
-        symlink, return the path with that link replaced by its target."""
-        parts = [p for p in path.split("/") if p]
-        prefix = ""
-        for i, comp in enumerate(parts):
-            here = f"{prefix}/{comp}"
-            try:
-                self.sys.close(self.sys.open_in_root(self.root_fd, here))
-                prefix = here
-                continue
-            except FileNotFoundError:
-                pass
-            rest = "/".join(parts[i + 1 :])
-            pfd = self.sys.open_in_root(self.root_fd, prefix or "/", os.O_PATH | os.O_DIRECTORY)
-            try:
-                try:
-                    is_link = stat.S_ISLNK(self.sys.lstatat(pfd, comp).st_mode)
-                except FileNotFoundError:
-                    is_link = False
-                if is_link:
-                    # resolved textually here, then physically (.. included) by openat2 in the root
-                    target = self.sys.readlinkat(pfd, comp)
-                    base = target if target.startswith("/") else f"{prefix}/{target}"
-                    return f"{base}/{rest}" if rest else base
-                if rest or directory:
-                    self.sys.mkdirat(pfd, comp)
-                else:
-                    self.sys.close(self.sys.open(comp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, pfd))
-            finally:
-                self.sys.close(pfd)
-            prefix = here
-        return path
 
     def _at(self, path: str, fn) -> None:
         """Run fn('/proc/self/fd/N') on the target as it resolves now (mounts included)."""

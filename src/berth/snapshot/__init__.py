@@ -1,0 +1,1 @@
+"""Snapshotters: layers unpacked once, stacked, and handed out as mounts (data)."""
