@@ -4,10 +4,11 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export DEBIAN_FRONTEND=noninteractive
-# busybox-static: local images; libseccomp2: seccomp; runc and podman: the anchors the
-# tests compare with and drive berth-runtime from; procps: `berth-runtime ps`;
-# time: GNU time, for the benchmarks' peak memory
-pkgs="busybox-static libseccomp2 runc podman procps time python3 python3-venv"
+# busybox-static, bash-static: local images; libseccomp2: seccomp; runc, podman and
+# docker.io: the anchors the tests compare with, load archives into and drive
+# berth-runtime from; procps: `berth-runtime ps`; time: GNU time, for the
+# benchmarks' peak memory; util-linux: unshare, for private mount namespaces
+pkgs="busybox-static bash-static libseccomp2 runc podman docker.io procps time util-linux python3 python3-venv"
 missing=$(for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
 if [ -n "$missing" ]; then
   apt-get update -qq >/dev/null

@@ -2,42 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import tarfile
-
 import pytest
 
 from tests.conftest import RUNTIME
 
 pytestmark = [pytest.mark.root, pytest.mark.anchor]
-
-
-@pytest.fixture(scope="module")
-def podman(tmp_path_factory, busybox_rootfs):
-    binary = shutil.which("podman")
-    if binary is None:
-        pytest.fail("podman is not installed: the test command installs Debian's podman")
-    top = tmp_path_factory.mktemp("podman")
-    conf = top / "containers.conf"
-    # cgroupfs (no systemd here) and the ulimits this machine allows; a private store
-    conf.write_text('[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n'
-                    '[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n')  # fmt: skip
-    env = dict(os.environ, CONTAINERS_CONF=str(conf))
-    base = [binary, "--root", str(top / "root"), "--runroot", str(top / "run"), "--storage-driver", "vfs"]
-
-    def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        return subprocess.run([*base, *args], capture_output=True, text=True, env=env, timeout=timeout,
-                              stdin=subprocess.DEVNULL)  # fmt: skip
-
-    with tarfile.open(top / "busybox.tar", "w") as tar:
-        tar.add(busybox_rootfs, arcname=".")
-    assert run("import", str(top / "busybox.tar"), "localhost/berth-test-busybox").returncode == 0
-    yield run
-    run("rm", "-a", "-f")
-    run("rmi", "-a", "-f")
-    shutil.rmtree(top, ignore_errors=True)
 
 
 def with_berth(*args: str) -> list[str]:

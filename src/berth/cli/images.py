@@ -1,0 +1,90 @@
+"""`berth images` / `berth image ls`: Docker's columns, -a, -q, --digests,
+--no-trunc, --filter reference=|dangling=, --format json."""
+
+from __future__ import annotations
+
+import sys
+
+from berth import fastjson
+from berth.argv import BOOL, LIST, STR, Option, parse
+from berth.cli import human
+from berth.errors import InvalidArgument
+from berth.oci import reference
+from berth.tables import render
+
+OPTIONS = [
+    Option("all,a", BOOL, help="show all images"),
+    Option("quiet,q", BOOL, help="only show image IDs"),
+    Option("digests", BOOL, help="show digests"),
+    Option("no-trunc", BOOL, help="do not truncate output"),
+    Option("filter,f", LIST, help="filter output (reference=, dangling=)"),
+    Option("format", STR, "", help="'json' or 'table'"),
+]
+
+
+def rows(store, opts: dict, match: str | None) -> list[dict]:
+    filters = dict(f.partition("=")[::2] for f in opts["filter"])
+    for key in filters:
+        if key not in ("reference", "dangling"):
+            raise InvalidArgument(f"invalid filter '{key}'")
+    out = []
+    for image in store.list():
+        names = [reference.parse(t) for t in image.tags] or [None]
+        for ref in names:
+            if ref is None:
+                repo, tag = "<none>", "<none>"
+            else:
+                repo, tag = ref.familiar_name(), ref.tag
+            if match and not _matches(match, ref):
+                continue
+            if "reference" in filters and (ref is None or not _matches(filters["reference"], ref)):
+                continue
+            if "dangling" in filters and (filters["dangling"] == "true") != (ref is None):
+                continue
+            full = image.id
+            out.append({
+                "Containers": "N/A", "CreatedAt": image.created, "CreatedSince": human.since(image.created),
+                "Digest": "<none>" if ref is None else image.manifest, "ID": full if opts["no_trunc"] else full[7:19],
+                "Repository": repo, "SharedSize": "N/A", "Size": human.size(image.size), "Tag": tag,
+                "UniqueSize": "N/A", "VirtualSize": human.size(image.size),
+            })  # fmt: skip
+    return out
+
+
+def _matches(pattern: str, ref) -> bool:
+    if ref is None:
+        return False
+    import fnmatch
+
+    name = ref.familiar_name()
+    pattern_name, _, pattern_tag = pattern.partition(":")
+    return fnmatch.fnmatchcase(name, pattern_name) and (not pattern_tag or fnmatch.fnmatchcase(ref.tag, pattern_tag))
+
+
+def main(store, argv: list[str]) -> int:
+    opts, args = parse(argv, OPTIONS, interspersed=True)
+    if len(args) > 1:
+        raise InvalidArgument('"images" requires at most 1 argument.')
+    table = rows(store, opts, args[0] if args else None)
+    if opts["quiet"]:
+        seen = []
+        for r in table:
+            if r["ID"] not in seen:
+                seen.append(r["ID"])
+        sys.stdout.write("".join(i + "\n" for i in seen))
+        return 0
+    if opts["format"] == "json":
+        sys.stdout.write("".join(fastjson.dumps(r) + "\n" for r in table))
+        return 0
+    if opts["format"] not in ("", "table"):
+        raise InvalidArgument(f"unsupported --format {opts['format']!r}: use json or table")
+    header = ["REPOSITORY", "TAG"] + (["DIGEST"] if opts["digests"] else []) + ["IMAGE ID", "CREATED", "SIZE"]
+    lines = [header]
+    for r in table:
+        lines.append(
+            [r["Repository"], r["Tag"]]
+            + ([r["Digest"]] if opts["digests"] else [])
+            + [r["ID"], r["CreatedSince"], r["Size"]]
+        )
+    sys.stdout.write(render(lines, min_width=10, padding=3))
+    return 0

@@ -1,0 +1,56 @@
+"""`berth rmi` / `berth image rm`: untag, then delete an image no name holds."""
+
+from __future__ import annotations
+
+import sys
+
+from berth.argv import BOOL, Option, parse
+from berth.errors import BerthError, FailedPrecondition, InvalidArgument
+from berth.oci import reference
+
+OPTIONS = [Option("force,f", BOOL, help="remove the image even if other names hold it"),
+           Option("no-prune", BOOL, help="kept for docker compatibility")]  # fmt: skip
+
+
+def remove(store, name: str, force: bool) -> list[str]:
+    image = store.get(name)
+    lines = []
+    by_id = image.id.removeprefix("sha256:").startswith(name.removeprefix("sha256:")) and name not in _tag_names(image)
+    if by_id:
+        if len(image.tags) > 1 and not force:
+            raise FailedPrecondition(
+                f"conflict: unable to delete {image.id[7:19]} (must be forced) - image is referenced in multiple repositories"
+            )
+        untag = list(image.tags)
+    else:
+        untag = [str(reference.parse(name))]
+    for tag in untag:
+        store.untag(tag)
+        ref = reference.parse(tag)
+        lines.append(f"Untagged: {ref.familiar_name()}:{ref.tag}")
+    if not store.get(image.id).tags:
+        store.delete(image.id)
+        lines.append(f"Deleted: {image.id}")
+    return lines
+
+
+def _tag_names(image) -> set[str]:
+    names = set()
+    for t in image.tags:
+        ref = reference.parse(t)
+        names |= {t, f"{ref.familiar_name()}:{ref.tag}", ref.familiar_name()}
+    return names
+
+
+def main(store, argv: list[str]) -> int:
+    opts, names = parse(argv, OPTIONS, interspersed=True)
+    if not names:
+        raise InvalidArgument('"rmi" requires at least 1 argument.')
+    code = 0
+    for name in names:
+        try:
+            sys.stdout.write("".join(line + "\n" for line in remove(store, name, opts["force"])))
+        except BerthError as e:
+            sys.stderr.write(f"Error: {e}\n")
+            code = 1
+    return code

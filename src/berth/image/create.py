@@ -1,0 +1,50 @@
+"""Making an image from a directory: one layer, a config, a manifest."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from berth import fastjson
+from berth.image.layer_writer import write_layer
+from berth.image.store import Image, ImageStore
+from berth.oci import image_spec
+
+ARCH = {
+    "x86_64": "amd64",
+    "aarch64": "arm64",
+    "armv7l": "arm",
+    "ppc64le": "ppc64le",
+    "s390x": "s390x",
+    "riscv64": "riscv64",
+}
+DEFAULT_ENV = ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",)
+
+
+def now() -> str:
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
+
+
+def image_from_directory(store: ImageStore, root: str, tags: list[str] | tuple[str, ...], created_by: str,
+                         cmd: tuple[str, ...] = ("sh",), env: tuple[str, ...] = DEFAULT_ENV) -> Image:  # fmt: skip
+    layer, diff_id = write_layer(store.content, root)
+    created = now()
+    config = image_spec.ImageConfig(
+        architecture=ARCH.get(os.uname().machine, os.uname().machine),
+        os="linux",
+        created=created,
+        rootfs=image_spec.RootFS(type="layers", diff_ids=(diff_id,)),
+        config=image_spec.ContainerConfig(env=env, cmd=cmd),
+        history=(image_spec.History(created=created, created_by=created_by),),
+    )
+    config_bytes = fastjson.dumps(image_spec.as_json(config)).encode()
+    config_digest = store.content.put(config_bytes)
+    manifest = image_spec.Manifest(
+        schema_version=2,
+        media_type=image_spec.OCI_MANIFEST,
+        config=image_spec.Descriptor(media_type=image_spec.OCI_CONFIG, digest=config_digest, size=len(config_bytes)),
+        layers=(layer,),
+    )
+    manifest_digest = store.content.put(fastjson.dumps(image_spec.as_json(manifest)).encode())
+    return store.add(manifest_digest, tags)

@@ -1,0 +1,64 @@
+"""Unpacking an image's layers into snapshots, each layer once.
+
+A layer's snapshot is named by its chain ID (the image-spec's: the diff IDs of
+it and all below it, hashed together), so images sharing lower layers share
+their snapshots, and a second unpack of the same image does nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+from berth.errors import AlreadyExists, InvalidArgument
+from berth.image.codec import HashingReader, decompressed
+from berth.image.store import Image, ImageStore
+from berth.oci import image_spec
+from berth.snapshot.apply import apply_layer
+
+
+def chain_ids(diff_ids: tuple[str, ...] | list[str]) -> list[str]:
+    out: list[str] = []
+    for diff in diff_ids:
+        out.append(diff if not out else "sha256:" + hashlib.sha256(f"{out[-1]} {diff}".encode()).hexdigest())
+    return out
+
+
+def unpack(store: ImageStore, image: Image) -> str:
+    """Make sure every layer is unpacked; return the top layer's snapshot key."""
+    manifest = store.manifest(image)
+    config = store.config(image)
+    diff_ids = config.rootfs.diff_ids
+    if len(diff_ids) != len(manifest.layers):
+        raise InvalidArgument(f"image {image.id}: {len(manifest.layers)} layers but {len(diff_ids)} diff IDs")
+    sn = store.snapshotter
+    parent = ""
+    for layer, diff_id, chain in zip(manifest.layers, diff_ids, chain_ids(diff_ids), strict=True):
+        existing = {i.key for i in sn.list()}
+        if chain not in existing:
+            _unpack_layer(store, layer, diff_id, chain, parent)
+        parent = chain
+    return parent
+
+
+def _unpack_layer(store: ImageStore, layer: image_spec.Descriptor, diff_id: str, chain: str, parent: str) -> None:
+    sn = store.snapshotter
+    active = f"extract-{os.getpid()}-{os.urandom(4).hex()}-{chain}"
+    sn.prepare(active, parent)
+    try:
+        with store.content.open(layer.digest) as raw:
+            reader = HashingReader(decompressed(raw, image_spec.layer_compression(layer.media_type)))
+            apply_layer(reader, sn.upper(active), overlay=sn.whiteouts_as_devices)
+            reader.drain()
+        if reader.digest() != diff_id:
+            raise InvalidArgument(f"layer {layer.digest}: its content is {reader.digest()}, the config says {diff_id}")
+        try:
+            sn.commit(chain, active)
+        except AlreadyExists:
+            sn.remove(active)  # another process unpacked the same layer meanwhile
+    except BaseException:
+        try:
+            sn.remove(active)
+        except Exception:  # noqa: BLE001 - the first error is the one to report
+            pass
+        raise
