@@ -105,3 +105,29 @@ def test_failed_prepare_leaves_nothing(sn):
     with pytest.raises(NotFound):
         sn.prepare("x", "missing-parent")
     assert sn.list() == [] and os.listdir(os.path.join(sn.root, "snapshots")) == []
+
+
+def test_deep_chain_fits_one_mount(tmp_path):
+    sn = OverlaySnapshotter(str(tmp_path / ("deep" + "x" * 60)))  # a long root: absolute paths would not fit
+    parent = ""
+    for i in range(130):
+        build(sn, f"l{i}", parent, {f"f{i}": str(i)})
+        parent = f"l{i}"
+    (m,) = sn.prepare("top", parent)
+    assert m.cwd == sn.root and len(",".join(m.options)) < 4096
+    target = tmp_path / "mnt"
+    target.mkdir()
+    script = f"cd {m.cwd} && mount -t overlay -o {','.join(m.options)} overlay {target} && ls {target} | wc -l && cat {target}/f129"
+    proc = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["130", "129"]
+    sn.remove("top")
+    for i in reversed(range(130)):
+        sn.remove(f"l{i}")
+    assert os.listdir(os.path.join(sn.root, "l")) == []
+    sn.close()

@@ -222,3 +222,135 @@ def test_unpack_once_into_snapshots(seeded):
         assert os.path.isfile(os.path.join(fs, "bin/bash")) and os.path.islink(os.path.join(fs, "bin/ls"))
     finally:
         store.close()
+
+
+def test_a_100_layer_image_runs_a_container(tmp_path, busybox_rootfs):
+    """101 layers (busybox, then 100 that each add a file and change one), unpacked,
+    mounted from a mount namespace of the test's own, run by berth-runtime."""
+    from berth.image.create import image_from_layers
+
+    store = ImageStore(str(tmp_path / "store"))
+    try:
+        layers = [(busybox_rootfs, "busybox")]
+        for i in range(100):
+            d = tmp_path / f"layer{i}"
+            (d / "layers").mkdir(parents=True)
+            (d / "layers" / f"{i}").write_text(str(i))
+            (d / "etc").mkdir()
+            (d / "etc" / "top").write_text(f"layer {i}\n")
+            layers.append((str(d), f"layer {i}"))
+        image = image_from_layers(store, layers, ["deep:latest"])
+        top = unpack(store, image)
+        (m,) = store.snapshotter.prepare("deep-container", top)
+        assert m.type == "overlay"
+        bundle = tmp_path / "bundle"
+        (bundle / "rootfs").mkdir(parents=True)
+        runtime = str(Path(sys.executable).parent / "berth-runtime")
+        subprocess.run([runtime, "spec", "--bundle", str(bundle)], check=True)
+        config = json.loads((bundle / "config.json").read_text())
+        config["process"].update(terminal=False, args=["sh", "-c", "ls /layers | wc -l; cat /etc/top"])
+        config["linux"]["cgroupsPath"] = "/" + bundle.name + "-" + os.urandom(4).hex()
+        (bundle / "config.json").write_text(json.dumps(config))
+        mount = f"cd {m.cwd or '/'} && mount -t overlay -o {','.join(m.options)} overlay {bundle}/rootfs"
+        run = f"{runtime} --root {tmp_path}/state run --bundle {bundle} deep-{os.urandom(4).hex()}"
+        proc = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", f"{mount} && {run}"],
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.split() == ["100", "layer", "99"]
+        assert len(store.snapshotter.list()) == 102
+    finally:
+        store.close()
+
+
+def test_import_file_stdin_url_and_prune(berth, tmp_path, busybox_rootfs):
+    import http.server
+    import threading
+
+    tarball = tmp_path / "rootfs.tar.gz"
+    with tarfile.open(tarball, "w:gz") as tar:
+        tar.add(busybox_rootfs, arcname=".")
+    image_id = berth("import", "-c", 'CMD ["sh", "-c", "echo hi"]', "-c", "ENV A=1", "-m", "from a file",
+                     str(tarball), "imported:file", check=True).stdout_text.strip()  # fmt: skip
+    doc = json.loads(berth("image", "inspect", "imported:file", check=True).stdout_text)[0]
+    assert doc["Id"] == image_id and doc["Config"]["Cmd"] == ["sh", "-c", "echo hi"] and "A=1" in doc["Config"]["Env"]
+    assert doc["Comment"] == "from a file"
+    same = berth("import", "-", "imported:stdin", stdin=open(tarball, "rb"), check=True).stdout_text.strip()
+    assert json.loads(berth("image", "inspect", same, check=True).stdout_text)[0]["RootFS"] == doc["RootFS"]
+    # a URL, served from loopback by the test itself, for a bounded two requests
+    handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(tmp_path))  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.handle_request)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/rootfs.tar.gz"
+        berth("import", url, "imported:url", check=True)
+    finally:
+        thread.join(30)
+        server.server_close()
+    assert berth("import", "http://127.0.0.1:9/none.tar", "x").returncode == 1
+    bad = berth("import", "-c", "FROB x", str(tarball), "x")
+    assert bad.returncode == 1 and "FROB is not a valid change command" in bad.stderr_text
+    not_tar = tmp_path / "not.tar"
+    not_tar.write_bytes(b"plain text, not a tar" * 100)
+    assert "not a tar archive" in berth("import", str(not_tar), "x").stderr_text
+    # untag everything; prune deletes the images and every blob they held
+    for name in ("imported:file", "imported:stdin", "imported:url"):
+        berth("image", "rm", name, check=True)
+    out = berth("image", "prune", "-f", check=True).stdout_text
+    assert out.endswith("Total reclaimed space: 0B\n")
+    assert berth.store_state() == ([], [])
+
+
+def test_prune_keeps_what_tagged_images_need(seeded, tmp_path):
+    b = Berth(str(tmp_path / "store"))
+    b("image", "bootstrap", "busybox", check=True)
+    b("image", "bootstrap", "busybox", "--tag", "second:one", check=True)  # same content, new config (created differs)
+    b("tag", "busybox", "dangling-soon", check=True)
+    b("rmi", "second:one", check=True)
+    before = b.store_state()
+    out = b("image", "prune", "-f", check=True).stdout_text
+    assert out == "Total reclaimed space: 0B\n"
+    assert b.store_state() == before
+    store = ImageStore(b.root)
+    try:
+        unpack(store, store.get("busybox"))
+    finally:
+        store.close()
+
+
+def test_zstd_layers(berth, tmp_path, busybox_rootfs):
+    import hashlib
+
+    import zstandard
+
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        tar.add(busybox_rootfs, arcname=".")
+    layer = zstandard.ZstdCompressor().compress(raw.getvalue())
+    diff_id = "sha256:" + hashlib.sha256(raw.getvalue()).hexdigest()
+    config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+                         "config": {"Cmd": ["sh"]}}).encode()  # fmt: skip
+    sha = lambda b: "sha256:" + hashlib.sha256(b).hexdigest()  # noqa: E731
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha(config), "size": len(config)},
+                           "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+zstd", "digest": sha(layer), "size": len(layer)}]}).encode()  # fmt: skip
+    index = json.dumps({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": sha(manifest),
+                        "size": len(manifest), "annotations": {"org.opencontainers.image.ref.name": "zstd.test/img:v1"}}]}).encode()  # fmt: skip
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        for name, data in (("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'), ("index.json", index),
+                           (f"blobs/sha256/{sha(config)[7:]}", config), (f"blobs/sha256/{sha(layer)[7:]}", layer),
+                           (f"blobs/sha256/{sha(manifest)[7:]}", manifest)):  # fmt: skip
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    assert berth("load", input=archive.getvalue(), check=True).stdout_text == "Loaded image: zstd.test/img:v1\n"
+    store = ImageStore(berth.root)
+    try:
+        top = unpack(store, store.get("zstd.test/img:v1"))
+        assert os.path.isfile(os.path.join(store.snapshotter.fs(store.snapshotter.stat(top)), "bin/busybox"))
+    finally:
+        store.close()
+    saved = tmp_path / "docker.tar"
+    berth("save", "-o", str(saved), "zstd.test/img:v1", check=True)  # written out uncompressed, as docker save does
+    assert Berth(str(tmp_path / "other"))("load", "-i", str(saved), check=True).returncode == 0

@@ -27,17 +27,19 @@ VERBS = {
     "history": ("history", "Show the history of an image"),
     "save": ("save", "Save one or more images to a tar archive"),
     "load": ("load", "Load an image from a tar archive or STDIN"),
+    "import": ("import_", "Import the contents from a tarball to create a filesystem image"),
 }
 IMAGE_VERBS = {
     "ls": "images", "list": "images", "rm": "rmi", "remove": "rmi", "tag": "tag", "history": "history",
     "inspect": "image_inspect", "bootstrap": "image_bootstrap", "save": "save", "load": "load",
+    "prune": "image_prune", "import": "import_",
 }  # fmt: skip
 
 
 def usage() -> str:
     lines = ["Usage:  berth [OPTIONS] COMMAND", "", "Commands:"]
     lines += [f"  {verb:<10} {text}" for verb, (_m, text) in VERBS.items()]
-    lines += ["  image      Manage images (ls, inspect, rm, tag, history, bootstrap, save, load)",
+    lines += ["  image      Manage images (ls, inspect, rm, tag, history, bootstrap, save, load, import, prune)",
               "  runtime    The OCI runtime (runc's command line)", "  version    Show the berth version information"]  # fmt: skip
     return "\n".join(lines) + "\n"
 

@@ -47,10 +47,17 @@ def main(store, argv: list[str]) -> int:
     if not names:
         raise InvalidArgument('"rmi" requires at least 1 argument.')
     code = 0
+    deleted = False
     for name in names:
         try:
-            sys.stdout.write("".join(line + "\n" for line in remove(store, name, opts["force"])))
+            lines = remove(store, name, opts["force"])
+            deleted |= any(line.startswith("Deleted:") for line in lines)
+            sys.stdout.write("".join(line + "\n" for line in lines))
         except BerthError as e:
             sys.stderr.write(f"Error: {e}\n")
             code = 1
+    if deleted:
+        from berth.image.gc import collect
+
+        collect(store)  # the blobs and snapshots only the removed images held
     return code

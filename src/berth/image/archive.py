@@ -302,7 +302,7 @@ def _host_platform(desc: image_spec.Descriptor) -> bool:
 
 def load(store: ImageStore, stream) -> list[tuple[Image, list[str]]]:
     """Load every image in a docker- or oci-archive; return (image, names given)."""
-    with tempfile.TemporaryFile() as spool:
+    with store.lock(), tempfile.TemporaryFile() as spool:
         if not hasattr(stream, "seek") or not stream.seekable():
             while chunk := stream.read(1 << 20):
                 spool.write(chunk)
@@ -335,10 +335,10 @@ def load(store: ImageStore, stream) -> list[tuple[Image, list[str]]]:
             raise
         finally:
             tar.close()
-    loaded = []
-    for manifest_digest, names in found:
-        image = store.add(manifest_digest, [n for n in names if n])
-        loaded.append((image, names))
+        loaded = []
+        for manifest_digest, names in found:
+            image = store.add(manifest_digest, [n for n in names if n])
+            loaded.append((image, names))
     return loaded
 
 

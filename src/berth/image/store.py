@@ -153,6 +153,23 @@ class ImageStore:
         """Forget an image (its tags go with it); blobs stay until garbage collection."""
         self.db.execute("DELETE FROM images WHERE id = ?", (image_id,))
 
+    def lock(self, exclusive: bool = False):
+        """Loads and creates hold it shared, garbage collection exclusive: a blob
+        written for an image not yet recorded is never collected."""
+        import contextlib
+        import fcntl
+
+        @contextlib.contextmanager
+        def held():
+            fd = os.open(os.path.join(self.root, "gc.lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+                yield
+            finally:
+                os.close(fd)
+
+        return held()
+
     def close(self) -> None:
         self.db.close()
         if self._snapshotter is not None:

@@ -24,6 +24,7 @@ class Mount:
     type: str
     source: str
     options: tuple[str, ...] = ()
+    cwd: str = ""  # when set, paths in options are relative to it: mount from there
 
 
 @record
