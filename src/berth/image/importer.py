@@ -31,24 +31,25 @@ class _Peek:
         return self.raw.read(n)
 
 
+def _words(change: str, text: str) -> tuple[str, ...]:
+    """The exec form (a JSON array) or the shell form of CMD and ENTRYPOINT."""
+    if text.startswith("["):
+        try:
+            return tuple(json.loads(text))
+        except ValueError:
+            raise InvalidArgument(f"invalid change {change!r}: not a JSON array") from None
+    return ("/bin/sh", "-c", text)
+
+
 def apply_changes(config: image_spec.ContainerConfig, changes: list[str]) -> image_spec.ContainerConfig:
     """The subset of Dockerfile instructions `docker import -c` accepts."""
     for change in changes:
         word, _, rest = change.strip().partition(" ")
         word, rest = word.upper(), rest.strip()
-
-        def words(text: str) -> tuple[str, ...]:
-            if text.startswith("["):
-                try:
-                    return tuple(json.loads(text))
-                except ValueError:
-                    raise InvalidArgument(f"invalid change {change!r}: not a JSON array") from None
-            return ("/bin/sh", "-c", text)
-
         if word == "CMD":
-            config = config.replace(cmd=words(rest))
+            config = config.replace(cmd=_words(change, rest))
         elif word == "ENTRYPOINT":
-            config = config.replace(entrypoint=words(rest))
+            config = config.replace(entrypoint=_words(change, rest))
         elif word == "ENV":
             key, sep, value = rest.partition("=")
             if not sep:
