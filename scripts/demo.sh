@@ -36,4 +36,14 @@ $RT kill berth-demo-2 KILL
 sleep 0.2
 $RT state berth-demo-2 | grep '"status"'
 $RT delete berth-demo-2
+echo "== images with no network: bootstrap bash, then the seed's 'simple' (FROM bash, CMD ping) by import"
+B=".venv/bin/berth --root $work/store"
+$B image bootstrap bash >/dev/null
+$B save -o "$work/bash.tar" bash
+mkdir "$work/bash-rootfs" && tar -xf "$work/bash.tar" -C "$work" && \
+  layer=$(.venv/bin/python -c "import json,sys; print(json.load(open('$work/manifest.json'))[0]['Layers'][0])") && \
+  tar -xf "$work/$layer" -C "$work/bash-rootfs"
+tar -C "$work/bash-rootfs" -cf - . | $B import -c 'CMD ["ping", "killer.sh"]' - simple >/dev/null
+$B image ls | grep simple
+$B images
 echo "== done"
