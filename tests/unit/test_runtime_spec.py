@@ -53,3 +53,10 @@ def test_records_are_frozen_and_compare_by_value():
     assert a.replace(hostname="x").hostname == "x" and a.hostname == "berth"
     assert isinstance(fastjson.dumps(spec_to_json(a)), str)
     assert Spec(oci_version="1") != Spec(oci_version="2")
+
+
+def test_records_of_the_same_name_in_two_modules_do_not_clash():
+    import berth.snapshot.base  # defines a Mount record of its own  # noqa: F401
+
+    spec = parse_spec({"ociVersion": "1", "mounts": [{"destination": "/x", "type": "tmpfs"}]})
+    assert type(spec.mounts[0]).__module__ == "berth.oci.runtime_spec"

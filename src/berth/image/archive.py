@@ -21,7 +21,7 @@ import tempfile
 import zlib
 
 from berth import fastjson
-from berth.errors import InvalidArgument, NotFound, Unsupported
+from berth.errors import InvalidArgument, Unsupported
 from berth.image.codec import decompressed, sniff
 from berth.image.store import Image, ImageStore
 from berth.oci import image_spec, reference
@@ -340,7 +340,3 @@ def load(store: ImageStore, stream) -> list[tuple[Image, list[str]]]:
             image = store.add(manifest_digest, [n for n in names if n])
             loaded.append((image, names))
     return loaded
-
-
-def missing(name: str) -> NotFound:
-    return NotFound(f"No such image: {name}")

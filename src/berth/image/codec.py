@@ -8,8 +8,9 @@ import hashlib
 from berth.errors import Unsupported
 
 
-class HashingReader:
-    """Wraps a binary stream; `digest()` is the sha256 of all that was read."""
+class Hashing:
+    """Wraps a binary stream; `digest()` and `size` are the sha256 and length of
+    all that was read from it or written through it."""
 
     def __init__(self, raw) -> None:
         self.raw = raw
@@ -21,6 +22,11 @@ class HashingReader:
         self.hash.update(data)
         self.size += len(data)
         return data
+
+    def write(self, data: bytes) -> int:
+        self.hash.update(data)
+        self.size += len(data)
+        return self.raw.write(data)
 
     def drain(self) -> None:
         """Read to the end: tar readers may stop before the end-of-archive padding."""

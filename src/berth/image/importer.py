@@ -7,7 +7,7 @@ import os
 
 from berth import fastjson
 from berth.errors import InvalidArgument
-from berth.image.codec import HashingReader, decompressed, sniff
+from berth.image.codec import Hashing, decompressed, sniff
 from berth.image.create import ARCH, DEFAULT_ENV, now
 from berth.image.store import Image, ImageStore
 from berth.oci import image_spec
@@ -84,7 +84,7 @@ def import_tarball(store: ImageStore, stream, name: str, changes: list[str], mes
     with store.lock():
         with store.content.writer() as writer:
             tee = _Tee(peek, writer)
-            reader = HashingReader(decompressed(tee, compression))
+            reader = Hashing(decompressed(tee, compression))
             import tarfile
 
             try:

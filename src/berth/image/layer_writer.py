@@ -5,27 +5,13 @@ computed as the bytes go through."""
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 import stat
 import tarfile
 
 from berth.content.store import ContentStore
+from berth.image.codec import Hashing
 from berth.oci import image_spec
-
-
-class _Counter:
-    """Between tarfile and gzip: hashes and counts the uncompressed tar."""
-
-    def __init__(self, out) -> None:
-        self.out = out
-        self.hash = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes) -> int:
-        self.hash.update(data)
-        self.size += len(data)
-        return self.out.write(data)
 
 
 class _BlobSink:
@@ -59,7 +45,7 @@ def write_layer(store: ContentStore, root: str) -> tuple[image_spec.Descriptor, 
     with store.writer() as writer:
         sink = _BlobSink(writer)
         with gzip.GzipFile(fileobj=sink, mode="wb", compresslevel=6, mtime=0) as gz:
-            counter = _Counter(gz)
+            counter = Hashing(gz)
             with tarfile.open(fileobj=counter, mode="w|", format=tarfile.PAX_FORMAT) as tar:
                 hardlinks: dict[tuple[int, int], str] = {}
                 for rel in _walk(root):
@@ -81,7 +67,7 @@ def write_layer(store: ContentStore, root: str) -> tuple[image_spec.Descriptor, 
                         tar.addfile(info)
         digest = writer.commit()
         size = writer.written
-    diff_id = "sha256:" + counter.hash.hexdigest()
+    diff_id = counter.digest()
     desc = image_spec.Descriptor(media_type=image_spec.OCI_LAYER_GZIP, digest=digest, size=size,
                                  annotations={"io.berth.uncompressed-size": str(counter.size)})  # fmt: skip
     return desc, diff_id

@@ -11,7 +11,7 @@ import hashlib
 import os
 
 from berth.errors import AlreadyExists, InvalidArgument
-from berth.image.codec import HashingReader, decompressed
+from berth.image.codec import Hashing, decompressed
 from berth.image.store import Image, ImageStore
 from berth.oci import image_spec
 from berth.snapshot.apply import apply_layer
@@ -47,7 +47,7 @@ def _unpack_layer(store: ImageStore, layer: image_spec.Descriptor, diff_id: str,
     sn.prepare(active, parent)
     try:
         with store.content.open(layer.digest) as raw:
-            reader = HashingReader(decompressed(raw, image_spec.layer_compression(layer.media_type)))
+            reader = Hashing(decompressed(raw, image_spec.layer_compression(layer.media_type)))
             apply_layer(reader, sn.upper(active), overlay=sn.whiteouts_as_devices)
             reader.drain()
         if reader.digest() != diff_id:

@@ -8,7 +8,8 @@ annotation strings: `str`, `int`, `bool`, `X | None`, `tuple[X, ...]`,
 `dict[str, str]` and other records by name.
 """
 
-_REGISTRY: dict[str, type] = {}
+# (module, class name) -> record: annotations name records of their own module
+_REGISTRY: dict[tuple[str, str], type] = {}
 _SCALARS = {"str": str, "int": int, "bool": bool, "float": (int, float), "object": object}
 
 
@@ -70,24 +71,24 @@ def record(cls: type) -> type:
     cls.__repr__ = _repr
     cls.__hash__ = None
     cls.replace = _replace
-    _REGISTRY[cls.__name__] = cls
+    _REGISTRY[(cls.__module__, cls.__name__)] = cls
     return cls
 
 
-def _convert(kind: str, value: object, where: str) -> object:
+def _convert(kind: str, value: object, where: str, module: str) -> object:
     kind = kind.strip()
     if kind.endswith("| None"):
-        return None if value is None else _convert(kind[: -len("| None")], value, where)
+        return None if value is None else _convert(kind[: -len("| None")], value, where, module)
     if kind.startswith("tuple["):
         if not isinstance(value, list):
             raise SpecError(f"{where}: expected a list, got {type(value).__name__}")
         inner = kind[len("tuple[") : -len(", ...]")]
-        return tuple(_convert(inner, v, f"{where}[{i}]") for i, v in enumerate(value))
+        return tuple(_convert(inner, v, f"{where}[{i}]", module) for i, v in enumerate(value))
     if kind.startswith("dict["):
         if not isinstance(value, dict):
             raise SpecError(f"{where}: expected an object, got {type(value).__name__}")
         inner = kind[len("dict[str, ") : -1]
-        return {k: _convert(inner, v, f"{where}.{k}") for k, v in value.items()}
+        return {k: _convert(inner, v, f"{where}.{k}", module) for k, v in value.items()}
     scalar = _SCALARS.get(kind)
     if scalar is not None:
         if scalar is object:
@@ -97,7 +98,7 @@ def _convert(kind: str, value: object, where: str) -> object:
         if not isinstance(value, scalar):
             raise SpecError(f"{where}: expected {kind}, got {type(value).__name__}")
         return value
-    return from_json(_REGISTRY[kind], value, where)
+    return from_json(_REGISTRY[(module, kind)], value, where)
 
 
 def from_json(cls: type, data: object, where: str = "$") -> object:
@@ -108,7 +109,7 @@ def from_json(cls: type, data: object, where: str = "$") -> object:
     for f in cls._fields:
         key = cls._json_names[f]
         if key in data and data[key] is not None:
-            values[f] = _convert(cls._types[f], data[key], f"{where}.{key}")
+            values[f] = _convert(cls._types[f], data[key], f"{where}.{key}", cls.__module__)
         elif f not in cls._defaults:
             raise SpecError(f"{where}.{key}: required")
     return cls(**values)
