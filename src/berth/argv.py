@@ -48,6 +48,14 @@ def parse(argv: list[str], options: list[Option], interspersed: bool = False) ->
             continue
         name, eq, value = arg.lstrip("-").partition("=")
         opt = table.get(name)
+        if opt is None and arg[1] != "-" and len(name) > 1 and all(c in table for c in name):
+            # -aq, -itd: combined short flags; all but the last must be booleans
+            *bools, last = name
+            if any(table[c].kind != BOOL for c in bools):
+                raise InvalidArgument(f"unknown shorthand flag in {arg}: only the last may take a value")
+            for c in bools:
+                values[table[c].dest] = True
+            name, opt = last, table[last]
         if opt is None:
             raise InvalidArgument(f"unknown flag: {arg}")
         if opt.kind == BOOL:

@@ -31,3 +31,11 @@ def test_bool_with_value_and_double_dash():
 def test_bad_flags(argv):
     with pytest.raises(InvalidArgument):
         parse(argv, OPTS)
+
+
+def test_combined_short_flags():
+    opts = [Option("all,a", BOOL), Option("quiet,q", BOOL), Option("name,n", STR, "")]
+    values, rest = parse(["-aq", "-an", "x", "y"], opts)
+    assert values == {"all": True, "quiet": True, "name": "x"} and rest == ["y"]
+    with pytest.raises(InvalidArgument):
+        parse(["-nq"], opts)

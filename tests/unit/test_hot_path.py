@@ -6,7 +6,7 @@ import sys
 FORBIDDEN = {"re", "enum", "json", "argparse", "dataclasses", "typing", "shutil", "subprocess", "inspect", "socket"}
 HOT = (
     "berth.runtime.cli", "berth.runtime.container_run", "berth.runtime.container_create", "berth.runtime.init",
-    "berth.runtime.foreground", "berth.runtime.container_start", "berth.runtime.container_delete",
+    "berth.foreground", "berth.runtime.container_start", "berth.runtime.container_delete",
     "berth.runtime.cgroups.v1.manager", "berth.runtime.cgroups.v2.manager", "berth.runtime.container_exec",
 )  # fmt: skip
 

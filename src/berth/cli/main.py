@@ -19,8 +19,19 @@ GLOBAL = [
     Option("help,h", BOOL, help="show help"),
     Option("version,v", BOOL, help="print the version"),
 ]
-# verb -> (module, what it does); `image X` maps to these too
+# verb -> (module[:function], what it does); `image X` and `container X` map to these too
 VERBS = {
+    "run": ("run", "Create and run a new container from an image"),
+    "create": ("run:create", "Create a new container"),
+    "start": ("container_verbs:start", "Start one or more stopped containers"),
+    "stop": ("container_verbs:stop", "Stop one or more running containers"),
+    "kill": ("container_verbs:kill", "Kill one or more running containers"),
+    "rm": ("container_verbs:rm", "Remove one or more containers"),
+    "wait": ("container_verbs:wait", "Block until containers stop, then print their exit codes"),
+    "exec": ("container_verbs:exec_", "Execute a command in a running container"),
+    "logs": ("container_verbs:logs", "Fetch the logs of a container"),
+    "ps": ("ps", "List containers"),
+    "inspect": ("inspect", "Return low-level information on containers or images"),
     "images": ("images", "List images"),
     "rmi": ("rmi", "Remove one or more images"),
     "tag": ("tag", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
@@ -34,30 +45,69 @@ IMAGE_VERBS = {
     "inspect": "image_inspect", "bootstrap": "image_bootstrap", "save": "save", "load": "load",
     "prune": "image_prune", "import": "import_",
 }  # fmt: skip
+CONTAINER_VERBS = {
+    "run": "run", "create": "run:create", "start": "container_verbs:start", "stop": "container_verbs:stop",
+    "kill": "container_verbs:kill", "rm": "container_verbs:rm", "remove": "container_verbs:rm",
+    "wait": "container_verbs:wait", "exec": "container_verbs:exec_", "logs": "container_verbs:logs", "ls": "ps",
+    "list": "ps", "ps": "ps", "inspect": "inspect:container",
+}  # fmt: skip
+IMAGE_MODULES = {
+    "images",
+    "image_inspect",
+    "rmi",
+    "tag",
+    "history",
+    "save",
+    "load",
+    "import_",
+    "image_bootstrap",
+    "image_prune",
+}
 
 
 def usage() -> str:
     lines = ["Usage:  berth [OPTIONS] COMMAND", "", "Commands:"]
     lines += [f"  {verb:<10} {text}" for verb, (_m, text) in VERBS.items()]
-    lines += ["  image      Manage images (ls, inspect, rm, tag, history, bootstrap, save, load, import, prune)",
+    lines += ["  container  Manage containers",
+              "  image      Manage images (ls, inspect, rm, tag, history, bootstrap, save, load, import, prune)",
               "  runtime    The OCI runtime (runc's command line)", "  version    Show the berth version information"]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
-def _run(module: str, root: str, argv: list[str]) -> int:
-    from berth.image.store import ImageStore
+def _run(target: str, root: str, argv: list[str]) -> int:
+    """Image verbs get the image store; container verbs the engine over it."""
+    module, _, function = target.partition(":")
+    fn = getattr(__import__(f"berth.cli.{module}", fromlist=["main"]), function or "main")
+    if module in IMAGE_MODULES:
+        from berth.image.store import ImageStore
 
-    mod = __import__(f"berth.cli.{module}", fromlist=["main"])
-    store = ImageStore(root)
+        store = ImageStore(root)
+        try:
+            return fn(store, argv)
+        finally:
+            store.close()
+    from berth.engine.engine import Engine
+
+    engine = Engine(root)
     try:
-        return mod.main(store, argv)
+        return fn(engine, argv)
     finally:
-        store.close()
+        engine.close()
+
+
+def _exit_code(e: BerthError, verb: str) -> int:
+    """Docker's: 125 when run, create or exec fail in the engine; the error's own otherwise."""
+    from berth.engine.engine import ContainerError
+
+    if isinstance(e, ContainerError):
+        return e.exit_code
+    return 125 if verb in ("run", "create", "exec") else e.exit_code
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     debug = False
+    rest: list[str] = []
     try:
         opts, rest = parse(argv, GLOBAL)
         debug = opts["debug"]
@@ -80,6 +130,11 @@ def main(argv: list[str] | None = None) -> int:
                 sys.stderr.write("Usage:  berth image COMMAND\n\nCommands: " + ", ".join(IMAGE_VERBS) + "\n")
                 return 0 if not args else 1
             return _run(IMAGE_VERBS[args[0]], root, args[1:])
+        if verb == "container":
+            if not args or args[0] not in CONTAINER_VERBS:
+                sys.stderr.write("Usage:  berth container COMMAND\n\nCommands: " + ", ".join(CONTAINER_VERBS) + "\n")
+                return 0 if not args else 1
+            return _run(CONTAINER_VERBS[args[0]], root, args[1:])
         if verb in VERBS:
             return _run(VERBS[verb][0], root, args)
         sys.stderr.write(f"berth: '{verb}' is not a berth command.\nSee 'berth --help'\n")
@@ -90,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
 
             traceback.print_exc()
         sys.stderr.write(f"Error: {e}\n")
-        return e.exit_code
+        return _exit_code(e, rest[0] if rest else "")
     except OSError as e:
         if debug:
             import traceback

@@ -79,7 +79,8 @@ def create(root: str, container_id: str, bundle: str, pid_file: str | None = Non
         cfg = InitConfig(container_id=container_id, spec=spec, bundle=bundle, rootfs=rootfs, ch=child_ch,
                          fifo_fd=fifo_fd, console_fd=console_fd, preserve_fds=preserve_fds,
                          new_keyring=new_keyring, in_userns="user" in types, cgroupns="cgroup" in types,
-                         cgroup_layout=cg.layout(), main_hooks=main_hooks)  # fmt: skip
+                         cgroup_layout=cg.layout(), main_hooks=main_hooks,
+                         new_netns=types.get("network") == "")  # fmt: skip
         child = os.fork()
         if child == 0:
             _child_signals()

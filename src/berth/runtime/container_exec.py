@@ -79,7 +79,7 @@ def exec_process(root: str, container_id: str, process: Process, detach: bool, p
             ns_fds.append((os.open(f"/proc/{pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC), flag))
     fg = None
     if not detach:
-        from berth.runtime.foreground import Foreground
+        from berth.foreground import Foreground
 
         fg = Foreground()
     ours = theirs = -1

@@ -51,6 +51,6 @@ def run(root: str, container_id: str, bundle: str, pid_file: str | None, console
 
 
 def _foreground():
-    from berth.runtime.foreground import Foreground
+    from berth.foreground import Foreground
 
     return Foreground()

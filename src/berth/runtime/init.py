@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from berth.linux import keyctl, uts
+from berth.linux import keyctl, netdev, uts
 from berth.linux.syscalls import Syscalls
 from berth.oci.runtime_spec import Spec
 from berth.runtime import hooks, process_setup, rootfs, sync
@@ -18,7 +18,7 @@ class InitConfig:
     """What main hands to init through fork."""
 
     __slots__ = ("container_id", "spec", "bundle", "rootfs", "ch", "fifo_fd", "console_fd",
-                 "preserve_fds", "new_keyring", "in_userns", "cgroupns", "cgroup_layout", "main_hooks")  # fmt: skip
+                 "preserve_fds", "new_keyring", "in_userns", "cgroupns", "cgroup_layout", "main_hooks", "new_netns")  # fmt: skip
 
     def __init__(self, **kw: object) -> None:
         for k, v in kw.items():
@@ -87,6 +87,8 @@ def prepare(cfg: InitConfig) -> tuple[str, object | None]:
         console.make_pty(cfg.console_fd, size.height if size else 0, size.width if size else 0)
     elif cfg.console_fd >= 0:
         os.close(cfg.console_fd)
+    if cfg.new_netns:
+        netdev.set_up("lo")  # as runc does: a new network namespace starts with loopback down
     if spec.hostname:
         uts.sethostname(spec.hostname)
     if spec.domainname:

@@ -25,33 +25,40 @@ def read(directory: str, name: str) -> str:
 
 
 def make_dirs(path: str) -> tuple[str, ...]:
-    """mkdir -p, returning the directories made, outermost first."""
-    made = []
-    parts = [p for p in path.split("/") if p]
-    current = "/"
-    for p in parts:
-        current = os.path.join(current, p)
+    """mkdir -p, returning the directories made, outermost first. Retried when a
+    parent vanishes midway (another engine removing an empty shared parent)."""
+    made: list[str] = []
+    for attempt in range(5):
+        current = "/"
         try:
-            os.mkdir(current, 0o755)
-            made.append(current)
-        except FileExistsError:
-            pass
-    return tuple(made)
+            for p in [p for p in path.split("/") if p]:
+                current = os.path.join(current, p)
+                try:
+                    os.mkdir(current, 0o755)
+                    made.append(current)
+                except FileExistsError:
+                    pass
+            return tuple(made)
+        except FileNotFoundError:
+            if attempt == 4:
+                raise
+    return ()
 
 
-def remove_dirs(dirs: "tuple[str, ...] | list[str]") -> None:
-    """rmdir innermost first; a busy cgroup is retried briefly, as its tasks exit."""
+def remove_dirs(dirs: "tuple[str, ...] | list[str]", leaves: "tuple[str, ...] | list[str]" = ()) -> None:
+    """rmdir innermost first. A leaf (the container's own cgroup) is retried briefly
+    while its last tasks leave; a parent another cgroup still uses is left alone."""
     import time
 
-    for d in sorted(dirs, key=len, reverse=True):
-        for _ in range(100):
+    for d in sorted(set(dirs) | set(leaves), key=len, reverse=True):
+        for _ in range(100 if d in leaves else 1):
             try:
                 os.rmdir(d)
                 break
             except FileNotFoundError:
                 break
             except OSError as e:
-                if e.errno != 16:  # EBUSY: processes still leaving
+                if e.errno != 16:  # EBUSY: tasks still leaving
                     break
                 time.sleep(0.01)
 

@@ -85,7 +85,7 @@ class V1Manager(cgroups.Manager):
             return False
 
     def destroy(self, made: tuple[str, ...]) -> None:
-        files.remove_dirs(list(self._dirs()) + list(made))
+        files.remove_dirs(made, leaves=self._dirs())
 
     def layout(self) -> list[tuple[str, str, str, str]]:
         return self.layout_

@@ -74,7 +74,7 @@ class V2Manager(cgroups.Manager):
             return False
 
     def destroy(self, made: tuple[str, ...]) -> None:
-        files.remove_dirs([self.dir, *made])
+        files.remove_dirs(made, leaves=[self.dir])
 
     def layout(self) -> list[tuple[str, str, str, str]]:
         return [("", "cgroup2", "", self.dir)]

@@ -1,0 +1,106 @@
+"""`berth start|stop|kill|rm|wait|exec|logs`: the short container verbs."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from berth import fastjson
+from berth.argv import BOOL, LIST, STR, Option, parse
+from berth.errors import BerthError, InvalidArgument
+
+
+def _each(engine, names: list[str], verb: str, fn) -> int:
+    if not names:
+        raise InvalidArgument(f'"{verb}" requires at least 1 argument.')
+    code = 0
+    for name in names:
+        try:
+            fn(name)
+            sys.stdout.write(name + "\n")
+        except BerthError as e:
+            sys.stderr.write(
+                f"Error response from daemon: {e}\n" if verb != "rm" else f"Error response from daemon: {e}\n"
+            )
+            code = 1
+    return code
+
+
+def start(engine, argv: list[str]) -> int:
+    opts, names = parse(argv, [Option("attach,a", BOOL)], interspersed=True)
+    if opts["attach"] and len(names) == 1:
+        return engine.start(names[0], attach=True)
+    return _each(engine, names, "start", lambda n: engine.start(n))
+
+
+def stop(engine, argv: list[str]) -> int:
+    opts, names = parse(argv, [Option("time,t", STR, "10"), Option("signal,s", STR, "TERM")], interspersed=True)
+    return _each(engine, names, "stop", lambda n: engine.stop(n, float(opts["time"]), opts["signal"]))
+
+
+def kill(engine, argv: list[str]) -> int:
+    opts, names = parse(argv, [Option("signal,s", STR, "KILL")], interspersed=True)
+    return _each(engine, names, "kill", lambda n: engine.kill(n, opts["signal"]))
+
+
+def rm(engine, argv: list[str]) -> int:
+    opts, names = parse(argv, [Option("force,f", BOOL), Option("volumes,v", BOOL)], interspersed=True)
+    return _each(engine, names, "rm", lambda n: engine.remove(n, opts["force"]))
+
+
+def wait(engine, argv: list[str]) -> int:
+    _, names = parse(argv, [], interspersed=True)
+    if not names:
+        raise InvalidArgument('"wait" requires at least 1 argument.')
+    for name in names:
+        sys.stdout.write(f"{engine.wait(name)}\n")
+    return 0
+
+
+EXEC_OPTIONS = [Option("detach,d", BOOL), Option("env,e", LIST), Option("user,u", STR, ""), Option("workdir,w", STR, ""),
+                Option("interactive,i", BOOL), Option("tty,t", BOOL), Option("privileged", BOOL)]  # fmt: skip
+
+
+def exec_(engine, argv: list[str]) -> int:
+    opts, args = parse(argv, EXEC_OPTIONS)
+    if len(args) < 2:
+        raise InvalidArgument('"exec" requires at least 2 arguments.')
+    if opts["tty"]:
+        raise InvalidArgument("-t is not supported yet")
+    return engine.exec(args[0], args[1:], opts["env"], opts["user"], opts["workdir"], opts["detach"])
+
+
+def logs(engine, argv: list[str]) -> int:
+    opts, names = parse(argv, [Option("follow,f", BOOL), Option("tail,n", STR, "all"), Option("timestamps,t", BOOL)],
+                        interspersed=True)  # fmt: skip
+    if len(names) != 1:
+        raise InvalidArgument('"logs" requires exactly 1 argument.')
+    c = engine.get(names[0])
+    path = os.path.join(c.dir, "container.log")
+    lines = open(path, "rb").read().splitlines() if os.path.exists(path) else []
+    if opts["tail"] != "all":
+        try:
+            n = int(opts["tail"])
+        except ValueError:
+            raise InvalidArgument(f"invalid value for --tail: {opts['tail']}") from None
+        lines = lines[-n:] if n > 0 else []
+    offset = os.path.getsize(path) if os.path.exists(path) else 0
+    _emit(lines, opts["timestamps"])
+    while opts["follow"] and c.status == "running":
+        time.sleep(0.1)
+        if os.path.exists(path) and os.path.getsize(path) > offset:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                data = f.read()
+            offset += len(data)
+            _emit(data.splitlines(), opts["timestamps"])
+    return 0
+
+
+def _emit(lines: list[bytes], timestamps: bool) -> None:
+    for raw in lines:
+        rec = fastjson.loads(raw)
+        out = sys.stdout if rec["stream"] == "stdout" else sys.stderr
+        out.write((rec["time"] + " " if timestamps else "") + rec["log"])
+        out.flush()

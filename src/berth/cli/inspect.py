@@ -1,0 +1,118 @@
+"""`berth inspect` (containers, then images) and `berth container inspect`."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from berth import fastjson
+from berth.argv import STR, Option, parse
+from berth.cli.gotemplate import render
+from berth.cli.image_inspect import image_json
+from berth.errors import BerthError, InvalidArgument, NotFound
+
+OPTIONS = [Option("format,f", STR, ""), Option("type", STR, ""), Option("size,s", STR, "")]
+
+
+def container_json(c) -> dict:
+    with open(f"{c.dir}/bundle/config.json", "rb") as f:
+        spec = fastjson.loads(f.read())
+    process = spec["process"]
+    status = c.status
+    exit = c.exit or {}
+    cfg = c.config
+    return {
+        "Id": c.id,
+        "Created": c.created,
+        "Path": process["args"][0],
+        "Args": process["args"][1:],
+        "State": {
+            "Status": status,
+            "Running": status == "running",
+            "Paused": False,
+            "Restarting": False,
+            "OOMKilled": False,
+            "Dead": False,
+            "Pid": c.pid,
+            "ExitCode": exit.get("code", 0),
+            "Error": exit.get("error", ""),
+            "StartedAt": c.started_at or "0001-01-01T00:00:00Z",
+            "FinishedAt": exit.get("finished", "0001-01-01T00:00:00Z"),
+        },  # fmt: skip
+        "Image": c.image,
+        "ResolvConfPath": f"{c.dir}/resolv.conf",
+        "HostnamePath": f"{c.dir}/hostname",
+        "HostsPath": f"{c.dir}/hosts",
+        "LogPath": f"{c.dir}/container.log",
+        "Name": "/" + c.name,
+        "RestartCount": 0,
+        "Driver": "overlay",
+        "Platform": "linux",
+        "HostConfig": {
+            "AutoRemove": cfg.get("autoRemove", False),
+            "NetworkMode": cfg.get("network") or "none",
+            "PidMode": cfg.get("pid", ""),
+            "IpcMode": cfg.get("ipc") or "private",
+            "UTSMode": cfg.get("uts", ""),
+            "Memory": cfg.get("memory", 0),
+            "NanoCpus": int(cfg.get("cpus", 0) * 1e9),
+            "PidsLimit": cfg.get("pidsLimit") or None,
+            "ReadonlyRootfs": cfg.get("readOnly", False),
+            "CapAdd": cfg.get("capAdd"),
+            "CapDrop": cfg.get("capDrop"),
+            "Privileged": cfg.get("privileged", False),
+        },  # fmt: skip
+        "Mounts": [],
+        "Config": {
+            "Hostname": spec.get("hostname", ""),
+            "Domainname": "",
+            "User": cfg.get("user", ""),
+            "AttachStdin": False,
+            "AttachStdout": False,
+            "AttachStderr": False,
+            "Tty": False,
+            "OpenStdin": cfg.get("interactive", False),
+            "StdinOnce": False,
+            "Env": process.get("env"),
+            "Cmd": list(cfg.get("command") or []) or None,
+            "Image": c.image_name,
+            "Volumes": None,
+            "WorkingDir": process.get("cwd", ""),
+            "Entrypoint": cfg.get("entrypoint"),
+            "OnBuild": None,
+            "Labels": cfg.get("labels") or {},
+        },  # fmt: skip
+        "NetworkSettings": {"Networks": {}},
+    }
+
+
+def main(engine, argv: list[str], kind: str = "") -> int:
+    opts, refs = parse(argv, OPTIONS, interspersed=True)
+    if not refs:
+        raise InvalidArgument('"inspect" requires at least 1 argument.')
+    kind = kind or opts["type"]
+    found, failed = [], []
+    for ref in refs:
+        try:
+            if kind != "image":
+                try:
+                    found.append(container_json(engine.get(ref)))
+                    continue
+                except NotFound:
+                    if kind == "container":
+                        raise
+            found.append(image_json(engine.images, engine.images.get(ref)))
+        except BerthError:
+            failed.append(f"Error: No such object: {ref}")
+    if opts["format"] and opts["format"] != "json":
+        for item in found:
+            sys.stdout.write(render(opts["format"], item) + "\n")
+    else:
+        sys.stdout.write(json.dumps(found, indent=4) + "\n")
+    for message in failed:
+        sys.stderr.write(message + "\n")
+    return 1 if failed else 0
+
+
+def container(engine, argv: list[str]) -> int:
+    return main(engine, argv, "container")

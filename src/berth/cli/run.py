@@ -1,0 +1,87 @@
+"""`berth run` and `berth create`: Docker's flags for what this engine supports so far."""
+
+from __future__ import annotations
+
+import sys
+
+from berth.argv import BOOL, LIST, STR, Option, parse
+from berth.engine.options import CreateOptions
+from berth.errors import InvalidArgument
+from berth.units import parse_size
+
+OPTIONS = [
+    Option("detach,d", BOOL, help="run in the background and print the container ID"),
+    Option("rm", BOOL, help="remove the container when it exits"),
+    Option("name", STR, "", help="assign a name"),
+    Option("env,e", LIST, help="set environment variables"),
+    Option("workdir,w", STR, "", help="working directory inside the container"),
+    Option("user,u", STR, "", help="USER[:GROUP], names or numbers"),
+    Option("hostname,h", STR, "", help="container host name"),
+    Option("entrypoint", STR, None, help="overwrite the image's ENTRYPOINT"),
+    Option("pid", STR, "", help="PID namespace: host or container:NAME"),
+    Option("ipc", STR, "", help="IPC namespace: host or container:NAME"),
+    Option("uts", STR, "", help="UTS namespace: host or container:NAME"),
+    Option("network,net", STR, "", help="none, host or container:NAME (bridges come with networking)"),
+    Option("label,l", LIST, help="set metadata"),
+    Option("memory,m", STR, "", help="memory limit (e.g. 64m)"),
+    Option("pids-limit", STR, "", help="tune the container's pids limit"),
+    Option("cpus", STR, "", help="number of CPUs"),
+    Option("read-only", BOOL, help="mount the root file system read only"),
+    Option("cap-add", LIST, help="add Linux capabilities"),
+    Option("cap-drop", LIST, help="drop Linux capabilities"),
+    Option("interactive,i", BOOL, help="keep STDIN open"),
+    Option("tty,t", BOOL, help="allocate a pseudo-TTY (not supported yet)"),
+]
+
+
+def options_from(argv: list[str]) -> tuple[CreateOptions, dict]:
+    opts, rest = parse(argv, OPTIONS)
+    if not rest:
+        raise InvalidArgument('"run" requires at least 1 argument.')
+    if opts["tty"]:
+        raise InvalidArgument("-t is not supported yet: berth's monitor has no terminal support")
+    try:
+        cpus = float(opts["cpus"]) if opts["cpus"] else 0.0
+        pids = int(opts["pids_limit"]) if opts["pids_limit"] else 0
+    except ValueError as e:
+        raise InvalidArgument(f"invalid argument for --cpus or --pids-limit: {e}") from None
+    memory = 0
+    if opts["memory"]:
+        try:
+            memory = parse_size(opts["memory"])
+        except InvalidArgument:
+            raise InvalidArgument(
+                f'invalid argument "{opts["memory"]}" for "-m, --memory" flag: invalid size: \'{opts["memory"]}\''
+            ) from None
+    entrypoint = None if opts["entrypoint"] is None else tuple(opts["entrypoint"].split()) if opts["entrypoint"] else ()
+    labels = dict(item.partition("=")[::2] for item in opts["label"])
+    return CreateOptions(
+        image=rest[0], command=tuple(rest[1:]), entrypoint=entrypoint, name=opts["name"], env=tuple(opts["env"]),
+        workdir=opts["workdir"], user=opts["user"], hostname=opts["hostname"], pid=opts["pid"], ipc=opts["ipc"],
+        uts=opts["uts"], network=opts["network"], labels=labels, memory=memory, pids_limit=pids, cpus=cpus,
+        read_only=opts["read_only"], cap_add=tuple(opts["cap_add"]), cap_drop=tuple(opts["cap_drop"]),
+        auto_remove=opts["rm"], interactive=opts["interactive"],
+    ), opts  # fmt: skip
+
+
+def main(engine, argv: list[str]) -> int:
+    options, opts = options_from(argv)
+    c = engine.create(options)
+    try:
+        if opts["detach"]:
+            engine.start(c.id)
+            sys.stdout.write(c.id + "\n")
+            return 0
+        code = engine.start(c.id, attach=True)
+    except BaseException:
+        engine.remove(c.id, force=True)  # a container that could not start is not left behind
+        raise
+    if options.auto_remove:
+        engine.remove(c.id, force=True)
+    return code
+
+
+def create(engine, argv: list[str]) -> int:
+    options, _ = options_from(argv)
+    sys.stdout.write(engine.create(options).id + "\n")
+    return 0

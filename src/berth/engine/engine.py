@@ -1,0 +1,401 @@
+"""The engine's Python API: containers from images, run through the monitor.
+
+    Engine(root)  .create(CreateOptions) .start(ref, attach) .run(...) .list(all)
+                  .get(ref) .inspect(ref) .exec(ref, ...) .kill(ref, sig) .stop(ref, timeout)
+                  .remove(ref, force) .logs(ref) .wait(ref)
+
+State: containers.db (SQLite, WAL) holds each container's immutable config; what
+changes (running, exit code) lives in files the monitor writes in the
+container's directory and is derived when read, so a killed monitor cannot
+leave the database lying.
+
+    <root>/containers/<id>/bundle/{config.json,rootfs/}   the OCI bundle
+    <root>/containers/<id>/{hostname,hosts,resolv.conf}    bind-mounted into /etc
+    <root>/containers/<id>/rootfs-mounts.json              the snapshot's mounts
+    <root>/containers/<id>/{monitor.pid,init.pid,exit.json,error,container.log}
+    <root>/runtime/                                        berth-runtime's --root
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+
+from berth import fastjson
+from berth.engine import names, spec
+from berth.engine.options import CreateOptions
+from berth.errors import AlreadyExists, BerthError, FailedPrecondition, InvalidArgument, NotFound
+from berth.fs import atomic_write, remove_tree
+from berth.image.store import ImageStore
+from berth.image.unpack import unpack
+from berth.oci.record import to_json
+from berth.oci.runtime_spec import spec_to_json
+
+CREATED, RUNNING, EXITED = "created", "running", "exited"
+
+
+class ContainerError(BerthError):
+    """A container could not be started; carries Docker's exit code (125, 126, 127)."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.exit_code = code
+
+
+class Container:
+    def __init__(self, engine: Engine, row) -> None:
+        self.engine = engine
+        self.id, self.name, self.image, self.image_name, self.created = row[:5]
+        self.config = fastjson.loads(row[5])
+        self.dir = os.path.join(engine.root, "containers", self.id)
+
+    def _read(self, name: str) -> str | None:
+        try:
+            with open(os.path.join(self.dir, name)) as f:
+                return f.read()
+        except FileNotFoundError:
+            return None
+
+    @property
+    def exit(self) -> dict | None:
+        text = self._read("exit.json")
+        return fastjson.loads(text) if text else None
+
+    @property
+    def pid(self) -> int:
+        text = self._read("init.pid")
+        return int(text) if text and self.status == RUNNING else 0
+
+    @property
+    def status(self) -> str:
+        if self._read("exit.json") is not None:
+            return EXITED
+        monitor = self._read("monitor.pid")
+        if monitor is None:
+            return CREATED
+        init = self._read("init.pid")
+        if init and _alive(int(init)):
+            return RUNNING
+        if _alive(int(monitor)):
+            return RUNNING if init else CREATED  # starting
+        return EXITED  # the monitor was killed and the container is gone with it
+
+    @property
+    def started_at(self) -> str:
+        try:
+            return _rfc3339(os.stat(os.path.join(self.dir, "init.pid")).st_mtime)
+        except FileNotFoundError:
+            return ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        return stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3] not in (b"Z", b"X")
+    except (OSError, ValueError):
+        return False
+
+
+def _rfc3339(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
+
+
+class Engine:
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.images = ImageStore(root)
+        os.makedirs(os.path.join(root, "containers"), exist_ok=True)
+        self.db = sqlite3.connect(os.path.join(root, "containers.db"), timeout=30, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("CREATE TABLE IF NOT EXISTS containers (id TEXT PRIMARY KEY, name TEXT UNIQUE NOT NULL,"
+                        " image TEXT NOT NULL, image_name TEXT NOT NULL, created TEXT NOT NULL, config TEXT NOT NULL)")  # fmt: skip
+        bindir = os.path.dirname(sys.executable)
+        self.runtime = os.path.join(bindir, "berth-runtime")
+        self.runtime_root = os.path.join(root, "runtime")
+
+    def close(self) -> None:
+        self.db.close()
+        self.images.close()
+
+    # -- finding containers -------------------------------------------------
+    _COLUMNS = "id, name, image, image_name, created, config"
+
+    def get(self, ref: str) -> Container:
+        row = self.db.execute(
+            f"SELECT {self._COLUMNS} FROM containers WHERE name = ? OR id = ?", (ref.removeprefix("/"), ref)
+        ).fetchone()
+        if row is None and len(ref) >= 3 and all(c in "0123456789abcdef" for c in ref):
+            rows = self.db.execute(f"SELECT {self._COLUMNS} FROM containers WHERE id LIKE ?", (ref + "%",)).fetchall()
+            if len(rows) > 1:
+                raise InvalidArgument(f"multiple containers match {ref}: give more of the ID")
+            row = rows[0] if rows else None
+        if row is None:
+            raise NotFound(f"No such container: {ref}")
+        return Container(self, row)
+
+    def list(self) -> list[Container]:
+        rows = self.db.execute(f"SELECT {self._COLUMNS} FROM containers ORDER BY created DESC").fetchall()
+        return [Container(self, r) for r in rows]
+
+    # -- create, start, run ---------------------------------------------------
+    def create(self, opts: CreateOptions) -> Container:
+        image = self.images.get(opts.image)
+        image_config = self.images.config(image)
+        cid = os.urandom(32).hex()
+        name = names.validate(opts.name) if opts.name else names.generate(self._name_taken)
+        existing = self.db.execute("SELECT id FROM containers WHERE name = ?", (name,)).fetchone()
+        if existing:
+            raise AlreadyExists(f'Conflict. The container name "/{name}" is already in use by container "{existing[0]}". '
+                                "You have to remove (or rename) that container to be able to reuse that name.")  # fmt: skip
+        spec.command(opts, image_config.config)  # "No command specified" before anything is made
+        cdir = os.path.join(self.root, "containers", cid)
+        top = unpack(self.images, image)
+        sn = self.images.snapshotter
+        try:
+            os.makedirs(os.path.join(cdir, "bundle", "rootfs"))
+            mounts = sn.prepare(cid, top)
+            atomic_write(
+                os.path.join(cdir, "rootfs-mounts.json"), fastjson.dumps([to_json(m) for m in mounts]).encode()
+            )
+            etc = self._etc_files(cdir, opts.hostname or cid[:12])
+            uid, gid = self._resolve_user(opts.user or (image_config.config.user if image_config.config else ""), top)
+            oci = spec.build(opts, image_config, cid, etc, uid, gid, self._init_pid_of)
+            atomic_write(os.path.join(cdir, "bundle", "config.json"), fastjson.dumps(spec_to_json(oci)).encode())
+            config = to_json(opts)
+            config["Image"] = opts.image
+            self.db.execute("INSERT INTO containers (id, name, image, image_name, created, config) VALUES (?, ?, ?, ?, ?, ?)",
+                            (cid, name, image.id, opts.image, _rfc3339(time.time()), fastjson.dumps(config)))  # fmt: skip
+        except sqlite3.IntegrityError:
+            self._discard(cid)
+            raise AlreadyExists(f'Conflict. The container name "/{name}" is already in use.') from None
+        except BaseException:
+            self._discard(cid)
+            raise
+        return self.get(cid)
+
+    def _discard(self, cid: str) -> None:
+        try:
+            self.images.snapshotter.remove(cid)
+        except BerthError:
+            pass
+        remove_tree(os.path.join(self.root, "containers", cid))
+
+    def _name_taken(self, name: str) -> bool:
+        return self.db.execute("SELECT 1 FROM containers WHERE name = ?", (name,)).fetchone() is not None
+
+    def _init_pid_of(self, ref: str) -> int:
+        c = self.get(ref)
+        if c.status != RUNNING:
+            raise FailedPrecondition(f"cannot join the namespaces of container {ref}: it is not running")
+        return c.pid
+
+    def _etc_files(self, cdir: str, hostname: str) -> dict[str, str]:
+        files = {
+            "hostname": hostname + "\n",
+            "hosts": f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n",
+        }
+        try:
+            with open("/etc/resolv.conf") as f:
+                files["resolv.conf"] = f.read()
+        except OSError:
+            files["resolv.conf"] = ""
+        paths = {}
+        for name, text in files.items():
+            paths[name] = os.path.join(cdir, name)
+            atomic_write(paths[name], text.encode())
+        return paths
+
+    def _resolve_user(self, user: str, top: str) -> tuple[int, int]:
+        """UID[:GID] or NAME[:GROUP], names looked up in the image's /etc/passwd and /etc/group."""
+        if not user:
+            return 0, 0
+        who, _, group = user.partition(":")
+
+        def lookup(path: str, key: str, field: int = 0) -> list[str] | None:
+            sn = self.images.snapshotter
+            for info in [sn.stat(top), *sn.chain(sn.stat(top))]:
+                try:
+                    with open(os.path.join(sn.fs(info), path.lstrip("/"))) as f:
+                        for line in f:
+                            fields = line.strip().split(":")
+                            if len(fields) > field and fields[field] == key:
+                                return fields
+                    return None
+                except (FileNotFoundError, NotADirectoryError):
+                    continue
+            return None
+
+        if who.isdigit():
+            entry = lookup("/etc/passwd", who, field=2)
+            uid, gid = int(who), int(entry[3]) if entry else 0
+        else:
+            entry = lookup("/etc/passwd", who)
+            if entry is None:
+                raise ContainerError(f"unable to find user {who}: no matching entries in passwd file", 125)
+            uid, gid = int(entry[2]), int(entry[3])
+        if group:
+            if group.isdigit():
+                gid = int(group)
+            else:
+                entry = lookup("/etc/group", group)
+                if entry is None:
+                    raise ContainerError(f"unable to find group {group}: no matching entries in group file", 125)
+                gid = int(entry[2])
+        return uid, gid
+
+    def _monitor(self, c: Container, attach: bool) -> subprocess.Popen:
+        argv = [sys.executable, "-m", "berth.monitor", "--id", c.id, "--dir", c.dir, "--runtime", self.runtime,
+                "--runtime-root", self.runtime_root] + (["--attach"] if attach else [])  # fmt: skip
+        if attach:
+            return subprocess.Popen(argv)
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)  # fmt: skip
+
+    def start(self, ref: str, attach: bool = False) -> int:
+        """Start; attached, wait and return the exit code, else return once it runs."""
+        c = self.get(ref)
+        if c.status == RUNNING:
+            return 0
+        for name in ("exit.json", "error", "init.pid", "monitor.pid"):
+            try:
+                os.unlink(os.path.join(c.dir, name))
+            except FileNotFoundError:
+                pass
+        if attach:
+            import _signal
+
+            # the terminal's Ctrl-C reaches the monitor too, which forwards it to the container
+            old = _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
+            try:
+                code = self._monitor(c, attach=True).wait()
+            finally:
+                _signal.signal(_signal.SIGINT, old)
+            self._raise_start_error(c)
+            return code
+        proc = self._monitor(c, attach=False)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if c._read("init.pid") or c._read("exit.json"):
+                break
+            if proc.poll() is not None:
+                break
+            time.sleep(0.005)
+        self._raise_start_error(c)
+        return 0
+
+    def _raise_start_error(self, c: Container) -> None:
+        error = c._read("error")
+        if error:
+            code = (c.exit or {}).get("code", 125)
+            raise ContainerError(f"failed to create the container's task: {error.strip()}", code)
+
+    # -- stop, kill, remove -------------------------------------------------
+    def _runtime(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([self.runtime, "--root", self.runtime_root, *args], capture_output=True, text=True)
+
+    def kill(self, ref: str, signal: str = "KILL") -> Container:
+        c = self.get(ref)
+        if c.status != RUNNING:
+            raise FailedPrecondition(f"cannot kill container: {ref}: container {c.id} is not running")
+        proc = self._runtime("kill", c.id, signal)
+        if proc.returncode != 0:
+            raise InvalidArgument(proc.stderr.strip().removeprefix("berth-runtime: "))
+        return c
+
+    def wait(self, ref: str, timeout: float | None = None) -> int:
+        c = self.get(ref)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while c.status == RUNNING or (c.status == CREATED and c._read("monitor.pid")):
+            if deadline and time.monotonic() > deadline:
+                raise FailedPrecondition(f"container {ref} did not stop in {timeout}s")
+            time.sleep(0.01)
+        return (c.exit or {}).get("code", 255 if c._read("monitor.pid") else 0)
+
+    def stop(self, ref: str, timeout: float = 10, signal: str = "TERM") -> Container:
+        c = self.get(ref)
+        if c.status != RUNNING:
+            return c
+        self._runtime("kill", c.id, signal)
+        try:
+            self.wait(ref, timeout)
+        except FailedPrecondition:
+            self._runtime("kill", "--all", c.id, "KILL")
+            self.wait(ref, 30)
+        return c
+
+    def remove(self, ref: str, force: bool = False) -> Container:
+        c = self.get(ref)
+        if c.status == RUNNING:
+            if not force:
+                raise FailedPrecondition(
+                    f'cannot remove container "{ref}": container is running: stop the container before removing or force remove'
+                )
+            self._runtime("kill", "--all", c.id, "KILL")
+            try:
+                self.wait(ref, 30)
+            except FailedPrecondition:
+                pass
+        self._runtime("delete", "--force", c.id)  # whatever a killed monitor left behind
+        self.db.execute("DELETE FROM containers WHERE id = ?", (c.id,))
+        self._discard(c.id)
+        self._remove_cgroup_parent()
+        return c
+
+    @staticmethod
+    def _remove_cgroup_parent() -> None:
+        """The /berth parent every container's cgroup sits under, once it is empty."""
+        import glob
+
+        for parent in glob.glob("/sys/fs/cgroup/*/berth") + glob.glob("/sys/fs/cgroup/berth"):
+            try:
+                os.rmdir(parent)
+            except OSError:
+                pass  # another container still has its cgroup there
+
+    # -- exec ----------------------------------------------------------------
+    def exec(self, ref: str, args: list[str], env: list[str] = (), user: str = "", workdir: str = "",
+             detach: bool = False) -> int:  # fmt: skip
+        c = self.get(ref)
+        if c.status != RUNNING:
+            raise ContainerError(f"container {c.id} is not running", 126 if c.status == EXITED else 125)
+        if not args:
+            raise InvalidArgument('"exec" requires at least 2 arguments.')
+        self._check_executable(c, args[0], env)
+        argv = [self.runtime, "--root", self.runtime_root, "exec"]
+        for e in env:
+            argv += ["--env", e]
+        if workdir:
+            argv += ["--cwd", workdir]
+        if user:
+            uid, gid = self._resolve_user(user, c.id)
+            argv += ["--user", f"{uid}:{gid}"]
+        if detach:
+            argv.append("--detach")
+        return subprocess.run([*argv, c.id, *args]).returncode
+
+    def _check_executable(self, c: Container, name: str, extra_env: list[str] | tuple[str, ...]) -> None:
+        """Docker's 126/127 before the runtime runs: looked up in the container's own root."""
+        from berth.linux.openat2 import open_in_root
+
+        with open(os.path.join(c.dir, "bundle", "config.json"), "rb") as f:
+            env = list(fastjson.loads(f.read())["process"].get("env", [])) + list(extra_env)
+        path = next((e[5:] for e in reversed(env) if e.startswith("PATH=")), "/usr/bin:/bin")
+        candidates = [name] if "/" in name else [f"{d or '.'}/{name}" for d in path.split(":")]
+        root = os.open(f"/proc/{c.pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            for cand in candidates:
+                try:
+                    fd = open_in_root(root, cand, os.O_PATH)
+                except OSError:
+                    continue
+                os.close(fd)
+                return
+        finally:
+            os.close(root)
+        where = "" if "/" in name else " in $PATH"
+        raise ContainerError(f'OCI runtime exec failed: exec failed: unable to start container process: exec: "{name}": '
+                             f"executable file not found{where}: unknown", 127)  # fmt: skip

@@ -1,0 +1,131 @@
+"""Create options and an image's config -> the container's OCI spec, with
+Docker's defaults (capabilities, masked and read-only paths, /dev, /etc files)."""
+
+from __future__ import annotations
+
+from berth import OCI_VERSION
+from berth.errors import InvalidArgument
+from berth.oci import image_spec
+from berth.oci.runtime_spec import (
+    CPU,
+    Capabilities,
+    Linux,
+    Memory,
+    Mount,
+    Namespace,
+    Pids,
+    Process,
+    Resources,
+    Root,
+    Spec,
+    User,
+)  # fmt: skip
+
+DOCKER_CAPS = (
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
+    "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+)  # fmt: skip
+MASKED = (
+    "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+)  # fmt: skip
+READONLY = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def command(opts, config: image_spec.ContainerConfig | None) -> tuple[str, ...]:
+    """Docker's rule: ENTRYPOINT + CMD, where --entrypoint resets CMD and a given command replaces it."""
+    entrypoint = opts.entrypoint if opts.entrypoint is not None else (config.entrypoint if config else ())
+    cmd = opts.command or (() if opts.entrypoint is not None else (config.cmd if config else ()))
+    args = tuple(entrypoint) + tuple(cmd)
+    if not args:
+        raise InvalidArgument("No command specified")
+    return args
+
+
+def merge_env(*groups: tuple[str, ...]) -> tuple[str, ...]:
+    out: dict[str, str] = {}
+    for group in groups:
+        for entry in group:
+            key, sep, value = entry.partition("=")
+            out[key] = entry if sep else f"{key}="
+    return tuple(out.values())
+
+
+def namespaces(opts, pid_of) -> tuple[Namespace, ...]:
+    """pid_of(name) -> the init pid of another container, for container:NAME modes."""
+    out = [Namespace(type="mount"), Namespace(type="cgroup")]
+    for kind, mode in (("pid", opts.pid), ("ipc", opts.ipc), ("uts", opts.uts), ("network", opts.network)):
+        if mode == "host":
+            continue
+        if mode.startswith("container:"):
+            proc = {"network": "net"}.get(kind, kind)
+            out.append(Namespace(type=kind, path=f"/proc/{pid_of(mode[len('container:') :])}/ns/{proc}"))
+        elif mode in ("", "none", "private", "bridge"):
+            out.append(Namespace(type=kind))
+        else:
+            raise InvalidArgument(
+                f"invalid --{'net' if kind == 'network' else kind} mode {mode!r}: use host or container:NAME"
+            )
+    return tuple(out)
+
+
+def build(opts, image_config: image_spec.ImageConfig, container_id: str, etc: dict[str, str], uid: int, gid: int,
+          pid_of) -> Spec:  # fmt: skip
+    config = image_config.config
+    hostname = opts.hostname or container_id[:12]
+    env = merge_env((DEFAULT_PATH,), config.env if config else (), (f"HOSTNAME={hostname}",), opts.env)
+    if not any(e.startswith("HOME=") for e in env):
+        env += ("HOME=/root" if uid == 0 else "HOME=/",)
+    caps = DOCKER_CAPS
+    if opts.privileged:
+        from berth.linux.caps import NAMES, last_cap
+
+        caps = NAMES[: last_cap() + 1]
+    caps = tuple(
+        c
+        for c in caps
+        if "CAP_" + c.removeprefix("CAP_").upper()
+        not in {"CAP_" + d.upper().removeprefix("CAP_") for d in opts.cap_drop}
+    )
+    if "ALL" in (d.upper() for d in opts.cap_drop):
+        caps = ()
+    caps += tuple("CAP_" + a.upper().removeprefix("CAP_") for a in opts.cap_add if a.upper() != "ALL")
+    resources = Resources(
+        memory=Memory(limit=opts.memory) if opts.memory else None,
+        pids=Pids(limit=opts.pids_limit) if opts.pids_limit else None,
+        cpu=CPU(quota=int(opts.cpus * 100000), period=100000) if opts.cpus else None,
+    )
+    mounts = (
+        Mount(destination="/proc", type="proc", source="proc", options=("nosuid", "noexec", "nodev")),
+        Mount(destination="/dev", type="tmpfs", source="tmpfs", options=("nosuid", "strictatime", "mode=755", "size=65536k")),
+        Mount(destination="/dev/pts", type="devpts", source="devpts",
+              options=("nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5")),
+        Mount(destination="/sys", type="sysfs", source="sysfs", options=("nosuid", "noexec", "nodev", "ro")),
+        Mount(destination="/sys/fs/cgroup", type="cgroup", source="cgroup", options=("ro", "nosuid", "noexec", "nodev")),
+        Mount(destination="/dev/mqueue", type="mqueue", source="mqueue", options=("nosuid", "noexec", "nodev")),
+        Mount(destination="/dev/shm", type="tmpfs", source="shm", options=("nosuid", "noexec", "nodev", "mode=1777", "size=67108864")),
+        *(Mount(destination=f"/etc/{name}", type="bind", source=path, options=("rbind", "rprivate"))
+          for name, path in sorted(etc.items())),
+    )  # fmt: skip
+    return Spec(
+        oci_version=OCI_VERSION,
+        root=Root(path="rootfs", readonly=opts.read_only),
+        process=Process(
+            args=command(opts, config),
+            env=env,
+            cwd=opts.workdir or (config.working_dir if config else "") or "/",
+            user=User(uid=uid, gid=gid),
+            terminal=False,
+            capabilities=Capabilities(bounding=caps, effective=caps, permitted=caps),
+        ),  # fmt: skip
+        hostname=hostname,
+        mounts=mounts,
+        linux=Linux(
+            namespaces=namespaces(opts, pid_of),
+            cgroups_path=f"/berth/{container_id}",
+            resources=resources,
+            masked_paths=() if opts.privileged else MASKED,
+            readonly_paths=() if opts.privileged else READONLY,
+        ),
+    )

@@ -1,0 +1,1 @@
+"""berth's monitor: one small process per container (berth's conmon)."""

@@ -1,0 +1,5 @@
+import sys
+
+from berth.monitor.monitor import main
+
+sys.exit(main())

@@ -1,0 +1,224 @@
+"""The per-container monitor. Started by the engine as a program (never imported
+by it), it outlives the CLI, owns the container's stdio and logs, records the
+exit code, and cleans up.
+
+    python -m berth.monitor --id ID --dir DIR --runtime PATH --runtime-root DIR [--attach]
+
+DIR is the container's directory, which the engine prepared:
+    DIR/bundle/config.json   the OCI spec; DIR/bundle/rootfs is an empty directory
+    DIR/rootfs-mounts.json   the snapshot's mounts (data, as the snapshotter gave them)
+The monitor writes there:
+    DIR/monitor.pid          its own pid, once the container's namespaces are being made
+    DIR/init.pid             the container's init, once started
+    DIR/container.log        json-file logs: {"log": ..., "stream": ..., "time": ...} a line
+    DIR/exit.json            {"code": N, "finished": RFC3339} when the container has exited
+    DIR/error                one line, when the container could not be started
+
+The rootfs is mounted in a mount namespace of the monitor's own (the host's
+mount table is never touched); the runtime, started from there, makes the
+container's mount namespace as a copy of it.
+"""
+
+from __future__ import annotations
+
+import _signal
+import os
+import select
+import subprocess
+import sys
+import time
+
+from berth import fastjson
+from berth.argv import BOOL, STR, Option, parse
+from berth.fs import atomic_write
+from berth.linux import mount as m
+from berth.linux import ns, prctl
+
+OPTIONS = [Option("id", STR, ""), Option("dir", STR, ""), Option("runtime", STR, ""), Option("runtime-root", STR, ""),
+           Option("attach", BOOL)]  # fmt: skip
+
+
+def now() -> str:
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
+
+
+def mount_rootfs(mounts: list[dict], target: str) -> None:
+    """Mount the snapshot at target, in this process's own mount namespace."""
+    ns.unshare(ns.CLONE_NEWNS)
+    # a slave of the host: nothing mounted here propagates back
+    m.mount(None, "/", None, m.MS_REC | m.MS_SLAVE)
+    for mnt in mounts:
+        options = list(mnt.get("options", []))
+        cwd = mnt.get("cwd") or None
+        if mnt["type"] == "bind":
+            flags = m.MS_BIND | (m.MS_REC if "rbind" in options else 0)
+            m.mount(mnt["source"], target, None, flags)
+            if "ro" in options:
+                m.mount(None, target, None, m.MS_BIND | m.MS_REMOUNT | m.MS_RDONLY)
+            continue
+        here = os.getcwd()
+        if cwd:
+            os.chdir(cwd)  # the options' paths are relative to it (deep layer chains)
+        try:
+            flags = m.MS_RDONLY if "ro" in options else 0
+            data = ",".join(o for o in options if o not in ("ro", "rw"))
+            m.mount(mnt["source"], target, mnt["type"], flags, data)
+        finally:
+            os.chdir(here)
+
+
+class Logger:
+    """Docker's json-file format: one JSON object a line, per chunk of output."""
+
+    def __init__(self, path: str) -> None:
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+        self.partial = {"stdout": b"", "stderr": b""}
+
+    def write(self, stream: str, data: bytes) -> None:
+        buf = self.partial[stream] + data
+        *lines, self.partial[stream] = buf.split(b"\n")
+        for line in lines:
+            self._line(stream, line + b"\n")
+
+    def flush(self) -> None:
+        for stream, rest in self.partial.items():
+            if rest:
+                self._line(stream, rest)
+                self.partial[stream] = b""
+
+    def _line(self, stream: str, data: bytes) -> None:
+        record = {"log": data.decode("utf-8", "replace"), "stream": stream, "time": now()}
+        os.write(self.fd, (fastjson.dumps(record) + "\n").encode())
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BaseException as e:  # noqa: BLE001 - a monitor that dies must say why where the engine looks
+        opts, _ = parse(sys.argv[1:] if argv is None else argv, OPTIONS)
+        if opts["dir"] and not os.path.exists(os.path.join(opts["dir"], "exit.json")):
+            _failed(opts["dir"], f"monitor: {e.__class__.__name__}: {e}", 125)
+        raise
+
+
+def _main(argv: list[str] | None) -> int:
+    opts, _ = parse(sys.argv[1:] if argv is None else argv, OPTIONS)
+    cid, cdir, runtime, rroot = opts["id"], opts["dir"], opts["runtime"], opts["runtime_root"]
+    attach = opts["attach"]
+    if not attach and os.getsid(0) != os.getpid():
+        os.setsid()  # the engine may have made us a session leader already
+    prctl.set_child_subreaper()
+    # the engine's CLI may be gone: never die of a closed terminal or pipe
+    for sig in (_signal.SIGHUP, _signal.SIGPIPE):
+        _signal.signal(sig, _signal.SIG_IGN)
+    bundle = os.path.join(cdir, "bundle")
+    base = [runtime, "--root", rroot]
+    try:
+        with open(os.path.join(cdir, "rootfs-mounts.json"), "rb") as f:
+            mount_rootfs(fastjson.loads(f.read()), os.path.join(bundle, "rootfs"))
+    except OSError as e:
+        return _failed(cdir, f"mounting the container's root file system: {e.strerror or e}", 125)
+    atomic_write(os.path.join(cdir, "monitor.pid"), str(os.getpid()).encode())
+    pid_file = os.path.join(cdir, "init.pid")
+    logger = None
+    if attach:
+        stdio = {}  # the container shares the monitor's stdio (the attached CLI's)
+        pipes = []
+    else:
+        logger = Logger(os.path.join(cdir, "container.log"))
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        stdio = {"stdin": subprocess.DEVNULL, "stdout": out_w, "stderr": err_w}
+        pipes = [(out_r, "stdout"), (err_r, "stderr")]
+    fg = None
+    if attach:
+        from berth.foreground import Foreground
+
+        fg = Foreground()
+    err_path = os.path.join(cdir, "runtime-error")
+    with open(err_path, "w") as err_file:
+        create = subprocess.run([*base, "create", "--bundle", bundle, "--pid-file", pid_file, cid],
+                                stdin=stdio.get("stdin"), stdout=stdio.get("stdout"),
+                                stderr=stdio.get("stderr", err_file), close_fds=True)  # fmt: skip
+    if not attach:
+        os.close(out_w)
+        os.close(err_w)
+    if create.returncode != 0:
+        message = _runtime_error(err_path, pipes)
+        if fg:
+            fg.close()
+        return _failed(cdir, message, _exit_code_for(message))
+    init_pid = int(open(pid_file).read())
+    start = subprocess.run([*base, "start", cid], stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    if start.returncode != 0:
+        subprocess.run([*base, "delete", "--force", cid], capture_output=True)
+        return _failed(cdir, start.stderr.strip().removeprefix("berth-runtime: "), 125)
+    if fg is not None:
+        code = fg.wait(init_pid)
+    else:
+        code = _pump_and_wait(init_pid, pipes, logger)
+    atomic_write(os.path.join(cdir, "exit.json"), fastjson.dumps({"code": code, "finished": now()}).encode())
+    subprocess.run([*base, "delete", "--force", cid], capture_output=True)
+    return code
+
+
+def _pump_and_wait(init_pid: int, pipes: list[tuple[int, str]], logger: Logger) -> int:
+    """Copy the container's output into the log until it exits; its exit code."""
+    fds = {fd: name for fd, name in pipes}
+    code = None
+    while fds or code is None:
+        if fds:
+            ready, _, _ = select.select(list(fds), [], [], 0.2)
+            for fd in ready:
+                data = os.read(fd, 65536)
+                if data:
+                    logger.write(fds[fd], data)
+                else:
+                    os.close(fd)
+                    del fds[fd]
+        if code is None:
+            code = _reap(init_pid, block=not fds)
+    logger.flush()
+    return code
+
+
+def _reap(init_pid: int, block: bool) -> int | None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0 if block else os.WNOHANG)
+        except ChildProcessError:
+            return 255
+        if pid == 0:
+            return None
+        if pid == init_pid:
+            c = os.waitstatus_to_exitcode(status)
+            return 128 - c if c < 0 else c
+
+
+def _runtime_error(err_path: str, pipes: list[tuple[int, str]]) -> str:
+    text = open(err_path).read()
+    for fd, _ in pipes:
+        try:
+            text += os.read(fd, 65536).decode(errors="replace")
+        finally:
+            os.close(fd)
+    lines = [line.removeprefix("berth-runtime: ") for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "the runtime failed"
+
+
+def _exit_code_for(message: str) -> int:
+    """Docker's: 127 for a command that is not there, 126 for one that cannot run."""
+    if "executable file not found" in message or "no such file or directory" in message.lower():
+        return 127
+    if "permission denied" in message.lower():
+        return 126
+    return 125
+
+
+def _failed(cdir: str, message: str, code: int) -> int:
+    atomic_write(os.path.join(cdir, "error"), message.encode())
+    atomic_write(
+        os.path.join(cdir, "exit.json"), fastjson.dumps({"code": code, "finished": now(), "error": message}).encode()
+    )
+    return code
