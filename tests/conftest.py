@@ -212,3 +212,46 @@ def dockerd(tmp_path_factory):
         proc.wait(10)
     log.close()
     shutil.rmtree(top, ignore_errors=True)
+
+
+class BerthCLI:
+    """The `berth` command with a private --root; removes its containers at the end."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.binary = str(BIN / "berth")
+
+    def __call__(self, *args: str, check: bool = False, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
+        # files, not pipes: a detached container's monitor must not hold our pipe open
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            stdin = kw.pop("stdin", subprocess.DEVNULL)
+            code = subprocess.run([self.binary, "--root", self.root, *args], stdin=stdin, stdout=out, stderr=err,
+                                  timeout=timeout, **kw).returncode  # fmt: skip
+            out.seek(0)
+            err.seek(0)
+            proc = subprocess.CompletedProcess(args, code, out.read().decode(), err.read().decode())
+        if check and proc.returncode != 0:
+            raise AssertionError(f"berth {' '.join(args)} -> {proc.returncode}: {proc.stderr}")
+        return proc
+
+    def cleanup(self) -> None:
+        for cid in self("ps", "-aq", "--no-trunc").stdout.split():
+            self("rm", "-f", cid)
+
+
+@pytest.fixture(scope="session")
+def image_root(tmp_path_factory):
+    """A store with the busybox and bash images, shared by the container tests."""
+    root = str(tmp_path_factory.mktemp("berth-root"))
+    cli = BerthCLI(root)
+    cli("image", "bootstrap", "busybox", check=True)
+    cli("image", "bootstrap", "bash", check=True)
+    yield root
+    cli.cleanup()
+
+
+@pytest.fixture
+def berth(image_root):
+    cli = BerthCLI(image_root)
+    yield cli
+    cli.cleanup()

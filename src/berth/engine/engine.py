@@ -251,7 +251,8 @@ class Engine:
         argv = [sys.executable, "-m", "berth.monitor", "--id", c.id, "--dir", c.dir, "--runtime", self.runtime,
                 "--runtime-root", self.runtime_root] + (["--attach"] if attach else [])  # fmt: skip
         if attach:
-            return subprocess.Popen(argv)
+            # a process group of its own: signals reach it through the CLI's proxy only, once
+            return subprocess.Popen(argv, process_group=0)
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)  # fmt: skip
 
@@ -268,12 +269,27 @@ class Engine:
         if attach:
             import _signal
 
-            # the terminal's Ctrl-C reaches the monitor too, which forwards it to the container
-            old = _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
+            monitor = self._monitor(c, attach=True)
+            # Docker's --sig-proxy: what the CLI receives goes to the container, through the monitor
+            proxied = (
+                _signal.SIGINT,
+                _signal.SIGTERM,
+                _signal.SIGHUP,
+                _signal.SIGQUIT,
+                _signal.SIGUSR1,
+                _signal.SIGUSR2,
+            )
+            saved = {sig: _signal.signal(sig, lambda signum, frame: monitor.send_signal(signum)) for sig in proxied}
             try:
-                code = self._monitor(c, attach=True).wait()
+                while True:
+                    try:
+                        code = monitor.wait()
+                        break
+                    except InterruptedError:
+                        continue
             finally:
-                _signal.signal(_signal.SIGINT, old)
+                for sig, handler in saved.items():
+                    _signal.signal(sig, handler)
             self._raise_start_error(c)
             return code
         proc = self._monitor(c, attach=False)

@@ -1,0 +1,56 @@
+"""The seed's Docker walkthrough (../shared/seeds), with `berth` in place of `docker`
+and local images: the `simple` image is made by import until the builder lands."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+
+import pytest
+
+pytestmark = pytest.mark.root
+
+
+def ps_aux(berth, name: str) -> list[list[str]]:
+    out = berth("exec", name, "ps", "aux", check=True).stdout.splitlines()
+    assert out[0].split()[:3] == ["PID", "USER", "COMMAND"]
+    return [line.split(None, 2) for line in out[1:]]
+
+
+def test_image_ls_and_run_simple_until_ctrl_c(berth, tmp_path):
+    # simple: FROM bash, CMD ping — to loopback, since tests reach no other host
+    rootfs = tmp_path / "bash.tar"
+    berth("save", "-o", str(rootfs), "bash", check=True)
+    subprocess.run(["tar", "-xf", str(rootfs), "-C", str(tmp_path)], check=True)
+    import json
+
+    layer = json.loads((tmp_path / "manifest.json").read_text())[0]["Layers"][0]
+    berth("import", "-c", 'CMD ["ping", "127.0.0.1"]', str(tmp_path / layer), "simple", check=True)
+    listing = [line for line in berth("image", "ls", check=True).stdout.splitlines() if "simple" in line]
+    assert len(listing) == 1 and listing[0].split()[:2] == ["simple", "latest"]
+    proc = subprocess.Popen([berth.binary, "--root", berth.root, "run", "simple"], stdout=subprocess.PIPE, text=True)
+    first = proc.stdout.readline()
+    assert first.startswith("PING 127.0.0.1 (127.0.0.1): 56 data bytes")
+    assert "seq=0" in proc.stdout.readline()
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    rest = proc.stdout.read()
+    assert proc.wait(30) == 0
+    assert "--- 127.0.0.1 ping statistics ---" in rest and "packets transmitted" in rest
+
+
+def test_isolation_then_a_shared_pid_namespace(berth):
+    berth("run", "--name", "c1", "-d", "bash", "sh", "-c", "sleep 1d", check=True)
+    c1 = ps_aux(berth, "c1")
+    assert c1[0][0] == "1" and "sleep 1d" in c1[0][2]
+    assert [row[2] for row in c1] == ["sleep 1d", "ps aux"]
+    berth("run", "--name", "c2", "-d", "bash", "sh", "-c", "sleep 2d", check=True)
+    c2 = ps_aux(berth, "c2")
+    assert [row[0] for row in c2] == [row[0] for row in c1], "each container has PIDs of its own"
+    assert c2[0][2] == "sleep 2d"
+    assert berth("rm", "c2", "--force", check=True).stdout == "c2\n"
+    berth("run", "--name", "c2", "--pid=container:c1", "-d", "bash", "sh", "-c", "sleep 2d", check=True)
+    for name in ("c2", "c1"):
+        seen = [row[2] for row in ps_aux(berth, name)]
+        assert seen[:2] == ["sleep 1d", "sleep 2d"] and seen[-1] == "ps aux", (name, seen)

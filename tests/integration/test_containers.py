@@ -1,0 +1,158 @@
+"""Containers through `berth`, checked against Docker's behaviour: exit codes,
+messages, output columns, and what is left (nothing) after failures and rm."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+pytestmark = pytest.mark.root
+
+
+def test_run_foreground_exit_codes_and_rm(berth):
+    assert berth("run", "--rm", "busybox", "sh", "-c", "exit 3").returncode == 3
+    assert berth("run", "--rm", "busybox", "true").returncode == 0
+    proc = berth(
+        "run", "--rm", "-e", "A=1", "-w", "/tmp", "-h", "box", "busybox", "sh", "-c", "echo $A $(pwd) $(hostname)"
+    )
+    assert proc.stdout == "1 /tmp box\n"
+    assert berth("ps", "-aq").stdout == ""
+
+
+def test_docker_exit_codes_for_bad_input(berth):
+    for args, code, message in (
+        (("run", "nosuchimage"), 125, "No such image"),
+        (("run", "busybox", "/nonexistent"), 127, "executable file not found"),
+        (("run", "busybox", "nosuchcmd"), 127, "executable file not found"),
+        (("run", "--memory", "12q", "busybox", "true"), 125, "invalid argument \"12q\""),
+        (("run", "--name", "x y", "busybox", "true"), 125, "Invalid container name"),
+        (("run", "--pid", "container:ghost", "busybox", "true"), 125, "No such container: ghost"),
+        (("run", "--bogus", "busybox"), 125, "unknown flag: --bogus"),
+    ):  # fmt: skip
+        proc = berth(*args)
+        assert proc.returncode == code, (args, proc.returncode, proc.stderr)
+        assert message in proc.stderr, (args, proc.stderr)
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert berth("ps", "-aq").stdout == "", "a failed run left a container behind"
+
+
+def test_name_conflict(berth):
+    berth("run", "--name", "dup", "-d", "busybox", "sleep", "100", check=True)
+    proc = berth("run", "--name", "dup", "busybox", "true")
+    assert proc.returncode == 125 and 'The container name "/dup" is already in use' in proc.stderr
+    assert len(berth("ps", "-aq").stdout.split()) == 1
+
+
+def test_ps_columns_statuses_and_rm_rules(berth):
+    cid = berth("run", "-d", "--name", "runner", "busybox", "sleep", "100", check=True).stdout.strip()
+    assert len(cid) == 64
+    berth("create", "--name", "fresh", "busybox", "true", check=True)
+    berth("run", "--name", "done", "busybox", "sh", "-c", "exit 2")
+    lines = berth("ps", check=True).stdout.splitlines()
+    assert lines[0].split()[:3] == ["CONTAINER", "ID", "IMAGE"] and lines[0].index("IMAGE") == 15
+    assert len(lines) == 2 and lines[1].startswith(cid[:12]) and "Up " in lines[1] and lines[1].endswith("runner")
+    everything = {line.split()[-1]: line for line in berth("ps", "-a", check=True).stdout.splitlines()[1:]}
+    assert set(everything) == {"runner", "fresh", "done"}
+    assert "Created" in everything["fresh"] and "Exited (2)" in everything["done"]
+    rows = [json.loads(line) for line in berth("ps", "-a", "--format", "json", check=True).stdout.splitlines()]
+    assert {r["Names"]: r["State"] for r in rows} == {"runner": "running", "fresh": "created", "done": "exited"}
+    assert berth("ps", "-l", "-q").stdout.strip() == rows[0]["ID"]
+    proc = berth("rm", "runner")
+    assert (
+        proc.returncode == 1
+        and "container is running: stop the container before removing or force remove" in proc.stderr
+    )
+    assert berth("rm", "-f", "runner", "fresh", "done", check=True).stdout == "runner\nfresh\ndone\n"
+    assert berth("rm", "ghost").returncode == 1
+
+
+def test_inspect_state_pid_and_image_fallback(berth):
+    berth("run", "-d", "--name", "insp", "-l", "k=v", "busybox", "sleep", "100", check=True)
+    pid = int(berth("inspect", "-f", "{{.State.Pid}}", "insp", check=True).stdout)
+    assert pid > 0 and open(f"/proc/{pid}/cmdline").read().startswith("sleep")
+    doc = json.loads(berth("container", "inspect", "insp", check=True).stdout)[0]
+    assert doc["Name"] == "/insp" and doc["State"]["Running"] and doc["Config"]["Labels"] == {"k": "v"}
+    assert doc["Path"] == "sleep" and doc["Args"] == ["100"]
+    assert json.loads(berth("inspect", "busybox", check=True).stdout)[0]["RepoTags"] == ["busybox:latest"]
+    assert berth("inspect", "nothing").stderr.strip() == "Error: No such object: nothing"
+
+
+def test_exec_codes_env_user_workdir(berth):
+    berth("run", "-d", "--name", "ex", "busybox", "sleep", "100", check=True)
+    assert (
+        berth("exec", "-e", "X=1", "-w", "/tmp", "-u", "nobody", "ex", "sh", "-c", "echo $X $(pwd) $(id -u)").stdout
+        == "1 /tmp 65534\n"
+    )
+    assert berth("exec", "ex", "sh", "-c", "exit 4").returncode == 4
+    missing = berth("exec", "ex", "nosuchcmd")
+    assert missing.returncode == 127 and 'exec: "nosuchcmd": executable file not found in $PATH' in missing.stderr
+    assert berth("exec", "ghost", "true").returncode == 125
+    berth("exec", "-d", "ex", "sleep", "77", check=True)
+    assert "sleep 77" in berth("exec", "ex", "ps", check=True).stdout
+
+
+def test_logs_stop_kill_wait(berth):
+    berth(
+        "run",
+        "-d",
+        "--name",
+        "talk",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; trap 'echo bye; exit 0' TERM; while :; do sleep 0.1; done",
+        check=True,
+    )
+    deadline = time.monotonic() + 10
+    while "out" not in berth("logs", "talk").stdout and time.monotonic() < deadline:
+        time.sleep(0.05)
+    logs = berth("logs", "talk", check=True)
+    assert logs.stdout == "out\n" and logs.stderr == "err\n"
+    tail = berth("logs", "--tail", "1", "-t", "talk", check=True)
+    assert tail.stdout == "" and tail.stderr.endswith("Z err\n")
+    assert berth("stop", "talk", check=True).stdout == "talk\n"
+    assert berth("wait", "talk", check=True).stdout == "0\n"
+    assert berth("logs", "talk", check=True).stdout == "out\nbye\n"
+    berth("run", "-d", "--name", "victim", "busybox", "sleep", "100", check=True)
+    assert berth("kill", "victim", check=True).stdout == "victim\n"
+    assert berth("wait", "victim", check=True).stdout == "137\n"
+    assert "Exited (137)" in berth("ps", "-a", check=True).stdout
+    assert berth("kill", "victim").returncode == 1
+
+
+def test_killed_monitor_ps_stays_truthful_and_rm_cleans(berth):
+    cid = berth("run", "-d", "--name", "orphan", "busybox", "sleep", "100", check=True).stdout.strip()
+    cdir = os.path.join(berth.root, "containers", cid)
+    monitor = int(open(os.path.join(cdir, "monitor.pid")).read())
+    init = int(open(os.path.join(cdir, "init.pid")).read())
+    os.kill(monitor, signal.SIGKILL)
+    time.sleep(0.2)
+    assert "Up " in berth("ps", check=True).stdout  # the container itself still runs
+    os.kill(init, signal.SIGKILL)
+    for _ in range(100):
+        if "Exited" in berth("ps", "-a", check=True).stdout:
+            break
+        time.sleep(0.05)
+    assert "Exited" in berth("ps", "-a", check=True).stdout
+    berth("rm", "orphan", check=True)
+    assert not os.path.exists(cdir)
+    assert not os.path.exists(f"/sys/fs/cgroup/memory/berth/{cid}")
+    assert berth("ps", "-aq").stdout == ""
+
+
+def test_twenty_parallel_detached_runs(berth):
+    with ThreadPoolExecutor(20) as pool:
+        results = list(
+            pool.map(lambda i: berth("run", "-d", "--name", f"par{i}", "busybox", "sleep", "100"), range(20))
+        )
+    assert [r.returncode for r in results] == [0] * 20, [r.stderr for r in results if r.returncode]
+    running = berth("ps", "-q").stdout.split()
+    assert len(running) == 20
+    assert sorted(line.split()[-1] for line in berth("ps", check=True).stdout.splitlines()[1:]) == sorted(
+        f"par{i}" for i in range(20)
+    )
