@@ -46,4 +46,15 @@ mkdir "$work/bash-rootfs" && tar -xf "$work/bash.tar" -C "$work" && \
 tar -C "$work/bash-rootfs" -cf - . | $B import -c 'CMD ["ping", "killer.sh"]' - simple >/dev/null
 $B image ls | grep simple
 $B images
+echo "== the seed's isolation walkthrough"
+trap '$RT delete --force berth-demo-2 >/dev/null 2>&1 || true; for c in $($B ps -aq 2>/dev/null); do $B rm -f $c >/dev/null; done; rm -rf "$work"' EXIT
+$B run --name c1 -d bash sh -c 'sleep 1d' >/dev/null
+$B exec c1 ps aux
+$B run --name c2 -d bash sh -c 'sleep 2d' >/dev/null
+$B exec c2 ps aux
+$B rm c2 --force
+$B run --name c2 --pid=container:c1 -d bash sh -c 'sleep 2d' >/dev/null
+$B exec c2 ps aux
+$B exec c1 ps aux
+$B ps
 echo "== done"
