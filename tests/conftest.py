@@ -10,11 +10,11 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
 import pytest
+from bench.anchors import Dockerd, Podman
 
 from berth.image.bootstrap import make_busybox_rootfs
 
@@ -149,70 +149,30 @@ def userns_bundle(bundle: Bundle, rootfs: str, host_id: int = 100000) -> Bundle:
 
 @pytest.fixture(scope="session")
 def podman(tmp_path_factory, busybox_rootfs):
-    binary = shutil.which("podman")
-    if binary is None:
-        pytest.fail("podman is not installed: the test command installs Debian's podman")
     top = tmp_path_factory.mktemp("podman")
-    conf = top / "containers.conf"
-    # cgroupfs (no systemd here) and the ulimits this machine allows; a private store
-    conf.write_text('[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n'
-                    '[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n')  # fmt: skip
-    env = dict(os.environ, CONTAINERS_CONF=str(conf))
-    base = [binary, "--root", str(top / "root"), "--runroot", str(top / "run"), "--storage-driver", "vfs"]
-
-    def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        return subprocess.run([*base, *args], capture_output=True, text=True, env=env, timeout=timeout,
-                              stdin=subprocess.DEVNULL)  # fmt: skip
-
+    try:
+        p = Podman(top)
+    except RuntimeError as e:
+        pytest.fail(str(e))
     with tarfile.open(top / "busybox.tar", "w") as tar:
         tar.add(busybox_rootfs, arcname=".")
-    assert run("import", str(top / "busybox.tar"), "localhost/berth-test-busybox").returncode == 0
-    yield run
-    run("rm", "-a", "-f")
-    run("rmi", "-a", "-f")
+    assert p("import", str(top / "busybox.tar"), "localhost/berth-test-busybox").returncode == 0
+    yield p
+    p.stop()
     shutil.rmtree(top, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
 def dockerd(tmp_path_factory):
-    """Debian's dockerd for these tests alone: its own data, socket and mount
-    namespace, no bridge and no firewall rules; stopped by its PID at the end."""
-    binary = shutil.which("dockerd")
-    if binary is None or shutil.which("docker") is None:
-        pytest.fail("docker is not installed: the test command installs Debian's docker.io")
+    """Debian's dockerd for these tests alone (bench.anchors.Dockerd)."""
     top = tmp_path_factory.mktemp("dockerd")
-    sock = top / "docker.sock"
-    log = open(top / "dockerd.log", "w")
-    proc = subprocess.Popen(
-        ["unshare", "--mount", "--propagation", "private", binary, "--host", f"unix://{sock}",
-         "--data-root", str(top / "data"), "--exec-root", str(top / "exec"), "--pidfile", str(top / "dockerd.pid"),
-         "--bridge", "none", "--iptables=false", "--ip6tables=false", "--ip-masq=false", "--storage-driver", "vfs",
-         "--exec-opt", "native.cgroupdriver=cgroupfs", "--default-ulimit", "nofile=1024:1024",
-         "--default-ulimit", "nproc=1024:1024", "--containerd-namespace", "berth-test",
-         "--containerd-plugins-namespace", "berth-test-plugins"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    env = dict(os.environ, DOCKER_HOST=f"unix://{sock}")
-
-    def run(*args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
-        return subprocess.run(["docker", *args], capture_output=True, env=env, timeout=timeout, **kw)
-
-    deadline = time.monotonic() + 60
-    while run("version").returncode != 0:
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"dockerd did not start: {(top / 'dockerd.log').read_text()[-2000:]}")
-        time.sleep(0.5)
-    yield run
-    proc.terminate()  # unshare execs dockerd: this pid is dockerd's
     try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
-    log.close()
+        d = Dockerd(top)
+    except RuntimeError as e:
+        pytest.fail(str(e))
+    yield d
+    d.stop()
     shutil.rmtree(top, ignore_errors=True)
-
 
 class BerthCLI:
     """The `berth` command with a private --root; removes its containers at the end."""

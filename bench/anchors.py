@@ -1,0 +1,76 @@
+"""The anchors berth is measured and tested against, started privately: Debian's
+dockerd with its own data, socket and mount namespace (no bridge, no firewall
+rules), and podman with its own store and config. Stopped by PID."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+PODMAN_CONF = ('[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n'
+               '[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n')  # fmt: skip
+
+
+class Dockerd:
+    def __init__(self, top: Path) -> None:
+        binary = shutil.which("dockerd")
+        if binary is None or shutil.which("docker") is None:
+            raise RuntimeError("docker is not installed: scripts/install.sh installs Debian's docker.io")
+        self.top = top
+        sock = top / "docker.sock"
+        self.log = open(top / "dockerd.log", "w")
+        self.proc = subprocess.Popen(
+            ["unshare", "--mount", "--propagation", "private", binary, "--host", f"unix://{sock}",
+             "--data-root", str(top / "data"), "--exec-root", str(top / "exec"), "--pidfile", str(top / "dockerd.pid"),
+             "--bridge", "none", "--iptables=false", "--ip6tables=false", "--ip-masq=false", "--storage-driver", "vfs",
+             "--exec-opt", "native.cgroupdriver=cgroupfs", "--default-ulimit", "nofile=1024:1024",
+             "--default-ulimit", "nproc=1024:1024", "--containerd-namespace", "berth-test",
+             "--containerd-plugins-namespace", "berth-test-plugins"],
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        self.env = dict(os.environ, DOCKER_HOST=f"unix://{sock}")
+        deadline = time.monotonic() + 60
+        while self("version").returncode != 0:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"dockerd did not start: {(top / 'dockerd.log').read_text()[-2000:]}")
+            time.sleep(0.5)
+
+    def __call__(self, *args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
+        return subprocess.run(["docker", *args], capture_output=True, env=self.env, timeout=timeout, **kw)
+
+    def argv(self, *args: str) -> tuple[list[str], dict]:
+        return ["docker", *args], self.env
+
+    def stop(self) -> None:
+        self.proc.terminate()  # unshare execs dockerd: this pid is dockerd's
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.log.close()
+
+
+class Podman:
+    def __init__(self, top: Path) -> None:
+        binary = shutil.which("podman")
+        if binary is None:
+            raise RuntimeError("podman is not installed: scripts/install.sh installs Debian's podman")
+        (top / "containers.conf").write_text(PODMAN_CONF)
+        self.env = dict(os.environ, CONTAINERS_CONF=str(top / "containers.conf"))
+        self.base = [binary, "--root", str(top / "root"), "--runroot", str(top / "run"), "--storage-driver", "vfs"]
+
+    def __call__(self, *args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
+        kw.setdefault("stdin", subprocess.DEVNULL)
+        return subprocess.run([*self.base, *args], capture_output=True, text=True, env=self.env, timeout=timeout, **kw)
+
+    def argv(self, *args: str) -> tuple[list[str], dict]:
+        return [*self.base, *args], self.env
+
+    def stop(self) -> None:
+        self("rm", "-a", "-f")
+        self("rmi", "-a", "-f")

@@ -1,0 +1,112 @@
+"""`run --rm --network none IMAGE true` and `exec CONTAINER true`: berth against
+Debian's docker (a private dockerd) and podman, on the same busybox image, runs
+interleaved in one process. Prints medians and ratios.
+
+    .venv/bin/python bench/engine_run.py [--rounds N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.anchors import Dockerd, Podman  # noqa: E402
+from berth.image.bootstrap import make_busybox_rootfs  # noqa: E402
+
+BERTH = str(Path(sys.executable).parent / "berth")
+
+
+def timed(argv: list[str], env: dict | None = None) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed: {proc.stderr.decode()[-500:]}")
+    return elapsed
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=20)
+    args = ap.parse_args()
+    top = Path(tempfile.mkdtemp(prefix="berth-bench-engine-"))
+    docker = podman = None
+    try:
+        make_busybox_rootfs(str(top / "rootfs"))
+        with tarfile.open(top / "busybox.tar", "w") as tar:
+            tar.add(top / "rootfs", arcname=".")
+        root = str(top / "berth")
+        subprocess.run(
+            [BERTH, "--root", root, "import", "-c", 'CMD ["sh"]', str(top / "busybox.tar"), "bench/busybox"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        (top / "docker").mkdir()
+        (top / "podman").mkdir()
+        docker = Dockerd(top / "docker")
+        podman = Podman(top / "podman")
+        assert docker("import", str(top / "busybox.tar"), "bench/busybox").returncode == 0
+        assert podman("import", str(top / "busybox.tar"), "localhost/bench/busybox").returncode == 0
+        run = {
+            "berth": ([BERTH, "--root", root, "run", "--rm", "--network", "none", "bench/busybox", "true"], None),
+            "docker": docker.argv("run", "--rm", "--network", "none", "bench/busybox", "true"),
+            "podman": podman.argv("run", "--rm", "--network", "none", "localhost/bench/busybox", "true"),
+        }
+        times = {k: [] for k in run}
+        for i in range(args.rounds):
+            for name in list(run) if i % 2 == 0 else list(reversed(run)):
+                argv, env = run[name]
+                times[name].append(timed(argv, env))
+        med = {k: statistics.median(v) for k, v in times.items()}
+        best = min(med["docker"], med["podman"])
+        print(f"run --rm --network none IMAGE true, {args.rounds} interleaved rounds")
+        for k, v in med.items():
+            print(f"  {k:7s} median {v * 1000:7.1f} ms")
+        print(f"  ratio berth / faster of docker and podman: {med['berth'] / best:.2f}x (goal: at most 0.50x)")
+        subprocess.run(
+            [BERTH, "--root", root, "run", "-d", "--name", "bench-exec", "bench/busybox", "sleep", "1000"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        assert (
+            docker(
+                "run", "-d", "--name", "bench-exec", "--network", "none", "bench/busybox", "sleep", "1000"
+            ).returncode
+            == 0
+        )
+        exec_ = {
+            "berth": ([BERTH, "--root", root, "exec", "bench-exec", "true"], None),
+            "docker": docker.argv("exec", "bench-exec", "true"),
+        }
+        etimes = {k: [] for k in exec_}
+        for i in range(args.rounds):
+            for name in list(exec_) if i % 2 == 0 else list(reversed(exec_)):
+                argv, env = exec_[name]
+                etimes[name].append(timed(argv, env))
+        emed = {k: statistics.median(v) for k, v in etimes.items()}
+        print(f"exec CONTAINER true, {args.rounds} interleaved rounds")
+        for k, v in emed.items():
+            print(f"  {k:7s} median {v * 1000:7.1f} ms")
+        print(f"  ratio berth / docker: {emed['berth'] / emed['docker']:.2f}x (goal: at most 1.00x)")
+        subprocess.run([BERTH, "--root", root, "rm", "-f", "bench-exec"], stdout=subprocess.DEVNULL)
+        docker("rm", "-f", "bench-exec")
+        return 0
+    finally:
+        if docker:
+            docker.stop()
+        if podman:
+            podman.stop()
+        shutil.rmtree(top, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
