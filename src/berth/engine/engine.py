@@ -29,8 +29,6 @@ from berth.engine import names, spec
 from berth.engine.options import CreateOptions
 from berth.errors import AlreadyExists, BerthError, FailedPrecondition, InvalidArgument, NotFound
 from berth.fs import atomic_write, remove_tree
-from berth.image.store import ImageStore
-from berth.image.unpack import unpack
 from berth.oci.record import to_json
 from berth.oci.runtime_spec import spec_to_json
 
@@ -107,7 +105,7 @@ def _rfc3339(t: float) -> str:
 class Engine:
     def __init__(self, root: str) -> None:
         self.root = root
-        self.images = ImageStore(root)
+        self._images = None
         os.makedirs(os.path.join(root, "containers"), exist_ok=True)
         self.db = sqlite3.connect(os.path.join(root, "containers.db"), timeout=30, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -117,9 +115,19 @@ class Engine:
         self.runtime = os.path.join(bindir, "berth-runtime")
         self.runtime_root = os.path.join(root, "runtime")
 
+    @property
+    def images(self):
+        """The ImageStore, opened (and imported) on first use: exec, ps, logs and kill never need it."""
+        if self._images is None:
+            from berth.image.store import ImageStore
+
+            self._images = ImageStore(self.root)
+        return self._images
+
     def close(self) -> None:
         self.db.close()
-        self.images.close()
+        if self._images is not None:
+            self._images.close()
 
     # -- finding containers -------------------------------------------------
     _COLUMNS = "id, name, image, image_name, created, config"
@@ -153,6 +161,8 @@ class Engine:
                                 "You have to remove (or rename) that container to be able to reuse that name.")  # fmt: skip
         spec.command(opts, image_config.config)  # "No command specified" before anything is made
         cdir = os.path.join(self.root, "containers", cid)
+        from berth.image.unpack import unpack
+
         top = unpack(self.images, image)
         sn = self.images.snapshotter
         try:
@@ -355,7 +365,8 @@ class Engine:
                 self.wait(ref, 30)
             except FailedPrecondition:
                 pass
-        self._runtime("delete", "--force", c.id)  # whatever a killed monitor left behind
+        if os.path.exists(os.path.join(self.runtime_root, c.id)):
+            self._runtime("delete", "--force", c.id)  # what a killed monitor left behind
         self.db.execute("DELETE FROM containers WHERE id = ?", (c.id,))
         self._discard(c.id)
         self._remove_cgroup_parent()
