@@ -34,6 +34,29 @@ def timed(argv: list[str], env: dict | None = None) -> float:
     return elapsed
 
 
+def _berth_id(root: str, name: str) -> str:
+    out = subprocess.run(
+        [BERTH, "--root", root, "inspect", "-f", "{{.Id}}", name], capture_output=True, text=True, check=True
+    )
+    return out.stdout.strip()
+
+
+def _ppid(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+def _memory(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) in KiB, from /proc/PID/smaps_rollup."""
+    values = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            if key in ("Rss", "Pss"):
+                values[key] = int(rest.split()[0])
+    return values["Rss"], values["Pss"]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=20)
@@ -97,8 +120,26 @@ def main() -> int:
         for k, v in emed.items():
             print(f"  {k:7s} median {v * 1000:7.1f} ms")
         print(f"  ratio berth / docker: {emed['berth'] / emed['docker']:.2f}x (goal: at most 1.00x)")
+        assert (
+            podman(
+                "run", "-d", "--name", "bench-idle", "--network", "none", "localhost/bench/busybox", "sleep", "1000"
+            ).returncode
+            == 0
+        )
+        monitors = {
+            "berth monitor": int(open(f"{root}/containers/{_berth_id(root, 'bench-exec')}/monitor.pid").read()),
+            "containerd-shim (docker)": _ppid(
+                int(docker("inspect", "-f", "{{.State.Pid}}", "bench-exec", text=True).stdout)
+            ),
+            "conmon (podman)": int(podman("inspect", "--format", "{{.State.ConmonPid}}", "bench-idle").stdout),
+        }
+        print("host memory per idle running container (the process that watches it)")
+        for name, pid in monitors.items():
+            rss, pss = _memory(pid)
+            print(f"  {name:26s} RSS {rss / 1024:5.1f} MiB   PSS {pss / 1024:5.1f} MiB")
         subprocess.run([BERTH, "--root", root, "rm", "-f", "bench-exec"], stdout=subprocess.DEVNULL)
         docker("rm", "-f", "bench-exec")
+        podman("rm", "-f", "bench-idle")
         return 0
     finally:
         if docker:
