@@ -38,6 +38,17 @@ def busybox_rootfs(tmp_path_factory) -> str:
     return make_busybox_rootfs(str(tmp_path_factory.mktemp("busybox") / "rootfs"))
 
 
+def run_captured(argv: list[str], timeout: float, **kw) -> subprocess.CompletedProcess:
+    """Run and capture through files, not pipes: a created or detached container
+    (or its monitor) keeps its stdio open, and a pipe would never reach EOF."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        stdin = kw.pop("stdin", subprocess.DEVNULL)
+        code = subprocess.run(argv, stdin=stdin, stdout=out, stderr=err, timeout=timeout, **kw).returncode
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(argv[3:], code, out.read().decode(), err.read().decode())
+
+
 def unique(prefix: str = "t") -> str:
     return f"berth-{prefix}-{uuid.uuid4().hex[:10]}"
 
@@ -53,14 +64,7 @@ class Runtime:
     def __call__(self, *args: str, check: bool = False, timeout: float = 60, **kw) -> subprocess.CompletedProcess:
         if args and args[0] in ("create", "run"):
             self.made.append(args[-1])
-        # files, not pipes: a created or detached container keeps its stdio open
-        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            stdin = kw.pop("stdin", subprocess.DEVNULL)
-            code = subprocess.run([self.binary, "--root", self.root, *args], stdin=stdin, stdout=out, stderr=err,
-                                  timeout=timeout, **kw).returncode  # fmt: skip
-            out.seek(0)
-            err.seek(0)
-            proc = subprocess.CompletedProcess(args, code, out.read().decode(), err.read().decode())
+        proc = run_captured([self.binary, "--root", self.root, *args], timeout, **kw)
         if check and proc.returncode != 0:
             raise AssertionError(f"{self.binary} {' '.join(args)} -> {proc.returncode}: {proc.stderr}")
         return proc
@@ -174,6 +178,7 @@ def dockerd(tmp_path_factory):
     d.stop()
     shutil.rmtree(top, ignore_errors=True)
 
+
 class BerthCLI:
     """The `berth` command with a private --root; removes its containers at the end."""
 
@@ -182,14 +187,7 @@ class BerthCLI:
         self.binary = str(BIN / "berth")
 
     def __call__(self, *args: str, check: bool = False, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
-        # files, not pipes: a detached container's monitor must not hold our pipe open
-        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            stdin = kw.pop("stdin", subprocess.DEVNULL)
-            code = subprocess.run([self.binary, "--root", self.root, *args], stdin=stdin, stdout=out, stderr=err,
-                                  timeout=timeout, **kw).returncode  # fmt: skip
-            out.seek(0)
-            err.seek(0)
-            proc = subprocess.CompletedProcess(args, code, out.read().decode(), err.read().decode())
+        proc = run_captured([self.binary, "--root", self.root, *args], timeout, **kw)
         if check and proc.returncode != 0:
             raise AssertionError(f"berth {' '.join(args)} -> {proc.returncode}: {proc.stderr}")
         return proc

@@ -50,7 +50,7 @@ class Foreground:
     def wait(self, pid: int) -> int:
         """Until `pid` exits; its exit code, 128+N for a signal."""
         try:
-            code = self._reap(pid)
+            code = reap(pid)
             fds = [self.wake_r]
             if self.master >= 0:
                 fds += [0, self.master]
@@ -74,26 +74,13 @@ class Foreground:
                     fds.remove(0)
                 if self.master in ready and not _copy(self.master, 1):
                     fds.remove(self.master)
-                code = self._reap(pid)
+                code = reap(pid)
             if self.master >= 0:
                 while _copy(self.master, 1, block=False):
                     pass
             return code
         finally:
             self.close()
-
-    @staticmethod
-    def _reap(pid: int) -> int | None:
-        while True:
-            try:
-                got, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return 255
-            if got == 0:
-                return None
-            if got == pid:
-                code = os.waitstatus_to_exitcode(status)
-                return 128 - code if code < 0 else code
 
     def close(self) -> None:
         if self._saved_tty is not None:
@@ -107,6 +94,21 @@ class Foreground:
                 os.close(fd)
             except OSError:
                 pass
+
+
+def reap(pid: int, block: bool = False) -> int | None:
+    """Reap every exited child (we are a subreaper); `pid`'s exit code once it has
+    exited (128+N for a signal, as shells report it), else None."""
+    while True:
+        try:
+            got, status = os.waitpid(-1, 0 if block else os.WNOHANG)
+        except ChildProcessError:
+            return 255
+        if got == 0:
+            return None
+        if got == pid:
+            code = os.waitstatus_to_exitcode(status)
+            return 128 - code if code < 0 else code
 
 
 def _noop(signum: int, frame: object) -> None:

@@ -156,3 +156,21 @@ def test_twenty_parallel_detached_runs(berth):
     assert sorted(line.split()[-1] for line in berth("ps", check=True).stdout.splitlines()[1:]) == sorted(
         f"par{i}" for i in range(20)
     )
+
+
+def test_parallel_first_use_of_a_fresh_store(tmp_path):
+    """Every database is new: the processes racing to make them must all succeed."""
+    from tests.conftest import BerthCLI
+
+    fresh = BerthCLI(str(tmp_path / "fresh"))
+    with ThreadPoolExecutor(8) as pool:
+        listed = list(pool.map(lambda _: fresh("images"), range(8)))
+    assert [r.returncode for r in listed] == [0] * 8, [r.stderr for r in listed]
+    fresh("image", "bootstrap", "busybox", check=True)  # images, no snapshot database yet
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            made = list(pool.map(lambda i: fresh("create", "--name", f"f{i}", "busybox", "true"), range(8)))
+        assert [r.returncode for r in made] == [0] * 8, [r.stderr for r in made]
+        assert len(fresh("ps", "-aq").stdout.split()) == 8
+    finally:
+        fresh.cleanup()

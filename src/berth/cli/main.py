@@ -153,3 +153,10 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         sys.stderr.write(f"Error: {e.strerror or e}{': ' + str(e.filename) if e.filename else ''}\n")
         return 1
+    except Exception as e:  # noqa: BLE001 - the edge: anything unforeseen still gets one line and an exit code
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        sys.stderr.write(f"Error: internal error: {e.__class__.__name__}: {str(e).splitlines()[0] if str(e) else ''}\n")
+        return 125

@@ -24,6 +24,7 @@ import sys
 import time
 
 from berth import fastjson
+from berth.db import connect
 from berth.engine import names, spec
 from berth.engine.options import CreateOptions
 from berth.errors import AlreadyExists, BerthError, FailedPrecondition, InvalidArgument, NotFound
@@ -106,10 +107,9 @@ class Engine:
         self.root = root
         self._images = None
         os.makedirs(os.path.join(root, "containers"), exist_ok=True)
-        self.db = sqlite3.connect(os.path.join(root, "containers.db"), timeout=30, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("CREATE TABLE IF NOT EXISTS containers (id TEXT PRIMARY KEY, name TEXT UNIQUE NOT NULL,"
-                        " image TEXT NOT NULL, image_name TEXT NOT NULL, created TEXT NOT NULL, config TEXT NOT NULL)")  # fmt: skip
+        self.db = connect(os.path.join(root, "containers.db"),
+                          "CREATE TABLE IF NOT EXISTS containers (id TEXT PRIMARY KEY, name TEXT UNIQUE NOT NULL,"
+                          " image TEXT NOT NULL, image_name TEXT NOT NULL, created TEXT NOT NULL, config TEXT NOT NULL);")  # fmt: skip
         bindir = os.path.dirname(sys.executable)
         self.runtime = os.path.join(bindir, "berth-runtime")
         self.runtime_root = os.path.join(root, "runtime")

@@ -11,11 +11,11 @@ reference such as docker.io/library/busybox:latest) names one image.
 from __future__ import annotations
 
 import os
-import sqlite3
 import time
 
 from berth import fastjson
 from berth.content.store import ContentStore
+from berth.db import connect
 from berth.errors import InvalidArgument, NotFound
 from berth.oci import image_spec, reference
 from berth.oci.record import record
@@ -38,8 +38,7 @@ class ImageStore:
         self.root = root
         os.makedirs(root, mode=0o711, exist_ok=True)
         self.content = ContentStore(os.path.join(root, "content"))
-        self.db = sqlite3.connect(os.path.join(root, "images.db"), timeout=30, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db = connect(os.path.join(root, "images.db"))
         self.db.execute("PRAGMA foreign_keys=ON")
         self._migrate()
         self._snapshotter = None
@@ -51,7 +50,7 @@ class ImageStore:
         if version < 1:
             self.db.executescript(
                 """
-                BEGIN;
+                BEGIN IMMEDIATE;
                 CREATE TABLE IF NOT EXISTS images (id TEXT PRIMARY KEY, manifest TEXT NOT NULL,
                     created TEXT NOT NULL DEFAULT '', size INTEGER NOT NULL DEFAULT 0, added REAL NOT NULL);
                 CREATE TABLE IF NOT EXISTS tags (name TEXT PRIMARY KEY,

@@ -33,6 +33,7 @@ import time
 
 from berth import fastjson
 from berth.argv import BOOL, STR, Option, parse
+from berth.foreground import Foreground, reap
 from berth.fs import atomic_write
 from berth.linux import mount as m
 from berth.linux import ns, prctl
@@ -136,8 +137,6 @@ def _main(argv: list[str] | None) -> int:
         pipes = [(out_r, "stdout"), (err_r, "stderr")]
     fg = None
     if attach:
-        from berth.foreground import Foreground
-
         fg = Foreground()
     err_path = os.path.join(cdir, "runtime-error")
     with open(err_path, "w") as err_file:
@@ -178,22 +177,9 @@ def _pump_and_wait(init_pid: int, pipes: list[tuple[int, str]], logger: Logger) 
                     os.close(fd)
                     del fds[fd]
         if code is None:
-            code = _reap(init_pid, block=not fds)
+            code = reap(init_pid, block=not fds)
     logger.flush()
     return code
-
-
-def _reap(init_pid: int, block: bool) -> int | None:
-    while True:
-        try:
-            pid, status = os.waitpid(-1, 0 if block else os.WNOHANG)
-        except ChildProcessError:
-            return 255
-        if pid == 0:
-            return None
-        if pid == init_pid:
-            c = os.waitstatus_to_exitcode(status)
-            return 128 - c if c < 0 else c
 
 
 def _runtime_error(err_path: str, pipes: list[tuple[int, str]]) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sqlite3
 
+from berth.db import connect
 from berth.errors import AlreadyExists, FailedPrecondition, NotFound
 from berth.fs import remove_tree
 from berth.oci.record import record
@@ -42,11 +43,10 @@ class Snapshotter:
     def __init__(self, root: str) -> None:
         self.root = root
         os.makedirs(os.path.join(root, "snapshots"), exist_ok=True)
-        self.db = sqlite3.connect(os.path.join(root, "metadata.db"), timeout=30, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute(
+        self.db = connect(
+            os.path.join(root, "metadata.db"),
             "CREATE TABLE IF NOT EXISTS snapshots (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT UNIQUE NOT NULL,"
-            " kind TEXT NOT NULL, parent TEXT NOT NULL DEFAULT '')"
+            " kind TEXT NOT NULL, parent TEXT NOT NULL DEFAULT '');",
         )
 
     # -- what a snapshotter implements ------------------------------------
