@@ -174,3 +174,24 @@ def test_parallel_first_use_of_a_fresh_store(tmp_path):
         assert len(fresh("ps", "-aq").stdout.split()) == 8
     finally:
         fresh.cleanup()
+
+
+def test_pause_unpause_rename_top(berth):
+    berth("run", "-d", "--name", "frozen", "busybox", "sh", "-c", "while :; do sleep 0.05; done", check=True)
+    assert berth("pause", "frozen", check=True).stdout == "frozen\n"
+    assert "(Paused)" in berth("ps", check=True).stdout
+    assert berth("inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "frozen", check=True).stdout == "paused true\n"
+    assert berth("pause", "frozen").returncode == 1
+    assert berth("unpause", "frozen", check=True).stdout == "frozen\n"
+    assert "(Paused)" not in berth("ps", check=True).stdout
+    berth("rename", "frozen", "thawed", check=True)
+    assert berth("ps", "--format", "json", check=True).stdout.count('"Names":"thawed"') == 1
+    berth("run", "-d", "--name", "other", "busybox", "sleep", "100", check=True)
+    clash = berth("rename", "other", "thawed")
+    assert clash.returncode == 1 and "already in use" in clash.stderr
+    top = berth("top", "thawed", check=True).stdout.splitlines()
+    assert top[0].split()[:3] == ["UID", "PID", "PPID"] and any("while" in line or "sh -c" in line for line in top[1:])
+    berth("pause", "thawed", check=True)
+    started = time.monotonic()
+    berth("rm", "-f", "thawed", check=True)  # a paused container is thawed, then killed
+    assert time.monotonic() - started < 10

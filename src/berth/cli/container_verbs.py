@@ -104,3 +104,27 @@ def _emit(lines: list[bytes], timestamps: bool) -> None:
         out = sys.stdout if rec["stream"] == "stdout" else sys.stderr
         out.write((rec["time"] + " " if timestamps else "") + rec["log"])
         out.flush()
+
+
+def pause(engine, argv: list[str]) -> int:
+    _, names = parse(argv, [], interspersed=True)
+    return _each(engine, names, "pause", lambda n: engine.pause(n))
+
+
+def unpause(engine, argv: list[str]) -> int:
+    _, names = parse(argv, [], interspersed=True)
+    return _each(engine, names, "unpause", lambda n: engine.pause(n, resume=True))
+
+
+def rename(engine, argv: list[str]) -> int:
+    if len(argv) != 2:
+        raise InvalidArgument('"rename" requires exactly 2 arguments: CONTAINER NEW_NAME')
+    engine.rename(argv[0], argv[1])
+    return 0
+
+
+def top(engine, argv: list[str]) -> int:
+    if not argv:
+        raise InvalidArgument('"top" requires at least 1 argument.')
+    sys.stdout.write(engine.top(argv[0], argv[1:]))
+    return 0

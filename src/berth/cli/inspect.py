@@ -27,9 +27,9 @@ def container_json(c) -> dict:
         "Path": process["args"][0],
         "Args": process["args"][1:],
         "State": {
-            "Status": status,
+            "Status": "paused" if status == "running" and c.paused else status,
             "Running": status == "running",
-            "Paused": False,
+            "Paused": status == "running" and c.paused,
             "Restarting": False,
             "OOMKilled": False,
             "Dead": False,

@@ -31,6 +31,10 @@ VERBS = {
     "exec": ("container_verbs:exec_", "Execute a command in a running container"),
     "logs": ("container_verbs:logs", "Fetch the logs of a container"),
     "ps": ("ps", "List containers"),
+    "pause": ("container_verbs:pause", "Pause all processes within one or more containers"),
+    "unpause": ("container_verbs:unpause", "Unpause all processes within one or more containers"),
+    "rename": ("container_verbs:rename", "Rename a container"),
+    "top": ("container_verbs:top", "Display the running processes of a container"),
     "inspect": ("inspect", "Return low-level information on containers or images"),
     "images": ("images", "List images"),
     "rmi": ("rmi", "Remove one or more images"),
@@ -49,7 +53,8 @@ CONTAINER_VERBS = {
     "run": "run", "create": "run:create", "start": "container_verbs:start", "stop": "container_verbs:stop",
     "kill": "container_verbs:kill", "rm": "container_verbs:rm", "remove": "container_verbs:rm",
     "wait": "container_verbs:wait", "exec": "container_verbs:exec_", "logs": "container_verbs:logs", "ls": "ps",
-    "list": "ps", "ps": "ps", "inspect": "inspect:container",
+    "list": "ps", "ps": "ps", "inspect": "inspect:container", "pause": "container_verbs:pause",
+    "unpause": "container_verbs:unpause", "rename": "container_verbs:rename", "top": "container_verbs:top",
 }  # fmt: skip
 IMAGE_MODULES = {
     "images",

@@ -20,7 +20,7 @@ def status_text(c) -> str:
     status = c.status
     if status == "running":
         started = human.parse_time(c.started_at)
-        return "Up " + human.duration(time.time() - started)
+        return "Up " + human.duration(time.time() - started) + (" (Paused)" if c.paused else "")
     if status == "exited":
         exit = c.exit or {}
         finished = human.parse_time(exit.get("finished", ""))

@@ -82,6 +82,20 @@ class Container:
         return EXITED  # the monitor was killed and the container is gone with it
 
     @property
+    def paused(self) -> bool:
+        """Frozen by `pause`: read from the freezer (v1) or cgroup.freeze (v2)."""
+        for path in (
+            f"/sys/fs/cgroup/freezer/berth/{self.id}/freezer.state",
+            f"/sys/fs/cgroup/berth/{self.id}/cgroup.freeze",
+        ):
+            try:
+                with open(path) as f:
+                    return f.read().strip() in ("FROZEN", "FREEZING", "1")
+            except OSError:
+                continue
+        return False
+
+    @property
     def started_at(self) -> str:
         try:
             return _rfc3339(os.stat(os.path.join(self.dir, "init.pid")).st_mtime)
@@ -326,10 +340,16 @@ class Engine:
 
         return subprocess.run([self.runtime, "--root", self.runtime_root, *args], capture_output=True, text=True)
 
+    def _thaw(self, c: Container) -> None:
+        """Frozen tasks cannot act on a signal, SIGKILL included, until thawed."""
+        if c.paused:
+            self._runtime("resume", c.id)
+
     def kill(self, ref: str, signal: str = "KILL") -> Container:
         c = self.get(ref)
         if c.status != RUNNING:
             raise FailedPrecondition(f"cannot kill container: {ref}: container {c.id} is not running")
+        self._thaw(c)
         proc = self._runtime("kill", c.id, signal)
         if proc.returncode != 0:
             raise InvalidArgument(proc.stderr.strip().removeprefix("berth-runtime: "))
@@ -348,6 +368,7 @@ class Engine:
         c = self.get(ref)
         if c.status != RUNNING:
             return c
+        self._thaw(c)
         self._runtime("kill", c.id, signal)
         try:
             self.wait(ref, timeout)
@@ -363,6 +384,7 @@ class Engine:
                 raise FailedPrecondition(
                     f'cannot remove container "{ref}": container is running: stop the container before removing or force remove'
                 )
+            self._thaw(c)
             self._runtime("kill", "--all", c.id, "KILL")
             try:
                 self.wait(ref, 30)
@@ -385,6 +407,34 @@ class Engine:
                 os.rmdir(parent)
             except OSError:
                 pass  # another container still has its cgroup there
+
+    def pause(self, ref: str, resume: bool = False) -> Container:
+        c = self.get(ref)
+        if c.status != RUNNING:
+            raise FailedPrecondition(f"container {c.id} is not running")
+        if c.paused != resume:
+            raise FailedPrecondition(f"container {c.id} is {'not ' if resume else ''}paused")
+        proc = self._runtime("resume" if resume else "pause", c.id)
+        if proc.returncode != 0:
+            raise FailedPrecondition(proc.stderr.strip().removeprefix("berth-runtime: "))
+        return c
+
+    def rename(self, ref: str, new: str) -> None:
+        c = self.get(ref)
+        new = names.validate(new)
+        try:
+            self.db.execute("UPDATE containers SET name = ? WHERE id = ?", (new, c.id))
+        except sqlite3.IntegrityError:
+            raise AlreadyExists(f'Conflict. The container name "/{new}" is already in use.') from None
+
+    def top(self, ref: str, ps_args: list[str]) -> str:
+        c = self.get(ref)
+        if c.status != RUNNING:
+            raise FailedPrecondition(f"container {c.id} is not running")
+        proc = self._runtime("ps", c.id, *(ps_args or ["-ef"]))
+        if proc.returncode != 0:
+            raise FailedPrecondition(proc.stderr.strip().removeprefix("berth-runtime: "))
+        return proc.stdout
 
     # -- exec ----------------------------------------------------------------
     def exec(self, ref: str, args: list[str], env: list[str] = (), user: str = "", workdir: str = "",
