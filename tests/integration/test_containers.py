@@ -195,3 +195,12 @@ def test_pause_unpause_rename_top(berth):
     started = time.monotonic()
     berth("rm", "-f", "thawed", check=True)  # a paused container is thawed, then killed
     assert time.monotonic() - started < 10
+
+
+def test_rmi_refuses_an_image_a_container_uses(berth):
+    berth("tag", "busybox", "inuse:v1", check=True)
+    cid = berth("create", "--name", "user", "inuse:v1", "true", check=True).stdout.strip()
+    proc = berth("rmi", "inuse:v1")
+    assert proc.returncode == 1 and f"container {cid[:12]} is using its referenced image" in proc.stderr
+    berth("rm", "user", check=True)
+    assert berth("rmi", "inuse:v1", check=True).stdout == "Untagged: inuse:v1\n"

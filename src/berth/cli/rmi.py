@@ -12,8 +12,28 @@ OPTIONS = [Option("force,f", BOOL, help="remove the image even if other names ho
            Option("no-prune", BOOL, help="kept for docker compatibility")]  # fmt: skip
 
 
+def _users(store, image_id: str) -> list[str]:
+    """Containers made from the image (the engine's table, in the same root)."""
+    import os
+
+    from berth.db import connect
+
+    path = os.path.join(store.root, "containers.db")
+    if not os.path.exists(path):
+        return []
+    db = connect(path)
+    try:
+        return [row[0] for row in db.execute("SELECT id FROM containers WHERE image = ?", (image_id,))]
+    finally:
+        db.close()
+
+
 def remove(store, name: str, force: bool) -> list[str]:
     image = store.get(name)
+    users = [] if force else _users(store, image.id)
+    if users:
+        raise FailedPrecondition(f'conflict: unable to remove repository reference "{name}" (must force) - '
+                                 f"container {users[0][:12]} is using its referenced image {image.id[7:19]}")  # fmt: skip
     lines = []
     by_id = image.id.removeprefix("sha256:").startswith(name.removeprefix("sha256:")) and name not in _tag_names(image)
     if by_id:
