@@ -204,3 +204,15 @@ def test_rmi_refuses_an_image_a_container_uses(berth):
     assert proc.returncode == 1 and f"container {cid[:12]} is using its referenced image" in proc.stderr
     berth("rm", "user", check=True)
     assert berth("rmi", "inuse:v1", check=True).stdout == "Untagged: inuse:v1\n"
+
+
+def test_terminals(berth):
+    out = berth("run", "--rm", "-t", "busybox", "sh", "-c", "tty; test -t 1 && echo is-a-tty", check=True).stdout
+    assert out.replace("\r", "") == "/dev/pts/0\nis-a-tty\n"
+    berth("run", "-d", "-t", "--name", "tty", "busybox", "sh", "-c", "tty; echo logged; sleep 100", check=True)
+    deadline = time.monotonic() + 10
+    while "logged" not in berth("logs", "tty").stdout and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert berth("logs", "tty", check=True).stdout.replace("\r", "") == "/dev/pts/0\nlogged\n"
+    assert berth("exec", "-t", "tty", "tty", check=True).stdout.replace("\r", "").strip().startswith("/dev/pts/")
+    assert berth("exec", "tty", "sh", "-c", "test -t 1 || echo not-a-tty", check=True).stdout == "not-a-tty\n"

@@ -66,9 +66,7 @@ def exec_(engine, argv: list[str]) -> int:
     opts, args = parse(argv, EXEC_OPTIONS)
     if len(args) < 2:
         raise InvalidArgument('"exec" requires at least 2 arguments.')
-    if opts["tty"]:
-        raise InvalidArgument("-t is not supported yet")
-    return engine.exec(args[0], args[1:], opts["env"], opts["user"], opts["workdir"], opts["detach"])
+    return engine.exec(args[0], args[1:], opts["env"], opts["user"], opts["workdir"], opts["detach"], opts["tty"])
 
 
 def logs(engine, argv: list[str]) -> int:

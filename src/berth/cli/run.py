@@ -30,7 +30,7 @@ OPTIONS = [
     Option("cap-add", LIST, help="add Linux capabilities"),
     Option("cap-drop", LIST, help="drop Linux capabilities"),
     Option("interactive,i", BOOL, help="keep STDIN open"),
-    Option("tty,t", BOOL, help="allocate a pseudo-TTY (not supported yet)"),
+    Option("tty,t", BOOL, help="allocate a pseudo-TTY"),
 ]
 
 
@@ -38,8 +38,6 @@ def options_from(argv: list[str]) -> tuple[CreateOptions, dict]:
     opts, rest = parse(argv, OPTIONS)
     if not rest:
         raise InvalidArgument('"run" requires at least 1 argument.')
-    if opts["tty"]:
-        raise InvalidArgument("-t is not supported yet: berth's monitor has no terminal support")
     try:
         cpus = float(opts["cpus"]) if opts["cpus"] else 0.0
         pids = int(opts["pids_limit"]) if opts["pids_limit"] else 0
@@ -60,7 +58,7 @@ def options_from(argv: list[str]) -> tuple[CreateOptions, dict]:
         workdir=opts["workdir"], user=opts["user"], hostname=opts["hostname"], pid=opts["pid"], ipc=opts["ipc"],
         uts=opts["uts"], network=opts["network"], labels=labels, memory=memory, pids_limit=pids, cpus=cpus,
         read_only=opts["read_only"], cap_add=tuple(opts["cap_add"]), cap_drop=tuple(opts["cap_drop"]),
-        auto_remove=opts["rm"], interactive=opts["interactive"],
+        auto_remove=opts["rm"], interactive=opts["interactive"], tty=opts["tty"],
     ), opts  # fmt: skip
 
 

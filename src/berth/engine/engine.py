@@ -438,7 +438,7 @@ class Engine:
 
     # -- exec ----------------------------------------------------------------
     def exec(self, ref: str, args: list[str], env: list[str] = (), user: str = "", workdir: str = "",
-             detach: bool = False) -> int:  # fmt: skip
+             detach: bool = False, tty: bool = False) -> int:  # fmt: skip
         c = self.get(ref)
         if c.status != RUNNING:
             raise ContainerError(f"container {c.id} is not running", 126 if c.status == EXITED else 125)
@@ -455,6 +455,8 @@ class Engine:
             argv += ["--user", f"{uid}:{gid}"]
         if detach:
             argv.append("--detach")
+        if tty:
+            argv.append("--tty")  # berth-runtime proxies the pty to our stdio itself
         # posix_spawn, not subprocess: exec is a hot path and subprocess costs ~6 ms to import
         pid = os.posix_spawn(argv[0], [*argv, c.id, *args], os.environ)
         _, status = os.waitpid(pid, 0)

@@ -116,7 +116,7 @@ def build(opts, image_config: image_spec.ImageConfig, container_id: str, etc: di
             env=env,
             cwd=opts.workdir or (config.working_dir if config else "") or "/",
             user=User(uid=uid, gid=gid),
-            terminal=False,
+            terminal=opts.tty,
             capabilities=Capabilities(bounding=caps, effective=caps, permitted=caps),
         ),  # fmt: skip
         hostname=hostname,

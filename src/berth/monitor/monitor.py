@@ -139,11 +139,16 @@ def _main(argv: list[str] | None) -> int:
     if attach:
         fg = Foreground()
     err_path = os.path.join(cdir, "runtime-error")
+    terminal = _wants_terminal(bundle)
+    console = _console_socket(cdir) if terminal else None
+    console_args = ["--console-socket", console.getsockname()] if console else []
     with open(err_path, "w") as err_file:
         # create and start in one runtime process: one interpreter start fewer than create + start
-        create = subprocess.run([*base, "run", "--detach", "--bundle", bundle, "--pid-file", pid_file, cid],
-                                stdin=stdio.get("stdin"), stdout=stdio.get("stdout"),
-                                stderr=stdio.get("stderr", err_file), close_fds=True)  # fmt: skip
+        runtime = subprocess.Popen([*base, "run", "--detach", *console_args, "--bundle", bundle, "--pid-file", pid_file, cid],
+                                   stdin=stdio.get("stdin"), stdout=stdio.get("stdout"),
+                                   stderr=stdio.get("stderr", err_file), close_fds=True)  # fmt: skip
+        master = _receive_master(console, runtime) if console else -1
+        create = subprocess.CompletedProcess(runtime.args, runtime.wait())
     if not attach:
         os.close(out_w)
         os.close(err_w)
@@ -154,12 +159,63 @@ def _main(argv: list[str] | None) -> int:
         return _failed(cdir, message, _exit_code_for(message))
     init_pid = int(open(pid_file).read())
     if fg is not None:
+        if master >= 0:
+            fg.attach_terminal(master)  # the CLI's terminal (or stdio) <-> the container's pty
         code = fg.wait(init_pid)
     else:
+        if master >= 0:
+            for fd, _ in pipes:
+                os.close(fd)
+            pipes = [(master, "stdout")]  # a terminal has one stream, as Docker logs it
         code = _pump_and_wait(init_pid, pipes, logger)
     atomic_write(os.path.join(cdir, "exit.json"), fastjson.dumps({"code": code, "finished": now()}).encode())
     subprocess.run([*base, "delete", "--force", cid], capture_output=True)
     return code
+
+
+def _wants_terminal(bundle: str) -> bool:
+    with open(os.path.join(bundle, "config.json"), "rb") as f:
+        return bool(fastjson.loads(f.read()).get("process", {}).get("terminal"))
+
+
+def _console_socket(cdir: str):
+    """Where the runtime sends the pty master (runc's console-socket protocol).
+
+    In a private directory of its own, not the container's: a unix socket path
+    must fit in 108 bytes. Never an abstract socket (CVE-2020-15257).
+    """
+    import socket
+    import tempfile
+
+    path = os.path.join(tempfile.mkdtemp(prefix="berth-console-"), "s")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(path)
+    sock.listen(1)
+    return sock
+
+
+def _receive_master(sock, runtime) -> int:
+    """The pty master, or -1 if the runtime failed before it sent one."""
+    import socket
+
+    path = sock.getsockname()
+    sock.settimeout(0.1)
+    try:
+        while True:
+            try:
+                conn, _ = sock.accept()
+                break
+            except TimeoutError:
+                if runtime.poll() is not None:
+                    return -1
+        with conn:
+            conn.settimeout(None)  # init sends it only once the rootfs is ready
+            _msg, fds, _flags, _addr = socket.recv_fds(conn, 4096, 1)
+        return fds[0] if fds else -1
+    finally:
+        sock.close()
+        os.unlink(path)
+        os.rmdir(os.path.dirname(path))
 
 
 def _pump_and_wait(init_pid: int, pipes: list[tuple[int, str]], logger: Logger) -> int:
