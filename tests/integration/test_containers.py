@@ -216,3 +216,25 @@ def test_terminals(berth):
     assert berth("logs", "tty", check=True).stdout.replace("\r", "") == "/dev/pts/0\nlogged\n"
     assert berth("exec", "-t", "tty", "tty", check=True).stdout.replace("\r", "").strip().startswith("/dev/pts/")
     assert berth("exec", "tty", "sh", "-c", "test -t 1 || echo not-a-tty", check=True).stdout == "not-a-tty\n"
+
+
+def test_env_file_ps_filters_and_container_prune(berth, tmp_path):
+    env_file = tmp_path / "env"
+    env_file.write_text("# a comment\nA=from-file\n\nB=2\nHOME_FROM_CALLER\n")
+    out = berth(
+        "run", "--rm", "--env-file", str(env_file), "-e", "B=3", "busybox", "sh", "-c", "echo $A $B", check=True
+    )
+    assert out.stdout == "from-file 3\n"
+    assert berth("run", "--env-file", str(tmp_path / "missing"), "busybox", "true").returncode == 125
+    berth("run", "-d", "--name", "web-1", "-l", "tier=web", "busybox", "sleep", "100", check=True)
+    berth("create", "--name", "db-1", "-l", "tier=db", "busybox", "true", check=True)
+    berth("run", "--name", "job-1", "busybox", "true", check=True)
+    names = lambda *f: sorted(berth("ps", "-a", "--format", "json", *f, check=True).stdout.split('"Names":"')[1:])  # noqa: E731
+    assert [n.split('"')[0] for n in names("--filter", "label=tier=web")] == ["web-1"]
+    assert [n.split('"')[0] for n in names("--filter", "status=exited")] == ["job-1"]
+    assert [n.split('"')[0] for n in names("--filter", "name=-1", "--filter", "status=created")] == ["db-1"]
+    assert berth("ps", "--filter", "status=created", "-q").stdout.count("\n") == 1  # status implies -a
+    assert berth("ps", "--filter", "bogus=1").returncode != 0
+    out = berth("container", "prune", "-f", check=True).stdout
+    assert out.startswith("Deleted Containers:\n") and out.count("\n") == 5
+    assert [line.split()[-1] for line in berth("ps", "-a", check=True).stdout.splitlines()[1:]] == ["web-1"]

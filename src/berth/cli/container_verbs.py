@@ -126,3 +126,24 @@ def top(engine, argv: list[str]) -> int:
         raise InvalidArgument('"top" requires at least 1 argument.')
     sys.stdout.write(engine.top(argv[0], argv[1:]))
     return 0
+
+
+def prune(engine, argv: list[str]) -> int:
+    """`berth container prune [-f]`: remove every stopped container."""
+    from berth.cli import human
+
+    opts, args = parse(argv, [Option("force,f", BOOL), Option("filter", LIST)], interspersed=True)
+    if args or opts["filter"]:
+        raise InvalidArgument('"container prune" accepts no arguments or filters yet')
+    if not opts["force"]:
+        sys.stdout.write("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ")
+        sys.stdout.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            return 0
+    gone = [c.id for c in engine.list() if c.status in ("exited", "created")]
+    for cid in gone:
+        engine.remove(cid)
+    if gone:
+        sys.stdout.write("Deleted Containers:\n" + "".join(i + "\n" for i in gone) + "\n")
+    sys.stdout.write(f"Total reclaimed space: {human.size(0)}\n")
+    return 0

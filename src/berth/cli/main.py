@@ -55,6 +55,7 @@ CONTAINER_VERBS = {
     "wait": "container_verbs:wait", "exec": "container_verbs:exec_", "logs": "container_verbs:logs", "ls": "ps",
     "list": "ps", "ps": "ps", "inspect": "inspect:container", "pause": "container_verbs:pause",
     "unpause": "container_verbs:unpause", "rename": "container_verbs:rename", "top": "container_verbs:top",
+    "prune": "container_verbs:prune",
 }  # fmt: skip
 IMAGE_MODULES = {
     "images",

@@ -6,14 +6,40 @@ import sys
 import time
 
 from berth import fastjson
-from berth.argv import BOOL, INT, STR, Option, parse
+from berth.argv import BOOL, INT, LIST, STR, Option, parse
 from berth.cli import human
 from berth.errors import InvalidArgument
 from berth.oci import reference
 from berth.tables import render
 
 OPTIONS = [Option("all,a", BOOL), Option("quiet,q", BOOL), Option("latest,l", BOOL), Option("last,n", INT, -1),
-           Option("no-trunc", BOOL), Option("format", STR, ""), Option("size,s", BOOL)]  # fmt: skip
+           Option("no-trunc", BOOL), Option("format", STR, ""), Option("size,s", BOOL), Option("filter,f", LIST)]  # fmt: skip
+FILTERS = ("name", "id", "status", "label", "ancestor")
+
+
+def _matches(c, filters: list[tuple[str, str]]) -> bool:
+    """Docker's rule: values of one key are alternatives, different keys must all match."""
+    by_key: dict[str, list[str]] = {}
+    for key, value in filters:
+        by_key.setdefault(key, []).append(value)
+    for key, values in by_key.items():
+        if key == "name" and not any(v in c.name for v in values):
+            return False
+        if key == "id" and not any(c.id.startswith(v) for v in values):
+            return False
+        if key == "status":
+            status = "paused" if c.status == "running" and c.paused else c.status
+            if status not in values:
+                return False
+        if key == "label":
+            labels = c.config.get("labels") or {}
+            for v in values:
+                k, sep, want = v.partition("=")
+                if k not in labels or (sep and labels[k] != want):
+                    return False
+        if key == "ancestor" and not any(v in (c.image_name, c.image, c.image[7:19]) for v in values):
+            return False
+    return True
 
 
 def status_text(c) -> str:
@@ -51,8 +77,16 @@ def main(engine, argv: list[str]) -> int:
     opts, args = parse(argv, OPTIONS, interspersed=True)
     if args:
         raise InvalidArgument('"ps" accepts no arguments.')
+    filters = []
+    for f in opts["filter"]:
+        key, sep, value = f.partition("=")
+        if not sep or key not in FILTERS:
+            raise InvalidArgument(f"invalid filter '{f}'")
+        filters.append((key, value))
     containers = engine.list()
-    if not opts["all"] and not opts["latest"] and opts["last"] < 0:
+    if filters:
+        containers = [c for c in containers if _matches(c, filters)]
+    if not opts["all"] and not opts["latest"] and opts["last"] < 0 and not any(k == "status" for k, _ in filters):
         containers = [c for c in containers if c.status == "running"]
     if opts["latest"]:
         containers = containers[:1]

@@ -14,6 +14,7 @@ OPTIONS = [
     Option("rm", BOOL, help="remove the container when it exits"),
     Option("name", STR, "", help="assign a name"),
     Option("env,e", LIST, help="set environment variables"),
+    Option("env-file", LIST, help="read environment variables from a file"),
     Option("workdir,w", STR, "", help="working directory inside the container"),
     Option("user,u", STR, "", help="USER[:GROUP], names or numbers"),
     Option("hostname,h", STR, "", help="container host name"),
@@ -53,13 +54,36 @@ def options_from(argv: list[str]) -> tuple[CreateOptions, dict]:
             ) from None
     entrypoint = None if opts["entrypoint"] is None else tuple(opts["entrypoint"].split()) if opts["entrypoint"] else ()
     labels = dict(item.partition("=")[::2] for item in opts["label"])
+    env = tuple(_env_files(opts["env_file"])) + tuple(opts["env"])
     return CreateOptions(
-        image=rest[0], command=tuple(rest[1:]), entrypoint=entrypoint, name=opts["name"], env=tuple(opts["env"]),
+        image=rest[0], command=tuple(rest[1:]), entrypoint=entrypoint, name=opts["name"], env=env,
         workdir=opts["workdir"], user=opts["user"], hostname=opts["hostname"], pid=opts["pid"], ipc=opts["ipc"],
         uts=opts["uts"], network=opts["network"], labels=labels, memory=memory, pids_limit=pids, cpus=cpus,
         read_only=opts["read_only"], cap_add=tuple(opts["cap_add"]), cap_drop=tuple(opts["cap_drop"]),
         auto_remove=opts["rm"], interactive=opts["interactive"], tty=opts["tty"],
     ), opts  # fmt: skip
+
+
+def _env_files(paths: list[str]) -> list[str]:
+    """Docker's --env-file: KEY=VALUE lines, # comments, a bare KEY takes the caller's value."""
+    import os
+
+    out = []
+    for path in paths:
+        try:
+            with open(path) as f:
+                lines = f.read().splitlines()
+        except OSError as e:
+            raise InvalidArgument(f"open {path}: {e.strerror.lower() if e.strerror else e}") from None
+        for line in lines:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            key, sep, _ = line.partition("=")
+            if not key or " " in key:
+                raise InvalidArgument(f"invalid env file {path}: variable '{key}' contains whitespaces")
+            out.append(line if sep else f"{key}={os.environ.get(key, '')}")
+    return out
 
 
 def main(engine, argv: list[str]) -> int:
