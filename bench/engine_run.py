@@ -57,6 +57,16 @@ def _memory(pid: int) -> tuple[int, int]:
     return values["Rss"], values["Pss"]
 
 
+def interleaved(commands: dict[str, tuple[list[str], dict | None]], rounds: int) -> dict[str, float]:
+    """Median seconds of each command, run in alternating order so drift hits all alike."""
+    times: dict[str, list[float]] = {k: [] for k in commands}
+    for i in range(rounds):
+        for name in list(commands) if i % 2 == 0 else list(reversed(commands)):
+            argv, env = commands[name]
+            times[name].append(timed(argv, env))
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=20)
@@ -84,12 +94,7 @@ def main() -> int:
             "docker": docker.argv("run", "--rm", "--network", "none", "bench/busybox", "true"),
             "podman": podman.argv("run", "--rm", "--network", "none", "localhost/bench/busybox", "true"),
         }
-        times = {k: [] for k in run}
-        for i in range(args.rounds):
-            for name in list(run) if i % 2 == 0 else list(reversed(run)):
-                argv, env = run[name]
-                times[name].append(timed(argv, env))
-        med = {k: statistics.median(v) for k, v in times.items()}
+        med = interleaved(run, args.rounds)
         best = min(med["docker"], med["podman"])
         print(f"run --rm --network none IMAGE true, {args.rounds} interleaved rounds")
         for k, v in med.items():
@@ -110,12 +115,7 @@ def main() -> int:
             "berth": ([BERTH, "--root", root, "exec", "bench-exec", "true"], None),
             "docker": docker.argv("exec", "bench-exec", "true"),
         }
-        etimes = {k: [] for k in exec_}
-        for i in range(args.rounds):
-            for name in list(exec_) if i % 2 == 0 else list(reversed(exec_)):
-                argv, env = exec_[name]
-                etimes[name].append(timed(argv, env))
-        emed = {k: statistics.median(v) for k, v in etimes.items()}
+        emed = interleaved(exec_, args.rounds)
         print(f"exec CONTAINER true, {args.rounds} interleaved rounds")
         for k, v in emed.items():
             print(f"  {k:7s} median {v * 1000:7.1f} ms")

@@ -42,8 +42,9 @@ def run_captured(argv: list[str], timeout: float, **kw) -> subprocess.CompletedP
     """Run and capture through files, not pipes: a created or detached container
     (or its monitor) keeps its stdio open, and a pipe would never reach EOF."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        stdin = kw.pop("stdin", subprocess.DEVNULL)
-        code = subprocess.run(argv, stdin=stdin, stdout=out, stderr=err, timeout=timeout, **kw).returncode
+        if "input" not in kw:
+            kw.setdefault("stdin", subprocess.DEVNULL)
+        code = subprocess.run(argv, stdout=out, stderr=err, timeout=timeout, **kw).returncode
         out.seek(0)
         err.seek(0)
         return subprocess.CompletedProcess(argv[3:], code, out.read().decode(), err.read().decode())
@@ -195,6 +196,11 @@ class BerthCLI:
     def cleanup(self) -> None:
         for cid in self("ps", "-aq", "--no-trunc").stdout.split():
             self("rm", "-f", cid)
+
+    def store_state(self) -> tuple[list[str], list[str]]:
+        """(blobs, image IDs): what a failed operation must leave as it was."""
+        blobs = sorted(p.name for p in Path(self.root, "content/blobs/sha256").glob("*"))
+        return blobs, self("images", "-q", "--no-trunc", check=True).stdout.split()
 
 
 @pytest.fixture(scope="session")

@@ -16,38 +16,16 @@ import pytest
 
 from berth.image.store import ImageStore
 from berth.image.unpack import chain_ids, unpack
+from tests.conftest import BerthCLI
 
 pytestmark = pytest.mark.root
-BERTH = str(Path(sys.executable).parent / "berth")
-
-
-class Berth:
-    def __init__(self, root: str) -> None:
-        self.root = root
-
-    def __call__(
-        self, *args: str, check: bool = False, stdin=None, input: bytes | None = None
-    ) -> subprocess.CompletedProcess:
-        proc = subprocess.run(
-            [BERTH, "--root", self.root, *args], capture_output=True, stdin=stdin, input=input, timeout=120
-        )
-        proc.stdout_text = proc.stdout.decode(errors="replace")
-        proc.stderr_text = proc.stderr.decode(errors="replace")
-        if check and proc.returncode != 0:
-            raise AssertionError(f"berth {' '.join(args)} -> {proc.returncode}: {proc.stderr_text}")
-        return proc
-
-    def store_state(self) -> tuple[list[str], list[str]]:
-        blobs = sorted(str(p.name) for p in Path(self.root, "content/blobs/sha256").glob("*"))
-        images = self("images", "-q", "--no-trunc", check=True).stdout_text.split()
-        return blobs, images
 
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory):
     """A store with busybox and bash bootstrapped once for the module."""
     root = str(tmp_path_factory.mktemp("store"))
-    b = Berth(root)
+    b = BerthCLI(root)
     b("image", "bootstrap", "busybox", check=True)
     b("image", "bootstrap", "bash", check=True)
     return b
@@ -55,59 +33,56 @@ def seeded(tmp_path_factory):
 
 @pytest.fixture
 def berth(tmp_path):
-    return Berth(str(tmp_path / "store"))
+    return BerthCLI(str(tmp_path / "store"))
 
 
 def test_images_table_like_docker(seeded):
-    lines = seeded("images", check=True).stdout_text.splitlines()
+    lines = seeded("images", check=True).stdout.splitlines()
     assert lines[0].split() == ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE"]
     assert lines[0].index("TAG") == 13 and lines[0].index("IMAGE ID") == 23  # Docker's tabwriter columns
     repos = {line.split()[0] for line in lines[1:]}
     assert repos == {"busybox", "bash"}
-    assert seeded("images", "busybox", check=True).stdout_text.count("\n") == 2
-    rows = [json.loads(line) for line in seeded("images", "--format", "json", check=True).stdout_text.splitlines()]
+    assert seeded("images", "busybox", check=True).stdout.count("\n") == 2
+    rows = [json.loads(line) for line in seeded("images", "--format", "json", check=True).stdout.splitlines()]
     assert {r["Repository"] for r in rows} == {"busybox", "bash"}
     assert set(rows[0]) >= {"ID", "Repository", "Tag", "CreatedSince", "Size", "Digest"}
-    assert seeded("images", "--filter", "reference=bu*", "-q", check=True).stdout_text.count("\n") == 1
+    assert seeded("images", "--filter", "reference=bu*", "-q", check=True).stdout.count("\n") == 1
     assert seeded("images", "--filter", "bogus=1").returncode != 0
 
 
 def test_tag_inspect_history_rmi(seeded):
     seeded("tag", "busybox", "simple:v1", check=True)
-    out = seeded("image", "inspect", "simple:v1", check=True).stdout_text
+    out = seeded("image", "inspect", "simple:v1", check=True).stdout
     doc = json.loads(out)[0]
     assert doc["Id"].startswith("sha256:") and "simple:v1" in doc["RepoTags"] and "busybox:latest" in doc["RepoTags"]
     assert doc["Config"]["Cmd"] == ["sh"] and doc["Os"] == "linux" and doc["RootFS"]["Type"] == "layers"
-    assert (
-        seeded("image", "inspect", "-f", "{{.Config.Cmd}} {{.Os}}", "simple:v1", check=True).stdout_text
-        == "[sh] linux\n"
-    )
-    history = seeded("history", "simple:v1", check=True).stdout_text.splitlines()
+    assert seeded("image", "inspect", "-f", "{{.Config.Cmd}} {{.Os}}", "simple:v1", check=True).stdout == "[sh] linux\n"
+    history = seeded("history", "simple:v1", check=True).stdout.splitlines()
     assert history[0].split()[:2] == ["IMAGE", "CREATED"] and "berth image bootstrap busybox" in history[1]
     short = doc["Id"][7:19]
     conflict = seeded("rmi", short)
-    assert conflict.returncode == 1 and "must be forced" in conflict.stderr_text
-    assert seeded("rmi", "simple:v1", check=True).stdout_text == "Untagged: simple:v1\n"
+    assert conflict.returncode == 1 and "must be forced" in conflict.stderr
+    assert seeded("rmi", "simple:v1", check=True).stdout == "Untagged: simple:v1\n"
     assert seeded("image", "inspect", "simple:v1").returncode == 1
     missing = seeded("rmi", "nope")
-    assert missing.returncode == 1 and missing.stderr_text.strip() == "Error: No such image: nope"
+    assert missing.returncode == 1 and missing.stderr.strip() == "Error: No such image: nope"
 
 
 def test_bad_names(seeded):
     for args, message in ((("tag", "busybox", "UPPER"), "must be lowercase"), (("image", "bootstrap", "alpine"), "unknown base image"),
                           (("image", "inspect", "nope"), "No such image: nope")):  # fmt: skip
         proc = seeded(*args)
-        assert proc.returncode != 0 and message in proc.stderr_text, proc.stderr_text
+        assert proc.returncode != 0 and message in proc.stderr, proc.stderr
 
 
 @pytest.mark.parametrize("fmt", ["docker-archive", "oci-archive"])
 def test_save_load_round_trip(seeded, berth, tmp_path, fmt):
     archive = tmp_path / "img.tar"
     seeded("save", "--format", fmt, "-o", str(archive), "bash", check=True)
-    out = berth("load", "-i", str(archive), check=True).stdout_text
+    out = berth("load", "-i", str(archive), check=True).stdout
     assert out == "Loaded image: bash:latest\n"
-    original = json.loads(seeded("image", "inspect", "bash", check=True).stdout_text)[0]
-    loaded = json.loads(berth("image", "inspect", "bash", check=True).stdout_text)[0]
+    original = json.loads(seeded("image", "inspect", "bash", check=True).stdout)[0]
+    loaded = json.loads(berth("image", "inspect", "bash", check=True).stdout)[0]
     assert loaded["Id"] == original["Id"] and loaded["RootFS"] == original["RootFS"]
     if fmt == "oci-archive":
         assert loaded["Descriptor"]["digest"] == original["Descriptor"]["digest"]
@@ -120,7 +95,7 @@ def test_save_load_round_trip(seeded, berth, tmp_path, fmt):
 def test_save_refuses_unknown_image_and_writes_nothing(seeded, tmp_path):
     out = tmp_path / "x.tar"
     proc = seeded("save", "-o", str(out), "busybox", "nope")
-    assert proc.returncode == 1 and "No such image: nope" in proc.stderr_text and not out.exists()
+    assert proc.returncode == 1 and "No such image: nope" in proc.stderr and not out.exists()
 
 
 def _archive(seeded, tmp_path) -> bytes:
@@ -181,8 +156,8 @@ def test_bad_archives_leave_the_store_as_it_was(seeded, berth, tmp_path):
     for name, (data, message) in cases.items():
         proc = berth("load", input=data)
         assert proc.returncode == 1, name
-        assert message in proc.stderr_text, (name, proc.stderr_text)
-        assert len(proc.stderr_text.strip().splitlines()) == 1, (name, proc.stderr_text)
+        assert message in proc.stderr, (name, proc.stderr)
+        assert len(proc.stderr.strip().splitlines()) == 1, (name, proc.stderr)
         assert berth.store_state() == before, f"{name}: the store changed"
 
 
@@ -195,7 +170,7 @@ def test_oci_blob_that_does_not_match_its_digest(seeded, berth, tmp_path):
         path.read_bytes(), lambda n, c: c.replace(b"schemaVersion", b"schemaVersioN") if n == manifest_name else c
     )
     proc = berth("load", input=bad)
-    assert proc.returncode == 1 and "does not match its digest" in proc.stderr_text
+    assert proc.returncode == 1 and "does not match its digest" in proc.stderr
     assert berth.store_state() == ([], [])
 
 
@@ -204,7 +179,7 @@ def test_concurrent_loads_of_one_archive(seeded, berth, tmp_path):
     seeded("save", "-o", str(path), "busybox", "bash", check=True)
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda _: berth("load", "-i", str(path)), range(4)))
-    assert all(r.returncode == 0 for r in results), [r.stderr_text for r in results]
+    assert all(r.returncode == 0 for r in results), [r.stderr for r in results]
     assert len(berth.store_state()[1]) == 2
     assert not os.listdir(os.path.join(berth.root, "content/ingest"))
 
@@ -270,12 +245,12 @@ def test_import_file_stdin_url_and_prune(berth, tmp_path, busybox_rootfs):
     with tarfile.open(tarball, "w:gz") as tar:
         tar.add(busybox_rootfs, arcname=".")
     image_id = berth("import", "-c", 'CMD ["sh", "-c", "echo hi"]', "-c", "ENV A=1", "-m", "from a file",
-                     str(tarball), "imported:file", check=True).stdout_text.strip()  # fmt: skip
-    doc = json.loads(berth("image", "inspect", "imported:file", check=True).stdout_text)[0]
+                     str(tarball), "imported:file", check=True).stdout.strip()  # fmt: skip
+    doc = json.loads(berth("image", "inspect", "imported:file", check=True).stdout)[0]
     assert doc["Id"] == image_id and doc["Config"]["Cmd"] == ["sh", "-c", "echo hi"] and "A=1" in doc["Config"]["Env"]
     assert doc["Comment"] == "from a file"
-    same = berth("import", "-", "imported:stdin", stdin=open(tarball, "rb"), check=True).stdout_text.strip()
-    assert json.loads(berth("image", "inspect", same, check=True).stdout_text)[0]["RootFS"] == doc["RootFS"]
+    same = berth("import", "-", "imported:stdin", stdin=open(tarball, "rb"), check=True).stdout.strip()
+    assert json.loads(berth("image", "inspect", same, check=True).stdout)[0]["RootFS"] == doc["RootFS"]
     # a URL, served from loopback by the test itself, for a bounded two requests
     handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(tmp_path))  # noqa: E731
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -289,26 +264,26 @@ def test_import_file_stdin_url_and_prune(berth, tmp_path, busybox_rootfs):
         server.server_close()
     assert berth("import", "http://127.0.0.1:9/none.tar", "x").returncode == 1
     bad = berth("import", "-c", "FROB x", str(tarball), "x")
-    assert bad.returncode == 1 and "FROB is not a valid change command" in bad.stderr_text
+    assert bad.returncode == 1 and "FROB is not a valid change command" in bad.stderr
     not_tar = tmp_path / "not.tar"
     not_tar.write_bytes(b"plain text, not a tar" * 100)
-    assert "not a tar archive" in berth("import", str(not_tar), "x").stderr_text
+    assert "not a tar archive" in berth("import", str(not_tar), "x").stderr
     # untag everything; prune deletes the images and every blob they held
     for name in ("imported:file", "imported:stdin", "imported:url"):
         berth("image", "rm", name, check=True)
-    out = berth("image", "prune", "-f", check=True).stdout_text
+    out = berth("image", "prune", "-f", check=True).stdout
     assert out.endswith("Total reclaimed space: 0B\n")
     assert berth.store_state() == ([], [])
 
 
 def test_prune_keeps_what_tagged_images_need(seeded, tmp_path):
-    b = Berth(str(tmp_path / "store"))
+    b = BerthCLI(str(tmp_path / "store"))
     b("image", "bootstrap", "busybox", check=True)
     b("image", "bootstrap", "busybox", "--tag", "second:one", check=True)  # same content, new config (created differs)
     b("tag", "busybox", "dangling-soon", check=True)
     b("rmi", "second:one", check=True)
     before = b.store_state()
-    out = b("image", "prune", "-f", check=True).stdout_text
+    out = b("image", "prune", "-f", check=True).stdout
     assert out == "Total reclaimed space: 0B\n"
     assert b.store_state() == before
     store = ImageStore(b.root)
@@ -344,7 +319,7 @@ def test_zstd_layers(berth, tmp_path, busybox_rootfs):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-    assert berth("load", input=archive.getvalue(), check=True).stdout_text == "Loaded image: zstd.test/img:v1\n"
+    assert berth("load", input=archive.getvalue(), check=True).stdout == "Loaded image: zstd.test/img:v1\n"
     store = ImageStore(berth.root)
     try:
         top = unpack(store, store.get("zstd.test/img:v1"))
@@ -353,4 +328,4 @@ def test_zstd_layers(berth, tmp_path, busybox_rootfs):
         store.close()
     saved = tmp_path / "docker.tar"
     berth("save", "-o", str(saved), "zstd.test/img:v1", check=True)  # written out uncompressed, as docker save does
-    assert Berth(str(tmp_path / "other"))("load", "-i", str(saved), check=True).returncode == 0
+    assert BerthCLI(str(tmp_path / "other"))("load", "-i", str(saved), check=True).returncode == 0
