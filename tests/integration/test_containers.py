@@ -238,3 +238,45 @@ def test_env_file_ps_filters_and_container_prune(berth, tmp_path):
     out = berth("container", "prune", "-f", check=True).stdout
     assert out.startswith("Deleted Containers:\n") and out.count("\n") == 5
     assert [line.split()[-1] for line in berth("ps", "-a", check=True).stdout.splitlines()[1:]] == ["web-1"]
+
+
+def test_spec_flags(berth, tmp_path):
+    host = tmp_path / "share"
+    host.mkdir()
+    (host / "f").write_text("from the host\n")
+    script = ("ulimit -n; ulimit -Hn; df -k /dev/shm | tail -1 | awk '{print $2}'; cat /proc/sys/net/ipv4/ip_forward; "
+              "cat /proc/self/oom_score_adj; grep db /etc/hosts; grep -c ' /scratch tmpfs' /proc/mounts; cat /data/f; "
+              "touch /data/x 2>/dev/null || echo read-only; touch /rw/y && echo written")  # fmt: skip
+    out = berth("run", "--rm", "--ulimit", "nofile=100:200", "--shm-size", "1m", "--sysctl", "net.ipv4.ip_forward=1",
+                "--oom-score-adj", "300", "--add-host", "db:10.0.0.5", "--tmpfs", "/scratch:size=1m",
+                "-v", f"{host}:/data:ro", "-v", f"{host}:/rw", "busybox", "sh", "-c", script, check=True).stdout  # fmt: skip
+    assert out.split("\n")[:-1] == [
+        "100",
+        "200",
+        "1024",
+        "1",
+        "300",
+        "10.0.0.5\tdb",
+        "1",
+        "from the host",
+        "read-only",
+        "written",
+    ]
+    assert (host / "y").exists()
+    for args, message in ((("--ulimit", "nofile=abc"), "invalid ulimit argument"), (("-v", "named:/x"), "named volumes are not supported"),
+                          (("-v", "/nonexistent/dir:/x"), "bind source path does not exist"), (("--oom-score-adj", "5000"), "between -1000 and 1000"),
+                          (("--stop-signal", "NOPE"), "invalid signal"), (("--add-host", "nocolon"), "bad format for add-host"),
+                          (("--shm-size", "1q"), "--shm-size")):  # fmt: skip
+        proc = berth("run", *args, "busybox", "true")
+        assert proc.returncode == 125 and message in proc.stderr, (args, proc.stderr)
+    assert berth("ps", "-aq").stdout == ""
+
+
+def test_stop_signal_and_timeout(berth):
+    berth("run", "-d", "--name", "st", "--stop-signal", "USR1", "--stop-timeout", "1", "busybox", "sh", "-c",
+          "trap 'echo got usr1' USR1; while :; do sleep 0.1; done", check=True)  # fmt: skip
+    started = time.monotonic()
+    berth("stop", "st", check=True)
+    assert 0.8 < time.monotonic() - started < 8  # USR1 is trapped, then SIGKILL after 1 s
+    assert berth("logs", "st", check=True).stdout == "got usr1\n"
+    assert berth("wait", "st", check=True).stdout == "137\n"

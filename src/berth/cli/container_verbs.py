@@ -35,8 +35,12 @@ def start(engine, argv: list[str]) -> int:
 
 
 def stop(engine, argv: list[str]) -> int:
-    opts, names = parse(argv, [Option("time,t", STR, "10"), Option("signal,s", STR, "TERM")], interspersed=True)
-    return _each(engine, names, "stop", lambda n: engine.stop(n, float(opts["time"]), opts["signal"]))
+    opts, names = parse(argv, [Option("time,t", STR, ""), Option("signal,s", STR, "")], interspersed=True)
+    try:
+        timeout = float(opts["time"]) if opts["time"] else None
+    except ValueError:
+        raise InvalidArgument(f'invalid argument "{opts["time"]}" for "-t, --time" flag') from None
+    return _each(engine, names, "stop", lambda n: engine.stop(n, timeout, opts["signal"]))
 
 
 def kill(engine, argv: list[str]) -> int:

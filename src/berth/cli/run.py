@@ -32,6 +32,15 @@ OPTIONS = [
     Option("cap-drop", LIST, help="drop Linux capabilities"),
     Option("interactive,i", BOOL, help="keep STDIN open"),
     Option("tty,t", BOOL, help="allocate a pseudo-TTY"),
+    Option("ulimit", LIST, help="ulimit options, e.g. nofile=1024:2048"),
+    Option("shm-size", STR, "", help="size of /dev/shm"),
+    Option("sysctl", LIST, help="sysctl options"),
+    Option("oom-score-adj", STR, "", help="tune the host's OOM preferences (-1000 to 1000)"),
+    Option("stop-signal", STR, "", help="signal to stop the container"),
+    Option("stop-timeout", STR, "", help="timeout (seconds) to stop a container"),
+    Option("add-host", LIST, help="add a custom host-to-IP mapping (host:ip)"),
+    Option("tmpfs", LIST, help="mount a tmpfs directory"),
+    Option("volume,v", LIST, help="bind mount a host path: /host:/container[:ro]"),
 ]
 
 
@@ -52,6 +61,7 @@ def options_from(argv: list[str]) -> tuple[CreateOptions, dict]:
             raise InvalidArgument(
                 f'invalid argument "{opts["memory"]}" for "-m, --memory" flag: invalid size: \'{opts["memory"]}\''
             ) from None
+    extra = _extra(opts)
     entrypoint = None if opts["entrypoint"] is None else tuple(opts["entrypoint"].split()) if opts["entrypoint"] else ()
     labels = dict(item.partition("=")[::2] for item in opts["label"])
     env = tuple(_env_files(opts["env_file"])) + tuple(opts["env"])
@@ -60,8 +70,45 @@ def options_from(argv: list[str]) -> tuple[CreateOptions, dict]:
         workdir=opts["workdir"], user=opts["user"], hostname=opts["hostname"], pid=opts["pid"], ipc=opts["ipc"],
         uts=opts["uts"], network=opts["network"], labels=labels, memory=memory, pids_limit=pids, cpus=cpus,
         read_only=opts["read_only"], cap_add=tuple(opts["cap_add"]), cap_drop=tuple(opts["cap_drop"]),
-        auto_remove=opts["rm"], interactive=opts["interactive"], tty=opts["tty"],
+        auto_remove=opts["rm"], interactive=opts["interactive"], tty=opts["tty"], **extra,
     ), opts  # fmt: skip
+
+
+def _extra(opts: dict) -> dict:
+    """The flags that go to the spec as they are, checked here for Docker's messages."""
+    out: dict = {"ulimits": tuple(opts["ulimit"]), "add_hosts": tuple(opts["add_host"]),
+                 "tmpfs": tuple(opts["tmpfs"]), "volumes": tuple(opts["volume"])}  # fmt: skip
+    if opts["shm_size"]:
+        try:
+            out["shm_size"] = parse_size(opts["shm_size"])
+        except InvalidArgument:
+            raise InvalidArgument(f'invalid argument "{opts["shm_size"]}" for "--shm-size" flag') from None
+    sysctls = {}
+    for item in opts["sysctl"]:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidArgument(f'invalid argument "{item}" for "--sysctl" flag: sysctl \'{item}\' is not allowed')
+        sysctls[key] = value
+    out["sysctls"] = sysctls
+    for flag, key in (("oom_score_adj", "oom_score_adj"), ("stop_timeout", "stop_timeout")):
+        if opts[flag]:
+            try:
+                out[key] = int(opts[flag])
+            except ValueError:
+                raise InvalidArgument(
+                    f'invalid argument "{opts[flag]}" for "--{flag.replace("_", "-")}" flag'
+                ) from None
+    if "oom_score_adj" in out and not -1000 <= out["oom_score_adj"] <= 1000:
+        raise InvalidArgument(f"invalid --oom-score-adj value {out['oom_score_adj']}: must be between -1000 and 1000")
+    if opts["stop_signal"]:
+        from berth.linux import signals
+
+        try:
+            signals.parse(opts["stop_signal"])
+        except ValueError as e:
+            raise InvalidArgument(str(e)) from None
+        out["stop_signal"] = opts["stop_signal"]
+    return out
 
 
 def _env_files(paths: list[str]) -> list[str]:

@@ -184,7 +184,7 @@ class Engine:
             atomic_write(
                 os.path.join(cdir, "rootfs-mounts.json"), fastjson.dumps([to_json(m) for m in mounts]).encode()
             )
-            etc = self._etc_files(cdir, opts.hostname or cid[:12])
+            etc = self._etc_files(cdir, opts.hostname or cid[:12], opts.add_hosts)
             uid, gid = self._resolve_user(opts.user or (image_config.config.user if image_config.config else ""), top)
             oci = spec.build(opts, image_config, cid, etc, uid, gid, self._init_pid_of)
             atomic_write(os.path.join(cdir, "bundle", "config.json"), fastjson.dumps(spec_to_json(oci)).encode())
@@ -216,10 +216,16 @@ class Engine:
             raise FailedPrecondition(f"cannot join the namespaces of container {ref}: it is not running")
         return c.pid
 
-    def _etc_files(self, cdir: str, hostname: str) -> dict[str, str]:
+    def _etc_files(self, cdir: str, hostname: str, add_hosts: tuple[str, ...] = ()) -> dict[str, str]:
+        extra = ""
+        for item in add_hosts:
+            name, sep, ip = item.partition(":")
+            if not sep or not name or not ip:
+                raise InvalidArgument(f'invalid argument "{item}" for "--add-host" flag: bad format for add-host')
+            extra += f"{ip}\t{name}\n"
         files = {
             "hostname": hostname + "\n",
-            "hosts": f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n",
+            "hosts": f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{extra}127.0.1.1\t{hostname}\n",
         }
         try:
             with open("/etc/resolv.conf") as f:
@@ -364,10 +370,14 @@ class Engine:
             time.sleep(0.01)
         return (c.exit or {}).get("code", 255 if c._read("monitor.pid") else 0)
 
-    def stop(self, ref: str, timeout: float = 10, signal: str = "TERM") -> Container:
+    def stop(self, ref: str, timeout: float | None = None, signal: str = "") -> Container:
+        """SIGTERM (or --stop-signal), then SIGKILL after 10 s (or --stop-timeout)."""
         c = self.get(ref)
         if c.status != RUNNING:
             return c
+        signal = signal or c.config.get("stopSignal") or "TERM"
+        if timeout is None:
+            timeout = c.config.get("stopTimeout") if c.config.get("stopTimeout") is not None else 10
         self._thaw(c)
         self._runtime("kill", c.id, signal)
         try:

@@ -30,3 +30,12 @@ class CreateOptions:
     auto_remove: bool = False
     interactive: bool = False
     tty: bool = False
+    ulimits: tuple[str, ...] = ()  # nofile=1024:2048
+    shm_size: int = 0
+    sysctls: dict[str, str] = {}
+    oom_score_adj: int | None = None
+    stop_signal: str = ""
+    stop_timeout: int | None = None
+    add_hosts: tuple[str, ...] = ()  # name:ip
+    tmpfs: tuple[str, ...] = ()  # /path[:options]
+    volumes: tuple[str, ...] = ()  # /host:/container[:ro]

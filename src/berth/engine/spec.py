@@ -16,6 +16,7 @@ from berth.oci.runtime_spec import (
     Pids,
     Process,
     Resources,
+    Rlimit,
     Root,
     Spec,
     User,
@@ -70,6 +71,52 @@ def namespaces(opts, pid_of) -> tuple[Namespace, ...]:
     return tuple(out)
 
 
+def rlimits(ulimits: tuple[str, ...]) -> tuple[Rlimit, ...]:
+    """Docker's --ulimit NAME=SOFT[:HARD]."""
+    out = []
+    for item in ulimits:
+        name, sep, values = item.partition("=")
+        soft, _, hard = values.partition(":")
+        try:
+            soft_n = int(soft)
+            hard_n = int(hard) if hard else soft_n
+        except ValueError:
+            raise InvalidArgument(f"invalid ulimit argument: {item}") from None
+        if not sep or not name.isalpha() or soft_n > hard_n:
+            raise InvalidArgument(f"invalid ulimit argument: {item}")
+        out.append(Rlimit(type="RLIMIT_" + name.upper(), soft=soft_n, hard=hard_n))
+    return tuple(out)
+
+
+def extra_mounts(opts) -> tuple[Mount, ...]:
+    """--tmpfs and -v: tmpfs mounts and bind mounts of host paths."""
+    import os
+
+    out = []
+    for item in opts.tmpfs:
+        dest, _, options = item.partition(":")
+        if not dest.startswith("/"):
+            raise InvalidArgument(f"invalid --tmpfs {item!r}: the path must be absolute")
+        out.append(Mount(destination=dest, type="tmpfs", source="tmpfs",
+                         options=("noexec", "nosuid", "nodev", *(o for o in options.split(",") if o))))  # fmt: skip
+    for item in opts.volumes:
+        parts = item.split(":")
+        if len(parts) not in (2, 3) or not parts[1].startswith("/"):
+            raise InvalidArgument(f"invalid volume specification: '{item}'")
+        source, dest = parts[0], parts[1]
+        mode = parts[2].split(",") if len(parts) == 3 else []
+        if not source.startswith("/"):
+            raise InvalidArgument(f"named volumes are not supported yet: '{item}' (give a host path)")
+        if not os.path.exists(source):
+            raise InvalidArgument(f"invalid mount config: bind source path does not exist: {source}")
+        if any(m not in ("ro", "rw", "z", "Z") for m in mode):
+            raise InvalidArgument(f"invalid mode: {parts[2]}")
+        out.append(
+            Mount(destination=dest, type="bind", source=source, options=("rbind", "ro" if "ro" in mode else "rw"))
+        )
+    return tuple(out)
+
+
 def build(opts, image_config: image_spec.ImageConfig, container_id: str, etc: dict[str, str], uid: int, gid: int,
           pid_of) -> Spec:  # fmt: skip
     config = image_config.config
@@ -104,9 +151,11 @@ def build(opts, image_config: image_spec.ImageConfig, container_id: str, etc: di
         Mount(destination="/sys", type="sysfs", source="sysfs", options=("nosuid", "noexec", "nodev", "ro")),
         Mount(destination="/sys/fs/cgroup", type="cgroup", source="cgroup", options=("ro", "nosuid", "noexec", "nodev")),
         Mount(destination="/dev/mqueue", type="mqueue", source="mqueue", options=("nosuid", "noexec", "nodev")),
-        Mount(destination="/dev/shm", type="tmpfs", source="shm", options=("nosuid", "noexec", "nodev", "mode=1777", "size=67108864")),
+        Mount(destination="/dev/shm", type="tmpfs", source="shm",
+              options=("nosuid", "noexec", "nodev", "mode=1777", f"size={opts.shm_size or 67108864}")),
         *(Mount(destination=f"/etc/{name}", type="bind", source=path, options=("rbind", "rprivate"))
           for name, path in sorted(etc.items())),
+        *extra_mounts(opts),
     )  # fmt: skip
     return Spec(
         oci_version=OCI_VERSION,
@@ -117,6 +166,8 @@ def build(opts, image_config: image_spec.ImageConfig, container_id: str, etc: di
             cwd=opts.workdir or (config.working_dir if config else "") or "/",
             user=User(uid=uid, gid=gid),
             terminal=opts.tty,
+            rlimits=rlimits(opts.ulimits),
+            oom_score_adj=opts.oom_score_adj,
             capabilities=Capabilities(bounding=caps, effective=caps, permitted=caps),
         ),  # fmt: skip
         hostname=hostname,
@@ -125,6 +176,7 @@ def build(opts, image_config: image_spec.ImageConfig, container_id: str, etc: di
             namespaces=namespaces(opts, pid_of),
             cgroups_path=f"/berth/{container_id}",
             resources=resources,
+            sysctl=dict(opts.sysctls),
             masked_paths=() if opts.privileged else MASKED,
             readonly_paths=() if opts.privileged else READONLY,
         ),
