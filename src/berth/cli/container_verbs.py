@@ -20,9 +20,7 @@ def _each(engine, names: list[str], verb: str, fn) -> int:
             fn(name)
             sys.stdout.write(name + "\n")
         except BerthError as e:
-            sys.stderr.write(
-                f"Error response from daemon: {e}\n" if verb != "rm" else f"Error response from daemon: {e}\n"
-            )
+            sys.stderr.write(f"Error response from daemon: {e}\n")
             code = 1
     return code
 

@@ -34,9 +34,7 @@ class Container:
         return self._cgroup
 
     def status(self) -> str:
-        if not statedir.is_alive(self.state):
-            return "stopped"
-        return statedir.status(self.root, self.state, frozen=self.cgroup.frozen())
+        return statedir.status(self.root, self.state, lambda: self.cgroup.frozen())
 
     def oci_state(self) -> dict:
         return statedir.oci_state(self.state, self.status())

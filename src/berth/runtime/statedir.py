@@ -91,13 +91,16 @@ def is_alive(state: ContainerState) -> bool:
     return state.pid > 0 and process_start(state.pid) == state.pid_start
 
 
-def status(root: str, state: ContainerState, frozen: bool = False) -> str:
-    """Derived, never stored, so it cannot go stale: created, running, paused, stopped."""
+def status(root: str, state: ContainerState, frozen) -> str:
+    """Derived, never stored, so it cannot go stale: created, running, paused, stopped.
+
+    `frozen()` is asked only of a live, started container: it costs a cgroup lookup.
+    """
     if not is_alive(state):
         return "stopped"
     if os.path.exists(os.path.join(root, state.id, "exec.fifo")):
         return "created"
-    return "paused" if frozen else "running"
+    return "paused" if frozen() else "running"
 
 
 def oci_state(state: ContainerState, status_: str) -> dict:
