@@ -167,18 +167,20 @@ class _DiffHash:
         return "sha256:" + self.hash.hexdigest()
 
 
+def _key(name: str) -> str:
+    """One spelling per archive path: './a', '/a' and 'a//b/../a' are all 'a'."""
+    return posixpath.normpath("/" + name).lstrip("/")
+
+
 class _Loader:
     def __init__(self, store: ImageStore, tar: tarfile.TarFile) -> None:
         self.store = store
         self.tar = tar
-        self.members = {
-            posixpath.normpath(m.name.lstrip("./")) if m.name not in (".", "./") else ".": m for m in tar.getmembers()
-        }
+        self.members = {_key(m.name): m for m in tar.getmembers()}
         self.new: list[str] = []  # blobs this load added, removed again if it fails
 
     def member(self, name: str):
-        key = posixpath.normpath(name.lstrip("/"))
-        m = self.members.get(key)
+        m = self.members.get(_key(name))
         if m is None or not m.isfile():
             raise InvalidArgument(f"invalid archive: {name} is missing")
         return m
