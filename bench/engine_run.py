@@ -67,6 +67,12 @@ def interleaved(commands: dict[str, tuple[list[str], dict | None]], rounds: int)
     return {k: statistics.median(v) for k, v in times.items()}
 
 
+def report(title: str, medians: dict[str, float], rounds: int) -> None:
+    print(f"{title}, {rounds} interleaved rounds")
+    for name, seconds in medians.items():
+        print(f"  {name:7s} median {seconds * 1000:7.1f} ms")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=20)
@@ -96,9 +102,7 @@ def main() -> int:
         }
         med = interleaved(run, args.rounds)
         best = min(med["docker"], med["podman"])
-        print(f"run --rm --network none IMAGE true, {args.rounds} interleaved rounds")
-        for k, v in med.items():
-            print(f"  {k:7s} median {v * 1000:7.1f} ms")
+        report("run --rm --network none IMAGE true", med, args.rounds)
         print(f"  ratio berth / faster of docker and podman: {med['berth'] / best:.2f}x (goal: at most 0.50x)")
         subprocess.run(
             [BERTH, "--root", root, "run", "-d", "--name", "bench-exec", "bench/busybox", "sleep", "1000"],
@@ -116,9 +120,7 @@ def main() -> int:
             "docker": docker.argv("exec", "bench-exec", "true"),
         }
         emed = interleaved(exec_, args.rounds)
-        print(f"exec CONTAINER true, {args.rounds} interleaved rounds")
-        for k, v in emed.items():
-            print(f"  {k:7s} median {v * 1000:7.1f} ms")
+        report("exec CONTAINER true", emed, args.rounds)
         print(f"  ratio berth / docker: {emed['berth'] / emed['docker']:.2f}x (goal: at most 1.00x)")
         assert (
             podman(

@@ -203,14 +203,19 @@ class BerthCLI:
         return blobs, self("images", "-q", "--no-trunc", check=True).stdout.split()
 
 
-@pytest.fixture(scope="session")
-def image_root(tmp_path_factory):
-    """A store with the busybox and bash images, shared by the container tests."""
-    root = str(tmp_path_factory.mktemp("berth-root"))
+def bootstrapped(root: str) -> BerthCLI:
+    """A store at root with the busybox and bash images."""
     cli = BerthCLI(root)
     cli("image", "bootstrap", "busybox", check=True)
     cli("image", "bootstrap", "bash", check=True)
-    yield root
+    return cli
+
+
+@pytest.fixture(scope="session")
+def image_root(tmp_path_factory):
+    """A store with the busybox and bash images, shared by the container tests."""
+    cli = bootstrapped(str(tmp_path_factory.mktemp("berth-root")))
+    yield cli.root
     cli.cleanup()
 
 

@@ -16,19 +16,15 @@ import pytest
 
 from berth.image.store import ImageStore
 from berth.image.unpack import chain_ids, unpack
-from tests.conftest import BerthCLI
+from tests.conftest import BerthCLI, bootstrapped
 
 pytestmark = pytest.mark.root
 
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory):
-    """A store with busybox and bash bootstrapped once for the module."""
-    root = str(tmp_path_factory.mktemp("store"))
-    b = BerthCLI(root)
-    b("image", "bootstrap", "busybox", check=True)
-    b("image", "bootstrap", "bash", check=True)
-    return b
+    """A store with busybox and bash of this module's own: its tests tag and remove images."""
+    return bootstrapped(str(tmp_path_factory.mktemp("store")))
 
 
 @pytest.fixture
