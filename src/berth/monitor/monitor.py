@@ -36,7 +36,7 @@ from berth.argv import BOOL, STR, Option, parse
 from berth.foreground import Foreground, reap
 from berth.fs import atomic_write
 from berth.linux import mount as m
-from berth.linux import ns, prctl
+from berth.linux import prctl
 
 OPTIONS = [Option("id", STR, ""), Option("dir", STR, ""), Option("runtime", STR, ""), Option("runtime-root", STR, ""),
            Option("attach", BOOL)]  # fmt: skip
@@ -49,27 +49,8 @@ def now() -> str:
 
 def mount_rootfs(mounts: list[dict], target: str) -> None:
     """Mount the snapshot at target, in this process's own mount namespace."""
-    ns.unshare(ns.CLONE_NEWNS)
-    # a slave of the host: nothing mounted here propagates back
-    m.mount(None, "/", None, m.MS_REC | m.MS_SLAVE)
-    for mnt in mounts:
-        options = list(mnt.get("options", []))
-        cwd = mnt.get("cwd") or None
-        if mnt["type"] == "bind":
-            flags = m.MS_BIND | (m.MS_REC if "rbind" in options else 0)
-            m.mount(mnt["source"], target, None, flags)
-            if "ro" in options:
-                m.mount(None, target, None, m.MS_BIND | m.MS_REMOUNT | m.MS_RDONLY)
-            continue
-        here = os.getcwd()
-        if cwd:
-            os.chdir(cwd)  # the options' paths are relative to it (deep layer chains)
-        try:
-            flags = m.MS_RDONLY if "ro" in options else 0
-            data = ",".join(o for o in options if o not in ("ro", "rw"))
-            m.mount(mnt["source"], target, mnt["type"], flags, data)
-        finally:
-            os.chdir(here)
+    m.private_mount_namespace()
+    m.mount_all(mounts, target)
 
 
 class Logger:
@@ -142,11 +123,13 @@ def _main(argv: list[str] | None) -> int:
     terminal = _wants_terminal(bundle)
     console = _console_socket(cdir) if terminal else None
     console_args = ["--console-socket", console.getsockname()] if console else []
-    with open(err_path, "w") as err_file:
+    # attached, the container's stderr is ours, so the runtime's errors go to its --log
+    log_args = ["--log", err_path, "--log-format", "json"] if attach else []
+    with open(err_path, "w"):
         # create and start in one runtime process: one interpreter start fewer than create + start
-        runtime = subprocess.Popen([*base, "run", "--detach", *console_args, "--bundle", bundle, "--pid-file", pid_file, cid],
-                                   stdin=stdio.get("stdin"), stdout=stdio.get("stdout"),
-                                   stderr=stdio.get("stderr", err_file), close_fds=True)  # fmt: skip
+        runtime = subprocess.Popen([*base, *log_args, "run", "--detach", *console_args, "--bundle", bundle, "--pid-file",
+                                    pid_file, cid], stdin=stdio.get("stdin"), stdout=stdio.get("stdout"),
+                                   stderr=stdio.get("stderr"), close_fds=True)  # fmt: skip
         master = _receive_master(console, runtime) if console else -1
         create = subprocess.CompletedProcess(runtime.args, runtime.wait())
     if not attach:
@@ -245,7 +228,8 @@ def _runtime_error(err_path: str, pipes: list[tuple[int, str]]) -> str:
             text += os.read(fd, 65536).decode(errors="replace")
         finally:
             os.close(fd)
-    lines = [line.removeprefix("berth-runtime: ") for line in text.strip().splitlines() if line.strip()]
+    lines = [fastjson.loads(line)["msg"] if line.startswith("{") else line.removeprefix("berth-runtime: ")
+             for line in text.strip().splitlines() if line.strip()]  # fmt: skip
     return lines[-1] if lines else "the runtime failed"
 
 

@@ -120,8 +120,11 @@ class Context:
         self.debug = opts["debug"]
 
     def error(self, message: str) -> None:
-        sys.stderr.write(f"berth-runtime: {message}\n")
-        if self.log:
+        """To --log when given (the container may share our stderr: the monitor's attached
+        mode), else to stderr."""
+        if not self.log:
+            sys.stderr.write(f"berth-runtime: {message}\n")
+        else:
             import time
 
             from berth import fastjson
