@@ -36,14 +36,11 @@ $RT kill berth-demo-2 KILL
 sleep 0.2
 $RT state berth-demo-2 | grep '"status"'
 $RT delete berth-demo-2
-echo "== images with no network: bootstrap bash, then the seed's 'simple' (FROM bash, CMD ping) by import"
+echo "== images with no network: bootstrap bash, then build the seed's 'simple' from its ch5Dockerfile"
 B=".venv/bin/berth --root $work/store"
 $B image bootstrap bash >/dev/null
-$B save -o "$work/bash.tar" bash
-mkdir "$work/bash-rootfs" && tar -xf "$work/bash.tar" -C "$work" && \
-  layer=$(.venv/bin/python -c "import json,sys; print(json.load(open('$work/manifest.json'))[0]['Layers'][0])") && \
-  tar -xf "$work/$layer" -C "$work/bash-rootfs"
-tar -C "$work/bash-rootfs" -cf - . | $B import -c 'CMD ["ping", "killer.sh"]' - simple >/dev/null
+mkdir "$work/seed" && printf 'FROM bash\nCMD ["ping", "killer.sh"]\n' > "$work/seed/ch5Dockerfile"
+(cd "$work/seed" && "$OLDPWD"/.venv/bin/berth --root "$work/store" build -t simple -f ch5Dockerfile .)
 $B image ls | grep simple
 $B images
 echo "== the seed's isolation walkthrough"

@@ -1,4 +1,4 @@
-"""Sizes as people type them: 64m, 1g, 512k, 100 (bytes)."""
+"""Sizes and durations as people type them: 64m, 1g, 512k, 100 (bytes); 30s, 1m30s, 100ms."""
 
 from berth.errors import InvalidArgument
 
@@ -23,3 +23,26 @@ def parse_size(text: str) -> int:
     if value < 0:
         raise InvalidArgument(f"invalid size: {text!r}")
     return int(value * mult)
+
+
+_DURATION = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float:
+    """Go's time.ParseDuration, in seconds: '1m30s' -> 90.0."""
+    t, total, seen = text.strip(), 0.0, False
+    while t:
+        i = 0
+        while i < len(t) and (t[i].isdigit() or t[i] == "."):
+            i += 1
+        j = i
+        while j < len(t) and not (t[j].isdigit() or t[j] == "."):
+            j += 1
+        number, unit = t[:i], t[i:j]
+        if not number or unit not in _DURATION:
+            raise InvalidArgument(f"invalid duration: {text!r}")
+        total += float(number) * _DURATION[unit]
+        seen, t = True, t[j:]
+    if not seen:
+        raise InvalidArgument(f"invalid duration: {text!r}")
+    return total

@@ -1,5 +1,5 @@
 """The seed's Docker walkthrough (../shared/seeds), with `berth` in place of `docker`
-and local images: the `simple` image is made by import until the builder lands."""
+and local images: `simple` is built from the seed's ch5Dockerfile (pinging loopback)."""
 
 from __future__ import annotations
 
@@ -19,14 +19,11 @@ def ps_aux(berth, name: str) -> list[list[str]]:
 
 
 def test_image_ls_and_run_simple_until_ctrl_c(berth, tmp_path):
-    # simple: FROM bash, CMD ping — to loopback, since tests reach no other host
-    rootfs = tmp_path / "bash.tar"
-    berth("save", "-o", str(rootfs), "bash", check=True)
-    subprocess.run(["tar", "-xf", str(rootfs), "-C", str(tmp_path)], check=True)
-    import json
-
-    layer = json.loads((tmp_path / "manifest.json").read_text())[0]["Layers"][0]
-    berth("import", "-c", 'CMD ["ping", "127.0.0.1"]', str(tmp_path / layer), "simple", check=True)
+    # the seed's ch5Dockerfile, pinging loopback: tests reach no other host
+    (tmp_path / "ch5Dockerfile").write_text('FROM bash\nCMD ["ping", "127.0.0.1"]\n')
+    built = subprocess.run([berth.binary, "--root", berth.root, "build", "-t", "simple", "-f", "ch5Dockerfile", "."],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert built.returncode == 0, built.stderr
     listing = [line for line in berth("image", "ls", check=True).stdout.splitlines() if "simple" in line]
     assert len(listing) == 1 and listing[0].split()[:2] == ["simple", "latest"]
     proc = subprocess.Popen([berth.binary, "--root", berth.root, "run", "simple"], stdout=subprocess.PIPE, text=True)

@@ -21,6 +21,7 @@ GLOBAL = [
 ]
 # verb -> (module[:function], what it does); `image X` and `container X` map to these too
 VERBS = {
+    "build": ("build", "Build an image from a Dockerfile"),
     "run": ("run", "Create and run a new container from an image"),
     "create": ("run:create", "Create a new container"),
     "start": ("container_verbs:start", "Start one or more stopped containers"),
@@ -43,11 +44,12 @@ VERBS = {
     "save": ("save", "Save one or more images to a tar archive"),
     "load": ("load", "Load an image from a tar archive or STDIN"),
     "import": ("import_", "Import the contents from a tarball to create a filesystem image"),
+    "export": ("export", "Export a container's filesystem as a tar archive"),
 }
 IMAGE_VERBS = {
     "ls": "images", "list": "images", "rm": "rmi", "remove": "rmi", "tag": "tag", "history": "history",
     "inspect": "image_inspect", "bootstrap": "image_bootstrap", "save": "save", "load": "load",
-    "prune": "image_prune", "import": "import_",
+    "prune": "image_prune", "import": "import_", "build": "build",
 }  # fmt: skip
 CONTAINER_VERBS = {
     "run": "run", "create": "run:create", "start": "container_verbs:start", "stop": "container_verbs:stop",
@@ -55,7 +57,7 @@ CONTAINER_VERBS = {
     "wait": "container_verbs:wait", "exec": "container_verbs:exec_", "logs": "container_verbs:logs", "ls": "ps",
     "list": "ps", "ps": "ps", "inspect": "inspect:container", "pause": "container_verbs:pause",
     "unpause": "container_verbs:unpause", "rename": "container_verbs:rename", "top": "container_verbs:top",
-    "prune": "container_verbs:prune",
+    "prune": "container_verbs:prune", "export": "export",
 }  # fmt: skip
 IMAGE_MODULES = {
     "images",

@@ -41,7 +41,7 @@ class Writer:
         self.path = os.path.join(store.ingest_dir, os.urandom(8).hex())
         self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes) -> int:
         if self.size is not None and self.written + len(data) > self.size:
             raise DigestMismatch(f"blob {self.expected}: more than the expected {self.size} bytes")
         self.hash.update(data)
@@ -49,6 +49,10 @@ class Writer:
         while view:
             view = view[os.write(self.fd, view) :]
         self.written += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        """A file object's: tar and gzip writers call it; the data is written as it comes."""
 
     def commit(self) -> str:
         """Verify and move the blob into place; return its digest."""

@@ -166,17 +166,20 @@ class Engine:
     def create(self, opts: CreateOptions) -> Container:
         image = self.images.get(opts.image)
         image_config = self.images.config(image)
+        spec.command(opts, image_config.config)  # "No command specified" before anything is made
+        from berth.image.unpack import unpack
+
+        return self.create_on(opts, image.id, image_config, unpack(self.images, image))
+
+    def create_on(self, opts: CreateOptions, image_id: str, image_config, top: str) -> Container:
+        """A container on the committed snapshot `top` with the image config given (build's RUN steps use it)."""
         cid = os.urandom(32).hex()
         name = names.validate(opts.name) if opts.name else names.generate(self._name_taken)
         existing = self.db.execute("SELECT id FROM containers WHERE name = ?", (name,)).fetchone()
         if existing:
             raise AlreadyExists(f'Conflict. The container name "/{name}" is already in use by container "{existing[0]}". '
                                 "You have to remove (or rename) that container to be able to reuse that name.")  # fmt: skip
-        spec.command(opts, image_config.config)  # "No command specified" before anything is made
         cdir = os.path.join(self.root, "containers", cid)
-        from berth.image.unpack import unpack
-
-        top = unpack(self.images, image)
         sn = self.images.snapshotter
         try:
             os.makedirs(os.path.join(cdir, "bundle", "rootfs"))
@@ -191,7 +194,7 @@ class Engine:
             config = to_json(opts)
             config["Image"] = opts.image
             self.db.execute("INSERT INTO containers (id, name, image, image_name, created, config) VALUES (?, ?, ?, ?, ?, ?)",
-                            (cid, name, image.id, opts.image, _rfc3339(time.time()), fastjson.dumps(config)))  # fmt: skip
+                            (cid, name, image_id, opts.image, _rfc3339(time.time()), fastjson.dumps(config)))  # fmt: skip
         except sqlite3.IntegrityError:
             self._discard(cid)
             raise AlreadyExists(f'Conflict. The container name "/{name}" is already in use.') from None

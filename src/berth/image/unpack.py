@@ -7,33 +7,30 @@ their snapshots, and a second unpack of the same image does nothing.
 
 from __future__ import annotations
 
-import hashlib
 import os
 
 from berth.errors import AlreadyExists, InvalidArgument
 from berth.image.codec import Hashing, decompressed
 from berth.image.store import Image, ImageStore
 from berth.oci import image_spec
+from berth.oci.digest import chain_ids
 from berth.snapshot.apply import apply_layer
-
-
-def chain_ids(diff_ids: tuple[str, ...] | list[str]) -> list[str]:
-    out: list[str] = []
-    for diff in diff_ids:
-        out.append(diff if not out else "sha256:" + hashlib.sha256(f"{out[-1]} {diff}".encode()).hexdigest())
-    return out
 
 
 def unpack(store: ImageStore, image: Image) -> str:
     """Make sure every layer is unpacked; return the top layer's snapshot key."""
     manifest = store.manifest(image)
-    config = store.config(image)
-    diff_ids = config.rootfs.diff_ids
+    diff_ids = store.config(image).rootfs.diff_ids
     if len(diff_ids) != len(manifest.layers):
         raise InvalidArgument(f"image {image.id}: {len(manifest.layers)} layers but {len(diff_ids)} diff IDs")
+    return unpack_layers(store, manifest.layers, diff_ids)
+
+
+def unpack_layers(store: ImageStore, layers: tuple[image_spec.Descriptor, ...] | list, diff_ids) -> str:
+    """The same for layers given as descriptors with their diff IDs; "" for none."""
     sn = store.snapshotter
     parent = ""
-    for layer, diff_id, chain in zip(manifest.layers, diff_ids, chain_ids(diff_ids), strict=True):
+    for layer, diff_id, chain in zip(layers, diff_ids, chain_ids(diff_ids), strict=True):
         existing = {i.key for i in sn.list()}
         if chain not in existing:
             _unpack_layer(store, layer, diff_id, chain, parent)

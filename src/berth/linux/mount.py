@@ -44,3 +44,37 @@ def umount2(target: str, flags: int = 0) -> None:
 
 def pivot_root(new_root: str, put_old: str) -> None:
     syscall("pivot_root", _b(new_root), _b(put_old))
+
+
+def private_mount_namespace() -> None:
+    """A mount namespace of the caller's own, a slave of the host's: what is
+    mounted here never propagates back, and goes away with the process.
+    Must be called while the process has one thread (unshare refuses CLONE_NEWNS otherwise)."""
+    from berth.linux import ns
+
+    ns.unshare(ns.CLONE_NEWNS)
+    mount(None, "/", None, MS_REC | MS_SLAVE)
+
+
+def mount_all(mounts: list[dict], target: str) -> None:
+    """Mount a snapshot's mounts (as data: type, source, options, cwd) at target,
+    in the calling process's mount namespace."""
+    import os
+
+    for mnt in mounts:
+        options = list(mnt.get("options", []))
+        cwd = mnt.get("cwd") or None
+        if mnt["type"] == "bind":
+            mount(mnt["source"], target, None, MS_BIND | (MS_REC if "rbind" in options else 0))
+            if "ro" in options:
+                mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
+            continue
+        here = os.getcwd()
+        if cwd:
+            os.chdir(cwd)  # the options' paths are relative to it (deep layer chains)
+        try:
+            flags = MS_RDONLY if "ro" in options else 0
+            data = ",".join(o for o in options if o not in ("ro", "rw"))
+            mount(mnt["source"], target, mnt["type"], flags, data)
+        finally:
+            os.chdir(here)

@@ -25,6 +25,16 @@ def validate(text: str) -> str:
     return text
 
 
+def chain_ids(diff_ids: tuple[str, ...] | list[str]) -> list[str]:
+    """The image-spec's chain IDs: each layer's diff ID hashed with the chain below it."""
+    import hashlib
+
+    out: list[str] = []
+    for diff in diff_ids:
+        out.append(diff if not out else "sha256:" + hashlib.sha256(f"{out[-1]} {diff}".encode()).hexdigest())
+    return out
+
+
 def short_id(digest: str) -> str:
     """The 12 hex digits Docker shows for an image or layer."""
     return parse(digest)[1][:12]

@@ -1,0 +1,104 @@
+"""The builder's StepRunner: images from the image store, RUN steps as
+containers through the monitor and the runtime, with `berth run`'s defaults."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from typing import IO
+
+from berth.build.backend import BaseImage, RunRequest
+from berth.engine.engine import Engine
+from berth.engine.options import CreateOptions
+from berth.errors import BerthError
+from berth.fs import remove_tree
+from berth.oci import image_spec
+
+
+class EngineStepRunner:
+    def __init__(self, root: str) -> None:
+        self.engine = engine = Engine(root)
+        self.images = engine.images
+        self.snapshotter = self.images.snapshotter
+        self.content = self.images.content
+
+    def base(self, ref: str) -> BaseImage:
+        image = self.images.get(ref)
+        manifest = self.images.json_blob(image.manifest)
+        return BaseImage(id=image.id, config=self.images.json_blob(manifest["config"]["digest"]),
+                         layers=list(manifest.get("layers") or []))  # fmt: skip
+
+    def unpack(self, layers: list[dict], diff_ids: list[str]) -> str:
+        from berth.image.unpack import unpack_layers
+
+        descriptors = [
+            image_spec.Descriptor(media_type=d["mediaType"], digest=d["digest"], size=d["size"]) for d in layers
+        ]
+        return unpack_layers(self.images, descriptors, diff_ids)
+
+    def run(self, request: RunRequest, output: IO[bytes], cancelled) -> tuple[int, str]:
+        config = image_spec.parse_config(request.config)
+        opts = CreateOptions(image="(build)", command=tuple(request.argv), entrypoint=(), env=tuple(request.env),
+                             network=request.network, volumes=tuple(request.binds), tmpfs=tuple(request.tmpfs))  # fmt: skip
+        c = self.engine.create_on(opts, "", config, request.parent)
+        done = False
+        try:
+            output.flush()
+            argv = [sys.executable, "-m", "berth.monitor", "--id", c.id, "--dir", c.dir, "--runtime",
+                    self.engine.runtime, "--runtime-root", self.engine.runtime_root, "--attach"]  # fmt: skip
+            # a process group of its own: Ctrl-C reaches the builder, which stops the step itself
+            monitor = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=output.fileno(), stderr=output.fileno(),
+                                       process_group=0)  # fmt: skip
+            try:
+                while monitor.poll() is None:
+                    if cancelled():
+                        self._stop(c.id, monitor)
+                    time.sleep(0.02)
+            except BaseException:
+                self._stop(c.id, monitor)
+                raise
+            error = c._read("error")
+            code = monitor.returncode
+            if error and code == 0:
+                code = 125
+            if error:
+                output.write(f"{error.strip()}\n".encode())
+            done = True
+            return code, c.id
+        finally:
+            self._forget(c.id)
+            if not done:
+                try:
+                    self.snapshotter.remove(c.id)
+                except BerthError:
+                    pass
+
+    def _stop(self, cid: str, monitor: subprocess.Popen) -> None:
+        """Kill the step's processes; the monitor then records the exit and deletes the runtime state."""
+        for _ in range(20):
+            self.engine._runtime("kill", "--all", cid, "KILL")
+            try:
+                monitor.wait(0.5)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+        monitor.kill()  # the container never came up: the monitor itself, by its PID
+        monitor.wait()
+
+    def _forget(self, cid: str) -> None:
+        """Remove the step's container but keep its snapshot: the builder commits or removes it."""
+        if os.path.exists(os.path.join(self.engine.runtime_root, cid)):
+            self.engine._runtime("delete", "--force", cid)
+        self.engine.db.execute("DELETE FROM containers WHERE id = ?", (cid,))
+        remove_tree(os.path.join(self.engine.root, "containers", cid))
+        self.engine._remove_cgroup_parent()
+
+    def close(self) -> None:
+        self.engine.close()
+
+    def add_image(self, config: bytes, manifest: bytes, tags: list[str]) -> str:
+        self.content.put(config)
+        image = self.images.add(self.content.put(manifest), tags)
+        return image.id
