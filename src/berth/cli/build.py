@@ -38,6 +38,8 @@ def _pairs(items: list[str], flag: str) -> dict[str, str]:
 
 def _context(path: str, scratch: list[str]) -> tuple[str, bytes | None]:
     """(context directory, the stdin Dockerfile if the context was one)."""
+    if os.path.isdir(path):
+        return path, None
     import tarfile
     import tempfile
 
@@ -55,8 +57,6 @@ def _context(path: str, scratch: list[str]) -> tuple[str, bytes | None]:
             scratch.append(empty)
             return empty, data  # a Dockerfile on stdin, with an empty context
         path_obj = tar
-    elif os.path.isdir(path):
-        return path, None
     elif os.path.isfile(path):
         try:
             path_obj = tarfile.open(path)
@@ -76,7 +76,7 @@ def _context(path: str, scratch: list[str]) -> tuple[str, bytes | None]:
     return root, None
 
 
-def main(engine, argv: list[str]) -> int:
+def main(store, argv: list[str]) -> int:
     opts, args = parse(argv, OPTIONS, interspersed=True)
     if len(args) != 1:
         raise InvalidArgument('"build" requires exactly 1 argument: PATH | URL | -')
@@ -103,7 +103,7 @@ def main(engine, argv: list[str]) -> int:
     _signal.signal(_signal.SIGTERM, stop)  # stopped like Ctrl-C: the step's container and snapshot go too
     scratch: list[str] = []
     try:
-        return _build(engine, opts, args[0], scratch)
+        return _build(store, opts, args[0], scratch)
     except KeyboardInterrupt:
         sys.stderr.write("ERROR: the build was interrupted\n")
         return 130
@@ -120,7 +120,7 @@ def _arch() -> str:
     return _ARCH.get(os.uname().machine, os.uname().machine)
 
 
-def _build(engine, opts, context_arg: str, scratch: list[str]) -> int:
+def _build(store, opts, context_arg: str, scratch: list[str]) -> int:
     from berth.linux.mount import private_mount_namespace
 
     # before any thread (the Go parser's included): what a build mounts is its own, and goes with it
@@ -153,8 +153,8 @@ def _build(engine, opts, context_arg: str, scratch: list[str]) -> int:
                       tags=list(opts["tag"]), build_args=_pairs(opts["build_arg"], "--build-arg"), target=opts["target"],
                       no_cache=opts["no_cache"], labels=_pairs(opts["label"], "--label"), network=opts["network"],
                       quiet=opts["quiet"] or opts["progress"] == "quiet")  # fmt: skip
-    with engine.images.lock():
-        builder = Builder(lambda: EngineStepRunner(engine.root), engine.root, options, sys.stdout.buffer)
+    with store.lock():
+        builder = Builder(lambda: EngineStepRunner(store.root), store.root, options, sys.stdout.buffer)
         try:
             image_id = builder.build()
         finally:

@@ -70,6 +70,7 @@ IMAGE_MODULES = {
     "import_",
     "image_bootstrap",
     "image_prune",
+    "build",
 }
 
 

@@ -4,25 +4,38 @@ containers through the monitor and the runtime, with `berth run`'s defaults."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
-from typing import IO
 
-from berth.build.backend import BaseImage, RunRequest
-from berth.engine.engine import Engine
-from berth.engine.options import CreateOptions
+from berth.build.backend import BaseImage, RunRequest, StepRunner
 from berth.errors import BerthError
 from berth.fs import remove_tree
+from berth.image.store import ImageStore
 from berth.oci import image_spec
 
 
-class EngineStepRunner:
+class EngineStepRunner(StepRunner):
+    """Opens only what a step needs: a fully cached build never opens the
+    containers' database nor the snapshotter's."""
+
     def __init__(self, root: str) -> None:
-        self.engine = engine = Engine(root)
-        self.images = engine.images
-        self.snapshotter = self.images.snapshotter
+        self.root = root
+        self.images = ImageStore(root)
         self.content = self.images.content
+        self._engine = None
+
+    @property
+    def snapshotter(self):
+        return self.images.snapshotter
+
+    @property
+    def engine(self):
+        if self._engine is None:
+            from berth.engine.engine import Engine
+
+            self._engine = Engine(self.root)
+            self._engine._images = self.images
+        return self._engine
 
     def base(self, ref: str) -> BaseImage:
         image = self.images.get(ref)
@@ -38,7 +51,11 @@ class EngineStepRunner:
         ]
         return unpack_layers(self.images, descriptors, diff_ids)
 
-    def run(self, request: RunRequest, output: IO[bytes], cancelled) -> tuple[int, str]:
+    def run(self, request: RunRequest, output, cancelled) -> tuple[int, str]:
+        import subprocess
+
+        from berth.engine.options import CreateOptions
+
         config = image_spec.parse_config(request.config)
         opts = CreateOptions(image="(build)", command=tuple(request.argv), entrypoint=(), env=tuple(request.env),
                              network=request.network, volumes=tuple(request.binds), tmpfs=tuple(request.tmpfs))  # fmt: skip
@@ -75,7 +92,9 @@ class EngineStepRunner:
                 except BerthError:
                     pass
 
-    def _stop(self, cid: str, monitor: subprocess.Popen) -> None:
+    def _stop(self, cid: str, monitor) -> None:
+        import subprocess
+
         """Kill the step's processes; the monitor then records the exit and deletes the runtime state."""
         for _ in range(20):
             self.engine._runtime("kill", "--all", cid, "KILL")
@@ -96,7 +115,10 @@ class EngineStepRunner:
         self.engine._remove_cgroup_parent()
 
     def close(self) -> None:
-        self.engine.close()
+        if self._engine is not None:
+            self._engine._images = None  # closed below, once
+            self._engine.close()
+        self.images.close()
 
     def add_image(self, config: bytes, manifest: bytes, tags: list[str]) -> str:
         self.content.put(config)
