@@ -249,7 +249,14 @@ def test_context_from_stdin_and_dockerfile_from_stdin(cli, tmp_path):
         ("FROM busybox\nCOPY ../outside /x\n", {}, "forbidden path outside the build context"),
         ("FROM busybox\nCOPY link/ /x\n", {}, "forbidden path outside the build context"),
         ("FROM nosuchimage\n", {}, "No such image"),
-        ("FROM busybox\nADD http://127.0.0.1:9/x /x\n", {}, "fetching remote URLs needs network access"),
+        (
+            "FROM busybox\nADD http://127.0.0.1:9/x /x\n",
+            {},
+            "ADD failed: http://127.0.0.1:9/x: [Errno 111] Connection refused",
+        ),
+        ("FROM busybox\nCOPY http://127.0.0.1:9/x /x\n", {}, "Dockerfile:2: COPY: source can't be a URL"),
+        ("FROM --platform=linux/s390x busybox\n", {}, "berth builds for the host's platform"),
+        ("FROM busybox\nRUN --security=insecure true\n", {}, "Dockerfile:2: unknown flag: --security for RUN"),
         ("FROM busybox\nENV A=${B:?required}\n", {}, "Dockerfile:2: ENV: B: required"),
     ],
 )
@@ -298,3 +305,53 @@ def test_interrupted_build_leaves_nothing(cli, tmp_path):
             proc.wait()
     assert cli.store_state()[1] == images
     assert leftovers(cli) == ([], [], "")
+
+
+def test_add_url_from_a_loopback_server(cli, tmp_path):
+    import http.server
+    import threading
+
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "file.tar").write_bytes(b"not extracted, even as a tar name\n")
+    handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(served))  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/file.tar"
+        ctx = context(tmp_path, f"FROM busybox\nADD {url} /dl/\nADD {url} /renamed\n")
+        build(cli, ctx, "-t", "addurl")
+        out = run(cli, "addurl", "sh", "-c", "stat -c '%a %u' /dl/file.tar /renamed; cat /renamed")
+        assert out == "600 0\n600 0\nnot extracted, even as a tar name\n"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_proxy_and_platform_args(cli, tmp_path):
+    ctx = context(tmp_path, """\
+ARG BASE=busybox
+FROM $BASE
+ARG TARGETARCH
+ARG TARGETPLATFORM
+RUN echo "$TARGETPLATFORM $TARGETARCH ${HTTP_PROXY:-none}" > /seen
+""")  # fmt: skip
+    proc = build(cli, ctx, "-t", "proxy", "--build-arg", "HTTP_PROXY=http://127.0.0.1:3128")
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+    assert run(cli, "proxy", "cat", "/seen") == f"linux/{arch} {arch} http://127.0.0.1:3128\n"
+    assert "not consumed" not in proc.stdout
+    history = cli("history", "--no-trunc", "proxy", check=True).stdout
+    assert "127.0.0.1:3128" not in history  # proxies stay out of the image
+    again = build(cli, ctx, "-t", "proxy", "--build-arg", "HTTP_PROXY=http://127.0.0.1:3129")
+    assert "Using cache" in again.stdout  # and out of the cache key
+
+
+def test_builder_prune_forgets_the_cache(cli, tmp_path):
+    ctx = context(tmp_path, "FROM busybox\nRUN --mount=type=cache,target=/c echo pruned > /c/f && echo x > /x\n")
+    build(cli, ctx, "-t", "prunable")
+    assert "Using cache" in build(cli, ctx, "-t", "prunable").stdout
+    proc = cli("builder", "prune", "-f", check=True)
+    assert proc.stdout.startswith("Total:")
+    assert not Path(cli.root, "build", "mounts").exists()
+    assert "Using cache" not in build(cli, ctx, "-t", "prunable").stdout

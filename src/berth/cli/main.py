@@ -71,6 +71,7 @@ IMAGE_MODULES = {
     "image_bootstrap",
     "image_prune",
     "build",
+    "builder_prune",
 }
 
 
@@ -78,7 +79,8 @@ def usage() -> str:
     lines = ["Usage:  berth [OPTIONS] COMMAND", "", "Commands:"]
     lines += [f"  {verb:<10} {text}" for verb, (_m, text) in VERBS.items()]
     lines += ["  container  Manage containers",
-              "  image      Manage images (ls, inspect, rm, tag, history, bootstrap, save, load, import, prune)",
+              "  image      Manage images (ls, inspect, rm, tag, history, bootstrap, save, load, import, prune, build)",
+              "  builder    Manage the build cache (prune)",
               "  runtime    The OCI runtime (runc's command line)", "  version    Show the berth version information"]  # fmt: skip
     return "\n".join(lines) + "\n"
 
@@ -139,6 +141,11 @@ def main(argv: list[str] | None = None) -> int:
                 sys.stderr.write("Usage:  berth image COMMAND\n\nCommands: " + ", ".join(IMAGE_VERBS) + "\n")
                 return 0 if not args else 1
             return _run(IMAGE_VERBS[args[0]], root, args[1:])
+        if verb == "builder":
+            if args[:1] != ["prune"]:
+                sys.stderr.write("Usage:  berth builder prune [-a] [-f]\n")
+                return 0 if not args else 1
+            return _run("builder_prune", root, args[1:])
         if verb == "container":
             if not args or args[0] not in CONTAINER_VERBS:
                 sys.stderr.write("Usage:  berth container COMMAND\n\nCommands: " + ", ".join(CONTAINER_VERBS) + "\n")

@@ -1,0 +1,1 @@
+"""The Dockerfile builder: parse, plan, cache, and steps through a StepRunner."""

@@ -1,0 +1,71 @@
+"""The build cache: a step's key -> the layer it made (or none) and when;
+files' content digests by their stat; the directories of `RUN --mount=type=cache`.
+
+    <root>/build/cache.db     steps, files (SQLite)
+    <root>/build/mounts/<id>/ cache mounts
+
+Kept beside the image store. An entry only points at blobs and
+snapshots; the builder checks the blobs are still there before it trusts one
+(garbage collection may have taken them), and unpacks the layers again when
+their snapshots are gone.
+"""
+
+from __future__ import annotations
+
+import os
+
+from berth import fastjson
+from berth.db import connect
+
+
+class Cache:
+    def __init__(self, root: str) -> None:
+        """root: the store's root; the cache lives in its build/ directory."""
+        self.dir = os.path.join(root, "build")
+        self.mounts = os.path.join(self.dir, "mounts")
+        os.makedirs(self.dir, exist_ok=True)
+        self.db = connect(os.path.join(self.dir, "cache.db"), "CREATE TABLE IF NOT EXISTS steps (key TEXT PRIMARY KEY, result TEXT NOT NULL);"
+                                "CREATE TABLE IF NOT EXISTS files (path TEXT, dev INTEGER, ino INTEGER, size INTEGER,"
+                                " mtime INTEGER, ctime INTEGER, digest TEXT NOT NULL,"
+                                " PRIMARY KEY (path, dev, ino, size, mtime, ctime));")  # fmt: skip
+
+    def get(self, key: str) -> dict | None:
+        row = self.db.execute("SELECT result FROM steps WHERE key = ?", (key,)).fetchone()
+        return fastjson.loads(row[0]) if row else None
+
+    def put(self, key: str, result: dict) -> None:
+        self.db.execute("INSERT OR REPLACE INTO steps (key, result) VALUES (?, ?)", (key, fastjson.dumps(result)))
+
+    def file_digest(self, key: tuple) -> str | None:
+        """A file's content digest, known from an earlier build while its stat is the same."""
+        row = self.db.execute("SELECT digest FROM files WHERE path = ? AND dev = ? AND ino = ? AND size = ? AND mtime = ?"
+                              " AND ctime = ?", key).fetchone()  # fmt: skip
+        return row[0] if row else None
+
+    def remember_files(self, rows: list[tuple]) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def prune(self) -> tuple[int, int]:
+        """Forget every step and file digest and remove the cache mounts: (entries, bytes freed)."""
+        from berth.fs import remove_tree
+
+        entries = self.db.execute("DELETE FROM steps").rowcount
+        self.db.execute("DELETE FROM files")
+        freed = 0
+        for top, _dirs, files in os.walk(self.mounts):
+            for name in files:
+                try:
+                    freed += os.lstat(os.path.join(top, name)).st_blocks * 512
+                except OSError:
+                    pass
+        remove_tree(self.mounts)
+        return entries, freed
+
+    def close(self) -> None:
+        self.db.close()
