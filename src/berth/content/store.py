@@ -121,8 +121,13 @@ class ContentStore:
         return Writer(self, expected, size)
 
     def put(self, data: bytes, expected: str | None = None) -> str:
-        """Store bytes already in memory (manifests, configs); return the digest."""
-        if expected is not None and self.exists(expected):
+        """Store bytes already in memory (manifests, configs); return the digest.
+        A blob already there is not written again (a cached build re-puts its config and manifest)."""
+        if expected is None:
+            from _sha256 import sha256  # builtin: no OpenSSL import for a few kilobytes
+
+            expected = "sha256:" + sha256(data).hexdigest()
+        if self.exists(expected):
             return expected
         with self.writer(expected, len(data)) as w:
             w.write(data)

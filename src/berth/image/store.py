@@ -87,6 +87,9 @@ class ImageStore:
                 raise NotFound(f"blob {desc.digest} of manifest {manifest_digest} is not in the content store")
         config = image_spec.parse_config(self.json_blob(manifest.config.digest))
         image_id = manifest.config.digest
+        names = [normalize(tag) for tag in tags]
+        if self._recorded(image_id, manifest_digest, names):
+            return self.get(image_id)  # a rebuild from the cache: nothing to write (nor to fsync)
         size = self.unpacked_size(manifest)
         self.db.execute("BEGIN IMMEDIATE")
         try:
@@ -95,13 +98,22 @@ class ImageStore:
                 " ON CONFLICT(id) DO UPDATE SET manifest = excluded.manifest",
                 (image_id, manifest_digest, config.created, size, time.time()),
             )
-            for tag in tags:
-                self.db.execute("INSERT OR REPLACE INTO tags (name, image) VALUES (?, ?)", (normalize(tag), image_id))
+            for name in names:
+                self.db.execute("INSERT OR REPLACE INTO tags (name, image) VALUES (?, ?)", (name, image_id))
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
         return self.get(image_id)
+
+    def _recorded(self, image_id: str, manifest_digest: str, names: list[str]) -> bool:
+        row = self.db.execute("SELECT manifest FROM images WHERE id = ?", (image_id,)).fetchone()
+        if row is None or row[0] != manifest_digest:
+            return False
+        for name in names:
+            if self.db.execute("SELECT 1 FROM tags WHERE name = ? AND image = ?", (name, image_id)).fetchone() is None:
+                return False
+        return True
 
     def unpacked_size(self, manifest: image_spec.Manifest) -> int:
         """What docker images calls SIZE: the layers uncompressed (annotated by berth), else compressed."""
