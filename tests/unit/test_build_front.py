@@ -76,7 +76,9 @@ def test_parse_stages_and_meta_args():
     [
         ("FROM a\nBOGUS x\n", "Dockerfile:2: unknown instruction: BOGUS"),
         ("RUN true\n", "Dockerfile:1: no build stage in current context"),
-        ("# only a comment\n", "failed to parse Dockerfile: file with no instructions"),
+        ("# only a comment\n", "Dockerfile:1: file with no instructions"),
+        ("FROM a\nRUN x\nLABEL a\n", "Dockerfile:3: LABEL must have two arguments"),
+        ("FROM a\nCOPY <<EOF /x\nabc\n", "Dockerfile:2: unterminated heredoc"),
         ("ARG A=1\n", "has no FROM instruction"),
         ("FROM a b\n", "Dockerfile:1: FROM requires either one or three arguments"),
         ("FROM a\nCOPY x\n", "Dockerfile:2: COPY requires at least two arguments"),

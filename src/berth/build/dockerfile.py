@@ -73,7 +73,7 @@ def parse(text: str, path: str = "Dockerfile") -> Dockerfile:
     try:
         commands = goparser.parse_string(text)
     except goparser.GoParseError as e:
-        raise InvalidArgument(f"failed to parse {path}: {e}") from None
+        raise InvalidArgument(f"{path}:{_failing_line(goparser, text, str(e))}: {e}") from None
     escape = _escape_directive(text)
     meta: list[Instruction] = []
     stages: list[Stage] = []
@@ -90,6 +90,18 @@ def parse(text: str, path: str = "Dockerfile") -> Dockerfile:
     if not stages:
         raise InvalidArgument(f"{path}: the Dockerfile has no FROM instruction: nothing to build")
     return Dockerfile(path=path, meta_args=meta, stages=stages, escape=escape)
+
+
+def _failing_line(goparser, text: str, message: str) -> str:
+    """The parser's errors carry no line: the first prefix of the file that fails the same way has it."""
+    lines = text.splitlines()
+    for n in range(1, len(lines) + 1):
+        try:
+            goparser.parse_string("\n".join(lines[:n]) + "\n")
+        except goparser.GoParseError as e:
+            if str(e) == message:
+                return str(n)
+    return str(len(lines))
 
 
 def _escape_directive(text: str) -> str:
