@@ -46,6 +46,37 @@ def test_images_table_like_docker(seeded):
     assert seeded("images", "--filter", "bogus=1").returncode != 0
 
 
+def test_images_filters_label_before_since(berth, tmp_path):
+    import time as _time
+
+    berth("image", "bootstrap", "busybox", check=True)
+    ids = {}
+    for name, labels in (("first", "a=1"), ("second", "a=2"), ("third", "b=x")):
+        ctx = tmp_path / name
+        ctx.mkdir()
+        (ctx / "Dockerfile").write_text(f"FROM busybox\nLABEL {labels} name={name}\nRUN echo {name} > /n\n")
+        berth("build", "-q", "-t", name, str(ctx), check=True)
+        ids[name] = berth("images", "-q", name, check=True).stdout.strip()
+        _time.sleep(0.05)
+
+    def names(*filters):
+        args = [a for f in filters for a in ("--filter", f)]
+        return sorted(line.split()[0] for line in berth("images", *args, check=True).stdout.splitlines()[1:])
+
+    assert names("label=a") == ["first", "second"]
+    assert names("label=a=2") == ["second"]
+    assert names("label=a", "label=name=first") == ["first"]
+    assert names("before=third") == ["busybox", "first", "second"]
+    assert names("since=first") == ["second", "third"]
+    assert names("since=first", "before=third") == ["second"]
+    assert names("reference=first", "reference=third") == ["first", "third"]
+    assert names("dangling=false", "label=b") == ["third"]
+    assert berth("images", "-a", "-q", check=True).stdout == berth("images", "-q", check=True).stdout
+    bad = berth("images", "--filter", "before=nosuch")
+    assert bad.returncode != 0 and "No such image: nosuch" in bad.stderr
+    assert berth("images", "--filter", "label").returncode != 0
+
+
 def test_tag_inspect_history_rmi(seeded):
     seeded("tag", "busybox", "simple:v1", check=True)
     out = seeded("image", "inspect", "simple:v1", check=True).stdout
@@ -325,3 +356,32 @@ def test_zstd_layers(berth, tmp_path, busybox_rootfs):
     saved = tmp_path / "docker.tar"
     berth("save", "-o", str(saved), "zstd.test/img:v1", check=True)  # written out uncompressed, as docker save does
     assert BerthCLI(str(tmp_path / "other"))("load", "-i", str(saved), check=True).returncode == 0
+
+
+def test_system_prune_and_images_in_use(berth, tmp_path):
+    berth("image", "bootstrap", "busybox", check=True)
+    berth("image", "bootstrap", "bash", check=True)
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN --mount=type=cache,target=/c echo x > /c/x && echo y > /y\n")
+    berth("build", "-t", "built", str(ctx), check=True)
+    berth("tag", "built", "second", check=True)
+    berth("rmi", "built", check=True)
+    used = berth("create", "bash", "true", check=True).stdout.strip()
+    running = berth("run", "-d", "busybox", "sleep", "60", check=True).stdout.strip()
+    stopped = berth("create", "second", "true", check=True).stdout.strip()
+    # prune -a keeps what a container uses
+    berth("image", "prune", "-a", "-f", check=True)
+    assert sorted(line.split()[0] for line in berth("images", check=True).stdout.splitlines()[1:]) == [
+        "bash", "busybox", "second"]  # fmt: skip
+    proc = berth("system", "prune", "-a", "-f", check=True)
+    assert "Deleted Containers:" in proc.stdout and used in proc.stdout and stopped in proc.stdout
+    assert running not in proc.stdout
+    assert "Total reclaimed space:" in proc.stdout
+    assert berth("ps", "-aq", "--no-trunc", check=True).stdout.split() == [running]
+    assert [line.split()[0] for line in berth("images", check=True).stdout.splitlines()[1:]] == ["busybox"]
+    assert not (tmp_path / "store" / "build" / "mounts").exists()
+    berth("rm", "-f", running, check=True)
+    berth("system", "prune", "-a", "-f", check=True)
+    assert berth("images", "-q", check=True).stdout == ""
+    assert not list((tmp_path / "store" / "content" / "blobs" / "sha256").iterdir())

@@ -26,7 +26,9 @@ def main(store, argv: list[str]) -> int:
         sys.stdout.flush()
         if sys.stdin.readline().strip().lower() not in ("y", "yes"):
             return 0
-    gone = prune_images(store, opts["all"])
+    from berth.cli.rmi import containers_by_image
+
+    gone = prune_images(store, opts["all"], set(containers_by_image(store)))
     freed = collect(store)
     if gone:
         sys.stdout.write("Deleted Images:\n" + "".join(f"deleted: {i}\n" for i in gone) + "\n")

@@ -1,5 +1,8 @@
 """`berth images` / `berth image ls`: Docker's columns, -a, -q, --digests,
---no-trunc, --filter reference=|dangling=, --format json."""
+--no-trunc, --filter reference=|dangling=|label=|before=|since=, --format json.
+
+`-a` is accepted and changes nothing: berth keeps no intermediate images (a
+build's steps live in its cache), so every image is already listed."""
 
 from __future__ import annotations
 
@@ -17,16 +20,55 @@ OPTIONS = [
     Option("quiet,q", BOOL, help="only show image IDs"),
     Option("digests", BOOL, help="show digests"),
     Option("no-trunc", BOOL, help="do not truncate output"),
-    Option("filter,f", LIST, help="filter output (reference=, dangling=)"),
+    Option("filter,f", LIST, help="filter output (reference=, dangling=, label=, before=, since=)"),
     Option("format", STR, "", help="'json' or 'table'"),
 ]
 
 
-def rows(store, opts: dict, match: str | None) -> list[dict]:
-    filters = dict(f.partition("=")[::2] for f in opts["filter"])
-    for key in filters:
-        if key not in ("reference", "dangling"):
+def _filters(store, given: list[str]) -> dict[str, list[str]]:
+    """Docker's rules: one key given twice is either value (labels: both), different keys all hold."""
+    filters: dict[str, list[str]] = {}
+    for item in given:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise InvalidArgument(f"bad format of filter (expected name=value): {item}")
+        if key not in ("reference", "dangling", "label", "before", "since"):
             raise InvalidArgument(f"invalid filter '{key}'")
+        if key == "dangling" and value not in ("true", "false", "1", "0"):
+            raise InvalidArgument(f"invalid filter 'dangling={value}'")
+        if key in ("before", "since"):
+            value = store.get(value).created  # No such image: ... for an unknown one
+        filters.setdefault(key, []).append(value)
+    return filters
+
+
+def _time(created: str) -> tuple[str, float]:
+    """RFC 3339 (UTC) -> a key that orders: the seconds as text, then the fraction."""
+    head, _, frac = created.rstrip("Z").partition(".")
+    return head, float("0." + frac) if frac.isdigit() else 0.0
+
+
+def _keep(store, image, ref, filters: dict[str, list[str]]) -> bool:
+    if "reference" in filters and not any(_matches(p, ref) for p in filters["reference"]):
+        return False
+    if "dangling" in filters and (filters["dangling"][-1] in ("true", "1")) != (ref is None):
+        return False
+    if "before" in filters and not all(_time(image.created) < _time(t) for t in filters["before"]):
+        return False
+    if "since" in filters and not all(_time(image.created) > _time(t) for t in filters["since"]):
+        return False
+    if "label" in filters:
+        config = store.config(image).config
+        labels = (config.labels if config else None) or {}
+        for want in filters["label"]:
+            key, sep, value = want.partition("=")
+            if key not in labels or (sep and labels[key] != value):
+                return False
+    return True
+
+
+def rows(store, opts: dict, match: str | None) -> list[dict]:
+    filters = _filters(store, opts["filter"])
     out = []
     for image in store.list():
         names = [reference.parse(t) for t in image.tags] or [None]
@@ -37,9 +79,7 @@ def rows(store, opts: dict, match: str | None) -> list[dict]:
                 repo, tag = ref.familiar_name(), ref.tag
             if match and not _matches(match, ref):
                 continue
-            if "reference" in filters and (ref is None or not _matches(filters["reference"], ref)):
-                continue
-            if "dangling" in filters and (filters["dangling"] == "true") != (ref is None):
+            if not _keep(store, image, ref, filters):
                 continue
             full = image.id
             out.append({

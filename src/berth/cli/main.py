@@ -81,6 +81,7 @@ def usage() -> str:
     lines += ["  container  Manage containers",
               "  image      Manage images (ls, inspect, rm, tag, history, bootstrap, save, load, import, prune, build)",
               "  builder    Manage the build cache (prune)",
+              "  system     Manage berth (prune)",
               "  runtime    The OCI runtime (runc's command line)", "  version    Show the berth version information"]  # fmt: skip
     return "\n".join(lines) + "\n"
 
@@ -141,6 +142,11 @@ def main(argv: list[str] | None = None) -> int:
                 sys.stderr.write("Usage:  berth image COMMAND\n\nCommands: " + ", ".join(IMAGE_VERBS) + "\n")
                 return 0 if not args else 1
             return _run(IMAGE_VERBS[args[0]], root, args[1:])
+        if verb == "system":
+            if args[:1] != ["prune"]:
+                sys.stderr.write("Usage:  berth system prune [-a] [-f]\n")
+                return 0 if not args else 1
+            return _run("system:prune", root, args[1:])
         if verb == "builder":
             if args[:1] != ["prune"]:
                 sys.stderr.write("Usage:  berth builder prune [-a] [-f]\n")

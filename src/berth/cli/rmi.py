@@ -12,20 +12,27 @@ OPTIONS = [Option("force,f", BOOL, help="remove the image even if other names ho
            Option("no-prune", BOOL, help="kept for docker compatibility")]  # fmt: skip
 
 
-def _users(store, image_id: str) -> list[str]:
-    """Containers made from the image (the engine's table, in the same root)."""
+def containers_by_image(store) -> dict[str, list[str]]:
+    """image ID -> the containers made from it (the engine's table, in the same root)."""
     import os
 
     from berth.db import connect
 
     path = os.path.join(store.root, "containers.db")
     if not os.path.exists(path):
-        return []
+        return {}
     db = connect(path)
     try:
-        return [row[0] for row in db.execute("SELECT id FROM containers WHERE image = ?", (image_id,))]
+        out: dict[str, list[str]] = {}
+        for cid, image in db.execute("SELECT id, image FROM containers"):
+            out.setdefault(image, []).append(cid)
+        return out
     finally:
         db.close()
+
+
+def _users(store, image_id: str) -> list[str]:
+    return containers_by_image(store).get(image_id, [])
 
 
 def remove(store, name: str, force: bool) -> list[str]:

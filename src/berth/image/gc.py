@@ -8,9 +8,9 @@ from berth.image.unpack import chain_ids
 from berth.snapshot.base import COMMITTED
 
 
-def prune_images(store: ImageStore, everything: bool = False) -> list[str]:
-    """Delete untagged images (all images with `everything`); return their IDs."""
-    gone = [i.id for i in store.list() if everything or not i.tags]
+def prune_images(store: ImageStore, everything: bool = False, in_use: set[str] | frozenset = frozenset()) -> list[str]:
+    """Delete untagged images (all images with `everything`) that no container uses; return their IDs."""
+    gone = [i.id for i in store.list() if (everything or not i.tags) and i.id not in in_use]
     for image_id in gone:
         store.delete(image_id)
     return gone
