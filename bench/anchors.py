@@ -74,3 +74,62 @@ class Podman:
     def stop(self) -> None:
         self("rm", "-a", "-f")
         self("rmi", "-a", "-f")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Registry:
+    """Debian's docker-registry on 127.0.0.1 with a config of its own: plain HTTP,
+    TLS (`tls=(cert, key)`), htpasswd basic auth, or Bearer tokens
+    (`token={"realm", "service", "issuer", "rootcertbundle"}`)."""
+
+    def __init__(self, top: Path, tls: tuple[str, str] | None = None, htpasswd: str | None = None,
+                 token: dict | None = None) -> None:  # fmt: skip
+        binary = shutil.which("docker-registry")
+        if binary is None:
+            raise RuntimeError("docker-registry is not installed: scripts/install.sh installs Debian's docker-registry")
+        top.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        lines = ["version: 0.1", "log:", "  level: warn", "storage:", "  filesystem:",
+                 f"    rootdirectory: {top / 'data'}", "  delete:", "    enabled: true", "http:",
+                 f"  addr: 127.0.0.1:{self.port}", f"  secret: {os.urandom(8).hex()}"]  # fmt: skip
+        if tls:
+            lines += ["  tls:", f"    certificate: {tls[0]}", f"    key: {tls[1]}"]
+        if htpasswd:
+            lines += ["auth:", "  htpasswd:", "    realm: berth-test", f"    path: {htpasswd}"]
+        if token:
+            lines += ["auth:", "  token:"] + [f"    {k}: {v}" for k, v in token.items()]
+        (top / "config.yml").write_text("\n".join(lines) + "\n")
+        self.log = open(top / "registry.log", "w")
+        self.proc = subprocess.Popen([binary, "serve", str(top / "config.yml")], stdout=self.log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        deadline = time.monotonic() + 30
+        import socket
+
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(
+                        f"docker-registry did not start: {(top / 'registry.log').read_text()[-2000:]}"
+                    ) from None
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.log.close()

@@ -19,6 +19,9 @@ from bench.anchors import Dockerd, Podman
 from berth.image.bootstrap import make_busybox_rootfs
 
 IS_ROOT = os.geteuid() == 0
+# An image missing from a test's store is never pulled implicitly: tests reach no host but loopback.
+# The registry tests pull and push explicitly, from registries they start on 127.0.0.1.
+os.environ["BERTH_PULL_POLICY"] = "never"
 BIN = Path(sys.executable).parent
 RUNTIME = str(BIN / "berth-runtime")
 

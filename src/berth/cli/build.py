@@ -80,8 +80,6 @@ def main(store, argv: list[str]) -> int:
     opts, args = parse(argv, OPTIONS, interspersed=True)
     if len(args) != 1:
         raise InvalidArgument('"build" requires exactly 1 argument: PATH | URL | -')
-    if opts["pull"]:
-        raise Unsupported("--pull needs a registry client, which berth does not have yet: the base images are local")
     if opts["platform"] and opts["platform"] not in ("linux/amd64", "linux/" + _arch()):
         raise Unsupported(f"--platform {opts['platform']}: berth builds for the host's platform (linux/{_arch()}) only")
     if opts["progress"] not in ("auto", "plain", "tty", "quiet", "rawjson"):
@@ -154,7 +152,8 @@ def _build(store, opts, context_arg: str, scratch: list[str]) -> int:
                       no_cache=opts["no_cache"], labels=_pairs(opts["label"], "--label"), network=opts["network"],
                       quiet=opts["quiet"] or opts["progress"] == "quiet")  # fmt: skip
     with store.lock():
-        builder = Builder(lambda: EngineStepRunner(store.root), store.root, options, sys.stdout.buffer)
+        pull = "always" if opts["pull"] else os.environ.get("BERTH_PULL_POLICY") or "missing"
+        builder = Builder(lambda: EngineStepRunner(store.root, pull), store.root, options, sys.stdout.buffer)
         try:
             image_id = builder.build()
         finally:

@@ -45,11 +45,15 @@ VERBS = {
     "load": ("load", "Load an image from a tar archive or STDIN"),
     "import": ("import_", "Import the contents from a tarball to create a filesystem image"),
     "export": ("export", "Export a container's filesystem as a tar archive"),
+    "pull": ("pull", "Download an image from a registry"),
+    "push": ("push", "Upload an image to a registry"),
+    "login": ("login", "Log in to a registry"),
+    "logout": ("login:logout", "Log out from a registry"),
 }
 IMAGE_VERBS = {
     "ls": "images", "list": "images", "rm": "rmi", "remove": "rmi", "tag": "tag", "history": "history",
     "inspect": "image_inspect", "bootstrap": "image_bootstrap", "save": "save", "load": "load",
-    "prune": "image_prune", "import": "import_", "build": "build",
+    "prune": "image_prune", "import": "import_", "build": "build", "pull": "pull", "push": "push",
 }  # fmt: skip
 CONTAINER_VERBS = {
     "run": "run", "create": "run:create", "start": "container_verbs:start", "stop": "container_verbs:stop",
@@ -72,6 +76,10 @@ IMAGE_MODULES = {
     "image_prune",
     "build",
     "builder_prune",
+    "pull",
+    "push",
+    "login",
+    "manifest",
 }
 
 
@@ -82,6 +90,7 @@ def usage() -> str:
               "  image      Manage images (ls, inspect, rm, tag, history, bootstrap, save, load, import, prune, build)",
               "  builder    Manage the build cache (prune)",
               "  system     Manage berth (prune)",
+              "  manifest   Inspect a manifest in a registry (inspect)",
               "  runtime    The OCI runtime (runc's command line)", "  version    Show the berth version information"]  # fmt: skip
     return "\n".join(lines) + "\n"
 
@@ -142,6 +151,11 @@ def main(argv: list[str] | None = None) -> int:
                 sys.stderr.write("Usage:  berth image COMMAND\n\nCommands: " + ", ".join(IMAGE_VERBS) + "\n")
                 return 0 if not args else 1
             return _run(IMAGE_VERBS[args[0]], root, args[1:])
+        if verb == "manifest":
+            if args[:1] != ["inspect"]:
+                sys.stderr.write("Usage:  berth manifest inspect NAME[:TAG|@DIGEST]\n")
+                return 0 if not args else 1
+            return _run("manifest:inspect", root, args[1:])
         if verb == "system":
             if args[:1] != ["prune"]:
                 sys.stderr.write("Usage:  berth system prune [-a] [-f]\n")

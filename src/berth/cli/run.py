@@ -12,6 +12,13 @@ from berth.units import parse_size
 OPTIONS = [
     Option("detach,d", BOOL, help="run in the background and print the container ID"),
     Option("rm", BOOL, help="remove the container when it exits"),
+    Option(
+        "pull",
+        STR,
+        "",
+        help='pull image before running ("always", "missing", "never"; default $BERTH_PULL_POLICY or missing)',
+    ),
+    Option("platform", STR, "", help="the platform to pull (os/arch[/variant])"),
     Option("name", STR, "", help="assign a name"),
     Option("env,e", LIST, help="set environment variables"),
     Option("env-file", LIST, help="read environment variables from a file"),
@@ -133,8 +140,32 @@ def _env_files(paths: list[str]) -> list[str]:
     return out
 
 
+def ensure_image(engine, image: str, policy: str, platform: str = "") -> None:
+    """Docker's --pull: always, missing (pull only what is not here) or never."""
+    import os
+
+    from berth.errors import NotFound
+
+    policy = policy or os.environ.get("BERTH_PULL_POLICY") or "missing"
+    if policy not in ("always", "missing", "never"):
+        raise InvalidArgument(f'invalid pull option: \'{policy}\': must be one of "always", "missing" or "never"')
+    if policy == "never":
+        return
+    if policy == "missing":
+        try:
+            engine.images.get(image)
+            return
+        except NotFound:
+            sys.stderr.write(f"Unable to find image '{image}' locally\n")
+    from berth.cli.pull import Lines
+    from berth.image.pull import pull
+
+    pull(engine.images, image, platform, Lines(sys.stderr, False))
+
+
 def main(engine, argv: list[str]) -> int:
     options, opts = options_from(argv)
+    ensure_image(engine, options.image, opts["pull"], opts["platform"])
     c = engine.create(options)
     try:
         if opts["detach"]:
@@ -151,6 +182,7 @@ def main(engine, argv: list[str]) -> int:
 
 
 def create(engine, argv: list[str]) -> int:
-    options, _ = options_from(argv)
+    options, opts = options_from(argv)
+    ensure_image(engine, options.image, opts["pull"], opts["platform"])
     sys.stdout.write(engine.create(options).id + "\n")
     return 0

@@ -18,8 +18,9 @@ class EngineStepRunner(StepRunner):
     """Opens only what a step needs: a fully cached build never opens the
     containers' database nor the snapshotter's."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, pull: str = "missing") -> None:
         self.root = root
+        self.pull = pull  # FROM's images: always, missing or never pulled
         self.images = ImageStore(root)
         self.content = self.images.content
         self._engine = None
@@ -38,10 +39,25 @@ class EngineStepRunner(StepRunner):
         return self._engine
 
     def base(self, ref: str) -> BaseImage:
-        image = self.images.get(ref)
+        from berth.errors import NotFound
+
+        if self.pull == "always":
+            self._pull(ref)
+        try:
+            image = self.images.get(ref)
+        except NotFound:
+            if self.pull != "missing":
+                raise
+            self._pull(ref)
+            image = self.images.get(ref)
         manifest = self.images.json_blob(image.manifest)
         return BaseImage(id=image.id, config=self.images.json_blob(manifest["config"]["digest"]),
                          layers=list(manifest.get("layers") or []))  # fmt: skip
+
+    def _pull(self, ref: str) -> None:
+        from berth.image.pull import pull
+
+        pull(self.images, ref)
 
     def unpack(self, layers: list[dict], diff_ids: list[str]) -> str:
         from berth.image.unpack import unpack_layers

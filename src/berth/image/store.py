@@ -141,6 +141,12 @@ class ImageStore:
             name = normalize(name_or_id)
         except reference.ReferenceError:
             raise NotFound(f"No such image: {name_or_id}") from None
+        if "@" in name:  # NAME@DIGEST: the image whose manifest that is
+            row = self.db.execute("SELECT id, manifest, created, size FROM images WHERE manifest = ?",
+                                  (name.rpartition("@")[2],)).fetchone()  # fmt: skip
+            if row is None:
+                raise NotFound(f"No such image: {name_or_id}")
+            return self._row(row)
         row = self.db.execute(
             "SELECT images.id, manifest, created, size FROM tags JOIN images ON images.id = tags.image WHERE name = ?",
             (name,),

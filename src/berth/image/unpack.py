@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from berth.errors import AlreadyExists, InvalidArgument
-from berth.image.codec import Hashing, decompressed
+from berth.image.codec import Hashing, decompressed, sniff
 from berth.image.store import Image, ImageStore
 from berth.oci import image_spec
 from berth.oci.digest import chain_ids
@@ -44,7 +44,12 @@ def _unpack_layer(store: ImageStore, layer: image_spec.Descriptor, diff_id: str,
     sn.prepare(active, parent)
     try:
         with store.content.open(layer.digest) as raw:
-            reader = Hashing(decompressed(raw, image_spec.layer_compression(layer.media_type)))
+            # the bytes decide, not the media type: Docker labels every layer it pushes gzip, even one it
+            # mounted uncompressed from another repository (containerd sniffs the same way)
+            image_spec.layer_compression(layer.media_type)  # an unknown media type is still refused
+            compression = sniff(raw.read(4))
+            raw.seek(0)
+            reader = Hashing(decompressed(raw, compression))
             apply_layer(reader, sn.upper(active), overlay=sn.whiteouts_as_devices)
             reader.drain()
         if reader.digest() != diff_id:

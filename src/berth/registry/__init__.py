@@ -1,0 +1,1 @@
+"""The OCI distribution client: endpoints, auth, blobs and manifests over HTTP."""
