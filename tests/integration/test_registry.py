@@ -315,7 +315,7 @@ class FakeRegistry:
     strange manifests, or no answer at all."""
 
     def __init__(self, mode: str, blob: bytes, config: bytes) -> None:
-        self.mode, self.hits = mode, 0
+        self.mode, self.hits, self.cut, self.ranges = mode, 0, False, []
         self.blob, self.config = blob, config
         digest = "sha256:" + hashlib.sha256(blob).hexdigest()
         config_digest = "sha256:" + hashlib.sha256(config).hexdigest()
@@ -358,9 +358,19 @@ class FakeRegistry:
                     return self.reply(200, fake.config, "application/octet-stream")
                 if m == "mismatch":
                     return self.reply(200, b"x" * len(fake.blob), "application/octet-stream")
-                if m == "truncated":
+                if m == "truncated" or (m == "truncated-once" and not fake.cut):
+                    fake.cut = True
                     self.reply(200, fake.blob[: len(fake.blob) // 2], "application/octet-stream", len(fake.blob))
                     self.close_connection = True
+                    return
+                if m == "truncated-once" and self.headers.get("Range", "").startswith("bytes="):
+                    start = int(self.headers["Range"][6:].rstrip("-"))
+                    fake.ranges.append(start)
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(fake.blob) - 1}/{len(fake.blob)}")
+                    self.send_header("Content-Length", str(len(fake.blob) - start))
+                    self.end_headers()
+                    self.wfile.write(fake.blob[start:])
                     return
                 return self.reply(200, fake.blob, "application/octet-stream")
 
@@ -409,3 +419,68 @@ def test_bad_registry_answers_leave_nothing(fresh, mode, message):
             assert fake.hits > 2  # retried with backoff before giving up
     finally:
         fake.stop()
+
+
+def test_a_dropped_download_resumes_with_a_range(fresh):
+    config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}})
+    fake = FakeRegistry("truncated-once", os.urandom(300_000), config.encode())
+    try:
+        fresh("pull", f"{fake.host}/resume/image:v1", check=True)
+        assert fake.ranges and fake.ranges[0] > 0  # the second request asked only for the rest
+        assert len(image_ids(fresh)) == 1
+    finally:
+        fake.stop()
+
+
+def _put_index(registry, repo: str, tag: str, entries: list[tuple[str, int, str]]) -> None:
+    import urllib.request
+
+    index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": d, "size": n,
+         "platform": {"os": "linux", "architecture": arch}} for d, n, arch in entries]}  # fmt: skip
+    request = urllib.request.Request(f"http://{registry.host}/v2/{repo}/manifests/{tag}", method="PUT",
+                                     data=json.dumps(index).encode(),
+                                     headers={"Content-Type": "application/vnd.oci.image.index.v1+json"})  # fmt: skip
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - the test's own registry
+        assert response.status == 201
+
+
+def test_an_index_resolves_to_the_platform(source, registry, fresh):
+    app, box = f"{registry.host}/berth/multi:app", f"{registry.host}/berth/multi:box"
+    source("tag", "app", app, check=True)
+    source("tag", "busybox", box, check=True)
+    entries = []
+    for name, arch in ((app, "amd64" if os.uname().machine == "x86_64" else "arm64"), (box, "s390x")):
+        out = source("push", name, check=True).stdout.strip().splitlines()[-1].split()
+        entries.append((out[2], int(out[4]), arch))
+    _put_index(registry, "berth/multi", "all", entries)
+    fresh("pull", f"{registry.host}/berth/multi:all", check=True)
+    assert image_ids(fresh) == [json.loads(source("image", "inspect", "app", check=True).stdout)[0]["Id"]]
+    other = BerthCLI(fresh.root + "-s390x")
+    other("pull", "--platform", "linux/s390x", f"{registry.host}/berth/multi:all", check=True)
+    assert image_ids(other) == [json.loads(source("image", "inspect", "busybox", check=True).stdout)[0]["Id"]]
+    missing = other("pull", "--platform", "linux/riscv64", f"{registry.host}/berth/multi:all")
+    assert missing.returncode != 0 and "no matching manifest for linux/riscv64" in missing.stderr
+
+
+def test_a_big_layer_goes_in_chunks(source, registry, fresh, tmp_path):
+    ctx = tmp_path / "big"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM scratch\nCOPY blob /blob\n")
+    (ctx / "blob").write_bytes(os.urandom(70 << 20))  # over the 64 MiB of one PUT: PATCH chunks
+    name = f"{registry.host}/berth/big:v1"
+    source("build", "-q", "-t", name, str(ctx), check=True)
+    source("push", name, check=True)
+    fresh("pull", name, check=True)
+    assert image_ids(fresh) == [json.loads(source("image", "inspect", name, check=True).stdout)[0]["Id"]]
+    source("rmi", name, check=True)
+
+
+def test_docker_hub_names_come_through_a_mirror(source, registry, fresh, tmp_path):
+    source("tag", "app", f"{registry.host}/library/mirrored:v1", check=True)
+    source("push", f"{registry.host}/library/mirrored:v1", check=True)
+    config = tmp_path / "berth-config"
+    config.mkdir()
+    (config / "daemon.json").write_text(json.dumps({"registry-mirrors": [f"http://{registry.host}"]}))
+    fresh("pull", "mirrored:v1", check=True, env=dict(os.environ, BERTH_CONFIG_DIR=str(config)))
+    assert fresh("run", "--rm", "mirrored:v1").stdout == "built\n"

@@ -72,10 +72,12 @@ def pull(store: ImageStore, name: str, platform: str = "", progress: Progress | 
     platform = platform or host_platform()
     ref = reference.parse(name)
     repo = ref.path
-    client = client or Client(api_host(ref.domain), tls_verify=tls_verify)
     tag_or_digest = ref.digest or ref.tag
     progress.line(f"{ref.tag or ref.digest}: Pulling from {repo if ref.domain != 'docker.io' else ref.familiar_name()}")
-    data, _media_type, manifest_digest = resolve(client, repo, tag_or_digest, platform)
+    if client is None:
+        client, (data, manifest_digest) = _source(ref, platform, tls_verify)
+    else:
+        data, _media_type, manifest_digest = resolve(client, repo, tag_or_digest, platform)
     try:
         manifest = image_spec.parse_manifest(fastjson.loads(data))
     except (ValueError, BerthError) as e:
@@ -97,6 +99,29 @@ def pull(store: ImageStore, name: str, platform: str = "", progress: Progress | 
             raise
     progress.line(f"Digest: {manifest_digest}")
     return image
+
+
+def _source(ref, platform: str, tls_verify: bool) -> tuple[Client, tuple[bytes, str]]:
+    """The registry to pull from, with the manifest: Docker Hub's images through the
+    configured mirrors first (Docker's registry-mirrors), then the registry itself."""
+    import urllib.parse
+
+    from berth.registry.config import DOCKER_HUB, Settings
+
+    settings = Settings.load()
+    tag_or_digest = ref.digest or ref.tag
+    if ref.domain == DOCKER_HUB:
+        for mirror in settings.mirrors:
+            parts = urllib.parse.urlsplit(mirror if "://" in mirror else f"https://{mirror}")
+            client = Client(parts.netloc, settings, tls_verify, plain_http=parts.scheme == "http")
+            try:
+                data, _media_type, digest = resolve(client, ref.path, tag_or_digest, platform)
+                return client, (data, digest)
+            except BerthError:
+                client.close()  # the mirror lacks it or is down: the next one, then the registry
+    client = Client(api_host(ref.domain), settings, tls_verify)
+    data, _media_type, digest = resolve(client, ref.path, tag_or_digest, platform)
+    return client, (data, digest)
 
 
 def _fetch_blobs(store: ImageStore, client: Client, repo: str, blobs, progress: Progress, added: list[str]) -> None:

@@ -62,19 +62,21 @@ def _parse_challenge(header: str) -> tuple[str, dict[str, str]]:
 
 class Client:
     def __init__(self, host: str, settings: Settings | None = None, tls_verify: bool = True,
-                 auth: tuple[str, str] | None = None, timeout: float = 30.0, retries: int = 4) -> None:  # fmt: skip
+                 auth: tuple[str, str] | None = None, timeout: float = 30.0, retries: int = 4,
+                 plain_http: bool = False) -> None:  # fmt: skip
         import urllib3
 
         self.host = host
         self.settings = settings or Settings.load()
         self.insecure = not tls_verify or self.settings.is_insecure(host)
-        self.plain_http = self.insecure or self.settings.is_loopback(host)
+        self.plain_http = plain_http or self.insecure or self.settings.is_loopback(host)
         self.auth = auth if auth is not None else credentials(host)
         timeout = float(os.environ.get("BERTH_REGISTRY_TIMEOUT") or timeout)
         self.timeout = urllib3.Timeout(connect=min(timeout, 10.0), read=timeout)
         self.retries = retries
-        self.pool = urllib3.PoolManager(maxsize=8, retries=False, ssl_context=self._ssl_context())
-        self.http = urllib3.PoolManager(maxsize=8, retries=False)
+        # 1 MiB send blocks: uploads of tens of MB otherwise cost a syscall per 16 KiB
+        self.pool = urllib3.PoolManager(maxsize=8, retries=False, ssl_context=self._ssl_context(), blocksize=1 << 20)
+        self.http = urllib3.PoolManager(maxsize=8, retries=False, blocksize=1 << 20)
         self.scheme = ""  # settled by ping()
         self.tokens: dict[str, str] = {}
         self.challenge: tuple[str, dict[str, str]] | None = None
