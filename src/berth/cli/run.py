@@ -37,6 +37,8 @@ OPTIONS = [
     Option("read-only", BOOL, help="mount the root file system read only"),
     Option("cap-add", LIST, help="add Linux capabilities"),
     Option("cap-drop", LIST, help="drop Linux capabilities"),
+    Option("privileged", BOOL, help="give extended privileges: every capability, no seccomp, no masked paths, rw /sys"),
+    Option("security-opt", LIST, help="seccomp=unconfined|PROFILE.json, no-new-privileges[=true|false]"),
     Option("interactive,i", BOOL, help="keep STDIN open"),
     Option("tty,t", BOOL, help="allocate a pseudo-TTY"),
     Option("ulimit", LIST, help="ulimit options, e.g. nofile=1024:2048"),
@@ -77,6 +79,7 @@ def options_from(argv: list[str]) -> tuple[CreateOptions, dict]:
         workdir=opts["workdir"], user=opts["user"], hostname=opts["hostname"], pid=opts["pid"], ipc=opts["ipc"],
         uts=opts["uts"], network=opts["network"], labels=labels, memory=memory, pids_limit=pids, cpus=cpus,
         read_only=opts["read_only"], cap_add=tuple(opts["cap_add"]), cap_drop=tuple(opts["cap_drop"]),
+        privileged=opts["privileged"], security_opt=tuple(opts["security_opt"]),
         auto_remove=opts["rm"], interactive=opts["interactive"], tty=opts["tty"], **extra,
     ), opts  # fmt: skip
 

@@ -39,3 +39,4 @@ class CreateOptions:
     add_hosts: tuple[str, ...] = ()  # name:ip
     tmpfs: tuple[str, ...] = ()  # /path[:options]
     volumes: tuple[str, ...] = ()  # /host:/container[:ro]
+    security_opt: tuple[str, ...] = ()  # seccomp=unconfined|PROFILE.json, no-new-privileges[=true|false]

@@ -117,6 +117,48 @@ def extra_mounts(opts) -> tuple[Mount, ...]:
     return tuple(out)
 
 
+def host_caps() -> tuple[str, ...]:
+    """Every capability berth itself may hand on (its bounding set), as Docker's --privileged gives."""
+    from berth.linux.caps import NAMES
+
+    with open("/proc/self/status") as f:
+        bounding = next(int(line.split()[1], 16) for line in f if line.startswith("CapBnd:"))
+    return tuple(name for i, name in enumerate(NAMES) if bounding >> i & 1)
+
+
+def security(opts, caps: tuple[str, ...]) -> tuple[object, bool]:
+    """(the seccomp profile or None for unconfined, no_new_privileges) from --security-opt and --privileged."""
+    seccomp_opt, nnp = "", False
+    for item in opts.security_opt:
+        key, sep, value = item.replace(":", "=", 1).partition("=") if item.startswith("seccomp:") else item.partition("=")
+        if key == "seccomp" and sep and value:
+            seccomp_opt = value
+        elif key == "no-new-privileges":
+            if value not in ("", "true", "false"):
+                raise InvalidArgument(f"invalid --security-opt 2: {item!r}")
+            nnp = value != "false"
+        elif key in ("apparmor", "label") and sep:
+            continue  # this host has neither AppArmor nor SELinux: nothing to apply, nothing loosened
+        else:
+            raise InvalidArgument(f"invalid --security-opt: {item!r} (seccomp=unconfined|PROFILE, no-new-privileges)")
+    from berth.engine import seccomp
+
+    if seccomp_opt == "unconfined" or (opts.privileged and not seccomp_opt):
+        return None, nnp
+    if seccomp_opt:
+        from berth import fastjson
+
+        try:
+            with open(seccomp_opt, "rb") as f:
+                doc = fastjson.loads(f.read())
+        except OSError as e:
+            raise InvalidArgument(f"opening seccomp profile ({seccomp_opt}) failed: {e.strerror}") from None
+        except ValueError as e:
+            raise InvalidArgument(f"decoding seccomp profile failed: {seccomp_opt}: {e}") from None
+        return seccomp.docker_profile(doc, caps, seccomp_opt), nnp
+    return seccomp.default_profile(caps), nnp
+
+
 def build(opts, image_config: image_spec.ImageConfig, container_id: str, etc: dict[str, str], uid: int, gid: int,
           pid_of) -> Spec:  # fmt: skip
     config = image_config.config
@@ -126,9 +168,7 @@ def build(opts, image_config: image_spec.ImageConfig, container_id: str, etc: di
         env += ("HOME=/root" if uid == 0 else "HOME=/",)
     caps = DOCKER_CAPS
     if opts.privileged:
-        from berth.linux.caps import NAMES, last_cap
-
-        caps = NAMES[: last_cap() + 1]
+        caps = host_caps()
     caps = tuple(
         c
         for c in caps
@@ -138,6 +178,9 @@ def build(opts, image_config: image_spec.ImageConfig, container_id: str, etc: di
     if "ALL" in (d.upper() for d in opts.cap_drop):
         caps = ()
     caps += tuple("CAP_" + a.upper().removeprefix("CAP_") for a in opts.cap_add if a.upper() != "ALL")
+    if "ALL" in (a.upper() for a in opts.cap_add):
+        caps = host_caps()
+    profile, no_new_privileges = security(opts, caps)
     resources = Resources(
         memory=Memory(limit=opts.memory) if opts.memory else None,
         pids=Pids(limit=opts.pids_limit) if opts.pids_limit else None,
@@ -148,8 +191,10 @@ def build(opts, image_config: image_spec.ImageConfig, container_id: str, etc: di
         Mount(destination="/dev", type="tmpfs", source="tmpfs", options=("nosuid", "strictatime", "mode=755", "size=65536k")),
         Mount(destination="/dev/pts", type="devpts", source="devpts",
               options=("nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5")),
-        Mount(destination="/sys", type="sysfs", source="sysfs", options=("nosuid", "noexec", "nodev", "ro")),
-        Mount(destination="/sys/fs/cgroup", type="cgroup", source="cgroup", options=("ro", "nosuid", "noexec", "nodev")),
+        Mount(destination="/sys", type="sysfs", source="sysfs",
+              options=("nosuid", "noexec", "nodev", "rw" if opts.privileged else "ro")),
+        Mount(destination="/sys/fs/cgroup", type="cgroup", source="cgroup",
+              options=("rw" if opts.privileged else "ro", "nosuid", "noexec", "nodev")),
         Mount(destination="/dev/mqueue", type="mqueue", source="mqueue", options=("nosuid", "noexec", "nodev")),
         Mount(destination="/dev/shm", type="tmpfs", source="shm",
               options=("nosuid", "noexec", "nodev", "mode=1777", f"size={opts.shm_size or 67108864}")),
@@ -169,6 +214,7 @@ def build(opts, image_config: image_spec.ImageConfig, container_id: str, etc: di
             rlimits=rlimits(opts.ulimits),
             oom_score_adj=opts.oom_score_adj,
             capabilities=Capabilities(bounding=caps, effective=caps, permitted=caps),
+            no_new_privileges=no_new_privileges,
         ),  # fmt: skip
         hostname=hostname,
         mounts=mounts,
@@ -179,5 +225,6 @@ def build(opts, image_config: image_spec.ImageConfig, container_id: str, etc: di
             sysctl=dict(opts.sysctls),
             masked_paths=() if opts.privileged else MASKED,
             readonly_paths=() if opts.privileged else READONLY,
+            seccomp=profile,
         ),
     )

@@ -51,10 +51,11 @@ def create(root: str, container_id: str, bundle: str, pid_file: str | None = Non
     rootfs = validate(spec, bundle)
     if spec.process.terminal and console_fd < 0:
         raise InvalidArgument("cannot allocate tty if berth-runtime will detach without setting console socket")
-    if spec.linux and spec.linux.seccomp:
-        from berth.runtime import seccomp
+    from berth.runtime import process_setup
 
-        seccomp.build(spec.linux.seccomp)  # fail now on a profile libseccomp rejects
+    # compiled (or read from the cache) here, before any fork: a profile libseccomp rejects fails now
+    seccomp_program = process_setup.compile_seccomp(spec.linux.seccomp if spec.linux else None,
+                                                    os.path.join(root, "seccomp-cache"))  # fmt: skip
     types = namespace_types(spec)
     try:
         cg = cgroups.manager(cgroups.normalize(spec.linux.cgroups_path if spec.linux else "", container_id))
@@ -79,7 +80,7 @@ def create(root: str, container_id: str, bundle: str, pid_file: str | None = Non
         cfg = InitConfig(container_id=container_id, spec=spec, bundle=bundle, rootfs=rootfs, ch=child_ch,
                          fifo_fd=fifo_fd, console_fd=console_fd, preserve_fds=preserve_fds,
                          new_keyring=new_keyring, in_userns="user" in types, cgroupns="cgroup" in types,
-                         cgroup_layout=cg.layout(), main_hooks=main_hooks,
+                         cgroup_layout=cg.layout(), main_hooks=main_hooks, seccomp=seccomp_program,
                          new_netns=types.get("network") == "")  # fmt: skip
         child = os.fork()
         if child == 0:

@@ -91,7 +91,7 @@ def exec_process(root: str, container_id: str, process: Process, detach: bool, p
         else:
             ours, theirs = console.pair()
     # compiled here: after joining the mount namespace, libseccomp cannot be loaded
-    seccomp_filter = process_setup.compile_seccomp(seccomp)
+    seccomp_filter = process_setup.compile_seccomp(seccomp, os.path.join(root, "seccomp-cache"))
     if process.terminal:
         from berth.runtime import console  # noqa: F401 - loaded before setns for the same reason
     parent_ch, child_ch = sync.pipes()

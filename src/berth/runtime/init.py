@@ -18,7 +18,8 @@ class InitConfig:
     """What main hands to init through fork."""
 
     __slots__ = ("container_id", "spec", "bundle", "rootfs", "ch", "fifo_fd", "console_fd",
-                 "preserve_fds", "new_keyring", "in_userns", "cgroupns", "cgroup_layout", "main_hooks", "new_netns")  # fmt: skip
+                 "preserve_fds", "new_keyring", "in_userns", "cgroupns", "cgroup_layout", "main_hooks", "new_netns",
+                 "seccomp")  # fmt: skip
 
     def __init__(self, **kw: object) -> None:
         for k, v in kw.items():
@@ -69,7 +70,7 @@ def prepare(cfg: InitConfig) -> tuple[str, object | None]:
     builder = rootfs.RootfsBuilder(sys, cfg.rootfs, cfg.in_userns, cfg.cgroupns, cfg.cgroup_layout, cfg.bundle)
     builder.before_pivot(the_plan.before_pivot)
     # after pivot_root nothing more can be imported: load what comes later now
-    seccomp_filter = process_setup.compile_seccomp(spec.linux.seccomp if spec.linux else None)
+    seccomp_filter = cfg.seccomp  # compiled by main, loaded by prctl: nothing to import after pivot_root
     if spec.hooks and spec.hooks.start_container:
         import subprocess  # noqa: F401 - hooks.run needs it after pivot_root
     if process.terminal:

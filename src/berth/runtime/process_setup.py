@@ -45,13 +45,13 @@ def find_executable(args: tuple[str, ...], env: tuple[str, ...] | list[str]) -> 
     raise FailedPrecondition(f'exec: "{name}": executable file not found{where}')
 
 
-def compile_seccomp(profile: Seccomp | None) -> object | None:
-    """Build the filter now: after pivot_root, libseccomp could no longer be loaded."""
+def compile_seccomp(profile: Seccomp | None, cache_dir: str) -> object | None:
+    """Compile the filter now (or take it from the cache): after pivot_root nothing can be loaded."""
     if profile is None:
         return None
     from berth.runtime import seccomp
 
-    return seccomp.build(profile)
+    return seccomp.program(profile, cache_dir)
 
 
 def finalize(process: Process, seccomp_filter: object | None, preserve_fds: int, executable: str) -> None:
