@@ -36,6 +36,8 @@ def loads(text: str | bytes) -> object:
         value, end = _scan(text, i)
     except StopIteration as e:
         raise ValueError(f"invalid JSON at offset {e.value}") from None
+    except (SystemError, ValueError) as e:  # the scanner's own error needs json.decoder, never imported here
+        raise ValueError(f"invalid JSON near offset {i}: {e.__class__.__name__}") from None
     while end < n and text[end] in _WS:
         end += 1
     if end != n:

@@ -85,6 +85,14 @@ def rlimits(ulimits: tuple[str, ...]) -> tuple[Rlimit, ...]:
         if not sep or not name.isalpha() or soft_n > hard_n:
             raise InvalidArgument(f"invalid ulimit argument: {item}")
         out.append(Rlimit(type="RLIMIT_" + name.upper(), soft=soft_n, hard=hard_n))
+    if not any(r.type == "RLIMIT_NOFILE" for r in out):
+        # Docker 25's default: a soft limit of 1024 (select() and old programs break above it) and a
+        # generous hard one, never above what berth itself may grant
+        import resource
+
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        hard = 524288 if hard == resource.RLIM_INFINITY else min(hard, 524288)
+        out.append(Rlimit(type="RLIMIT_NOFILE", soft=min(1024, hard), hard=hard))
     return tuple(out)
 
 
@@ -130,7 +138,9 @@ def security(opts, caps: tuple[str, ...]) -> tuple[object, bool]:
     """(the seccomp profile or None for unconfined, no_new_privileges) from --security-opt and --privileged."""
     seccomp_opt, nnp = "", False
     for item in opts.security_opt:
-        key, sep, value = item.replace(":", "=", 1).partition("=") if item.startswith("seccomp:") else item.partition("=")
+        key, sep, value = (
+            item.replace(":", "=", 1).partition("=") if item.startswith("seccomp:") else item.partition("=")
+        )
         if key == "seccomp" and sep and value:
             seccomp_opt = value
         elif key == "no-new-privileges":

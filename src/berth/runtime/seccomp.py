@@ -73,8 +73,6 @@ def build(profile: Seccomp):
     return filt
 
 
-
-
 class Program:
     """A compiled filter, ready to load with one prctl (nothing left to import after pivot_root)."""
 
