@@ -3,7 +3,8 @@ from the same busybox image: berth must never be looser than Docker.
 
 Probes: the capability sets, no_new_privs and seccomp mode from /proc/self/status;
 unshare and mount attempts; whether /proc/sys, /sys and /proc/sysrq-trigger are
-writable (access(2), nothing is written); masked /proc files; the /dev listing;
+writable (opened for writing with nothing written; busybox's `test -w` trusts
+root); masked; masked /proc files; the /dev listing;
 the cgroup mounts; the resource limits. Then the same with --privileged, which
 must lift exactly what Docker's lifts, and `--user`, which must leave no
 effective capability.
@@ -25,9 +26,9 @@ unshare -m true 2>/dev/null && echo unshare_mount=ok || echo unshare_mount=fail
 unshare -n true 2>/dev/null && echo unshare_net=ok || echo unshare_net=fail
 unshare -U true 2>/dev/null && echo unshare_user=ok || echo unshare_user=fail
 mkdir -p /tmp/m && mount -t tmpfs none /tmp/m 2>/dev/null && echo mount=ok || echo mount=fail
-test -w /proc/sys/kernel/hostname && echo proc_sys_writable=yes || echo proc_sys_writable=no
-test -w /proc/sysrq-trigger && echo sysrq_writable=yes || echo sysrq_writable=no
-test -w /sys/kernel && echo sys_writable=yes || echo sys_writable=no
+( : > /proc/sys/kernel/hostname ) 2>/dev/null && echo proc_sys_writable=yes || echo proc_sys_writable=no
+( : > /proc/sysrq-trigger ) 2>/dev/null && echo sysrq_writable=yes || echo sysrq_writable=no
+touch /sys/kernel/berth-probe 2>&1 | grep -q Read-only && echo sys_writable=no || echo sys_writable=yes
 echo kcore_bytes=$(head -c 16 /proc/kcore 2>/dev/null | wc -c)
 echo masks=$(grep -cE ' /proc/(kcore|keys|timer_list|sched_debug) ' /proc/self/mountinfo)
 echo keys_bytes=$(head -c 16 /proc/keys 2>/dev/null | wc -c)

@@ -45,6 +45,7 @@ VERBS = {
     "load": ("load", "Load an image from a tar archive or STDIN"),
     "import": ("import_", "Import the contents from a tarball to create a filesystem image"),
     "export": ("export", "Export a container's filesystem as a tar archive"),
+    "security": ("security", "Show a running container's isolation: namespaces, capabilities, seccomp, masks, limits"),
     "pull": ("pull", "Download an image from a registry"),
     "push": ("push", "Upload an image to a registry"),
     "login": ("login", "Log in to a registry"),
