@@ -12,6 +12,7 @@ effective capability.
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 import pytest
@@ -117,6 +118,11 @@ def test_privileged_lifts_what_docker_lifts(pair):
     assert caps(ours["CapEff"]) == caps(ours["CapBnd"]) == caps(host_bounding)
     assert ours["Seccomp"] == "0" and ours["unshare_mount"] == ours["mount"] == "ok"
     assert ours["sys_writable"] == "yes" and ours["masks"] == "0"  # nothing masked
+    import stat
+
+    host_devices = {e.name for e in os.scandir("/dev") if stat.S_ISBLK(e.stat(follow_symlinks=False).st_mode)
+                    or stat.S_ISCHR(e.stat(follow_symlinks=False).st_mode)}  # fmt: skip
+    assert host_devices <= set(ours["dev"].split(",")), host_devices - set(ours["dev"].split(","))
 
 
 def test_seccomp_unconfined_and_a_profile_file(pair, tmp_path):

@@ -9,6 +9,8 @@ from berth.oci import image_spec
 from berth.oci.runtime_spec import (
     CPU,
     Capabilities,
+    Device,
+    DeviceRule,
     Linux,
     Memory,
     Mount,
@@ -125,6 +127,27 @@ def extra_mounts(opts) -> tuple[Mount, ...]:
     return tuple(out)
 
 
+def host_devices() -> tuple[Device, ...]:
+    """--privileged: the host's device nodes under /dev (not its pseudo-terminals), as Docker adds them."""
+    import os
+    import stat
+
+    out = []
+    for top, dirs, files in os.walk("/dev"):
+        dirs[:] = [d for d in dirs if os.path.join(top, d) not in ("/dev/pts", "/dev/shm", "/dev/mqueue")]
+        for name in sorted(files):
+            path = os.path.join(top, name)
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+                out.append(Device(type="c" if stat.S_ISCHR(st.st_mode) else "b", path=path,
+                                  major=os.major(st.st_rdev), minor=os.minor(st.st_rdev),
+                                  file_mode=stat.S_IMODE(st.st_mode), uid=st.st_uid, gid=st.st_gid))  # fmt: skip
+    return tuple(out)
+
+
 def host_caps() -> tuple[str, ...]:
     """Every capability berth itself may hand on (its bounding set), as Docker's --privileged gives."""
     from berth.linux.caps import NAMES
@@ -192,6 +215,7 @@ def build(opts, image_config: image_spec.ImageConfig, container_id: str, etc: di
         caps = host_caps()
     profile, no_new_privileges = security(opts, caps)
     resources = Resources(
+        devices=(DeviceRule(allow=True, access="rwm"),) if opts.privileged else (),
         memory=Memory(limit=opts.memory) if opts.memory else None,
         pids=Pids(limit=opts.pids_limit) if opts.pids_limit else None,
         cpu=CPU(quota=int(opts.cpus * 100000), period=100000) if opts.cpus else None,
@@ -236,5 +260,6 @@ def build(opts, image_config: image_spec.ImageConfig, container_id: str, etc: di
             masked_paths=() if opts.privileged else MASKED,
             readonly_paths=() if opts.privileged else READONLY,
             seccomp=profile,
+            devices=host_devices() if opts.privileged else (),
         ),
     )
