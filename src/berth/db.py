@@ -15,11 +15,13 @@ def connect(path: str, schema: str = "") -> sqlite3.Connection:
     timeout does not wait for, so processes racing to create the same database
     retry that step; `schema` (idempotent statements) runs once WAL is on.
     """
+    wal = _is_wal(path)
     db = sqlite3.connect(path, timeout=30, isolation_level=None)
     deadline = time.monotonic() + 30
     while True:
         try:
-            db.execute("PRAGMA journal_mode=WAL")
+            if not wal:  # WAL is a property of the file: set once, read back from its header afterwards
+                db.execute("PRAGMA journal_mode=WAL")
             if schema:
                 db.executescript(schema)
             return db
@@ -28,3 +30,17 @@ def connect(path: str, schema: str = "") -> sqlite3.Connection:
                 db.close()
                 raise
             time.sleep(0.01)
+
+
+def _is_wal(path: str) -> bool:
+    """The database header's read and write versions (bytes 18, 19) are 2 in WAL mode."""
+    import os
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        return os.pread(fd, 2, 18) == b"\x02\x02"
+    finally:
+        os.close(fd)

@@ -42,8 +42,7 @@ def _matches(c, filters: list[tuple[str, str]]) -> bool:
     return True
 
 
-def status_text(c) -> str:
-    status = c.status
+def status_text(c, status: str) -> str:
     if status == "running":
         started = human.parse_time(c.started_at)
         return "Up " + human.duration(time.time() - started) + (" (Paused)" if c.paused else "")
@@ -93,8 +92,12 @@ def main(engine, argv: list[str]) -> int:
     elif opts["last"] >= 0:
         containers = containers[: opts["last"]]
     full = opts["no_trunc"]
+    if opts["quiet"]:
+        sys.stdout.write("".join((c.id if full else c.id[:12]) + "\n" for c in containers))
+        return 0
     rows = []
     for c in containers:
+        status = c.status  # read once: each read is three files and /proc
         image = c.image_name
         try:
             ref = reference.parse(image)
@@ -102,11 +105,9 @@ def main(engine, argv: list[str]) -> int:
         except reference.ReferenceError:
             pass
         rows.append({"ID": c.id if full else c.id[:12], "Image": image, "Command": _command(c, full),
-                     "CreatedAt": c.created, "RunningFor": human.since(c.created), "Status": status_text(c),
-                     "State": c.status, "Ports": "", "Names": c.name, "Labels": ",".join(f"{k}={v}" for k, v in (c.config.get("labels") or {}).items())})  # fmt: skip
-    if opts["quiet"]:
-        sys.stdout.write("".join(r["ID"] + "\n" for r in rows))
-    elif opts["format"] == "json":
+                     "CreatedAt": c.created, "RunningFor": human.since(c.created), "Status": status_text(c, status),
+                     "State": status, "Ports": "", "Names": c.name, "Labels": ",".join(f"{k}={v}" for k, v in (c.config.get("labels") or {}).items())})  # fmt: skip
+    if opts["format"] == "json":
         sys.stdout.write("".join(fastjson.dumps(r) + "\n" for r in rows))
     elif opts["format"] not in ("", "table"):
         raise InvalidArgument(f"unsupported --format {opts['format']!r}: use json or table")

@@ -18,14 +18,14 @@ leave the database lying.
 
 from __future__ import annotations
 
+import _sqlite3 as sqlite3  # the C module: the package adds only datetime adapters (~2 ms)
 import os
-import sqlite3
 import sys
 import time
 
 from berth import fastjson
 from berth.db import connect
-from berth.engine import names, spec
+from berth.engine import names
 from berth.engine.options import CreateOptions
 from berth.errors import AlreadyExists, BerthError, FailedPrecondition, InvalidArgument, NotFound
 from berth.fs import atomic_write, remove_tree
@@ -166,6 +166,8 @@ class Engine:
     def create(self, opts: CreateOptions) -> Container:
         image = self.images.get(opts.image)
         image_config = self.images.config(image)
+        from berth.engine import spec  # containers' specs: not loaded by ps, exec, logs, kill
+
         spec.command(opts, image_config.config)  # "No command specified" before anything is made
         from berth.image.unpack import unpack
 
@@ -189,6 +191,8 @@ class Engine:
             )
             etc = self._etc_files(cdir, opts.hostname or cid[:12], opts.add_hosts)
             uid, gid = self._resolve_user(opts.user or (image_config.config.user if image_config.config else ""), top)
+            from berth.engine import spec
+
             oci = spec.build(opts, image_config, cid, etc, uid, gid, self._init_pid_of)
             atomic_write(os.path.join(cdir, "bundle", "config.json"), fastjson.dumps(spec_to_json(oci)).encode())
             config = to_json(opts)
