@@ -100,7 +100,12 @@ def test_rfc3339_parsing_without_strptime():
 
     from berth.cli.human import parse_time
 
-    for text in ("2026-11-29T02:43:43.789283990Z", "2000-02-29T12:00:00Z", "2024-12-31T23:59:59Z", "1999-03-01T00:00:01Z"):
+    for text in (
+        "2026-11-29T02:43:43.789283990Z",
+        "2000-02-29T12:00:00Z",
+        "2024-12-31T23:59:59Z",
+        "1999-03-01T00:00:01Z",
+    ):
         base = text.rstrip("Z").partition(".")[0]
         assert int(parse_time(text)) == calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S"))
     assert parse_time("") == 0.0 and parse_time("garbage") == 0.0

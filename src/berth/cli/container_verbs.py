@@ -41,6 +41,22 @@ def stop(engine, argv: list[str]) -> int:
     return _each(engine, names, "stop", lambda n: engine.stop(n, timeout, opts["signal"]))
 
 
+def restart(engine, argv: list[str]) -> int:
+    """Stop (SIGTERM, then SIGKILL after -t seconds) and start again, each container in turn."""
+    opts, names = parse(argv, [Option("time,t", STR, ""), Option("signal,s", STR, "")], interspersed=True)
+    try:
+        timeout = float(opts["time"]) if opts["time"] else None
+    except ValueError:
+        raise InvalidArgument(f'invalid argument "{opts["time"]}" for "-t, --time" flag') from None
+
+    def again(name: str):
+        c = engine.stop(name, timeout, opts["signal"])
+        engine.start(c.id)
+        return c
+
+    return _each(engine, names, "restart", again)
+
+
 def kill(engine, argv: list[str]) -> int:
     opts, names = parse(argv, [Option("signal,s", STR, "KILL")], interspersed=True)
     return _each(engine, names, "kill", lambda n: engine.kill(n, opts["signal"]))

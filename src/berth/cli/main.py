@@ -26,6 +26,9 @@ VERBS = {
     "create": ("run:create", "Create a new container"),
     "start": ("container_verbs:start", "Start one or more stopped containers"),
     "stop": ("container_verbs:stop", "Stop one or more running containers"),
+    "restart": ("container_verbs:restart", "Restart one or more containers"),
+    "commit": ("commit", "Create a new image from a container's changes"),
+    "diff": ("commit:diff", "Inspect changes to files or directories on a container's filesystem"),
     "kill": ("container_verbs:kill", "Kill one or more running containers"),
     "rm": ("container_verbs:rm", "Remove one or more containers"),
     "wait": ("container_verbs:wait", "Block until containers stop, then print their exit codes"),
@@ -62,7 +65,8 @@ CONTAINER_VERBS = {
     "wait": "container_verbs:wait", "exec": "container_verbs:exec_", "logs": "container_verbs:logs", "ls": "ps",
     "list": "ps", "ps": "ps", "inspect": "inspect:container", "pause": "container_verbs:pause",
     "unpause": "container_verbs:unpause", "rename": "container_verbs:rename", "top": "container_verbs:top",
-    "prune": "container_verbs:prune", "export": "export",
+    "prune": "container_verbs:prune", "export": "export", "restart": "container_verbs:restart", "commit": "commit",
+    "diff": "commit:diff",
 }  # fmt: skip
 IMAGE_MODULES = {
     "images",

@@ -30,7 +30,6 @@ from berth.engine.options import CreateOptions
 from berth.errors import AlreadyExists, BerthError, FailedPrecondition, InvalidArgument, NotFound
 from berth.fs import atomic_write, remove_tree
 from berth.oci.record import to_json
-from berth.oci.runtime_spec import spec_to_json
 
 CREATED, RUNNING, EXITED = "created", "running", "exited"
 
@@ -192,6 +191,7 @@ class Engine:
             etc = self._etc_files(cdir, opts.hostname or cid[:12], opts.add_hosts)
             uid, gid = self._resolve_user(opts.user or (image_config.config.user if image_config.config else ""), top)
             from berth.engine import spec
+            from berth.oci.runtime_spec import spec_to_json
 
             oci = spec.build(opts, image_config, cid, etc, uid, gid, self._init_pid_of)
             atomic_write(os.path.join(cdir, "bundle", "config.json"), fastjson.dumps(spec_to_json(oci)).encode())
