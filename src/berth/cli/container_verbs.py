@@ -88,13 +88,17 @@ def exec_(engine, argv: list[str]) -> int:
 
 
 def logs(engine, argv: list[str]) -> int:
-    opts, names = parse(argv, [Option("follow,f", BOOL), Option("tail,n", STR, "all"), Option("timestamps,t", BOOL)],
-                        interspersed=True)  # fmt: skip
+    opts, names = parse(argv, [Option("follow,f", BOOL), Option("tail,n", STR, "all"), Option("timestamps,t", BOOL),
+                               Option("since", STR, ""), Option("until", STR, "")], interspersed=True)  # fmt: skip
     if len(names) != 1:
         raise InvalidArgument('"logs" requires exactly 1 argument.')
     c = engine.get(names[0])
     path = os.path.join(c.dir, "container.log")
     lines = open(path, "rb").read().splitlines() if os.path.exists(path) else []
+    if opts["since"] or opts["until"]:
+        since = _when(opts["since"], "since") if opts["since"] else None
+        until = _when(opts["until"], "until") if opts["until"] else None
+        lines = [line for line in lines if _within(line, since, until)]
     if opts["tail"] != "all":
         try:
             n = int(opts["tail"])
@@ -112,6 +116,31 @@ def logs(engine, argv: list[str]) -> int:
             offset += len(data)
             _emit(data.splitlines(), opts["timestamps"])
     return 0
+
+
+def _when(text: str, flag: str) -> float:
+    """Docker's forms: a Unix time (1700000000[.5]), a duration before now (10m, 1h30m), or RFC 3339 (a date alone too)."""
+    from berth.cli import human
+    from berth.units import parse_duration
+
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    if text[-1:].isalpha() and not text[:4].isdigit() or text[-2:] in ("ms", "us", "ns"):
+        return time.time() - parse_duration(text)
+    stamp = text + ("T00:00:00Z" if len(text) == 10 else "")
+    when = human.parse_time(stamp)
+    if not when:
+        raise InvalidArgument(f'invalid value for "{flag}": {text!r}: use a Unix time, a duration (10m) or RFC 3339')
+    return when
+
+
+def _within(raw: bytes, since: float | None, until: float | None) -> bool:
+    from berth.cli import human
+
+    when = human.parse_time(fastjson.loads(raw).get("time", ""))
+    return (since is None or when >= since) and (until is None or when <= until)
 
 
 def _emit(lines: list[bytes], timestamps: bool) -> None:

@@ -27,6 +27,8 @@ VERBS = {
     "start": ("container_verbs:start", "Start one or more stopped containers"),
     "stop": ("container_verbs:stop", "Stop one or more running containers"),
     "restart": ("container_verbs:restart", "Restart one or more containers"),
+    "stats": ("stats", "Display a live stream of container(s) resource usage statistics"),
+    "info": ("system:info", "Display system-wide information"),
     "commit": ("commit", "Create a new image from a container's changes"),
     "diff": ("commit:diff", "Inspect changes to files or directories on a container's filesystem"),
     "kill": ("container_verbs:kill", "Kill one or more running containers"),
@@ -66,7 +68,7 @@ CONTAINER_VERBS = {
     "list": "ps", "ps": "ps", "inspect": "inspect:container", "pause": "container_verbs:pause",
     "unpause": "container_verbs:unpause", "rename": "container_verbs:rename", "top": "container_verbs:top",
     "prune": "container_verbs:prune", "export": "export", "restart": "container_verbs:restart", "commit": "commit",
-    "diff": "commit:diff",
+    "diff": "commit:diff", "stats": "stats",
 }  # fmt: skip
 IMAGE_MODULES = {
     "images",
@@ -94,7 +96,7 @@ def usage() -> str:
     lines += ["  container  Manage containers",
               "  image      Manage images (ls, inspect, rm, tag, history, bootstrap, save, load, import, prune, build)",
               "  builder    Manage the build cache (prune)",
-              "  system     Manage berth (prune)",
+              "  system     Manage berth (prune, df, info)",
               "  manifest   Inspect a manifest in a registry (inspect)",
               "  runtime    The OCI runtime (runc's command line)", "  version    Show the berth version information"]  # fmt: skip
     return "\n".join(lines) + "\n"
@@ -162,10 +164,10 @@ def main(argv: list[str] | None = None) -> int:
                 return 0 if not args else 1
             return _run("manifest:inspect", root, args[1:])
         if verb == "system":
-            if args[:1] != ["prune"]:
-                sys.stderr.write("Usage:  berth system prune [-a] [-f]\n")
+            if args[:1] not in (["prune"], ["df"], ["info"]):
+                sys.stderr.write("Usage:  berth system prune [-a] [-f] | df | info\n")
                 return 0 if not args else 1
-            return _run("system:prune", root, args[1:])
+            return _run(f"system:{args[0]}", root, args[1:])
         if verb == "builder":
             if args[:1] != ["prune"]:
                 sys.stderr.write("Usage:  berth builder prune [-a] [-f]\n")

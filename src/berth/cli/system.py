@@ -7,7 +7,7 @@ import sys
 
 from berth.argv import BOOL, LIST, Option, parse
 from berth.cli import human
-from berth.errors import InvalidArgument
+from berth.errors import BerthError, InvalidArgument
 
 OPTIONS = [Option("all,a", BOOL, help="remove all unused images, not just dangling ones"),
            Option("force,f", BOOL, help="do not prompt for confirmation"),
@@ -52,4 +52,118 @@ def prune(engine, argv: list[str]) -> int:
     if images:
         sys.stdout.write("Deleted Images:\n" + "".join(f"deleted: {i}\n" for i in images) + "\n")
     sys.stdout.write(f"Total reclaimed space: {human.size(freed)}\n")
+    return 0
+
+
+def _tree_size(path: str) -> int:
+    import os
+
+    total = 0
+    for top, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(top, name)).st_blocks * 512
+            except OSError:
+                pass
+    return total
+
+
+def df(engine, argv: list[str]) -> int:
+    """`berth system df`: Docker's table of what the store holds and what could be reclaimed."""
+    import os
+
+    from berth.build.cache import Cache
+    from berth.tables import render
+
+    opts, args = parse(argv, [Option("format", LIST)], interspersed=True)
+    if args:
+        raise InvalidArgument('"system df" accepts no arguments.')
+    store = engine.images
+    containers = engine.list()
+    used = {c.image for c in containers}
+    images = store.list()
+    image_size = sum(i.size for i in images)
+    unused_size = sum(i.size for i in images if i.id not in used)
+    sn = store.snapshotter
+    sizes = {}
+    for c in containers:
+        try:
+            sizes[c.id] = _tree_size(sn.fs(sn.stat(c.id)))
+        except BerthError:
+            sizes[c.id] = 0
+    stopped = sum(sizes[c.id] for c in containers if c.status != "running")
+    cache = Cache(store.root)
+    try:
+        steps = cache.db.execute("SELECT COUNT(*) FROM steps").fetchone()[0]
+    finally:
+        cache.close()
+    cache_size = _tree_size(os.path.join(store.root, "build", "mounts"))
+
+    def pct(part: float, whole: float) -> str:
+        return f"{human.size(part)} ({int(part * 100 / whole) if whole else 0}%)"
+
+    rows = [["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
+            ["Images", str(len(images)), str(len([i for i in images if i.id in used])), human.size(image_size),
+             pct(unused_size, image_size)],
+            ["Containers", str(len(containers)), str(len([c for c in containers if c.status == "running"])),
+             human.size(sum(sizes.values())), pct(stopped, sum(sizes.values()))],
+            ["Local Volumes", "0", "0", "0B", "0B"],
+            ["Build Cache", str(steps), "0", human.size(cache_size), human.size(cache_size)]]  # fmt: skip
+    sys.stdout.write(render(rows, min_width=10, padding=3))
+    return 0
+
+
+def info(engine, argv: list[str]) -> int:
+    """`berth info [--format json]`: the engine and the host, in Docker's shape."""
+    import os
+
+    from berth import __version__, fastjson
+    from berth.argv import STR
+
+    opts, args = parse(argv, [Option("format,f", STR, "")], interspersed=True)
+    if args:
+        raise InvalidArgument('"info" accepts no arguments.')
+    containers = engine.list()
+    states = [c.status for c in containers]
+    paused = sum(1 for c in containers if c.status == "running" and c.paused)
+    mounts = open("/proc/self/mountinfo").read()
+    cgroup_version = "2" if " - cgroup2 " in mounts and " - cgroup " not in mounts else "1"
+    pretty = "Linux"
+    try:
+        for line in open("/etc/os-release"):
+            if line.startswith("PRETTY_NAME="):
+                pretty = line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    u = os.uname()
+    doc = {
+        "Containers": len(containers), "ContainersRunning": states.count("running") - paused,
+        "ContainersPaused": paused, "ContainersStopped": len(containers) - states.count("running"),
+        "Images": len(engine.images.list()), "ServerVersion": __version__,
+        "Driver": "overlay" if engine.images.snapshotter.whiteouts_as_devices else "copy",
+        "CgroupDriver": "cgroupfs", "CgroupVersion": cgroup_version, "DefaultRuntime": "berth-runtime",
+        "SecurityOptions": ["name=seccomp,profile=builtin"], "KernelVersion": u.release, "OperatingSystem": pretty,
+        "OSType": "linux", "Architecture": u.machine, "NCPU": os.cpu_count(),
+        "MemTotal": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "Name": u.nodename,
+        "DockerRootDir": engine.root,
+    }  # fmt: skip
+    if opts["format"] == "json":
+        sys.stdout.write(fastjson.dumps(doc) + "\n")
+        return 0
+    if opts["format"]:
+        from berth.cli.gotemplate import render as template
+
+        sys.stdout.write(template(opts["format"], doc) + "\n")
+        return 0
+    lines = ["Client:", f" Version:    {__version__}", "", "Server:",
+             f" Containers: {doc['Containers']}", f"  Running: {doc['ContainersRunning']}",
+             f"  Paused: {doc['ContainersPaused']}", f"  Stopped: {doc['ContainersStopped']}",
+             f" Images: {doc['Images']}", f" Server Version: berth {__version__}", f" Storage Driver: {doc['Driver']}",
+             f" Cgroup Driver: {doc['CgroupDriver']}", f" Cgroup Version: {cgroup_version}",
+             " Runtimes: berth-runtime", f" Default Runtime: {doc['DefaultRuntime']}", " Security Options:",
+             "  seccomp", "   Profile: builtin", f" Kernel Version: {u.release}", f" Operating System: {pretty}",
+             " OSType: linux", f" Architecture: {u.machine}", f" CPUs: {doc['NCPU']}",
+             f" Total Memory: {doc['MemTotal'] / (1 << 30):.2f}GiB", f" Name: {u.nodename}",
+             f" Berth Root Dir: {engine.root}"]  # fmt: skip
+    sys.stdout.write("\n".join(lines) + "\n")
     return 0
