@@ -51,3 +51,52 @@ def test_info_and_system_df(berth):
     df = berth("system", "df", check=True).stdout.splitlines()
     assert df[0].split() == ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]
     assert [line.split()[0] for line in df[1:]] == ["Images", "Containers", "Local", "Build"]
+
+
+def test_cp_both_ways_and_never_through_a_symlink_to_the_host(berth, tmp_path):
+    import io
+    import tarfile
+
+    (tmp_path / "dir" / "sub").mkdir(parents=True)
+    (tmp_path / "dir" / "sub" / "f").write_text("inner\n")
+    (tmp_path / "file").write_text("top\n")
+    host_target = tmp_path / "host-only"
+    host_target.mkdir()
+    berth("run", "-d", "--name", "copier", "busybox", "sh", "-c",
+          f"ln -s /etc/passwd /link; ln -s {host_target} /escape; sleep 60", check=True)  # fmt: skip
+    time.sleep(0.3)
+    berth("cp", str(tmp_path / "file"), "copier:/tmp/", check=True)
+    berth("cp", str(tmp_path / "dir"), "copier:/opt/copied", check=True)
+    out = berth("exec", "copier", "sh", "-c", "cat /tmp/file /opt/copied/sub/f; stat -c %u:%g /tmp/file").stdout
+    assert out == "top\ninner\n0:0\n"
+    berth("cp", "copier:/link", str(tmp_path / "passwd"), check=True)  # the container's /etc/passwd, not the host's
+    assert (tmp_path / "passwd").read_text().startswith("root:x:0:0:root:/root:/bin/sh")
+    assert not (tmp_path / "passwd").is_symlink()
+    berth("cp", str(tmp_path / "file"), "copier:/escape/planted", check=True)
+    assert sorted(p.name for p in host_target.iterdir()) == []  # written inside the container's root
+    assert berth("exec", "copier", "cat", f"{host_target}/planted").stdout == "top\n"
+    archive = subprocess_tar(berth, "copier:/opt/copied")
+    assert sorted(archive.getnames()) == ["copied", "copied/sub", "copied/sub/f"]
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("from-stdin")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"in\n"))
+    berth("cp", "-", "copier:/root", input=buf.getvalue(), check=True)
+    assert berth("exec", "copier", "cat", "/root/from-stdin").stdout == "in\n"
+    missing = berth("cp", "copier:/nonexistent", str(tmp_path / "x"))
+    assert missing.returncode != 0 and "Could not find the file /nonexistent" in missing.stderr
+    berth("stop", "-t", "0", "copier", check=True)
+    berth("cp", "copier:/tmp/file", str(tmp_path / "from-stopped"), check=True)
+    assert (tmp_path / "from-stopped").read_text() == "top\n"
+    assert berth("cp", "a", "b").returncode != 0
+
+
+def subprocess_tar(berth, source: str):
+    import io
+    import subprocess
+    import tarfile
+
+    proc = subprocess.run([berth.binary, "--root", berth.root, "cp", source, "-"], capture_output=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return tarfile.open(fileobj=io.BytesIO(proc.stdout))

@@ -28,6 +28,7 @@ VERBS = {
     "stop": ("container_verbs:stop", "Stop one or more running containers"),
     "restart": ("container_verbs:restart", "Restart one or more containers"),
     "stats": ("stats", "Display a live stream of container(s) resource usage statistics"),
+    "cp": ("cp", "Copy files/folders between a container and the local filesystem"),
     "info": ("system:info", "Display system-wide information"),
     "commit": ("commit", "Create a new image from a container's changes"),
     "diff": ("commit:diff", "Inspect changes to files or directories on a container's filesystem"),
@@ -68,7 +69,7 @@ CONTAINER_VERBS = {
     "list": "ps", "ps": "ps", "inspect": "inspect:container", "pause": "container_verbs:pause",
     "unpause": "container_verbs:unpause", "rename": "container_verbs:rename", "top": "container_verbs:top",
     "prune": "container_verbs:prune", "export": "export", "restart": "container_verbs:restart", "commit": "commit",
-    "diff": "commit:diff", "stats": "stats",
+    "diff": "commit:diff", "stats": "stats", "cp": "cp",
 }  # fmt: skip
 IMAGE_MODULES = {
     "images",

@@ -119,10 +119,12 @@ def write_tar(fileobj, root: str, changes: list[tuple[str, str]]) -> None:
             add_entry(tar, root, rel, hardlinks)
 
 
-def add_entry(tar: tarfile.TarFile, root: str, rel: str, hardlinks: dict) -> None:
-    """One file system entry into the tar (a hard link when an earlier entry shares its inode)."""
+def add_entry(tar: tarfile.TarFile, root: str, rel: str, hardlinks: dict, prefix: str = "") -> None:
+    """One file system entry into the tar (a hard link when an earlier entry shares its inode),
+    named rel (under `prefix` when given)."""
     path = os.path.join(root, rel) if rel else root
-    info = tar.gettarinfo(path, arcname=rel or ".")
+    arcname = f"{prefix}/{rel}" if prefix and rel else (prefix or rel or ".")
+    info = tar.gettarinfo(path, arcname=arcname)
     info.uname = info.gname = ""
     if info.isreg():
         st = os.lstat(path)
@@ -132,7 +134,7 @@ def add_entry(tar: tarfile.TarFile, root: str, rel: str, hardlinks: dict) -> Non
                 info.type, info.linkname, info.size = tarfile.LNKTYPE, hardlinks[key], 0
                 tar.addfile(info)
                 return
-            hardlinks[key] = rel
+            hardlinks[key] = arcname
         with open(path, "rb") as f:
             tar.addfile(info, f)
     else:
