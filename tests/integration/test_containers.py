@@ -263,7 +263,7 @@ def test_spec_flags(berth, tmp_path):
         "written",
     ]
     assert (host / "y").exists()
-    for args, message in ((("--ulimit", "nofile=abc"), "invalid ulimit argument"), (("-v", "named:/x"), "named volumes are not supported"),
+    for args, message in ((("--ulimit", "nofile=abc"), "invalid ulimit argument"), (("-v", "bad/name:/x"), "includes invalid characters"),
                           (("-v", "/nonexistent/dir:/x"), "bind source path does not exist"), (("--oom-score-adj", "5000"), "between -1000 and 1000"),
                           (("--stop-signal", "NOPE"), "invalid signal"), (("--add-host", "nocolon"), "bad format for add-host"),
                           (("--shm-size", "1q"), "--shm-size")):  # fmt: skip

@@ -100,3 +100,30 @@ def subprocess_tar(berth, source: str):
     proc = subprocess.run([berth.binary, "--root", berth.root, "cp", source, "-"], capture_output=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     return tarfile.open(fileobj=io.BytesIO(proc.stdout))
+
+
+def test_named_and_anonymous_volumes(berth):
+    assert berth("volume", "create", "--label", "team=a", "data1", check=True).stdout == "data1\n"
+    berth("run", "--rm", "-v", "data1:/data", "busybox", "sh", "-c", "echo persisted > /data/f", check=True)
+    out = berth("run", "--rm", "--mount", "type=volume,source=data1,target=/d,readonly", "busybox", "sh", "-c",
+                "cat /d/f; touch /d/x 2>&1").stdout  # fmt: skip
+    assert out == "persisted\ntouch: /d/x: Read-only file system\n"
+    berth("run", "--rm", "-v", "auto:/x", "busybox", "true", check=True)  # made on first use, as Docker does
+    assert berth("volume", "ls", "-q", check=True).stdout.split() == ["auto", "data1"]
+    doc = json.loads(berth("volume", "inspect", "data1", check=True).stdout)[0]
+    assert doc["Driver"] == "local" and doc["Labels"] == {"team": "a"} and doc["Scope"] == "local"
+    assert doc["Mountpoint"].endswith("/volumes/data1/_data")
+    cid = berth("run", "-d", "-v", "data1:/data", "-v", "/anon", "busybox", "sleep", "60", check=True).stdout.strip()
+    anon = [n for n in berth("volume", "ls", "-q").stdout.split() if n not in ("auto", "data1")]
+    assert len(anon) == 1 and len(anon[0]) == 64
+    busy = berth("volume", "rm", "data1")
+    assert busy.returncode == 1 and "volume is in use" in busy.stderr
+    assert berth("volume", "ls", "-q", "--filter", "dangling=true").stdout.split() == ["auto"]
+    berth("rm", "-f", "-v", cid, check=True)  # -v takes the anonymous volume along
+    assert berth("volume", "ls", "-q").stdout.split() == ["auto", "data1"]
+    assert berth("volume", "rm", "data1", "auto", check=True).stdout == "data1\nauto\n"
+    bad = berth("volume", "create", "no/slash")
+    assert bad.returncode != 0 and "invalid characters" in bad.stderr
+    assert berth("run", "--rm", "--mount", "type=nope,target=/x", "busybox", "true").returncode == 125
+    berth("run", "--rm", "-v", "/anon2", "busybox", "true", check=True)
+    assert berth("volume", "ls", "-q").stdout == ""  # --rm took its anonymous volume

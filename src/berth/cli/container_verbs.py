@@ -64,7 +64,7 @@ def kill(engine, argv: list[str]) -> int:
 
 def rm(engine, argv: list[str]) -> int:
     opts, names = parse(argv, [Option("force,f", BOOL), Option("volumes,v", BOOL)], interspersed=True)
-    return _each(engine, names, "rm", lambda n: engine.remove(n, opts["force"]))
+    return _each(engine, names, "rm", lambda n: engine.remove(n, opts["force"], opts["volumes"]))
 
 
 def wait(engine, argv: list[str]) -> int:

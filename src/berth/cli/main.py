@@ -98,6 +98,7 @@ def usage() -> str:
               "  image      Manage images (ls, inspect, rm, tag, history, bootstrap, save, load, import, prune, build)",
               "  builder    Manage the build cache (prune)",
               "  system     Manage berth (prune, df, info)",
+              "  volume     Manage volumes (create, ls, inspect, rm, prune)",
               "  manifest   Inspect a manifest in a registry (inspect)",
               "  runtime    The OCI runtime (runc's command line)", "  version    Show the berth version information"]  # fmt: skip
     return "\n".join(lines) + "\n"
@@ -159,6 +160,13 @@ def main(argv: list[str] | None = None) -> int:
                 sys.stderr.write("Usage:  berth image COMMAND\n\nCommands: " + ", ".join(IMAGE_VERBS) + "\n")
                 return 0 if not args else 1
             return _run(IMAGE_VERBS[args[0]], root, args[1:])
+        if verb == "volume":
+            sub = {"create": "create", "ls": "ls", "list": "ls", "inspect": "inspect", "rm": "rm", "remove": "rm",
+                   "prune": "prune"}  # fmt: skip
+            if not args or args[0] not in sub:
+                sys.stderr.write("Usage:  berth volume COMMAND\n\nCommands: create, ls, inspect, rm, prune\n")
+                return 0 if not args else 1
+            return _run(f"volume:{sub[args[0]]}", root, args[1:])
         if verb == "manifest":
             if args[:1] != ["inspect"]:
                 sys.stderr.write("Usage:  berth manifest inspect NAME[:TAG|@DIGEST]\n")

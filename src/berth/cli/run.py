@@ -37,6 +37,7 @@ OPTIONS = [
     Option("read-only", BOOL, help="mount the root file system read only"),
     Option("cap-add", LIST, help="add Linux capabilities"),
     Option("cap-drop", LIST, help="drop Linux capabilities"),
+    Option("mount", LIST, help="attach a filesystem mount: type=bind|volume|tmpfs,source=,target=[,readonly]"),
     Option("privileged", BOOL, help="give extended privileges: every capability, no seccomp, no masked paths, rw /sys"),
     Option("security-opt", LIST, help="seccomp=unconfined|PROFILE.json, no-new-privileges[=true|false]"),
     Option("interactive,i", BOOL, help="keep STDIN open"),
@@ -84,10 +85,41 @@ def options_from(argv: list[str]) -> tuple[CreateOptions, dict]:
     ), opts  # fmt: skip
 
 
+def _mount(spec: str) -> tuple[str, str]:
+    """--mount type=bind|volume|tmpfs,source=,target=[,readonly][,tmpfs-size=] as a -v or --tmpfs item."""
+    fields: dict[str, str] = {}
+    for part in spec.split(","):
+        key, sep, value = part.partition("=")
+        key = {"src": "source", "dst": "target", "destination": "target", "ro": "readonly"}.get(key, key)
+        if key not in ("type", "source", "target", "readonly", "tmpfs-size", "tmpfs-mode", "bind-propagation"):
+            raise InvalidArgument(
+                f"invalid argument \"{spec}\" for \"--mount\" flag: unexpected key '{key}' in '{part}'"
+            )
+        fields[key] = value if sep else "true"
+    kind, target = fields.get("type", "volume"), fields.get("target", "")
+    if not target.startswith("/"):
+        raise InvalidArgument(f'invalid argument "{spec}" for "--mount" flag: target is required and must be absolute')
+    ro = ":ro" if fields.get("readonly", "false") in ("true", "1") else ""
+    if kind == "bind":
+        if not fields.get("source", "").startswith("/"):
+            raise InvalidArgument(
+                f'invalid argument "{spec}" for "--mount" flag: a bind mount needs an absolute source'
+            )
+        return "volumes", f"{fields['source']}:{target}{ro}"
+    if kind == "volume":
+        return "volumes", (f"{fields['source']}:{target}{ro}" if fields.get("source") else target)
+    if kind == "tmpfs":
+        return "tmpfs", target + (f":size={fields['tmpfs-size']}" if fields.get("tmpfs-size") else "")
+    raise InvalidArgument(f'invalid argument "{spec}" for "--mount" flag: mount type unknown: {kind!r}')
+
+
 def _extra(opts: dict) -> dict:
     """The flags that go to the spec as they are, checked here for Docker's messages."""
     out: dict = {"ulimits": tuple(opts["ulimit"]), "add_hosts": tuple(opts["add_host"]),
                  "tmpfs": tuple(opts["tmpfs"]), "volumes": tuple(opts["volume"])}  # fmt: skip
+    for spec in opts["mount"]:
+        kind, item = _mount(spec)
+        out[kind] += (item,)
     if opts["shm_size"]:
         try:
             out["shm_size"] = parse_size(opts["shm_size"])
@@ -177,10 +209,10 @@ def main(engine, argv: list[str]) -> int:
             return 0
         code = engine.start(c.id, attach=True)
     except BaseException:
-        engine.remove(c.id, force=True)  # a container that could not start is not left behind
+        engine.remove(c.id, force=True, volumes=True)  # a container that could not start is not left behind
         raise
     if options.auto_remove:
-        engine.remove(c.id, force=True)
+        engine.remove(c.id, force=True, volumes=True)  # --rm takes its anonymous volumes along, as Docker's
     return code
 
 

@@ -11,7 +11,7 @@ from berth.errors import BerthError, InvalidArgument
 
 OPTIONS = [Option("all,a", BOOL, help="remove all unused images, not just dangling ones"),
            Option("force,f", BOOL, help="do not prompt for confirmation"),
-           Option("volumes", BOOL, help="berth has no named volumes yet: nothing to prune"),
+           Option("volumes", BOOL, help="prune anonymous volumes too"),
            Option("filter", LIST, help="not supported yet")]  # fmt: skip
 
 
@@ -47,10 +47,19 @@ def prune(engine, argv: list[str]) -> int:
             cache.close()
     images = prune_images(store, opts["all"], in_use)
     freed += collect(store)
+    volumes = []
+    if opts["volumes"]:
+        for v in engine.volumes.list():
+            if v["Anonymous"] and not engine.volume_users(v["Name"]):
+                freed += _tree_size(v["Mountpoint"])
+                engine.volumes.remove(v["Name"], [])
+                volumes.append(v["Name"])
     if containers:
         sys.stdout.write("Deleted Containers:\n" + "".join(i + "\n" for i in containers) + "\n")
     if images:
         sys.stdout.write("Deleted Images:\n" + "".join(f"deleted: {i}\n" for i in images) + "\n")
+    if volumes:
+        sys.stdout.write("Deleted Volumes:\n" + "".join(f"{v}\n" for v in volumes) + "\n")
     sys.stdout.write(f"Total reclaimed space: {human.size(freed)}\n")
     return 0
 
@@ -98,6 +107,10 @@ def df(engine, argv: list[str]) -> int:
     finally:
         cache.close()
     cache_size = _tree_size(os.path.join(store.root, "build", "mounts"))
+    vols = engine.volumes.list()
+    unused_vols = [v for v in vols if not engine.volume_users(v["Name"])]
+    vol_size = sum(_tree_size(v["Mountpoint"]) for v in vols)
+    unused_vol_size = sum(_tree_size(v["Mountpoint"]) for v in unused_vols)
 
     def pct(part: float, whole: float) -> str:
         return f"{human.size(part)} ({int(part * 100 / whole) if whole else 0}%)"
@@ -107,7 +120,8 @@ def df(engine, argv: list[str]) -> int:
              pct(unused_size, image_size)],
             ["Containers", str(len(containers)), str(len([c for c in containers if c.status == "running"])),
              human.size(sum(sizes.values())), pct(stopped, sum(sizes.values()))],
-            ["Local Volumes", "0", "0", "0B", "0B"],
+            ["Local Volumes", str(len(vols)), str(len(vols) - len(unused_vols)), human.size(vol_size),
+             pct(unused_vol_size, vol_size)],
             ["Build Cache", str(steps), "0", human.size(cache_size), human.size(cache_size)]]  # fmt: skip
     sys.stdout.write(render(rows, min_width=10, padding=3))
     return 0

@@ -119,6 +119,7 @@ class Engine:
     def __init__(self, root: str) -> None:
         self.root = root
         self._images = None
+        self._volumes = None
         os.makedirs(os.path.join(root, "containers"), exist_ok=True)
         self.db = connect(os.path.join(root, "containers.db"),
                           "CREATE TABLE IF NOT EXISTS containers (id TEXT PRIMARY KEY, name TEXT UNIQUE NOT NULL,"
@@ -140,6 +141,8 @@ class Engine:
         self.db.close()
         if self._images is not None:
             self._images.close()
+        if self._volumes is not None:
+            self._volumes.close()
 
     # -- finding containers -------------------------------------------------
     _COLUMNS = "id, name, image, image_name, created, config"
@@ -182,7 +185,9 @@ class Engine:
                                 "You have to remove (or rename) that container to be able to reuse that name.")  # fmt: skip
         cdir = os.path.join(self.root, "containers", cid)
         sn = self.images.snapshotter
+        made_volumes: list[str] = []
         try:
+            spec_opts, used, anonymous = self._volume_binds(opts, made_volumes)
             os.makedirs(os.path.join(cdir, "bundle", "rootfs"))
             mounts = sn.prepare(cid, top)
             atomic_write(
@@ -193,26 +198,63 @@ class Engine:
             from berth.engine import spec
             from berth.oci.runtime_spec import spec_to_json
 
-            oci = spec.build(opts, image_config, cid, etc, uid, gid, self._init_pid_of)
+            oci = spec.build(spec_opts, image_config, cid, etc, uid, gid, self._init_pid_of)
             atomic_write(os.path.join(cdir, "bundle", "config.json"), fastjson.dumps(spec_to_json(oci)).encode())
             config = to_json(opts)
             config["Image"] = opts.image
+            config["VolumeNames"], config["AnonymousVolumes"] = used, anonymous
             self.db.execute("INSERT INTO containers (id, name, image, image_name, created, config) VALUES (?, ?, ?, ?, ?, ?)",
                             (cid, name, image_id, opts.image, _rfc3339(time.time()), fastjson.dumps(config)))  # fmt: skip
         except sqlite3.IntegrityError:
-            self._discard(cid)
+            self._discard(cid, made_volumes)
             raise AlreadyExists(f'Conflict. The container name "/{name}" is already in use.') from None
         except BaseException:
-            self._discard(cid)
+            self._discard(cid, made_volumes)
             raise
         return self.get(cid)
 
-    def _discard(self, cid: str) -> None:
+    def _discard(self, cid: str, volumes: list[str] = ()) -> None:
         try:
             self.images.snapshotter.remove(cid)
         except BerthError:
             pass
         remove_tree(os.path.join(self.root, "containers", cid))
+        for name in volumes:  # made for a container that could not be made
+            self.volumes.remove(name, [])
+
+    @property
+    def volumes(self):
+        if self._volumes is None:
+            from berth.engine.volumes import Volumes
+
+            self._volumes = Volumes(self.root)
+        return self._volumes
+
+    def _volume_binds(self, opts: CreateOptions, made: list[str]) -> tuple[CreateOptions, list[str], list[str]]:
+        """-v NAME:/path and -v /path as binds of volume directories: (options for the spec, names, anonymous)."""
+        if not any(not item.startswith("/") or ":" not in item for item in opts.volumes):
+            return opts, [], []
+        from berth.engine import volumes
+
+        binds, used, anonymous = [], [], []
+        for item in opts.volumes:
+            source, dest, mode = volumes.split(item)
+            if source.startswith("/"):
+                binds.append(item)
+                continue
+            if not source or not any(v["Name"] == source for v in self.volumes.list()):
+                vol = self.volumes.create(source, anonymous=not source)
+                made.append(vol["Name"])
+            else:
+                vol = self.volumes.get(source)
+            used.append(vol["Name"])
+            if not source:
+                anonymous.append(vol["Name"])
+            binds.append(f"{vol['Mountpoint']}:{dest}" + (f":{mode}" if mode else ""))
+        return opts.replace(volumes=tuple(binds)), used, anonymous
+
+    def volume_users(self, name: str) -> list[str]:
+        return [c.id[:12] for c in self.list() if name in (c.config.get("VolumeNames") or [])]
 
     def _name_taken(self, name: str) -> bool:
         return self.db.execute("SELECT 1 FROM containers WHERE name = ?", (name,)).fetchone() is not None
@@ -394,7 +436,7 @@ class Engine:
             self.wait(ref, 30)
         return c
 
-    def remove(self, ref: str, force: bool = False) -> Container:
+    def remove(self, ref: str, force: bool = False, volumes: bool = False) -> Container:
         c = self.get(ref)
         if c.status == RUNNING:
             if not force:
@@ -410,7 +452,7 @@ class Engine:
         if os.path.exists(os.path.join(self.runtime_root, c.id)):
             self._runtime("delete", "--force", c.id)  # what a killed monitor left behind
         self.db.execute("DELETE FROM containers WHERE id = ?", (c.id,))
-        self._discard(c.id)
+        self._discard(c.id, list(c.config.get("AnonymousVolumes") or []) if volumes else [])
         self._remove_cgroup_parent()
         return c
 

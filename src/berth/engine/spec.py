@@ -116,7 +116,7 @@ def extra_mounts(opts) -> tuple[Mount, ...]:
         source, dest = parts[0], parts[1]
         mode = parts[2].split(",") if len(parts) == 3 else []
         if not source.startswith("/"):
-            raise InvalidArgument(f"named volumes are not supported yet: '{item}' (give a host path)")
+            raise InvalidArgument(f"invalid volume specification: '{item}': not a volume the engine made")
         if not os.path.exists(source):
             raise InvalidArgument(f"invalid mount config: bind source path does not exist: {source}")
         if any(m not in ("ro", "rw", "z", "Z") for m in mode):

@@ -1,0 +1,117 @@
+"""`berth volume create|ls|inspect|rm|prune`: named volumes, as Docker's local driver."""
+
+from __future__ import annotations
+
+import sys
+
+from berth import fastjson
+from berth.argv import BOOL, LIST, STR, Option, parse
+from berth.errors import BerthError, InvalidArgument
+
+
+def create(engine, argv: list[str]) -> int:
+    opts, args = parse(argv, [Option("label", LIST), Option("driver,d", STR, "local"), Option("name", STR, "")],
+                       interspersed=True)  # fmt: skip
+    if opts["driver"] != "local":
+        raise InvalidArgument(f"volume driver {opts['driver']!r} is not supported: only local")
+    if len(args) > 1 or (args and opts["name"]):
+        raise InvalidArgument('"volume create" requires at most 1 argument: [VOLUME]')
+    labels = dict(item.partition("=")[::2] for item in opts["label"])
+    vol = engine.volumes.create(args[0] if args else opts["name"], labels)
+    sys.stdout.write(vol["Name"] + "\n")
+    return 0
+
+
+def ls(engine, argv: list[str]) -> int:
+    opts, args = parse(argv, [Option("quiet,q", BOOL), Option("filter,f", LIST), Option("format", STR, "")],
+                       interspersed=True)  # fmt: skip
+    if args:
+        raise InvalidArgument('"volume ls" accepts no arguments.')
+    vols = engine.volumes.list()
+    for item in opts["filter"]:
+        key, _, value = item.partition("=")
+        if key == "dangling":
+            want = value in ("true", "1")
+            vols = [v for v in vols if (not engine.volume_users(v["Name"])) == want]
+        elif key == "name":
+            vols = [v for v in vols if value in v["Name"]]
+        elif key == "label":
+            k, sep, val = value.partition("=")
+            vols = [v for v in vols if k in (v["Labels"] or {}) and (not sep or v["Labels"][k] == val)]
+        else:
+            raise InvalidArgument(f"invalid filter '{key}'")
+    if opts["quiet"]:
+        sys.stdout.write("".join(v["Name"] + "\n" for v in vols))
+    elif opts["format"] == "json":
+        sys.stdout.write("".join(fastjson.dumps(v) + "\n" for v in vols))
+    else:
+        from berth.tables import render
+
+        sys.stdout.write(render([["DRIVER", "VOLUME NAME"]] + [[v["Driver"], v["Name"]] for v in vols],
+                                min_width=10, padding=4))  # fmt: skip
+    return 0
+
+
+def inspect(engine, argv: list[str]) -> int:
+    opts, args = parse(argv, [Option("format,f", STR, "")], interspersed=True)
+    if not args:
+        raise InvalidArgument('"volume inspect" requires at least 1 argument.')
+    docs, code = [], 0
+    for name in args:
+        try:
+            doc = engine.volumes.get(name)
+            doc.pop("Anonymous")
+            docs.append(doc)
+        except BerthError as e:
+            sys.stderr.write(f"Error response from daemon: {e}\n")
+            code = 1
+    if opts["format"]:
+        from berth.cli.gotemplate import render
+
+        sys.stdout.write("".join(render(opts["format"], d) + "\n" for d in docs))
+    else:
+        import json
+
+        sys.stdout.write(json.dumps(docs, indent=4) + "\n")
+    return code
+
+
+def rm(engine, argv: list[str]) -> int:
+    _opts, args = parse(argv, [Option("force,f", BOOL)], interspersed=True)
+    if not args:
+        raise InvalidArgument('"volume rm" requires at least 1 argument.')
+    code = 0
+    for name in args:
+        try:
+            engine.volumes.remove(name, engine.volume_users(name))
+            sys.stdout.write(name + "\n")
+        except BerthError as e:
+            sys.stderr.write(f"Error response from daemon: {e}\n")
+            code = 1
+    return code
+
+
+def prune(engine, argv: list[str]) -> int:
+    opts, args = parse(argv, [Option("all,a", BOOL), Option("force,f", BOOL), Option("filter", LIST)],
+                       interspersed=True)  # fmt: skip
+    if args or opts["filter"]:
+        raise InvalidArgument('"volume prune" accepts no arguments or filters yet')
+    if not opts["force"]:
+        what = "all unused volumes" if opts["all"] else "all anonymous local volumes not used by at least one container"
+        sys.stdout.write(f"WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ")
+        sys.stdout.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            return 0
+    from berth.cli import human
+    from berth.cli.system import _tree_size
+
+    gone, freed = [], 0
+    for v in engine.volumes.list():
+        if (opts["all"] or v["Anonymous"]) and not engine.volume_users(v["Name"]):
+            freed += _tree_size(v["Mountpoint"])
+            engine.volumes.remove(v["Name"], [])
+            gone.append(v["Name"])
+    if gone:
+        sys.stdout.write("Deleted Volumes:\n" + "".join(n + "\n" for n in gone) + "\n")
+    sys.stdout.write(f"Total reclaimed space: {human.size(freed)}\n")
+    return 0

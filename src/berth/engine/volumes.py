@@ -1,0 +1,90 @@
+"""Named volumes (the `local` driver): a directory per volume, metadata in SQLite.
+
+    <root>/volumes.db                 name, created, labels, anonymous
+    <root>/volumes/<name>/_data/      what containers mount
+
+`-v NAME:/path` makes the volume if it is missing, as Docker does; `-v /path`
+makes an anonymous one, which `rm -v` removes with its container.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from berth import fastjson
+from berth.db import connect
+from berth.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from berth.fs import remove_tree
+
+_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+
+
+def _now() -> str:
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def validate(name: str) -> str:
+    if len(name) < 2 or not set(name) <= _NAME_CHARS or not name[0].isalnum():
+        raise InvalidArgument(f'create {name}: "{name}" includes invalid characters for a local volume name, '
+                              "only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host "
+                              "directory, use absolute path")  # fmt: skip
+    return name
+
+
+class Volumes:
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.dir = os.path.join(root, "volumes")
+        self.db = connect(os.path.join(root, "volumes.db"),
+                          "CREATE TABLE IF NOT EXISTS volumes (name TEXT PRIMARY KEY, created TEXT NOT NULL,"
+                          " labels TEXT NOT NULL DEFAULT '{}', anonymous INTEGER NOT NULL DEFAULT 0);")  # fmt: skip
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.dir, name, "_data")
+
+    def create(self, name: str = "", labels: dict[str, str] | None = None, anonymous: bool = False,
+               exist_ok: bool = True) -> dict:  # fmt: skip
+        name = validate(name) if name else os.urandom(32).hex()
+        os.makedirs(self.path(name), mode=0o755, exist_ok=True)
+        try:
+            self.db.execute("INSERT INTO volumes (name, created, labels, anonymous) VALUES (?, ?, ?, ?)",
+                            (name, _now(), fastjson.dumps(labels or {}), int(anonymous)))  # fmt: skip
+        except Exception as e:  # noqa: BLE001 - sqlite3.IntegrityError without importing the package
+            if "UNIQUE" not in str(e):
+                raise
+            if not exist_ok:
+                raise AlreadyExists(f"volume {name} already exists") from None
+        return self.get(name)
+
+    def get(self, name: str) -> dict:
+        row = self.db.execute("SELECT name, created, labels, anonymous FROM volumes WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise NotFound(f"get {name}: no such volume")
+        return {"CreatedAt": row[1], "Driver": "local", "Labels": fastjson.loads(row[2]) or None,
+                "Mountpoint": self.path(row[0]), "Name": row[0], "Options": None, "Scope": "local",
+                "Anonymous": bool(row[3])}  # fmt: skip
+
+    def list(self) -> list[dict]:
+        return [self.get(r[0]) for r in self.db.execute("SELECT name FROM volumes ORDER BY name").fetchall()]
+
+    def remove(self, name: str, users: list[str]) -> None:
+        self.get(name)
+        if users:
+            raise FailedPrecondition(f"remove {name}: volume is in use - [{', '.join(users)}]")
+        self.db.execute("DELETE FROM volumes WHERE name = ?", (name,))
+        remove_tree(os.path.join(self.dir, name))
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def split(item: str) -> tuple[str, str, str]:
+    """-v's forms: (source, destination, mode); source "" for an anonymous volume."""
+    parts = item.split(":")
+    if len(parts) == 1 and parts[0].startswith("/"):
+        return "", parts[0], ""
+    if len(parts) in (2, 3) and parts[1].startswith("/"):
+        return parts[0], parts[1], parts[2] if len(parts) == 3 else ""
+    raise InvalidArgument(f"invalid volume specification: '{item}'")
