@@ -127,3 +127,26 @@ def test_named_and_anonymous_volumes(berth):
     assert berth("run", "--rm", "--mount", "type=nope,target=/x", "busybox", "true").returncode == 125
     berth("run", "--rm", "-v", "/anon2", "busybox", "true", check=True)
     assert berth("volume", "ls", "-q").stdout == ""  # --rm took its anonymous volume
+
+
+def test_update_ps_size_and_port(berth):
+    cid = berth("run", "-d", "--name", "updated", "--memory", "64m", "busybox", "sh", "-c", "echo x > /file; sleep 60",
+                check=True).stdout.strip()  # fmt: skip
+    time.sleep(0.3)
+    assert (
+        berth("update", "--memory", "128m", "--pids-limit", "30", "--cpus", "0.5", "updated", check=True).stdout
+        == "updated\n"
+    )
+    base = f"/sys/fs/cgroup/{{}}/berth/{cid}/"
+    assert open(base.format("memory") + "memory.limit_in_bytes").read().strip() == str(128 << 20)
+    assert open(base.format("pids") + "pids.max").read().strip() == "30"
+    assert open(base.format("cpu") + "cpu.cfs_quota_us").read().strip() == "50000"
+    assert berth("update", "updated").returncode == 1  # no flag
+    lines = berth("ps", "-s", check=True).stdout.splitlines()
+    assert lines[0].split()[-1] == "SIZE" and "(virtual " in lines[1]
+    assert berth("port", "updated", check=True).stdout == ""
+    none = berth("port", "updated", "80")
+    assert none.returncode == 1 and "No public port '80/tcp' published for updated" in none.stderr
+    berth("stop", "-t", "0", "updated", check=True)
+    stopped = berth("update", "--memory", "1g", "updated")
+    assert stopped.returncode == 1 and "is not running" in stopped.stderr

@@ -194,3 +194,53 @@ def prune(engine, argv: list[str]) -> int:
         sys.stdout.write("Deleted Containers:\n" + "".join(i + "\n" for i in gone) + "\n")
     sys.stdout.write(f"Total reclaimed space: {human.size(0)}\n")
     return 0
+
+
+UPDATE_OPTIONS = [
+    Option("cpus", STR, "", help="number of CPUs"),
+    Option("cpu-shares,c", STR, "", help="CPU shares (relative weight)"),
+    Option("cpuset-cpus", STR, "", help="CPUs in which to allow execution (0-3, 0,1)"),
+    Option("memory,m", STR, "", help="memory limit"),
+    Option("memory-reservation", STR, "", help="memory soft limit"),
+    Option("memory-swap", STR, "", help="memory plus swap limit (-1: unlimited)"),
+    Option("pids-limit", STR, "", help="tune container pids limit (-1 for unlimited)"),
+    Option("blkio-weight", STR, "", help="block IO weight, 10 to 1000"),
+]
+
+
+def update(engine, argv: list[str]) -> int:
+    """`berth update`: new resource limits for running containers, kept for their next start."""
+    from berth.units import parse_size
+
+    opts, names = parse(argv, UPDATE_OPTIONS, interspersed=True)
+    args: list[str] = []
+    try:
+        if opts["cpus"]:
+            args += ["--cpu-period", "100000", "--cpu-quota", str(int(float(opts["cpus"]) * 100000))]
+        for flag, runtime_flag in (("cpu_shares", "--cpu-share"), ("pids_limit", "--pids-limit"),
+                                   ("blkio_weight", "--blkio-weight")):  # fmt: skip
+            if opts[flag]:
+                args += [runtime_flag, str(int(opts[flag]))]
+    except ValueError as e:
+        raise InvalidArgument(f"invalid value: {e}") from None
+    if opts["cpuset_cpus"]:
+        args += ["--cpuset-cpus", opts["cpuset_cpus"]]
+    for flag, runtime_flag in (("memory", "--memory"), ("memory_reservation", "--memory-reservation"),
+                               ("memory_swap", "--memory-swap")):  # fmt: skip
+        if opts[flag]:
+            args += [runtime_flag, str(parse_size(opts[flag]))]
+    if not args:
+        raise InvalidArgument("you must provide one or more flags when using this command")
+    return _each(engine, names, "update", lambda n: engine.update(n, args))
+
+
+def port(engine, argv: list[str]) -> int:
+    """`berth port CONTAINER [PORT[/PROTO]]`: published ports; berth publishes none until it has networking."""
+    _opts, args = parse(argv, [], interspersed=True)
+    if not 1 <= len(args) <= 2:
+        raise InvalidArgument('"port" requires at least 1 and at most 2 arguments: CONTAINER [PRIVATE_PORT[/PROTO]]')
+    c = engine.get(args[0])
+    if len(args) == 2:
+        wanted = args[1] if "/" in args[1] else args[1] + "/tcp"
+        raise InvalidArgument(f"No public port '{wanted}' published for {c.name}")
+    return 0

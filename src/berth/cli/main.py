@@ -29,6 +29,8 @@ VERBS = {
     "restart": ("container_verbs:restart", "Restart one or more containers"),
     "stats": ("stats", "Display a live stream of container(s) resource usage statistics"),
     "cp": ("cp", "Copy files/folders between a container and the local filesystem"),
+    "update": ("container_verbs:update", "Update configuration of one or more containers"),
+    "port": ("container_verbs:port", "List port mappings or a specific mapping for the container"),
     "info": ("system:info", "Display system-wide information"),
     "commit": ("commit", "Create a new image from a container's changes"),
     "diff": ("commit:diff", "Inspect changes to files or directories on a container's filesystem"),
@@ -69,7 +71,8 @@ CONTAINER_VERBS = {
     "list": "ps", "ps": "ps", "inspect": "inspect:container", "pause": "container_verbs:pause",
     "unpause": "container_verbs:unpause", "rename": "container_verbs:rename", "top": "container_verbs:top",
     "prune": "container_verbs:prune", "export": "export", "restart": "container_verbs:restart", "commit": "commit",
-    "diff": "commit:diff", "stats": "stats", "cp": "cp",
+    "diff": "commit:diff", "stats": "stats", "cp": "cp", "update": "container_verbs:update",
+    "port": "container_verbs:port",
 }  # fmt: skip
 IMAGE_MODULES = {
     "images",

@@ -57,6 +57,23 @@ def status_text(c, status: str) -> str:
     return "Created"
 
 
+def _size(engine, c) -> str:
+    """Docker's SIZE: the writable layer, and with the image's layers the virtual size."""
+    from berth.cli.system import _tree_size
+    from berth.errors import BerthError
+
+    sn = engine.images.snapshotter
+    try:
+        own = _tree_size(sn.fs(sn.stat(c.id)))
+    except BerthError:
+        own = 0
+    try:
+        image = engine.images.get(c.image).size
+    except BerthError:
+        image = 0
+    return f"{human.size(own)} (virtual {human.size(own + image)})"
+
+
 def _command(c, no_trunc: bool) -> str:
     cfg = c.config
     args = list(cfg.get("entrypoint") or []) + list(cfg.get("command") or [])
@@ -107,14 +124,19 @@ def main(engine, argv: list[str]) -> int:
         rows.append({"ID": c.id if full else c.id[:12], "Image": image, "Command": _command(c, full),
                      "CreatedAt": c.created, "RunningFor": human.since(c.created), "Status": status_text(c, status),
                      "State": status, "Ports": "", "Names": c.name, "Labels": ",".join(f"{k}={v}" for k, v in (c.config.get("labels") or {}).items())})  # fmt: skip
+        if opts["size"]:
+            rows[-1]["Size"] = _size(engine, c)
     if opts["format"] == "json":
         sys.stdout.write("".join(fastjson.dumps(r) + "\n" for r in rows))
     elif opts["format"] not in ("", "table"):
         raise InvalidArgument(f"unsupported --format {opts['format']!r}: use json or table")
     else:
-        table = [["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]]
+        table = [["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
+                 + (["SIZE"] if opts["size"] else [])]  # fmt: skip
         table += [
-            [r["ID"], r["Image"], r["Command"], r["RunningFor"], r["Status"], r["Ports"], r["Names"]] for r in rows
+            [r["ID"], r["Image"], r["Command"], r["RunningFor"], r["Status"], r["Ports"], r["Names"]]
+            + ([r["Size"]] if opts["size"] else [])
+            for r in rows
         ]
         sys.stdout.write(render(table, min_width=10, padding=3))
     return 0

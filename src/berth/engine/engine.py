@@ -478,6 +478,24 @@ class Engine:
             raise FailedPrecondition(proc.stderr.strip().removeprefix("berth-runtime: "))
         return c
 
+    def update(self, ref: str, runtime_args: list[str]) -> Container:
+        """New limits: applied by the runtime when running, and written into the bundle for the next start."""
+        c = self.get(ref)
+        if c.status == RUNNING:
+            proc = self._runtime("update", *runtime_args, c.id)
+            if proc.returncode != 0:
+                raise InvalidArgument(proc.stderr.strip().removeprefix("berth-runtime: "))
+            with open(os.path.join(self.runtime_root, c.id, "config.json"), "rb") as f:
+                resources = fastjson.loads(f.read()).get("linux", {}).get("resources")
+            path = os.path.join(c.dir, "bundle", "config.json")
+            with open(path, "rb") as f:
+                doc = fastjson.loads(f.read())
+            doc.setdefault("linux", {})["resources"] = resources
+            atomic_write(path, fastjson.dumps(doc).encode())
+        else:
+            raise FailedPrecondition(f"container {c.name} is not running: berth updates running containers only")
+        return c
+
     def rename(self, ref: str, new: str) -> None:
         c = self.get(ref)
         new = names.validate(new)
