@@ -150,3 +150,31 @@ def test_update_ps_size_and_port(berth):
     berth("stop", "-t", "0", "updated", check=True)
     stopped = berth("update", "--memory", "1g", "updated")
     assert stopped.returncode == 1 and "is not running" in stopped.stderr
+
+
+def test_restart_policies(berth):
+    berth("run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c", "echo run; exit 3",
+          check=True)  # fmt: skip
+    deadline = time.monotonic() + 15
+    while berth("inspect", "-f", "{{.State.Status}}", "flaky").stdout.strip() != "exited":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert berth("inspect", "-f", "{{.RestartCount}} {{.State.ExitCode}}", "flaky").stdout.split() == ["2", "3"]
+    assert berth("logs", "flaky").stdout == "run\nrun\nrun\n"
+    berth("run", "-d", "--name", "forever", "--restart", "always", "busybox", "sh", "-c", "sleep 0.2", check=True)
+    deadline = time.monotonic() + 15
+    while int(berth("inspect", "-f", "{{.RestartCount}}", "forever").stdout or 0) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    berth("stop", "-t", "1", "forever", check=True)  # a stopped container stays stopped
+    count = berth("inspect", "-f", "{{.RestartCount}}", "forever").stdout
+    time.sleep(1)
+    assert berth("inspect", "-f", "{{.RestartCount}} {{.State.Status}}", "forever").stdout.split() == [
+        count.strip(),
+        "exited",
+    ]
+    assert json.loads(berth("inspect", "forever").stdout)[0]["HostConfig"]["RestartPolicy"] == {
+        "Name": "always", "MaximumRetryCount": 0}  # fmt: skip
+    conflict = berth("run", "--rm", "--restart", "always", "busybox", "true")
+    assert conflict.returncode == 125 and "Conflicting options: --restart and --rm" in conflict.stderr
+    assert berth("run", "--restart", "sometimes", "busybox", "true").returncode == 125

@@ -12,6 +12,7 @@ from berth.units import parse_size
 OPTIONS = [
     Option("detach,d", BOOL, help="run in the background and print the container ID"),
     Option("rm", BOOL, help="remove the container when it exits"),
+    Option("restart", STR, "", help="restart policy: no, always, unless-stopped, on-failure[:max-retries]"),
     Option(
         "pull",
         STR,
@@ -80,9 +81,20 @@ def options_from(argv: list[str]) -> tuple[CreateOptions, dict]:
         workdir=opts["workdir"], user=opts["user"], hostname=opts["hostname"], pid=opts["pid"], ipc=opts["ipc"],
         uts=opts["uts"], network=opts["network"], labels=labels, memory=memory, pids_limit=pids, cpus=cpus,
         read_only=opts["read_only"], cap_add=tuple(opts["cap_add"]), cap_drop=tuple(opts["cap_drop"]),
-        privileged=opts["privileged"], security_opt=tuple(opts["security_opt"]),
+        privileged=opts["privileged"], security_opt=tuple(opts["security_opt"]), restart=_restart(opts),
         auto_remove=opts["rm"], interactive=opts["interactive"], tty=opts["tty"], **extra,
     ), opts  # fmt: skip
+
+
+def _restart(opts: dict) -> str:
+    if not opts["restart"] or opts["restart"] == "no":
+        return ""
+    if opts["rm"]:
+        raise InvalidArgument("Conflicting options: --restart and --rm")
+    from berth.engine.engine import restart_policy
+
+    restart_policy(opts["restart"])  # checked now, with Docker's wording
+    return opts["restart"]
 
 
 def _mount(spec: str) -> tuple[str, str]:

@@ -42,6 +42,18 @@ class ContainerError(BerthError):
         self.exit_code = code
 
 
+def restart_policy(text: str) -> dict:
+    """--restart's value as Docker's HostConfig.RestartPolicy."""
+    name, _, count = text.partition(":")
+    if name not in ("no", "always", "unless-stopped", "on-failure") or (count and name != "on-failure"):
+        raise InvalidArgument(
+            f"invalid restart policy {text!r}: no, always, unless-stopped or on-failure[:max-retries]"
+        )
+    if count and (not count.isdigit() or int(count) < 0):
+        raise InvalidArgument(f"invalid restart policy {text!r}: maximum retry count must be a positive integer")
+    return {"Name": name, "MaximumRetryCount": int(count or 0)}
+
+
 class Container:
     def __init__(self, engine: Engine, row) -> None:
         self.engine = engine
@@ -194,6 +206,10 @@ class Engine:
                 os.path.join(cdir, "rootfs-mounts.json"), fastjson.dumps([to_json(m) for m in mounts]).encode()
             )
             etc = self._etc_files(cdir, opts.hostname or cid[:12], opts.add_hosts)
+            if opts.restart:
+                atomic_write(
+                    os.path.join(cdir, "restart-policy"), fastjson.dumps(restart_policy(opts.restart)).encode()
+                )
             uid, gid = self._resolve_user(opts.user or (image_config.config.user if image_config.config else ""), top)
             from berth.engine import spec
             from berth.oci.runtime_spec import spec_to_json
@@ -341,7 +357,7 @@ class Engine:
         c = self.get(ref)
         if c.status == RUNNING:
             return 0
-        for name in ("exit.json", "error", "init.pid", "monitor.pid"):
+        for name in ("exit.json", "error", "init.pid", "monitor.pid", "stopped-by-user", "restart-count"):
             try:
                 os.unlink(os.path.join(c.dir, name))
             except FileNotFoundError:
@@ -405,6 +421,7 @@ class Engine:
         if c.status != RUNNING:
             raise FailedPrecondition(f"cannot kill container: {ref}: container {c.id} is not running")
         self._thaw(c)
+        atomic_write(os.path.join(c.dir, "stopped-by-user"), b"")
         proc = self._runtime("kill", c.id, signal)
         if proc.returncode != 0:
             raise InvalidArgument(proc.stderr.strip().removeprefix("berth-runtime: "))
@@ -425,6 +442,7 @@ class Engine:
         if c.status != RUNNING:
             return c
         signal = signal or c.config.get("stopSignal") or "TERM"
+        atomic_write(os.path.join(c.dir, "stopped-by-user"), b"")  # no restart policy brings it back
         if timeout is None:
             timeout = c.config.get("stopTimeout") if c.config.get("stopTimeout") is not None else 10
         self._thaw(c)
@@ -444,6 +462,7 @@ class Engine:
                     f'cannot remove container "{ref}": container is running: stop the container before removing or force remove'
                 )
             self._thaw(c)
+            atomic_write(os.path.join(c.dir, "stopped-by-user"), b"")
             self._runtime("kill", "--all", c.id, "KILL")
             try:
                 self.wait(ref, 30)

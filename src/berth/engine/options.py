@@ -39,4 +39,5 @@ class CreateOptions:
     add_hosts: tuple[str, ...] = ()  # name:ip
     tmpfs: tuple[str, ...] = ()  # /path[:options]
     volumes: tuple[str, ...] = ()  # /host:/container[:ro]
-    security_opt: tuple[str, ...] = ()  # seccomp=unconfined|PROFILE.json, no-new-privileges[=true|false]
+    security_opt: tuple[str, ...] = ()
+    restart: str = ""  # no, always, unless-stopped, on-failure[:N]  # seccomp=unconfined|PROFILE.json, no-new-privileges[=true|false]

@@ -105,13 +105,29 @@ def _main(argv: list[str] | None) -> int:
     except OSError as e:
         return _failed(cdir, f"mounting the container's root file system: {e.strerror or e}", 125)
     atomic_write(os.path.join(cdir, "monitor.pid"), str(os.getpid()).encode())
+    policy = _restart_policy(cdir) if not attach else {}
+    restarts = 0
+    logger = None if attach else Logger(os.path.join(cdir, "container.log"))
+    while True:
+        code = _run_once(cid, cdir, bundle, base, attach, logger)
+        if code is None:  # the runtime failed: _failed has recorded why
+            return _read_code(cdir)
+        if not _should_restart(policy, code, restarts, cdir):
+            break
+        restarts += 1
+        atomic_write(os.path.join(cdir, "restart-count"), str(restarts).encode())
+        time.sleep(min(0.1 * 2 ** min(restarts, 6), 5.0))  # Docker's doubling delay, capped
+    atomic_write(os.path.join(cdir, "exit.json"), fastjson.dumps({"code": code, "finished": now()}).encode())
+    return code
+
+
+def _run_once(cid: str, cdir: str, bundle: str, base: list[str], attach: bool, logger) -> int | None:
+    """Create and start the container once and wait for it; its exit code (None if it could not start)."""
     pid_file = os.path.join(cdir, "init.pid")
-    logger = None
     if attach:
         stdio = {}  # the container shares the monitor's stdio (the attached CLI's)
         pipes = []
     else:
-        logger = Logger(os.path.join(cdir, "container.log"))
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         stdio = {"stdin": subprocess.DEVNULL, "stdout": out_w, "stderr": err_w}
@@ -139,7 +155,8 @@ def _main(argv: list[str] | None) -> int:
         message = _runtime_error(err_path, pipes)
         if fg:
             fg.close()
-        return _failed(cdir, message, _exit_code_for(message))
+        _failed(cdir, message, _exit_code_for(message))
+        return None
     init_pid = int(open(pid_file).read())
     if fg is not None:
         if master >= 0:
@@ -151,9 +168,34 @@ def _main(argv: list[str] | None) -> int:
                 os.close(fd)
             pipes = [(master, "stdout")]  # a terminal has one stream, as Docker logs it
         code = _pump_and_wait(init_pid, pipes, logger)
-    atomic_write(os.path.join(cdir, "exit.json"), fastjson.dumps({"code": code, "finished": now()}).encode())
     subprocess.run([*base, "delete", "--force", cid], capture_output=True)
     return code
+
+
+def _restart_policy(cdir: str) -> dict:
+    try:
+        with open(os.path.join(cdir, "restart-policy"), "rb") as f:
+            return fastjson.loads(f.read())
+    except FileNotFoundError:
+        return {}
+
+
+def _should_restart(policy: dict, code: int, restarts: int, cdir: str) -> bool:
+    """Docker's --restart: no, on-failure[:N], always, unless-stopped; never after `stop` or `kill`."""
+    name = policy.get("Name", "no")
+    if name in ("", "no") or os.path.exists(os.path.join(cdir, "stopped-by-user")):
+        return False
+    if name == "on-failure":
+        return code != 0 and (not policy.get("MaximumRetryCount") or restarts < policy["MaximumRetryCount"])
+    return name in ("always", "unless-stopped")
+
+
+def _read_code(cdir: str) -> int:
+    try:
+        with open(os.path.join(cdir, "exit.json"), "rb") as f:
+            return int(fastjson.loads(f.read()).get("code", 125))
+    except (OSError, ValueError):
+        return 125
 
 
 def _wants_terminal(bundle: str) -> bool:
