@@ -133,3 +133,10 @@ class Registry:
             self.proc.kill()
             self.proc.wait(10)
         self.log.close()
+
+
+def stop_all(*anchors) -> None:
+    """Stop whichever anchors were started (a bench's finally)."""
+    for anchor in anchors:
+        if anchor is not None:
+            anchor.stop()

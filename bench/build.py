@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.anchors import Dockerd, Podman  # noqa: E402
+from bench.anchors import Dockerd, Podman, stop_all  # noqa: E402
 from bench.engine_run import BERTH, interleaved, report  # noqa: E402
 
 GOALS = {"cold": 0.5, "cached": 0.5, "copy": 1.0}
@@ -72,10 +72,7 @@ def main() -> int:
             verdict = "met" if ratio <= GOALS[name] else "MISSED"
             print(f"  ratio berth / fastest anchor: {ratio:.2f}x (goal: at most {GOALS[name]:.2f}x: {verdict})")
     finally:
-        if docker is not None:
-            docker.stop()
-        if podman is not None:
-            podman.stop()
+        stop_all(docker, podman)
         shutil.rmtree(top, ignore_errors=True)
     return 0
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.anchors import Dockerd, Podman  # noqa: E402
+from bench.anchors import Dockerd, Podman, stop_all  # noqa: E402
 from bench.engine_run import BERTH  # noqa: E402
 
 
@@ -104,10 +104,7 @@ def main() -> int:
         print(f"  200 MB image median {create['bench/big'] * 1000:7.1f} ms")
         print(f"  ratio 200 MB / 2 MB: {create['bench/big'] / create['busybox']:.2f}x (goal: equal within noise)")
     finally:
-        if docker is not None:
-            docker.stop()
-        if podman is not None:
-            podman.stop()
+        stop_all(docker, podman)
         shutil.rmtree(top, ignore_errors=True)
     return 0
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.anchors import Dockerd, Podman, Registry  # noqa: E402
+from bench.anchors import Dockerd, Podman, Registry, stop_all  # noqa: E402
 from bench.engine_run import BERTH  # noqa: E402
 from bench.image_load import text_bytes  # noqa: E402
 
@@ -132,9 +132,7 @@ def main() -> int:
         for what, seconds in CPU.items():
             print(f"berth {what}: CPU (user+sys) median {statistics.median(seconds) * 1000:.1f} ms")
     finally:
-        for anchor in (docker, podman, registry):
-            if anchor is not None:
-                anchor.stop()
+        stop_all(docker, podman, registry)
         shutil.rmtree(top, ignore_errors=True)
     return 0
 

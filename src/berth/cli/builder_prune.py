@@ -19,18 +19,17 @@ def main(store, argv: list[str]) -> int:
     opts, args = parse(argv, OPTIONS, interspersed=True)
     if args:
         raise InvalidArgument('"builder prune" accepts no arguments.')
-    if not opts["force"]:
-        sys.stdout.write(
-            "WARNING! This will remove all dangling build cache. Are you sure you want to continue? [y/N] "
-        )
-        sys.stdout.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            return 0
+    if not opts["force"] and not human.confirm("This will remove all dangling build cache."):
+        return 0
+    sys.stdout.write(f"Total:\t{human.size(forget(store))}\n")
+    return 0
+
+
+def forget(store) -> int:
+    """Forget the build cache and remove its cache mounts; the bytes freed."""
     with store.lock():
         cache = Cache(store.root)
         try:
-            _entries, freed = cache.prune()
+            return cache.prune()[1]
         finally:
             cache.close()
-    sys.stdout.write(f"Total:\t{human.size(freed)}\n")
-    return 0

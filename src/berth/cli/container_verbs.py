@@ -32,22 +32,22 @@ def start(engine, argv: list[str]) -> int:
     return _each(engine, names, "start", lambda n: engine.start(n))
 
 
-def stop(engine, argv: list[str]) -> int:
+def _stop_options(argv: list[str]) -> tuple[dict, list[str], float | None]:
     opts, names = parse(argv, [Option("time,t", STR, ""), Option("signal,s", STR, "")], interspersed=True)
     try:
-        timeout = float(opts["time"]) if opts["time"] else None
+        return opts, names, float(opts["time"]) if opts["time"] else None
     except ValueError:
         raise InvalidArgument(f'invalid argument "{opts["time"]}" for "-t, --time" flag') from None
+
+
+def stop(engine, argv: list[str]) -> int:
+    opts, names, timeout = _stop_options(argv)
     return _each(engine, names, "stop", lambda n: engine.stop(n, timeout, opts["signal"]))
 
 
 def restart(engine, argv: list[str]) -> int:
     """Stop (SIGTERM, then SIGKILL after -t seconds) and start again, each container in turn."""
-    opts, names = parse(argv, [Option("time,t", STR, ""), Option("signal,s", STR, "")], interspersed=True)
-    try:
-        timeout = float(opts["time"]) if opts["time"] else None
-    except ValueError:
-        raise InvalidArgument(f'invalid argument "{opts["time"]}" for "-t, --time" flag') from None
+    opts, names, timeout = _stop_options(argv)
 
     def again(name: str):
         c = engine.stop(name, timeout, opts["signal"])
@@ -182,11 +182,8 @@ def prune(engine, argv: list[str]) -> int:
     opts, args = parse(argv, [Option("force,f", BOOL), Option("filter", LIST)], interspersed=True)
     if args or opts["filter"]:
         raise InvalidArgument('"container prune" accepts no arguments or filters yet')
-    if not opts["force"]:
-        sys.stdout.write("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ")
-        sys.stdout.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            return 0
+    if not opts["force"] and not human.confirm("This will remove all stopped containers."):
+        return 0
     gone = [c.id for c in engine.list() if c.status in ("exited", "created")]
     for cid in gone:
         engine.remove(cid)

@@ -65,3 +65,12 @@ def parse_time(rfc3339: str) -> float:
 def since(rfc3339: str) -> str:
     t = parse_time(rfc3339)
     return duration(time.time() - t) + " ago" if t else "N/A"
+
+
+def confirm(warning: str) -> bool:
+    """Docker's prune prompt: the warning, then "Are you sure you want to continue? [y/N]"."""
+    import sys
+
+    sys.stdout.write(f"WARNING! {warning}\nAre you sure you want to continue? [y/N] ")
+    sys.stdout.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")

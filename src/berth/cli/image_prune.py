@@ -22,9 +22,7 @@ def main(store, argv: list[str]) -> int:
         raise InvalidArgument("image prune --filter is not supported yet")
     if not opts["force"]:
         what = "all images without at least one container associated to them" if opts["all"] else "all dangling images"
-        sys.stdout.write(f"WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ")
-        sys.stdout.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+        if not human.confirm(f"This will remove {what}."):
             return 0
     from berth.cli.rmi import containers_by_image
 

@@ -50,8 +50,10 @@ def container_json(c) -> dict:
         "Platform": "linux",
         "HostConfig": {
             "AutoRemove": cfg.get("autoRemove", False),
-            "RestartPolicy": {"Name": (cfg.get("restart") or "no").partition(":")[0],
-                              "MaximumRetryCount": int((cfg.get("restart") or "").partition(":")[2] or 0)},
+            "RestartPolicy": {
+                "Name": (cfg.get("restart") or "no").partition(":")[0],
+                "MaximumRetryCount": int((cfg.get("restart") or "").partition(":")[2] or 0),
+            },
             "NetworkMode": cfg.get("network") or "none",
             "PidMode": cfg.get("pid", ""),
             "IpcMode": cfg.get("ipc") or "private",

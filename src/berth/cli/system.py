@@ -26,12 +26,9 @@ def prune(engine, argv: list[str]) -> int:
             "all images without at least one container associated to them" if opts["all"] else "all dangling images"
         )
         cache = "all build cache" if opts["all"] else "unused build cache"
-        sys.stdout.write(f"WARNING! This will remove:\n  - all stopped containers\n  - {images}\n  - {cache}\n\n"
-                         "Are you sure you want to continue? [y/N] ")  # fmt: skip
-        sys.stdout.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+        if not human.confirm(f"This will remove:\n  - all stopped containers\n  - {images}\n  - {cache}\n"):
             return 0
-    from berth.build.cache import Cache
+    from berth.cli.builder_prune import forget
     from berth.image.gc import collect, prune_images
 
     containers = [c.id for c in engine.list() if c.status in ("exited", "created")]
@@ -39,12 +36,7 @@ def prune(engine, argv: list[str]) -> int:
         engine.remove(cid)
     store = engine.images
     in_use = {c.image for c in engine.list()}
-    with store.lock():
-        cache = Cache(store.root)
-        try:
-            _entries, freed = cache.prune()
-        finally:
-            cache.close()
+    freed = forget(store)
     images = prune_images(store, opts["all"], in_use)
     freed += collect(store)
     volumes = []

@@ -80,15 +80,9 @@ def rm(engine, argv: list[str]) -> int:
     _opts, args = parse(argv, [Option("force,f", BOOL)], interspersed=True)
     if not args:
         raise InvalidArgument('"volume rm" requires at least 1 argument.')
-    code = 0
-    for name in args:
-        try:
-            engine.volumes.remove(name, engine.volume_users(name))
-            sys.stdout.write(name + "\n")
-        except BerthError as e:
-            sys.stderr.write(f"Error response from daemon: {e}\n")
-            code = 1
-    return code
+    from berth.cli.container_verbs import _each
+
+    return _each(engine, args, "volume rm", lambda name: engine.volumes.remove(name, engine.volume_users(name)))
 
 
 def prune(engine, argv: list[str]) -> int:
@@ -98,9 +92,9 @@ def prune(engine, argv: list[str]) -> int:
         raise InvalidArgument('"volume prune" accepts no arguments or filters yet')
     if not opts["force"]:
         what = "all unused volumes" if opts["all"] else "all anonymous local volumes not used by at least one container"
-        sys.stdout.write(f"WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ")
-        sys.stdout.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+        from berth.cli import human
+
+        if not human.confirm(f"This will remove {what}."):
             return 0
     from berth.cli import human
     from berth.cli.system import _tree_size
