@@ -96,6 +96,9 @@ class Foreground:
                 pass
 
 
+REAPED: dict[int, int] = {}  # other children's exit codes, for whoever started them (the monitor's health checks)
+
+
 def reap(pid: int, block: bool = False) -> int | None:
     """Reap every exited child (we are a subreaper); `pid`'s exit code once it has
     exited (128+N for a signal, as shells report it), else None."""
@@ -106,9 +109,11 @@ def reap(pid: int, block: bool = False) -> int | None:
             return 255
         if got == 0:
             return None
+        code = os.waitstatus_to_exitcode(status)
+        code = 128 - code if code < 0 else code
         if got == pid:
-            code = os.waitstatus_to_exitcode(status)
-            return 128 - code if code < 0 else code
+            return code
+        REAPED[got] = code
 
 
 def _noop(signum: int, frame: object) -> None:

@@ -178,3 +178,39 @@ def test_restart_policies(berth):
     conflict = berth("run", "--rm", "--restart", "always", "busybox", "true")
     assert conflict.returncode == 125 and "Conflicting options: --restart and --rm" in conflict.stderr
     assert berth("run", "--restart", "sometimes", "busybox", "true").returncode == 125
+
+
+def _wait_for(berth, name: str, status: str, seconds: float = 15) -> dict:
+    deadline = time.monotonic() + seconds
+    while True:
+        health = json.loads(berth("inspect", name, check=True).stdout)[0]["State"].get("Health") or {}
+        if health.get("Status") == status:
+            return health
+        assert time.monotonic() < deadline, health
+        time.sleep(0.1)
+
+
+def test_health_checks(berth, tmp_path):
+    berth("run", "-d", "--name", "checked", "--health-cmd", "test -f /tmp/ok", "--health-interval", "200ms",
+          "--health-retries", "2", "busybox", "sleep", "60", check=True)  # fmt: skip
+    health = _wait_for(berth, "checked", "unhealthy")
+    assert health["FailingStreak"] >= 2 and health["Log"][-1]["ExitCode"] == 1
+    assert "(unhealthy)" in berth("ps", "--filter", "name=checked", check=True).stdout
+    berth("exec", "checked", "touch", "/tmp/ok", check=True)
+    health = _wait_for(berth, "checked", "healthy")
+    assert health["FailingStreak"] == 0 and "(healthy)" in berth("ps", "--filter", "name=checked").stdout
+    # an image's HEALTHCHECK, a timeout, and --no-healthcheck
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(
+        'FROM busybox\nHEALTHCHECK --interval=200ms --timeout=300ms --retries=1 CMD ["sleep", "5"]\n'
+    )
+    berth("build", "-q", "-t", "slowcheck", str(ctx), check=True)
+    berth("run", "-d", "--name", "slow", "slowcheck", "sleep", "60", check=True)
+    health = _wait_for(berth, "slow", "unhealthy")
+    assert "exceeded timeout" in health["Log"][-1]["Output"]
+    berth("run", "-d", "--name", "unchecked", "--no-healthcheck", "slowcheck", "sleep", "60", check=True)
+    time.sleep(0.6)
+    assert "Health" not in json.loads(berth("inspect", "unchecked").stdout)[0]["State"]
+    bad = berth("run", "--health-interval", "soon", "busybox", "true")
+    assert bad.returncode == 125 and "--health-interval" in bad.stderr

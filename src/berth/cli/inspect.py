@@ -38,6 +38,7 @@ def container_json(c) -> dict:
             "Error": exit.get("error", ""),
             "StartedAt": c.started_at or "0001-01-01T00:00:00Z",
             "FinishedAt": exit.get("finished", "0001-01-01T00:00:00Z"),
+            **({"Health": c.health} if c.health else {}),
         },  # fmt: skip
         "Image": c.image,
         "ResolvConfPath": f"{c.dir}/resolv.conf",

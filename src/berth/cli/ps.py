@@ -45,7 +45,10 @@ def _matches(c, filters: list[tuple[str, str]]) -> bool:
 def status_text(c, status: str) -> str:
     if status == "running":
         started = human.parse_time(c.started_at)
-        return "Up " + human.duration(time.time() - started) + (" (Paused)" if c.paused else "")
+        health = c.health
+        mark = {"starting": " (health: starting)", "healthy": " (healthy)", "unhealthy": " (unhealthy)"}
+        suffix = " (Paused)" if c.paused else mark.get((health or {}).get("Status", ""), "")
+        return "Up " + human.duration(time.time() - started) + suffix
     if status == "exited":
         exit = c.exit or {}
         finished = human.parse_time(exit.get("finished", ""))

@@ -13,6 +13,12 @@ OPTIONS = [
     Option("detach,d", BOOL, help="run in the background and print the container ID"),
     Option("rm", BOOL, help="remove the container when it exits"),
     Option("restart", STR, "", help="restart policy: no, always, unless-stopped, on-failure[:max-retries]"),
+    Option("health-cmd", STR, "", help="command to run to check health"),
+    Option("health-interval", STR, "", help="time between running the check (ms|s|m|h)"),
+    Option("health-timeout", STR, "", help="maximum time to allow one check to run (ms|s|m|h)"),
+    Option("health-start-period", STR, "", help="start period for the container to initialize (ms|s|m|h)"),
+    Option("health-retries", STR, "", help="consecutive failures needed to report unhealthy"),
+    Option("no-healthcheck", BOOL, help="disable any container-specified HEALTHCHECK"),
     Option(
         "pull",
         STR,
@@ -82,8 +88,34 @@ def options_from(argv: list[str]) -> tuple[CreateOptions, dict]:
         uts=opts["uts"], network=opts["network"], labels=labels, memory=memory, pids_limit=pids, cpus=cpus,
         read_only=opts["read_only"], cap_add=tuple(opts["cap_add"]), cap_drop=tuple(opts["cap_drop"]),
         privileged=opts["privileged"], security_opt=tuple(opts["security_opt"]), restart=_restart(opts),
+        healthcheck=_healthcheck(opts), no_healthcheck=opts["no_healthcheck"],
         auto_remove=opts["rm"], interactive=opts["interactive"], tty=opts["tty"], **extra,
     ), opts  # fmt: skip
+
+
+def _healthcheck(opts: dict) -> dict:
+    """--health-* as overrides of the image's HEALTHCHECK (durations in nanoseconds, as Docker keeps them)."""
+    from berth.units import parse_duration
+
+    out: dict = {}
+    if opts["health_cmd"]:
+        out["Test"] = ["CMD-SHELL", opts["health_cmd"]]
+    for flag, key in (("health_interval", "Interval"), ("health_timeout", "Timeout"),
+                      ("health_start_period", "StartPeriod")):  # fmt: skip
+        if opts[flag]:
+            try:
+                out[key] = int(parse_duration(opts[flag]) * 1e9)
+            except InvalidArgument:
+                raise InvalidArgument(
+                    f'invalid argument "{opts[flag]}" for "--{flag.replace("_", "-")}" flag'
+                ) from None
+    if opts["health_retries"]:
+        if not opts["health_retries"].isdigit():
+            raise InvalidArgument(f'invalid argument "{opts["health_retries"]}" for "--health-retries" flag')
+        out["Retries"] = int(opts["health_retries"])
+    if opts["no_healthcheck"] and out:
+        raise InvalidArgument("--no-healthcheck conflicts with --health-* options")
+    return out
 
 
 def _restart(opts: dict) -> str:

@@ -93,6 +93,12 @@ class Container:
         return EXITED  # the monitor was killed and the container is gone with it
 
     @property
+    def health(self) -> dict | None:
+        """Docker's State.Health, while a health check is configured."""
+        text = self._read("health.json")
+        return fastjson.loads(text) if text else None
+
+    @property
     def paused(self) -> bool:
         """Frozen by `pause`: read from the freezer (v1) or cgroup.freeze (v2)."""
         for path in (
@@ -210,6 +216,10 @@ class Engine:
                 atomic_write(
                     os.path.join(cdir, "restart-policy"), fastjson.dumps(restart_policy(opts.restart)).encode()
                 )
+            check = {} if opts.no_healthcheck else {
+                **((image_config.config.healthcheck if image_config.config else None) or {}), **opts.healthcheck}  # fmt: skip
+            if check.get("Test") and check["Test"][0] != "NONE":  # the monitor runs it
+                atomic_write(os.path.join(cdir, "healthcheck.json"), fastjson.dumps(check).encode())
             uid, gid = self._resolve_user(opts.user or (image_config.config.user if image_config.config else ""), top)
             from berth.engine import spec
             from berth.oci.runtime_spec import spec_to_json
@@ -357,7 +367,15 @@ class Engine:
         c = self.get(ref)
         if c.status == RUNNING:
             return 0
-        for name in ("exit.json", "error", "init.pid", "monitor.pid", "stopped-by-user", "restart-count"):
+        for name in (
+            "exit.json",
+            "error",
+            "init.pid",
+            "monitor.pid",
+            "stopped-by-user",
+            "restart-count",
+            "health.json",
+        ):
             try:
                 os.unlink(os.path.join(c.dir, name))
             except FileNotFoundError:

@@ -40,4 +40,6 @@ class CreateOptions:
     tmpfs: tuple[str, ...] = ()  # /path[:options]
     volumes: tuple[str, ...] = ()  # /host:/container[:ro]
     security_opt: tuple[str, ...] = ()
-    restart: str = ""  # no, always, unless-stopped, on-failure[:N]  # seccomp=unconfined|PROFILE.json, no-new-privileges[=true|false]
+    restart: str = ""  # no, always, unless-stopped, on-failure[:N]
+    healthcheck: dict[str, object] = {}  # Docker's shape: Test, Interval, Timeout, StartPeriod, Retries (overrides)
+    no_healthcheck: bool = False  # seccomp=unconfined|PROFILE.json, no-new-privileges[=true|false]

@@ -167,7 +167,14 @@ def _run_once(cid: str, cdir: str, bundle: str, base: list[str], attach: bool, l
             for fd, _ in pipes:
                 os.close(fd)
             pipes = [(master, "stdout")]  # a terminal has one stream, as Docker logs it
-        code = _pump_and_wait(init_pid, pipes, logger)
+        from berth.monitor.health import Health
+
+        health = Health.load(cdir, base, cid)
+        try:
+            code = _pump_and_wait(init_pid, pipes, logger, health)
+        finally:
+            if health is not None:
+                health.stop()
     subprocess.run([*base, "delete", "--force", cid], capture_output=True)
     return code
 
@@ -243,11 +250,13 @@ def _receive_master(sock, runtime) -> int:
         os.rmdir(os.path.dirname(path))
 
 
-def _pump_and_wait(init_pid: int, pipes: list[tuple[int, str]], logger: Logger) -> int:
-    """Copy the container's output into the log until it exits; its exit code."""
+def _pump_and_wait(init_pid: int, pipes: list[tuple[int, str]], logger: Logger, health=None) -> int:
+    """Copy the container's output into the log until it exits, running health checks if any; its exit code."""
     fds = {fd: name for fd, name in pipes}
     code = None
     while fds or code is None:
+        if health is not None and code is None:
+            health.tick()
         if fds:
             ready, _, _ = select.select(list(fds), [], [], 0.2)
             for fd in ready:
@@ -258,7 +267,9 @@ def _pump_and_wait(init_pid: int, pipes: list[tuple[int, str]], logger: Logger) 
                     os.close(fd)
                     del fds[fd]
         if code is None:
-            code = reap(init_pid, block=not fds)
+            code = reap(init_pid, block=not fds and health is None)
+            if code is None and not fds:
+                time.sleep(0.2)
     logger.flush()
     return code
 
