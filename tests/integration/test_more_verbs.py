@@ -214,3 +214,13 @@ def test_health_checks(berth, tmp_path):
     assert "Health" not in json.loads(berth("inspect", "unchecked").stdout)[0]["State"]
     bad = berth("run", "--health-interval", "soon", "busybox", "true")
     assert bad.returncode == 125 and "--health-interval" in bad.stderr
+
+
+def test_init_is_pid_1_and_forwards_signals(berth):
+    out = berth("run", "--rm", "--init", "busybox", "ps", "-o", "pid,comm", check=True).stdout.split()
+    assert out[2:6] == ["1", "docker-init", "2", "ps"]
+    berth("run", "-d", "--name", "with-init", "--init", "busybox", "sleep", "60", check=True)
+    start = time.monotonic()
+    berth("stop", "-t", "10", "with-init", check=True)
+    assert time.monotonic() - start < 5  # SIGTERM reached sleep through the init; no 10 s wait for SIGKILL
+    assert berth("inspect", "-f", "{{.State.ExitCode}}", "with-init").stdout.strip() == "143"

@@ -19,6 +19,7 @@ OPTIONS = [
     Option("health-start-period", STR, "", help="start period for the container to initialize (ms|s|m|h)"),
     Option("health-retries", STR, "", help="consecutive failures needed to report unhealthy"),
     Option("no-healthcheck", BOOL, help="disable any container-specified HEALTHCHECK"),
+    Option("init", BOOL, help="run an init inside the container that forwards signals and reaps processes"),
     Option(
         "pull",
         STR,
@@ -88,7 +89,7 @@ def options_from(argv: list[str]) -> tuple[CreateOptions, dict]:
         uts=opts["uts"], network=opts["network"], labels=labels, memory=memory, pids_limit=pids, cpus=cpus,
         read_only=opts["read_only"], cap_add=tuple(opts["cap_add"]), cap_drop=tuple(opts["cap_drop"]),
         privileged=opts["privileged"], security_opt=tuple(opts["security_opt"]), restart=_restart(opts),
-        healthcheck=_healthcheck(opts), no_healthcheck=opts["no_healthcheck"],
+        healthcheck=_healthcheck(opts), no_healthcheck=opts["no_healthcheck"], init=opts["init"],
         auto_remove=opts["rm"], interactive=opts["interactive"], tty=opts["tty"], **extra,
     ), opts  # fmt: skip
 

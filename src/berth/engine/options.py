@@ -42,4 +42,5 @@ class CreateOptions:
     security_opt: tuple[str, ...] = ()
     restart: str = ""  # no, always, unless-stopped, on-failure[:N]
     healthcheck: dict[str, object] = {}  # Docker's shape: Test, Interval, Timeout, StartPeriod, Retries (overrides)
-    no_healthcheck: bool = False  # seccomp=unconfined|PROFILE.json, no-new-privileges[=true|false]
+    no_healthcheck: bool = False
+    init: bool = False  # --init: a small init (tini) as PID 1 that forwards signals and reaps  # seccomp=unconfined|PROFILE.json, no-new-privileges[=true|false]

@@ -127,6 +127,25 @@ def extra_mounts(opts) -> tuple[Mount, ...]:
     return tuple(out)
 
 
+INIT_PATH = "/sbin/docker-init"
+INIT_CANDIDATES = (
+    "/usr/bin/docker-init",
+    "/usr/bin/tini-static",
+    "/usr/bin/catatonit",
+    "/usr/libexec/podman/catatonit",
+)
+
+
+def init_binary() -> str:
+    """The host's static init for --init: Debian's tini-static (docker-init) or podman's catatonit."""
+    import os
+
+    for path in INIT_CANDIDATES:
+        if os.path.exists(path):
+            return os.path.realpath(path)
+    raise InvalidArgument("--init needs a static init on the host (tini-static or catatonit): none was found")
+
+
 def host_devices() -> tuple[Device, ...]:
     """--privileged: the host's device nodes under /dev (not its pseudo-terminals), as Docker adds them."""
     import os
@@ -235,12 +254,14 @@ def build(opts, image_config: image_spec.ImageConfig, container_id: str, etc: di
         *(Mount(destination=f"/etc/{name}", type="bind", source=path, options=("rbind", "rprivate"))
           for name, path in sorted(etc.items())),
         *extra_mounts(opts),
+        *((Mount(destination=INIT_PATH, type="bind", source=init_binary(), options=("rbind", "ro")),)
+          if opts.init else ()),
     )  # fmt: skip
     return Spec(
         oci_version=OCI_VERSION,
         root=Root(path="rootfs", readonly=opts.read_only),
         process=Process(
-            args=command(opts, config),
+            args=((INIT_PATH, "--") if opts.init else ()) + command(opts, config),
             env=env,
             cwd=opts.workdir or (config.working_dir if config else "") or "/",
             user=User(uid=uid, gid=gid),
