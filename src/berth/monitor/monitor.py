@@ -27,13 +27,12 @@ from __future__ import annotations
 import _signal
 import os
 import select
-import subprocess
 import sys
 import time
 
 from berth import fastjson
 from berth.argv import BOOL, STR, Option, parse
-from berth.foreground import Foreground, reap
+from berth.foreground import DEVNULL, Foreground, reap, spawn
 from berth.fs import atomic_write
 from berth.linux import mount as m
 from berth.linux import prctl
@@ -130,7 +129,7 @@ def _run_once(cid: str, cdir: str, bundle: str, base: list[str], attach: bool, l
     else:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
-        stdio = {"stdin": subprocess.DEVNULL, "stdout": out_w, "stderr": err_w}
+        stdio = {"stdin": DEVNULL, "stdout": out_w, "stderr": err_w}
         pipes = [(out_r, "stdout"), (err_r, "stderr")]
     fg = None
     if attach:
@@ -143,15 +142,14 @@ def _run_once(cid: str, cdir: str, bundle: str, base: list[str], attach: bool, l
     log_args = ["--log", err_path, "--log-format", "json"] if attach else []
     with open(err_path, "w"):
         # create and start in one runtime process: one interpreter start fewer than create + start
-        runtime = subprocess.Popen([*base, *log_args, "run", "--detach", *console_args, "--bundle", bundle, "--pid-file",
-                                    pid_file, cid], stdin=stdio.get("stdin"), stdout=stdio.get("stdout"),
-                                   stderr=stdio.get("stderr"), close_fds=True)  # fmt: skip
+        runtime = spawn([*base, *log_args, "run", "--detach", *console_args, "--bundle", bundle, "--pid-file", pid_file,
+                         cid], stdin=stdio.get("stdin"), stdout=stdio.get("stdout"), stderr=stdio.get("stderr"))  # fmt: skip
         master = _receive_master(console, runtime) if console else -1
-        create = subprocess.CompletedProcess(runtime.args, runtime.wait())
+        runtime.wait()
     if not attach:
         os.close(out_w)
         os.close(err_w)
-    if create.returncode != 0:
+    if runtime.returncode != 0:
         message = _runtime_error(err_path, pipes)
         if fg:
             fg.close()
@@ -175,7 +173,7 @@ def _run_once(cid: str, cdir: str, bundle: str, base: list[str], attach: bool, l
         finally:
             if health is not None:
                 health.stop()
-    subprocess.run([*base, "delete", "--force", cid], capture_output=True)
+    spawn([*base, "delete", "--force", cid], stdin=DEVNULL, stdout=DEVNULL, stderr=DEVNULL).wait()
     return code
 
 
