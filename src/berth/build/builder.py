@@ -624,7 +624,7 @@ class Builder:
                     captured.seek(0)
                     self.out.write(captured.read())
                 raise BuildError(f"The command '{' '.join(argv)}' returned a non-zero code: {code}")
-            self._forget_mount_points(active, state)
+            self._forget_mount_points(active)
             return self._commit_step(state, key, active, created_by, None)
         finally:
             _remove_quietly(self.runner.snapshotter, active)
@@ -666,39 +666,20 @@ class Builder:
             key.append(spec)
         return binds, tmpfs, key
 
-    def _forget_mount_points(self, active: str, state: State) -> None:
-        """The files the runtime made to bind /etc/hosts, /etc/hostname and /etc/resolv.conf
-        onto are not the step's: Docker leaves them out of the layer too."""
+    def _forget_mount_points(self, active: str) -> None:
+        """Drop the runtime's mount-point files from the step's layer (and the /etc copied up for them)."""
+        from berth.snapshot.diff import lower_has, mount_point_files
+
         sn = self.runner.snapshotter
         root = sn.fs(sn.stat(active))
-        for rel in ("etc/hosts", "etc/hostname", "etc/resolv.conf"):
-            path = os.path.join(root, rel)
-            try:
-                st = os.lstat(path)
-            except FileNotFoundError:
-                continue
-            if st.st_size == 0 and not self._lower_has(state, rel):
-                os.unlink(path)
+        for rel in mount_point_files(sn, active):
+            os.unlink(os.path.join(root, rel))
         etc = os.path.join(root, "etc")
-        if sn.whiteouts_as_devices and os.path.isdir(etc) and not os.listdir(etc) and self._lower_has(state, "etc"):
+        if sn.whiteouts_as_devices and os.path.isdir(etc) and not os.listdir(etc) and lower_has(sn, active, "etc"):
             try:
                 os.getxattr(etc, "trusted.overlay.opaque")
             except OSError:
                 os.rmdir(etc)
-
-    def _lower_has(self, state: State, rel: str) -> bool:
-        sn = self.runner.snapshotter
-        if not state.top:
-            return False
-        info = sn.stat(state.top)
-        for layer in [info, *sn.chain(info)]:
-            path = os.path.join(sn.fs(layer), rel)
-            if os.path.lexists(path):
-                st = os.lstat(path)
-                return not (sn.whiteouts_as_devices and st.st_rdev == 0 and (st.st_mode & 0o170000) == 0o020000)
-            if not sn.whiteouts_as_devices:
-                return False  # the copy snapshotter's trees are whole
-        return False
 
     def _stage_root(self, ref: str) -> str:
         """A read-only view of a stage's (or an image's) root, mounted for the rest of the build."""

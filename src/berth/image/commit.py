@@ -7,7 +7,6 @@ are left out, as Docker leaves out its init layer.
 
 from __future__ import annotations
 
-import os
 import time
 
 from berth import fastjson
@@ -15,21 +14,6 @@ from berth.image.importer import apply_changes
 from berth.image.store import Image, ImageStore
 from berth.oci import image_spec
 from berth.snapshot import diff
-
-MOUNT_POINTS = ("etc/hosts", "etc/hostname", "etc/resolv.conf")
-
-
-def _lower_has(store: ImageStore, key: str, rel: str) -> bool:
-    sn = store.snapshotter
-    info = sn.stat(key)
-    for layer in sn.chain(info):
-        path = os.path.join(sn.fs(layer), rel)
-        if os.path.lexists(path):
-            st = os.lstat(path)
-            return not (sn.whiteouts_as_devices and st.st_rdev == 0 and (st.st_mode & 0o170000) == 0o020000)
-        if not sn.whiteouts_as_devices:
-            return False
-    return False
 
 
 def changes(store: ImageStore, key: str) -> list[tuple[str, str]]:
@@ -40,11 +24,7 @@ def changes(store: ImageStore, key: str) -> list[tuple[str, str]]:
         out = diff.overlay_changes(sn.fs(info))
     else:
         out = diff.compare_changes(sn.fs(sn.stat(info.parent)) if info.parent else None, sn.fs(info))
-    skip = set()
-    for rel in MOUNT_POINTS:
-        path = os.path.join(sn.fs(info), rel)
-        if os.path.isfile(path) and os.path.getsize(path) == 0 and not _lower_has(store, key, rel):
-            skip.add(rel)
+    skip = set(diff.mount_point_files(sn, key))
     return [(kind, rel) for kind, rel in out if rel not in skip]
 
 
@@ -55,7 +35,7 @@ def docker_diff(store: ImageStore, key: str) -> list[tuple[str, str]]:
         if kind == diff.DELETE:
             out.append(("D", "/" + rel))
         elif kind == diff.ADD:
-            out.append(("C" if _lower_has(store, key, rel) else "A", "/" + rel))
+            out.append(("C" if diff.lower_has(store.snapshotter, key, rel) else "A", "/" + rel))
     return out
 
 

@@ -139,3 +139,35 @@ def add_entry(tar: tarfile.TarFile, root: str, rel: str, hardlinks: dict, prefix
             tar.addfile(info, f)
     else:
         tar.addfile(info)
+
+
+MOUNT_POINTS = ("etc/hosts", "etc/hostname", "etc/resolv.conf")
+
+
+def lower_has(sn, key: str, rel: str) -> bool:
+    """Whether the committed layers under the active snapshot `key` have `rel` (a whiteout hides it)."""
+    for layer in sn.chain(sn.stat(key)):
+        path = os.path.join(sn.fs(layer), rel)
+        if os.path.lexists(path):
+            st = os.lstat(path)
+            return not (sn.whiteouts_as_devices and stat.S_ISCHR(st.st_mode) and st.st_rdev == 0)
+        if not sn.whiteouts_as_devices:
+            return False  # the copy snapshotter's trees are whole: the nearest one decides
+    return False
+
+
+def mount_point_files(sn, key: str) -> list[str]:
+    """The empty files the runtime made in the snapshot only to bind /etc/hosts, /etc/hostname and
+    /etc/resolv.conf onto: not the container's changes, as Docker's init layer keeps them out of its diffs."""
+    root = sn.fs(sn.stat(key))
+    out = []
+    for rel in MOUNT_POINTS:
+        path = os.path.join(root, rel)
+        if (
+            os.path.isfile(path)
+            and not os.path.islink(path)
+            and os.path.getsize(path) == 0
+            and not lower_has(sn, key, rel)
+        ):
+            out.append(rel)
+    return out
