@@ -46,13 +46,7 @@ class Dockerd:
         return ["docker", *args], self.env
 
     def stop(self) -> None:
-        self.proc.terminate()  # unshare execs dockerd: this pid is dockerd's
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-        self.log.close()
+        _terminate(self.proc, self.log)  # unshare execs dockerd: this pid is dockerd's
 
 
 class Podman:
@@ -126,13 +120,7 @@ class Registry:
                 time.sleep(0.05)
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-        self.log.close()
+        _terminate(self.proc, self.log)
 
 
 def stop_all(*anchors) -> None:
@@ -140,3 +128,14 @@ def stop_all(*anchors) -> None:
     for anchor in anchors:
         if anchor is not None:
             anchor.stop()
+
+
+def _terminate(proc: subprocess.Popen, log) -> None:
+    """SIGTERM to a process the bench started (by its PID), SIGKILL after 30 s; then its log is closed."""
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+    log.close()
