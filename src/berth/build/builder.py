@@ -34,7 +34,6 @@ PROXY_ARGS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PRO
 LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar"
 DEFAULT_SHELL = ["/bin/sh", "-c"]
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}
 
 
 class BuildError(BerthError):
@@ -139,7 +138,9 @@ class Builder:
     # -- planning -------------------------------------------------------------
     def _meta_args(self) -> dict[str, str]:
         """ARGs before the first FROM, on top of BuildKit's automatic platform ARGs."""
-        arch = _ARCH.get(os.uname().machine, os.uname().machine)
+        from berth.oci.image_spec import host_arch
+
+        arch = host_arch()
         out: dict[str, str] = {}
         for side in ("TARGET", "BUILD"):
             out |= {f"{side}PLATFORM": f"linux/{arch}", f"{side}OS": "linux", f"{side}ARCH": arch, f"{side}VARIANT": ""}
@@ -277,7 +278,9 @@ class Builder:
         args: dict[str, str] = {}
         ref_stage = self.stage_by_ref(base)
         if base == "scratch":
-            config = {"architecture": _ARCH.get(os.uname().machine, os.uname().machine), "os": "linux",
+            from berth.oci.image_spec import host_arch
+
+            config = {"architecture": host_arch(), "os": "linux",
                       "config": {"Env": [DEFAULT_PATH], "WorkingDir": "/"}, "rootfs": {"type": "layers", "diff_ids": []}, "history": []}  # fmt: skip
             state = State(config=config, layers=[], key=_key("scratch"))
         elif ref_stage is not None and ref_stage.index in self.results:

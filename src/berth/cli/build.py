@@ -80,8 +80,12 @@ def main(store, argv: list[str]) -> int:
     opts, args = parse(argv, OPTIONS, interspersed=True)
     if len(args) != 1:
         raise InvalidArgument('"build" requires exactly 1 argument: PATH | URL | -')
-    if opts["platform"] and opts["platform"] not in ("linux/amd64", "linux/" + _arch()):
-        raise Unsupported(f"--platform {opts['platform']}: berth builds for the host's platform (linux/{_arch()}) only")
+    from berth.oci.image_spec import host_platform
+
+    if opts["platform"] and opts["platform"] != host_platform():
+        raise Unsupported(
+            f"--platform {opts['platform']}: berth builds for the host's platform ({host_platform()}) only"
+        )
     if opts["progress"] not in ("auto", "plain", "tty", "quiet", "rawjson"):
         raise InvalidArgument(f'invalid argument "{opts["progress"]}" for "--progress" flag: auto, plain, tty or quiet')
     if opts["network"] not in ("", "default", "none", "host"):
@@ -110,12 +114,6 @@ def main(store, argv: list[str]) -> int:
 
         for path in scratch:
             remove_tree(path)
-
-
-def _arch() -> str:
-    from berth.build.builder import _ARCH
-
-    return _ARCH.get(os.uname().machine, os.uname().machine)
 
 
 def _build(store, opts, context_arg: str, scratch: list[str]) -> int:

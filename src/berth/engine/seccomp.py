@@ -124,9 +124,10 @@ def _arches() -> tuple[str, ...]:
 def docker_profile(doc: dict, caps: tuple[str, ...], where: str) -> Seccomp:
     """A profile in Docker's format (defaultAction, syscalls with includes/excludes by
     capability and architecture) for a container holding `caps`."""
-    import os
 
-    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)
+    from berth.oci.image_spec import host_arch
+
+    arch = host_arch()
     if not isinstance(doc, dict) or "defaultAction" not in doc:
         raise InvalidArgument(f"{where}: not a seccomp profile: defaultAction is missing")
     held = set(caps)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import posixpath
 import tarfile
 import tempfile
@@ -296,10 +295,9 @@ class _Loader:
 
 
 def _host_platform(desc: image_spec.Descriptor) -> bool:
-    from berth.image.create import ARCH
 
     p = desc.platform
-    return p is None or (p.os == "linux" and p.architecture == ARCH.get(os.uname().machine, os.uname().machine))
+    return p is None or (p.os == "linux" and p.architecture == image_spec.host_arch())
 
 
 def load(store: ImageStore, stream) -> list[tuple[Image, list[str]]]:

@@ -61,7 +61,7 @@ def commit(store: ImageStore, base: Image | None, key: str, tags: list[str], cha
         history = (*(base_config.history if base_config else ()),
                    image_spec.History(created=created, created_by=created_by, author=author, comment=message))  # fmt: skip
         config = image_spec.ImageConfig(
-            architecture=base_config.architecture if base_config else "amd64", os="linux", created=created,
+            architecture=base_config.architecture if base_config else image_spec.host_arch(), os="linux", created=created,
             author=author or (base_config.author if base_config else ""),
             rootfs=image_spec.RootFS(type="layers", diff_ids=tuple(diff_ids)), config=container_config,
             history=history,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 
 from berth import fastjson
@@ -10,14 +9,6 @@ from berth.image.layer_writer import write_layer
 from berth.image.store import Image, ImageStore
 from berth.oci import image_spec
 
-ARCH = {
-    "x86_64": "amd64",
-    "aarch64": "arm64",
-    "armv7l": "arm",
-    "ppc64le": "ppc64le",
-    "s390x": "s390x",
-    "riscv64": "riscv64",
-}
 DEFAULT_ENV = ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",)
 
 
@@ -48,7 +39,7 @@ def _image_from_layers(store: ImageStore, layers, tags, cmd, env) -> Image:
         diff_ids.append(diff_id)
         history.append(image_spec.History(created=created, created_by=created_by))
     config = image_spec.ImageConfig(
-        architecture=ARCH.get(os.uname().machine, os.uname().machine),
+        architecture=image_spec.host_arch(),
         os="linux",
         created=created,
         rootfs=image_spec.RootFS(type="layers", diff_ids=tuple(diff_ids)),

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 
 from berth import fastjson
 from berth.errors import InvalidArgument
 from berth.image.codec import Hashing, decompressed, sniff
-from berth.image.create import ARCH, DEFAULT_ENV, now
+from berth.image.create import DEFAULT_ENV, now
 from berth.image.store import Image, ImageStore
 from berth.oci import image_spec
 
@@ -103,7 +102,7 @@ def import_tarball(store: ImageStore, stream, name: str, changes: list[str], mes
         ]
         created = now()
         config = image_spec.ImageConfig(
-            architecture=ARCH.get(os.uname().machine, os.uname().machine), os="linux", created=created,
+            architecture=image_spec.host_arch(), os="linux", created=created,
             rootfs=image_spec.RootFS(type="layers", diff_ids=(reader.digest(),)), config=container_config,
             history=(image_spec.History(created=created, created_by=f"berth import {source}", comment=message or "Imported from " + source),),
         )  # fmt: skip

@@ -11,7 +11,6 @@ is never a partial image.
 
 from __future__ import annotations
 
-import os
 import threading
 
 from berth import fastjson
@@ -21,13 +20,7 @@ from berth.oci import image_spec, reference
 from berth.registry.client import Client
 from berth.registry.config import api_host
 
-ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}
 CHUNK = 1 << 20
-
-
-def host_platform() -> str:
-    machine = os.uname().machine
-    return f"linux/{ARCH.get(machine, machine)}"
 
 
 class Progress:
@@ -69,7 +62,7 @@ def resolve(client: Client, repo: str, ref: str, platform: str) -> tuple[bytes, 
 def pull(store: ImageStore, name: str, platform: str = "", progress: Progress | None = None,
          tls_verify: bool = True, client: Client | None = None) -> Image:  # fmt: skip
     progress = progress or Progress()
-    platform = platform or host_platform()
+    platform = platform or image_spec.host_platform()
     ref = reference.parse(name)
     repo = ref.path
     tag_or_digest = ref.digest or ref.tag

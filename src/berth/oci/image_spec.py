@@ -29,6 +29,22 @@ LAYERS = (
 )
 
 
+_GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x",
+           "riscv64": "riscv64"}  # fmt: skip
+
+
+def host_arch() -> str:
+    """The host's architecture as image configs name it (Go's GOARCH: amd64, arm64 ...)."""
+    import os
+
+    machine = os.uname().machine
+    return _GOARCH.get(machine, machine)
+
+
+def host_platform() -> str:
+    return f"linux/{host_arch()}"
+
+
 def layer_compression(media_type: str) -> str:
     """'gzip', 'zstd' or '' (plain tar) for a layer media type."""
     if media_type.endswith(("+gzip", ".gzip")):
