@@ -4,7 +4,6 @@ containers through the monitor and the runtime, with `berth run`'s defaults."""
 from __future__ import annotations
 
 import os
-import sys
 import time
 
 from berth.build.backend import BaseImage, RunRequest, StepRunner
@@ -68,8 +67,6 @@ class EngineStepRunner(StepRunner):
         return unpack_layers(self.images, descriptors, diff_ids)
 
     def run(self, request: RunRequest, output, cancelled) -> tuple[int, str]:
-        import subprocess
-
         from berth.engine.options import CreateOptions
 
         config = image_spec.parse_config(request.config)
@@ -79,11 +76,9 @@ class EngineStepRunner(StepRunner):
         done = False
         try:
             output.flush()
-            argv = [sys.executable, "-m", "berth.monitor", "--id", c.id, "--dir", c.dir, "--runtime",
-                    self.engine.runtime, "--runtime-root", self.engine.runtime_root, "--attach"]  # fmt: skip
-            # a process group of its own: Ctrl-C reaches the builder, which stops the step itself
-            monitor = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=output.fileno(), stderr=output.fileno(),
-                                       process_group=0)  # fmt: skip
+            # attached to the build's output, in a process group of its own: Ctrl-C reaches the builder,
+            # which stops the step itself
+            monitor = self.engine._monitor(c, attach=True, output=output.fileno())
             try:
                 while monitor.poll() is None:
                     if cancelled():
@@ -109,17 +104,14 @@ class EngineStepRunner(StepRunner):
                     pass
 
     def _stop(self, cid: str, monitor) -> None:
-        import subprocess
-
         """Kill the step's processes; the monitor then records the exit and deletes the runtime state."""
         for _ in range(20):
             self.engine._runtime("kill", "--all", cid, "KILL")
-            try:
-                monitor.wait(0.5)
-                return
-            except subprocess.TimeoutExpired:
-                continue
-        monitor.kill()  # the container never came up: the monitor itself, by its PID
+            for _ in range(25):
+                if monitor.poll() is not None:
+                    return
+                time.sleep(0.02)
+        monitor.send_signal(9)  # the container never came up: the monitor itself, by its PID
         monitor.wait()
 
     def _forget(self, cid: str) -> None:

@@ -352,7 +352,8 @@ class Engine:
                 gid = int(entry[2])
         return uid, gid
 
-    def _monitor(self, c: Container, attach: bool):
+    def _monitor(self, c: Container, attach: bool, output: int | None = None):
+        """The container's monitor; attached, it shares our stdio, or has `output` as stdout and stderr."""
         # posix_spawn (foreground.spawn), not subprocess: run is a hot path and subprocess costs ~6 ms to import
         from berth.foreground import DEVNULL, spawn
 
@@ -362,6 +363,8 @@ class Engine:
                 "--runtime", self.runtime, "--runtime-root", self.runtime_root] + (["--attach"] if attach else [])  # fmt: skip
         if attach:
             # a process group of its own: signals reach it through the CLI's proxy only, once
+            if output is not None:
+                return spawn(argv, stdin=DEVNULL, stdout=output, stderr=output, new_group=True)
             return spawn(argv, new_group=True)
         return spawn(argv, stdin=DEVNULL, stdout=DEVNULL, stderr=DEVNULL, setsid=True)
 
