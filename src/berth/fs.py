@@ -50,6 +50,18 @@ def remove_tree(path: str) -> None:
         pass
 
 
+def tree_size(path: str) -> int:
+    """Bytes a directory tree takes on disk (allocated blocks, as du counts them); 0 if it is gone."""
+    total = 0
+    for top, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(top, name)).st_blocks * 512
+            except OSError:
+                pass
+    return total
+
+
 def open_or_make_in_root(sys, root_fd: int, path: str, directory: bool = True) -> int:
     """An O_PATH fd of `path` inside the root `root_fd`, made if missing.
 

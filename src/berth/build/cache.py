@@ -53,17 +53,11 @@ class Cache:
 
     def prune(self) -> tuple[int, int]:
         """Forget every step and file digest and remove the cache mounts: (entries, bytes freed)."""
-        from berth.fs import remove_tree
+        from berth.fs import remove_tree, tree_size
 
         entries = self.db.execute("DELETE FROM steps").rowcount
         self.db.execute("DELETE FROM files")
-        freed = 0
-        for top, _dirs, files in os.walk(self.mounts):
-            for name in files:
-                try:
-                    freed += os.lstat(os.path.join(top, name)).st_blocks * 512
-                except OSError:
-                    pass
+        freed = tree_size(self.mounts)
         remove_tree(self.mounts)
         return entries, freed
 

@@ -62,12 +62,12 @@ def status_text(c, status: str) -> str:
 
 def _size(engine, c) -> str:
     """Docker's SIZE: the writable layer, and with the image's layers the virtual size."""
-    from berth.cli.system import _tree_size
     from berth.errors import BerthError
+    from berth.fs import tree_size
 
     sn = engine.images.snapshotter
     try:
-        own = _tree_size(sn.fs(sn.stat(c.id)))
+        own = tree_size(sn.fs(sn.stat(c.id)))
     except BerthError:
         own = 0
     try:

@@ -8,6 +8,7 @@ import sys
 from berth.argv import BOOL, LIST, Option, parse
 from berth.cli import human
 from berth.errors import BerthError, InvalidArgument
+from berth.fs import tree_size
 
 OPTIONS = [Option("all,a", BOOL, help="remove all unused images, not just dangling ones"),
            Option("force,f", BOOL, help="do not prompt for confirmation"),
@@ -43,7 +44,7 @@ def prune(engine, argv: list[str]) -> int:
     if opts["volumes"]:
         for v in engine.volumes.list():
             if v["Anonymous"] and not engine.volume_users(v["Name"]):
-                freed += _tree_size(v["Mountpoint"])
+                freed += tree_size(v["Mountpoint"])
                 engine.volumes.remove(v["Name"], [])
                 volumes.append(v["Name"])
     if containers:
@@ -54,19 +55,6 @@ def prune(engine, argv: list[str]) -> int:
         sys.stdout.write("Deleted Volumes:\n" + "".join(f"{v}\n" for v in volumes) + "\n")
     sys.stdout.write(f"Total reclaimed space: {human.size(freed)}\n")
     return 0
-
-
-def _tree_size(path: str) -> int:
-    import os
-
-    total = 0
-    for top, _dirs, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(top, name)).st_blocks * 512
-            except OSError:
-                pass
-    return total
 
 
 def df(engine, argv: list[str]) -> int:
@@ -89,7 +77,7 @@ def df(engine, argv: list[str]) -> int:
     sizes = {}
     for c in containers:
         try:
-            sizes[c.id] = _tree_size(sn.fs(sn.stat(c.id)))
+            sizes[c.id] = tree_size(sn.fs(sn.stat(c.id)))
         except BerthError:
             sizes[c.id] = 0
     stopped = sum(sizes[c.id] for c in containers if c.status != "running")
@@ -98,11 +86,11 @@ def df(engine, argv: list[str]) -> int:
         steps = cache.db.execute("SELECT COUNT(*) FROM steps").fetchone()[0]
     finally:
         cache.close()
-    cache_size = _tree_size(os.path.join(store.root, "build", "mounts"))
+    cache_size = tree_size(os.path.join(store.root, "build", "mounts"))
     vols = engine.volumes.list()
     unused_vols = [v for v in vols if not engine.volume_users(v["Name"])]
-    vol_size = sum(_tree_size(v["Mountpoint"]) for v in vols)
-    unused_vol_size = sum(_tree_size(v["Mountpoint"]) for v in unused_vols)
+    vol_size = sum(tree_size(v["Mountpoint"]) for v in vols)
+    unused_vol_size = sum(tree_size(v["Mountpoint"]) for v in unused_vols)
 
     def pct(part: float, whole: float) -> str:
         return f"{human.size(part)} ({int(part * 100 / whole) if whole else 0}%)"

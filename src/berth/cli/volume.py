@@ -97,12 +97,12 @@ def prune(engine, argv: list[str]) -> int:
         if not human.confirm(f"This will remove {what}."):
             return 0
     from berth.cli import human
-    from berth.cli.system import _tree_size
+    from berth.fs import tree_size
 
     gone, freed = [], 0
     for v in engine.volumes.list():
         if (opts["all"] or v["Anonymous"]) and not engine.volume_users(v["Name"]):
-            freed += _tree_size(v["Mountpoint"])
+            freed += tree_size(v["Mountpoint"])
             engine.volumes.remove(v["Name"], [])
             gone.append(v["Name"])
     if gone:
