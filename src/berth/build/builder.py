@@ -28,6 +28,7 @@ from berth.build.dockerfile import Dockerfile, Instruction, Stage, parse
 from berth.build.ignore import Matcher
 from berth.build.shell import expand, expand_words
 from berth.errors import BerthError, FailedPrecondition, InvalidArgument, NotFound
+from berth.oci.record import to_json
 
 PROXY_ARGS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY",
               "no_proxy", "ALL_PROXY", "all_proxy")  # fmt: skip
@@ -520,7 +521,7 @@ class Builder:
         try:
             target = tempfile.mkdtemp(prefix="berth-build-")
             try:
-                m.mount_all([_mount_json(x) for x in mounts], target)
+                m.mount_all([to_json(x) for x in mounts], target)
                 try:
                     fill(target)
                 finally:
@@ -548,10 +549,7 @@ class Builder:
 
         sn = self.runner.snapshotter
         info = sn.stat(active)
-        if sn.whiteouts_as_devices:
-            changes = diff.overlay_changes(sn.fs(info))
-        else:
-            changes = diff.compare_changes(sn.fs(sn.stat(info.parent)) if info.parent else None, sn.fs(info))
+        changes = diff.snapshot_changes(sn, active)
         hit: dict = {"created": now(), "layer": []}
         if changes:
             with self.runner.content.writer() as writer:
@@ -705,7 +703,7 @@ class Builder:
         view = f"view-{os.getpid()}-{os.urandom(6).hex()}"
         if top:
             mounts = self.runner.snapshotter.view(view, top)
-            m.mount_all([_mount_json(x) for x in mounts], target)
+            m.mount_all([to_json(x) for x in mounts], target)
             self._cleanups.append((view, target))
         else:
             self._cleanups.append(("", target))
@@ -856,10 +854,6 @@ class Builder:
             if view:
                 _remove_quietly(self.runner.snapshotter, view)
         self._close_local()
-
-
-def _mount_json(mnt) -> dict:
-    return {"type": mnt.type, "source": mnt.source, "options": list(mnt.options), "cwd": mnt.cwd}
 
 
 def _remove_quietly(sn, key: str) -> None:

@@ -42,20 +42,16 @@ def _filters(store, given: list[str]) -> dict[str, list[str]]:
     return filters
 
 
-def _time(created: str) -> tuple[str, float]:
-    """RFC 3339 (UTC) -> a key that orders: the seconds as text, then the fraction."""
-    head, _, frac = created.rstrip("Z").partition(".")
-    return head, float("0." + frac) if frac.isdigit() else 0.0
-
-
 def _keep(store, image, ref, filters: dict[str, list[str]]) -> bool:
     if "reference" in filters and not any(_matches(p, ref) for p in filters["reference"]):
         return False
     if "dangling" in filters and (filters["dangling"][-1] in ("true", "1")) != (ref is None):
         return False
-    if "before" in filters and not all(_time(image.created) < _time(t) for t in filters["before"]):
+    if "before" in filters and not all(
+        human.parse_time(image.created) < human.parse_time(t) for t in filters["before"]
+    ):
         return False
-    if "since" in filters and not all(_time(image.created) > _time(t) for t in filters["since"]):
+    if "since" in filters and not all(human.parse_time(image.created) > human.parse_time(t) for t in filters["since"]):
         return False
     if "label" in filters:
         config = store.config(image).config

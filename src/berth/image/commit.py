@@ -19,11 +19,7 @@ from berth.snapshot import diff
 def changes(store: ImageStore, key: str) -> list[tuple[str, str]]:
     """The snapshot's changes (kind, path relative to the root), mount-point files left out."""
     sn = store.snapshotter
-    info = sn.stat(key)
-    if sn.whiteouts_as_devices:
-        out = diff.overlay_changes(sn.fs(info))
-    else:
-        out = diff.compare_changes(sn.fs(sn.stat(info.parent)) if info.parent else None, sn.fs(info))
+    out = diff.snapshot_changes(sn, key)
     skip = set(diff.mount_point_files(sn, key))
     return [(kind, rel) for kind, rel in out if rel not in skip]
 

@@ -99,6 +99,14 @@ def compare_changes(lower: str | None, upper: str) -> list[tuple[str, str]]:
     return out
 
 
+def snapshot_changes(sn, key: str) -> list[tuple[str, str]]:
+    """The changes of the active snapshot `key`: its upper directory on overlay, a comparison with its parent else."""
+    info = sn.stat(key)
+    if sn.whiteouts_as_devices:
+        return overlay_changes(sn.fs(info))
+    return compare_changes(sn.fs(sn.stat(info.parent)) if info.parent else None, sn.fs(info))
+
+
 def write_tar(fileobj, root: str, changes: list[tuple[str, str]]) -> None:
     """A tar stream (PAX) of the changes, read from the tree at root; whiteouts as `.wh.` entries."""
     # 1 MiB records and copies: the 10 KiB defaults cost a write and a hash update per 10 KiB
