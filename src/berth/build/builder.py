@@ -510,9 +510,8 @@ class Builder:
 
         from berth.linux import mount as m
 
-        hit = None if self.opts.no_cache else self.cache.get(key)
-        if hit is not None and all(self.runner.content.exists(d["digest"]) for d in hit.get("layer", [])):
-            self.progress.line(" ---> Using cache")
+        hit = self._cached(key)
+        if hit is not None:
             return self._apply(state, key, hit, change, created_by)
         parent = self._top(state)
         active = f"build-{os.getpid()}-{os.urandom(6).hex()}"
@@ -531,6 +530,14 @@ class Builder:
             return self._commit_step(state, key, active, created_by, change)
         finally:
             _remove_quietly(sn, active)
+
+    def _cached(self, key: str) -> dict | None:
+        """The cache's layer for a step, if --no-cache is off and its blobs are still stored."""
+        hit = None if self.opts.no_cache else self.cache.get(key)
+        if hit is None or not all(self.runner.content.exists(d["digest"]) for d in hit.get("layer", [])):
+            return None
+        self.progress.line(" ---> Using cache")
+        return hit
 
     def _top(self, state: State) -> str:
         if state.top:
@@ -603,9 +610,8 @@ class Builder:
         network = ins.flag("network") or self.opts.network
         binds, tmpfs, mount_key = self._run_mounts(state, ins)
         key = _key(state.key, created_by, network, mount_key)
-        hit = None if self.opts.no_cache else self.cache.get(key)
-        if hit is not None and all(self.runner.content.exists(d["digest"]) for d in hit.get("layer", [])):
-            self.progress.line(" ---> Using cache")
+        hit = self._cached(key)
+        if hit is not None:
             return self._apply(state, key, hit, None, created_by)
         request = RunRequest(parent=self._top(state), config=state.config, argv=argv, env=args_env + proxies,
                              network="none" if network in ("", "default") else network, binds=binds, tmpfs=tmpfs)  # fmt: skip

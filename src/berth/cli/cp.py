@@ -16,7 +16,6 @@ import posixpath
 import sys
 import tarfile
 
-from berth import fastjson
 from berth.argv import BOOL, Option, parse
 from berth.errors import InvalidArgument, NotFound
 
@@ -30,19 +29,6 @@ def _split(arg: str) -> tuple[str, str] | None:
     if not sep or "/" in head or not head:
         return None
     return head, tail or "/"
-
-
-def _root(engine, c) -> str:
-    if c.status == "running" and c.pid:
-        return f"/proc/{c.pid}/root"
-    from berth.linux import mount as m
-
-    with open(os.path.join(c.dir, "rootfs-mounts.json"), "rb") as f:
-        mounts = fastjson.loads(f.read())
-    m.private_mount_namespace()
-    target = os.path.join(c.dir, "bundle", "rootfs")
-    m.mount_all(mounts, target)
-    return target
 
 
 def _resolved(root: str, path: str) -> str:
@@ -76,7 +62,7 @@ def main(engine, argv: list[str]) -> int:
 
 def _out(engine, ref: str, path: str, dest: str) -> int:
     c = engine.get(ref)
-    source = _resolved(_root(engine, c), path)
+    source = _resolved(engine.rootfs(c), path)
     name = posixpath.basename(path.rstrip("/")) or "."
     if dest == "-":
         _tar_out(source, name)
@@ -119,7 +105,7 @@ def _in(engine, local: str, ref: str, path: str, keep_owner: bool) -> int:
     from berth.build import copy as copying
 
     c = engine.get(ref)
-    root = _root(engine, c)
+    root = engine.rootfs(c)
     copier = copying.Copier(root, copying.Owner(None, None) if keep_owner else copying.Owner(0, 0), None)
     try:
         if local == "-":

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import tarfile
 
-from berth import fastjson
 from berth.argv import STR, Option, parse
 from berth.errors import InvalidArgument
 
@@ -20,15 +18,9 @@ def main(engine, argv: list[str]) -> int:
     c = engine.get(args[0])
     if not opts["output"] and sys.stdout.isatty():
         raise InvalidArgument("cowardly refusing to save to a terminal. Use the -o flag or redirect")
-    with open(os.path.join(c.dir, "rootfs-mounts.json"), "rb") as f:
-        mounts = fastjson.loads(f.read())
-    from berth.linux import mount as m
     from berth.snapshot.diff import add_entry, walk
 
-    # the snapshot is mounted in a mount namespace of this process's own, gone when it exits
-    m.private_mount_namespace()
-    target = os.path.join(c.dir, "bundle", "rootfs")
-    m.mount_all(mounts, target)
+    target = engine.rootfs(c)
     out = open(opts["output"], "wb") if opts["output"] else sys.stdout.buffer
     try:
         with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
@@ -38,5 +30,4 @@ def main(engine, argv: list[str]) -> int:
     finally:
         if opts["output"]:
             out.close()
-        m.umount2(target, m.MNT_DETACH)
     return 0

@@ -6,6 +6,7 @@ import sys
 import time
 
 from berth.argv import BOOL, STR, Option, parse
+from berth.cli import human
 from berth.errors import InvalidArgument
 from berth.image.pull import Progress
 
@@ -51,7 +52,7 @@ class Lines(Progress):
                 width = 50
                 filled = width * current // total
                 bar = "=" * max(filled - 1, 0) + (">" if filled < width else "=")
-                text = f"{status} [{bar:<{width}}] {_size(current)}/{_size(total)}"
+                text = f"{status} [{bar:<{width}}] {human.size(current)}/{human.size(total)}"
             changed = self.state.get(short, "").split(" [")[0] != status
             self.state[short] = text
             if self.tty:
@@ -70,13 +71,6 @@ class Lines(Progress):
             self.out.write(f"\x1b[2K{short}: {self.state[short]}\n")
         self.drawn = len(self.order)
         self.out.flush()
-
-
-def _size(n: int) -> str:
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.3g}{unit}"
-    return f"{n}B"
 
 
 def main(store, argv: list[str]) -> int:

@@ -559,6 +559,21 @@ class Engine:
             raise FailedPrecondition(proc.stderr.strip().removeprefix("berth-runtime: "))
         return proc.stdout
 
+    def rootfs(self, c: Container) -> str:
+        """A path to the container's root file system: its init's /proc/PID/root while it runs (its
+        snapshot is mounted already, in the monitor's namespace), else the snapshot mounted in a mount
+        namespace of this process's own, gone when the process exits."""
+        if c.status == RUNNING and c.pid:
+            return f"/proc/{c.pid}/root"
+        from berth.linux import mount as m
+
+        with open(os.path.join(c.dir, "rootfs-mounts.json"), "rb") as f:
+            mounts = fastjson.loads(f.read())
+        m.private_mount_namespace()
+        target = os.path.join(c.dir, "bundle", "rootfs")
+        m.mount_all(mounts, target)
+        return target
+
     # -- exec ----------------------------------------------------------------
     def exec(self, ref: str, args: list[str], env: list[str] = (), user: str = "", workdir: str = "",
              detach: bool = False, tty: bool = False) -> int:  # fmt: skip

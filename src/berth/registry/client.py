@@ -155,7 +155,6 @@ class Client:
 
     # -- auth -----------------------------------------------------------------
     def _token(self, scope: str, params: dict[str, str]) -> str:
-        import base64
         import urllib.parse
 
         key = f"{params.get('realm')} {params.get('service')} {scope}"
@@ -163,9 +162,7 @@ class Client:
             return self.tokens[key]
         query: list[tuple[str, str]] = [("service", params.get("service", ""))]
         query += [("scope", s) for s in scope.split()]  # one parameter per scope, as the token spec has it
-        headers = {}
-        if self.auth:
-            headers["Authorization"] = "Basic " + base64.b64encode(f"{self.auth[0]}:{self.auth[1]}".encode()).decode()
+        headers = self._basic() if self.auth else {}
         realm = params.get("realm", "")
         if not realm.startswith(("http://", "https://")):
             raise Unauthorized(f"{self.host}: a Bearer challenge without a usable realm ({realm!r})")
@@ -182,8 +179,12 @@ class Client:
         self.tokens[key] = token
         return token
 
-    def _authorization(self, scope: str) -> dict[str, str]:
+    def _basic(self) -> dict[str, str]:
         import base64
+
+        return {"Authorization": "Basic " + base64.b64encode(f"{self.auth[0]}:{self.auth[1]}".encode()).decode()}
+
+    def _authorization(self, scope: str) -> dict[str, str]:
 
         if self.challenge is None:
             return {}
@@ -191,7 +192,7 @@ class Client:
         if scheme == "bearer":
             return {"Authorization": "Bearer " + self._token(scope, params)}
         if scheme == "basic" and self.auth:
-            return {"Authorization": "Basic " + base64.b64encode(f"{self.auth[0]}:{self.auth[1]}".encode()).decode()}
+            return self._basic()
         return {}
 
     def request(self, method: str, path: str, scope: str, headers: dict | None = None, body=None,
