@@ -14,18 +14,31 @@ PODMAN_CONF = ('[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024
                '[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n')  # fmt: skip
 
 
+BENCH_BRIDGE = ("bdbench0", "172.31.250.1/24")  # a bridged dockerd's own: never the host's docker0
+
+
 class Dockerd:
-    def __init__(self, top: Path) -> None:
+    def __init__(self, top: Path, bridge: bool = False) -> None:
+        """bridge: with a bridge network of its own (BENCH_BRIDGE) and its iptables rules, for the
+        networking benchmarks; otherwise none (the tests)."""
         binary = shutil.which("dockerd")
         if binary is None or shutil.which("docker") is None:
             raise RuntimeError("docker is not installed: scripts/install.sh installs Debian's docker.io")
         self.top = top
+        self.bridge = bridge
+        network = ["--bridge", "none", "--iptables=false", "--ip6tables=false", "--ip-masq=false"]
+        if bridge:
+            name, address = BENCH_BRIDGE
+            for cmd in (["link", "add", name, "type", "bridge"], ["addr", "add", address, "dev", name],
+                        ["link", "set", name, "up"]):  # fmt: skip
+                subprocess.run(["ip", *cmd], check=True, capture_output=True)
+            network = ["--bridge", name, "--iptables=true", "--ip6tables=false"]
         sock = top / "docker.sock"
         self.log = open(top / "dockerd.log", "w")
         self.proc = subprocess.Popen(
             ["unshare", "--mount", "--propagation", "private", binary, "--host", f"unix://{sock}",
              "--data-root", str(top / "data"), "--exec-root", str(top / "exec"), "--pidfile", str(top / "dockerd.pid"),
-             "--bridge", "none", "--iptables=false", "--ip6tables=false", "--ip-masq=false", "--storage-driver", "vfs",
+             *network, "--storage-driver", "vfs",
              "--exec-opt", "native.cgroupdriver=cgroupfs", "--default-ulimit", "nofile=1024:1024",
              "--default-ulimit", "nproc=1024:1024", "--containerd-namespace", "berth-test",
              "--containerd-plugins-namespace", "berth-test-plugins"],
@@ -47,6 +60,8 @@ class Dockerd:
 
     def stop(self) -> None:
         _terminate(self.proc, self.log)  # unshare execs dockerd: this pid is dockerd's
+        if self.bridge:
+            subprocess.run(["ip", "link", "del", BENCH_BRIDGE[0]], capture_output=True)
 
 
 class Podman:

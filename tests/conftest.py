@@ -22,6 +22,11 @@ IS_ROOT = os.geteuid() == 0
 # An image missing from a test's store is never pulled implicitly: tests reach no host but loopback.
 # The registry tests pull and push explicitly, from registries they start on 127.0.0.1.
 os.environ["BERTH_PULL_POLICY"] = "never"
+# Network state is the host's (one networks.db for every berth root): the tests keep theirs in a
+# directory of their own, and the networks' DNS servers never forward a name anywhere.
+NETWORK_ROOT = tempfile.mkdtemp(prefix="berth-net-")
+os.environ["BERTH_NETWORK_ROOT"] = NETWORK_ROOT
+os.environ["BERTH_DNS_FORWARD"] = "0"
 BIN = Path(sys.executable).parent
 RUNTIME = str(BIN / "berth-runtime")
 
@@ -34,6 +39,16 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "root" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def network_leftovers():
+    """At the end: the idle default bridge and berth's rules (which outlive a container by
+    network.LINGER seconds), then the network state."""
+    yield
+    if IS_ROOT and os.path.exists(os.path.join(NETWORK_ROOT, "networks.db")):
+        subprocess.run([str(BIN / "berth"), "--root", NETWORK_ROOT, "network", "prune", "-f"], capture_output=True)
+    shutil.rmtree(NETWORK_ROOT, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -232,12 +232,18 @@ def update(engine, argv: list[str]) -> int:
 
 
 def port(engine, argv: list[str]) -> int:
-    """`berth port CONTAINER [PORT[/PROTO]]`: published ports; berth publishes none until it has networking."""
+    """`berth port CONTAINER [PORT[/PROTO]]`: the host addresses of its published ports."""
     _opts, args = parse(argv, [], interspersed=True)
     if not 1 <= len(args) <= 2:
         raise InvalidArgument('"port" requires at least 1 and at most 2 arguments: CONTAINER [PRIVATE_PORT[/PROTO]]')
     c = engine.get(args[0])
+    published = engine.published_ports([c]).get(c.id, []) if c.status == "running" else []
     if len(args) == 2:
         wanted = args[1] if "/" in args[1] else args[1] + "/tcp"
-        raise InvalidArgument(f"No public port '{wanted}' published for {c.name}")
+        hits = [b for b in published if f"{b['Port']}/{b['Proto']}" == wanted]
+        if not hits:
+            raise InvalidArgument(f"No public port '{wanted}' published for {c.name}")
+        sys.stdout.write("".join(f"{b['HostIp']}:{b['HostPort']}\n" for b in hits))
+        return 0
+    sys.stdout.write("".join(f"{b['Port']}/{b['Proto']} -> {b['HostIp']}:{b['HostPort']}\n" for b in published))
     return 0

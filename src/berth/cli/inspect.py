@@ -55,7 +55,13 @@ def container_json(c) -> dict:
                 "Name": (cfg.get("restart") or "no").partition(":")[0],
                 "MaximumRetryCount": int((cfg.get("restart") or "").partition(":")[2] or 0),
             },
-            "NetworkMode": cfg.get("network") or "none",
+            "NetworkMode": cfg.get("network") or "default",
+            "PortBindings": _port_bindings(cfg.get("PortBindings") or []),
+            "PublishAllPorts": cfg.get("publishAll", False),
+            "Dns": list(cfg.get("dns") or []),
+            "DnsSearch": list(cfg.get("dnsSearch") or []),
+            "DnsOptions": list(cfg.get("dnsOptions") or []),
+            "ExtraHosts": list(cfg.get("addHosts") or []) or None,
             "PidMode": cfg.get("pid", ""),
             "IpcMode": cfg.get("ipc") or "private",
             "UTSMode": cfg.get("uts", ""),
@@ -86,9 +92,18 @@ def container_json(c) -> dict:
             "Entrypoint": cfg.get("entrypoint"),
             "OnBuild": None,
             "Labels": cfg.get("labels") or {},
+            **({"ExposedPorts": {p: {} for p in cfg["ExposedPorts"]}} if cfg.get("ExposedPorts") else {}),
+            **({"MacAddress": cfg["macAddress"]} if cfg.get("macAddress") else {}),
         },  # fmt: skip
-        "NetworkSettings": {"Networks": {}},
+        "NetworkSettings": c.engine.networking.settings(c, c.status == "running"),
     }
+
+
+def _port_bindings(bindings: list[dict]) -> dict:
+    out: dict[str, list] = {}
+    for b in bindings:
+        out.setdefault(f"{b['Port']}/{b['Proto']}", []).append({"HostIp": b["HostIp"], "HostPort": b["HostPort"]})
+    return out
 
 
 def main(engine, argv: list[str], kind: str = "") -> int:

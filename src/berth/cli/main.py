@@ -102,6 +102,7 @@ def usage() -> str:
               "  builder    Manage the build cache (prune)",
               "  system     Manage berth (prune, df, info)",
               "  volume     Manage volumes (create, ls, inspect, rm, prune)",
+              "  network    Manage networks (create, ls, inspect, rm, prune, connect, disconnect)",
               "  manifest   Inspect a manifest in a registry (inspect)",
               "  runtime    The OCI runtime (runc's command line)", "  version    Show the berth version information"]  # fmt: skip
     return "\n".join(lines) + "\n"
@@ -170,6 +171,15 @@ def main(argv: list[str] | None = None) -> int:
                 sys.stderr.write("Usage:  berth volume COMMAND\n\nCommands: create, ls, inspect, rm, prune\n")
                 return 0 if not args else 1
             return _run(f"volume:{sub[args[0]]}", root, args[1:])
+        if verb == "network":
+            sub = {"create": "create", "ls": "ls", "list": "ls", "inspect": "inspect", "rm": "rm", "remove": "rm",
+                   "prune": "prune", "connect": "connect", "disconnect": "disconnect"}  # fmt: skip
+            if not args or args[0] not in sub:
+                sys.stderr.write(
+                    "Usage:  berth network COMMAND\n\nCommands: create, ls, inspect, rm, prune, connect, disconnect\n"
+                )
+                return 0 if not args else 1
+            return _run(f"network:{sub[args[0]]}", root, args[1:])
         if verb == "manifest":
             if args[:1] != ["inspect"]:
                 sys.stderr.write("Usage:  berth manifest inspect NAME[:TAG|@DIGEST]\n")

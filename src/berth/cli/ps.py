@@ -92,6 +92,16 @@ def _command(c, no_trunc: bool) -> str:
     return f'"{text}"'
 
 
+def ports_text(c, published: list[dict] | None) -> str:
+    """Docker's PORTS: 0.0.0.0:8080->80/tcp for a published port, 80/tcp for one only exposed."""
+    out, seen = [], set()
+    for b in published or []:
+        out.append(f"{b['HostIp']}:{b['HostPort']}->{b['Port']}/{b['Proto']}")
+        seen.add(f"{b['Port']}/{b['Proto']}")
+    out += [p for p in c.config.get("ExposedPorts") or [] if p not in seen]
+    return ", ".join(out)
+
+
 def main(engine, argv: list[str]) -> int:
     opts, args = parse(argv, OPTIONS, interspersed=True)
     if args:
@@ -116,6 +126,7 @@ def main(engine, argv: list[str]) -> int:
         sys.stdout.write("".join((c.id if full else c.id[:12]) + "\n" for c in containers))
         return 0
     rows = []
+    published = engine.published_ports(containers)
     for c in containers:
         status = c.status  # read once: each read is three files and /proc
         image = c.image_name
@@ -126,7 +137,7 @@ def main(engine, argv: list[str]) -> int:
             pass
         rows.append({"ID": c.id if full else c.id[:12], "Image": image, "Command": _command(c, full),
                      "CreatedAt": c.created, "RunningFor": human.since(c.created), "Status": status_text(c, status),
-                     "State": status, "Ports": "", "Names": c.name, "Labels": ",".join(f"{k}={v}" for k, v in (c.config.get("labels") or {}).items())})  # fmt: skip
+                     "State": status, "Ports": ports_text(c, published.get(c.id) if status == "running" else None), "Names": c.name, "Labels": ",".join(f"{k}={v}" for k, v in (c.config.get("labels") or {}).items())})  # fmt: skip
         if opts["size"]:
             rows[-1]["Size"] = _size(engine, c)
     if opts["format"] == "json":

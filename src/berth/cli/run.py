@@ -37,7 +37,16 @@ OPTIONS = [
     Option("pid", STR, "", help="PID namespace: host or container:NAME"),
     Option("ipc", STR, "", help="IPC namespace: host or container:NAME"),
     Option("uts", STR, "", help="UTS namespace: host or container:NAME"),
-    Option("network,net", STR, "", help="none, host or container:NAME (bridges come with networking)"),
+    Option("network,net", STR, "", help="a network (default: bridge), none, host or container:NAME"),
+    Option("publish,p", LIST, help="publish a container's port(s) to the host: [IP:][HOSTPORT:]PORT[/PROTO]"),
+    Option("publish-all,P", BOOL, help="publish all exposed ports to free host ports"),
+    Option("expose", LIST, help="expose a port or a range of ports"),
+    Option("ip", STR, "", help="IPv4 address on a user network with a --subnet"),
+    Option("mac-address", STR, "", help="container MAC address (e.g. 02:42:0a:59:00:02)"),
+    Option("network-alias", LIST, help="add a network-scoped alias for the container"),
+    Option("dns", LIST, help="set custom DNS servers"),
+    Option("dns-search", LIST, help="set custom DNS search domains"),
+    Option("dns-option", LIST, help="set DNS options"),
     Option("label,l", LIST, help="set metadata"),
     Option("memory,m", STR, "", help="memory limit (e.g. 64m)"),
     Option("pids-limit", STR, "", help="tune the container's pids limit"),
@@ -161,7 +170,18 @@ def _mount(spec: str) -> tuple[str, str]:
 def _extra(opts: dict) -> dict:
     """The flags that go to the spec as they are, checked here for Docker's messages."""
     out: dict = {"ulimits": tuple(opts["ulimit"]), "add_hosts": tuple(opts["add_host"]),
-                 "tmpfs": tuple(opts["tmpfs"]), "volumes": tuple(opts["volume"])}  # fmt: skip
+                 "tmpfs": tuple(opts["tmpfs"]), "volumes": tuple(opts["volume"]), "publish": tuple(opts["publish"]),
+                 "publish_all": opts["publish_all"], "expose": tuple(opts["expose"]), "ip": opts["ip"],
+                 "mac_address": opts["mac_address"], "network_aliases": tuple(opts["network_alias"]),
+                 "dns": tuple(opts["dns"]), "dns_search": tuple(opts["dns_search"]),
+                 "dns_options": tuple(opts["dns_option"])}  # fmt: skip
+    if opts["publish"] or opts["expose"]:
+        from berth.network import ports  # Docker checks these before anything reaches the engine
+
+        for spec in opts["publish"]:
+            ports.parse(spec)
+        for spec in opts["expose"]:
+            ports.parse_expose(spec)
     for spec in opts["mount"]:
         kind, item = _mount(spec)
         out[kind] += (item,)

@@ -27,7 +27,9 @@ def prune(engine, argv: list[str]) -> int:
             "all images without at least one container associated to them" if opts["all"] else "all dangling images"
         )
         cache = "all build cache" if opts["all"] else "unused build cache"
-        if not human.confirm(f"This will remove:\n  - all stopped containers\n  - {images}\n  - {cache}\n"):
+        if not human.confirm(
+            f"This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n  - {images}\n  - {cache}\n"
+        ):
             return 0
     from berth.cli.builder_prune import forget
     from berth.image.gc import collect, prune_images
@@ -35,6 +37,11 @@ def prune(engine, argv: list[str]) -> int:
     containers = [c.id for c in engine.list() if c.status in ("exited", "created")]
     for cid in containers:
         engine.remove(cid)
+    networks = [n.name for n in engine.networking.store.list() if not n.is_default and not engine.network_users(n.id)]
+    for name in networks:
+        engine.networking.remove(name)
+    engine.networking.collect()  # what killed monitors left
+    engine.networking.retire_default()
     store = engine.images
     in_use = {c.image for c in engine.list()}
     freed = forget(store)
@@ -49,6 +56,8 @@ def prune(engine, argv: list[str]) -> int:
                 volumes.append(v["Name"])
     if containers:
         sys.stdout.write("Deleted Containers:\n" + "".join(i + "\n" for i in containers) + "\n")
+    if networks:
+        sys.stdout.write("Deleted Networks:\n" + "".join(n + "\n" for n in networks) + "\n")
     if images:
         sys.stdout.write("Deleted Images:\n" + "".join(f"deleted: {i}\n" for i in images) + "\n")
     if volumes:

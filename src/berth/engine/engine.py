@@ -121,6 +121,11 @@ class Container:
             return ""
 
 
+def _bridged(mode: str) -> bool:
+    """On a bridge network (the default or a user network), not none, host or container:NAME."""
+    return mode not in ("none", "host") and not mode.startswith("container:")
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
@@ -139,6 +144,7 @@ class Engine:
         self.root = root
         self._images = None
         self._volumes = None
+        self._networking = None
         os.makedirs(os.path.join(root, "containers"), exist_ok=True)
         self.db = connect(os.path.join(root, "containers.db"),
                           "CREATE TABLE IF NOT EXISTS containers (id TEXT PRIMARY KEY, name TEXT UNIQUE NOT NULL,"
@@ -162,6 +168,8 @@ class Engine:
             self._images.close()
         if self._volumes is not None:
             self._volumes.close()
+        if self._networking is not None:
+            self._networking.close()
 
     # -- finding containers -------------------------------------------------
     _COLUMNS = "id, name, image, image_name, created, config"
@@ -202,6 +210,8 @@ class Engine:
         if existing:
             raise AlreadyExists(f'Conflict. The container name "/{name}" is already in use by container "{existing[0]}". '
                                 "You have to remove (or rename) that container to be able to reuse that name.")  # fmt: skip
+        exposed = tuple((image_config.config.exposed_ports if image_config.config else None) or ())
+        network = self.networking.check(opts, exposed)
         cdir = os.path.join(self.root, "containers", cid)
         sn = self.images.snapshotter
         made_volumes: list[str] = []
@@ -212,7 +222,7 @@ class Engine:
             atomic_write(
                 os.path.join(cdir, "rootfs-mounts.json"), fastjson.dumps([to_json(m) for m in mounts]).encode()
             )
-            etc = self._etc_files(cdir, opts.hostname or cid[:12], opts.add_hosts)
+            etc = self._etc_files(cdir, opts)
             if opts.restart:
                 atomic_write(
                     os.path.join(cdir, "restart-policy"), fastjson.dumps(restart_policy(opts.restart)).encode()
@@ -230,6 +240,7 @@ class Engine:
             config = to_json(opts)
             config["Image"] = opts.image
             config["VolumeNames"], config["AnonymousVolumes"] = used, anonymous
+            config.update(network)
             self.db.execute("INSERT INTO containers (id, name, image, image_name, created, config) VALUES (?, ?, ?, ?, ?, ?)",
                             (cid, name, image_id, opts.image, _rfc3339(time.time()), fastjson.dumps(config)))  # fmt: skip
         except sqlite3.IntegrityError:
@@ -248,6 +259,14 @@ class Engine:
         remove_tree(os.path.join(self.root, "containers", cid))
         for name in volumes:  # made for a container that could not be made
             self.volumes.remove(name, [])
+
+    @property
+    def networking(self):
+        if self._networking is None:
+            from berth.engine.networking import Networking
+
+            self._networking = Networking(self.root)
+        return self._networking
 
     @property
     def volumes(self):
@@ -292,22 +311,22 @@ class Engine:
             raise FailedPrecondition(f"cannot join the namespaces of container {ref}: it is not running")
         return c.pid
 
-    def _etc_files(self, cdir: str, hostname: str, add_hosts: tuple[str, ...] = ()) -> dict[str, str]:
-        extra = ""
-        for item in add_hosts:
-            name, sep, ip = item.partition(":")
-            if not sep or not name or not ip:
-                raise InvalidArgument(f'invalid argument "{item}" for "--add-host" flag: bad format for add-host')
-            extra += f"{ip}\t{name}\n"
-        files = {
-            "hostname": hostname + "\n",
-            "hosts": f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{extra}127.0.1.1\t{hostname}\n",
-        }
+    def _etc_files(self, cdir: str, opts: CreateOptions) -> dict[str, str]:
+        """/etc/hostname, /etc/hosts and /etc/resolv.conf as Docker writes them; a bridge network's
+        address joins /etc/hosts at start, when the container has one."""
+        from berth.engine.networking import hosts_file, resolv_conf
+
+        hostname = opts.hostname or os.path.basename(cdir)[:12]
         try:
             with open("/etc/resolv.conf") as f:
-                files["resolv.conf"] = f.read()
+                host_resolv = f.read()
         except OSError:
-            files["resolv.conf"] = ""
+            host_resolv = ""
+        files = {
+            "hostname": hostname + "\n",
+            "hosts": hosts_file(hostname, opts.add_hosts),
+            "resolv.conf": resolv_conf(host_resolv, opts.dns, opts.dns_search, opts.dns_options),
+        }
         paths = {}
         for name, text in files.items():
             paths[name] = os.path.join(cdir, name)
@@ -352,8 +371,9 @@ class Engine:
                 gid = int(entry[2])
         return uid, gid
 
-    def _monitor(self, c: Container, attach: bool, output: int | None = None):
-        """The container's monitor; attached, it shares our stdio, or has `output` as stdout and stderr."""
+    def _monitor(self, c: Container, attach: bool, output: int | None = None, sandbox=None):
+        """The container's monitor; attached, it shares our stdio, or has `output` as stdout and stderr.
+        With a sandbox (a bridge network's namespace and held ports), it inherits those fds."""
         # posix_spawn (foreground.spawn), not subprocess: run is a hot path and subprocess costs ~6 ms to import
         from berth.foreground import DEVNULL, spawn
 
@@ -361,6 +381,12 @@ class Engine:
         argv = [sys.executable, "-S", "-c", f"import sys; sys.path.insert(0, {_PACKAGE_DIR!r}); "
                 "from berth.monitor.monitor import main; sys.exit(main())", "--id", c.id, "--dir", c.dir,
                 "--runtime", self.runtime, "--runtime-root", self.runtime_root] + (["--attach"] if attach else [])  # fmt: skip
+        if sandbox is not None:
+            for fd in sandbox.fds:
+                os.set_inheritable(fd, True)
+            argv += ["--netns", str(sandbox.netns)] + (
+                ["--hold", ",".join(map(str, sandbox.held))] if sandbox.held else []
+            )
         if attach:
             # a process group of its own: signals reach it through the CLI's proxy only, once
             if output is not None:
@@ -386,10 +412,41 @@ class Engine:
                 os.unlink(os.path.join(c.dir, name))
             except FileNotFoundError:
                 pass
+        sandbox = None
+        if _bridged(c.config.get("network", "")):
+            try:
+                sandbox = self.networking.up(c, self._hostname(c))
+            except FailedPrecondition as e:
+                if "Bind for" not in str(e):
+                    raise
+                raise ContainerError(
+                    f"driver failed programming external connectivity on endpoint {c.name} ({c.id}): {e}", 125
+                ) from None
+        try:
+            return self._start_monitor(c, attach, sandbox)
+        finally:
+            if sandbox is not None:
+                sandbox.close()  # the monitor holds its own copies
+
+    def published_ports(self, containers: list[Container]) -> dict[str, list[dict]]:
+        """{container id: its published ports} for those that run with some (one query for all)."""
+        wanted = {c.id for c in containers if c.config.get("PortBindings") or c.config.get("publishAll")}
+        if not wanted:
+            return {}
+        out: dict[str, list[dict]] = {}
+        for lease in self.networking.store.leases():
+            if lease.container in wanted and lease.ports:
+                out.setdefault(lease.container, []).extend(lease.ports)
+        return out
+
+    def _hostname(self, c: Container) -> str:
+        return (c._read("hostname") or c.id[:12]).strip()
+
+    def _start_monitor(self, c: Container, attach: bool, sandbox) -> int:
         if attach:
             import _signal
 
-            monitor = self._monitor(c, attach=True)
+            monitor = self._monitor(c, attach=True, sandbox=sandbox)
             # Docker's --sig-proxy: what the CLI receives goes to the container, through the monitor
             proxied = (
                 _signal.SIGINT,
@@ -412,7 +469,7 @@ class Engine:
                     _signal.signal(sig, handler)
             self._raise_start_error(c)
             return code
-        proc = self._monitor(c, attach=False)
+        proc = self._monitor(c, attach=False, sandbox=sandbox)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if c._read("init.pid") or c._read("exit.json"):
@@ -476,7 +533,13 @@ class Engine:
         except FailedPrecondition:
             self._runtime("kill", "--all", c.id, "KILL")
             self.wait(ref, 30)
+        self._network_down(c)
         return c
+
+    def _network_down(self, c: Container) -> None:
+        """Addresses, port rules and an idle default bridge go when the container stops."""
+        if _bridged(c.config.get("network", "")):
+            self.networking.down(c.id)
 
     def remove(self, ref: str, force: bool = False, volumes: bool = False) -> Container:
         c = self.get(ref)
@@ -494,6 +557,7 @@ class Engine:
                 pass
         if os.path.exists(os.path.join(self.runtime_root, c.id)):
             self._runtime("delete", "--force", c.id)  # what a killed monitor left behind
+        self._network_down(c)
         self.db.execute("DELETE FROM containers WHERE id = ?", (c.id,))
         self._discard(c.id, list(c.config.get("AnonymousVolumes") or []) if volumes else [])
         self._remove_cgroup_parent()
@@ -541,6 +605,47 @@ class Engine:
         else:
             raise FailedPrecondition(f"container {c.name} is not running: berth updates running containers only")
         return c
+
+    # -- networks --------------------------------------------------------------------
+    def network_connect(self, ref: str, network: str, ip: str = "", aliases: tuple[str, ...] = ()) -> None:
+        """Join a network now if the container runs, and at each start from now on."""
+        c = self.get(ref)
+        if not _bridged(c.config.get("network", "")):
+            raise FailedPrecondition(
+                "container sharing network namespace with another container or host cannot be connected to any other network"
+            )
+        join = self.networking.connect(c, network, ip, aliases, c.pid if c.status == RUNNING else 0)
+        c.config["ExtraNetworks"] = [*(c.config.get("ExtraNetworks") or []), join]
+        self.db.execute("UPDATE containers SET config = ? WHERE id = ?", (fastjson.dumps(c.config), c.id))
+
+    def network_disconnect(self, ref: str, network: str) -> None:
+        c = self.get(ref)
+        net = self.networking.store.get(network)
+        extra = c.config.get("ExtraNetworks") or []
+        kept = [j for j in extra if j.get("Name") not in (net.name, net.id)]
+        primary = (
+            self.networking.store.get(c.config.get("network") or "") if _bridged(c.config.get("network", "")) else None
+        )
+        if len(kept) == len(extra) and (primary is None or primary.id != net.id):
+            raise FailedPrecondition(f"container {c.id} is not connected to network {net.name}")
+        if primary is not None and primary.id == net.id:
+            raise FailedPrecondition(
+                f"berth cannot disconnect container {c.name} from {net.name}, the network it was created on"
+            )
+        self.networking.disconnect(c, net.id)
+        c.config["ExtraNetworks"] = kept
+        self.db.execute("UPDATE containers SET config = ? WHERE id = ?", (fastjson.dumps(c.config), c.id))
+
+    def network_users(self, net_id: str) -> list[Container]:
+        """Containers made on or connected to a network (running or not)."""
+        net = self.networking.store.get(net_id)
+        out = []
+        for c in self.list():
+            joins = [c.config.get("network") or "bridge", *(j.get("Name") for j in c.config.get("ExtraNetworks") or [])]
+            if _bridged(c.config.get("network", "")) and any(j in (net.name, net.id) or (net.is_default and j == "default")
+                                                            for j in joins):  # fmt: skip
+                out.append(c)
+        return out
 
     def rename(self, ref: str, new: str) -> None:
         c = self.get(ref)

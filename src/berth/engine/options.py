@@ -18,7 +18,16 @@ class CreateOptions:
     pid: str = ""  # "", host, container:NAME
     ipc: str = ""
     uts: str = ""
-    network: str = ""  # "", none, host, container:NAME
+    network: str = ""  # "" (the default bridge), a network's name, none, host, container:NAME
+    publish: tuple[str, ...] = ()  # -p [IP:][HOSTPORT:]PORT[/PROTO]
+    publish_all: bool = False
+    expose: tuple[str, ...] = ()
+    ip: str = ""
+    mac_address: str = ""
+    network_aliases: tuple[str, ...] = ()
+    dns: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    dns_options: tuple[str, ...] = ()
     labels: dict[str, str] = {}
     memory: int = 0
     pids_limit: int = 0

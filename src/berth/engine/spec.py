@@ -64,7 +64,11 @@ def namespaces(opts, pid_of) -> tuple[Namespace, ...]:
         if mode.startswith("container:"):
             proc = {"network": "net"}.get(kind, kind)
             out.append(Namespace(type=kind, path=f"/proc/{pid_of(mode[len('container:') :])}/ns/{proc}"))
-        elif mode in ("", "none", "private", "bridge"):
+        elif kind == "network" and mode != "none":
+            from berth.monitor import MONITOR_NETNS  # a bridge network: the namespace its monitor is in
+
+            out.append(Namespace(type=kind, path=MONITOR_NETNS))
+        elif mode in ("", "none", "private"):
             out.append(Namespace(type=kind))
         else:
             raise InvalidArgument(

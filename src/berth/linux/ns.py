@@ -37,3 +37,35 @@ def setns(fd: int, nstype: int = 0) -> None:
 def ns_inode(pid: int | str, name: str) -> str:
     """The namespace identity as the kernel shows it, e.g. 'pid:[4026531836]'."""
     return os.readlink(f"/proc/{pid}/ns/{name}")
+
+
+def new_net_namespace() -> int:
+    """A new network namespace, held by the fd returned; the calling thread stays where it was."""
+    host = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        unshare(CLONE_NEWNET)
+        try:
+            return os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        finally:
+            setns(host, CLONE_NEWNET)
+    finally:
+        os.close(host)
+
+
+class InNetNamespace:
+    """`with InNetNamespace(fd):` the calling thread in that network namespace, and back afterwards:
+    a process spawned inside the block starts there (children inherit the spawning thread's)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.home = -1
+
+    def __enter__(self) -> None:
+        self.home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        setns(self.fd, CLONE_NEWNET)
+
+    def __exit__(self, *exc) -> None:
+        try:
+            setns(self.home, CLONE_NEWNET)
+        finally:
+            os.close(self.home)

@@ -3,6 +3,7 @@ by it), it outlives the CLI, owns the container's stdio and logs, records the
 exit code, and cleans up.
 
     python -m berth.monitor --id ID --dir DIR --runtime PATH --runtime-root DIR [--attach]
+                            [--netns FD [--hold FD,...]]
 
 It runs `RUNTIME --root DIR run --detach --bundle ... --pid-file ... ID` (runc's
 command line: runc works too) and becomes the subreaper of the container's init.
@@ -16,6 +17,11 @@ The monitor writes there:
     DIR/container.log        json-file logs: {"log": ..., "stream": ..., "time": ...} a line
     DIR/exit.json            {"code": N, "finished": RFC3339} when the container has exited
     DIR/error                one line, when the container could not be started
+
+On a bridge network the engine has made the container's network namespace: the monitor inherits
+it as fd --netns, enters it and writes its own /proc/PID/ns/net into the spec in place of the
+placeholder berth.monitor.MONITOR_NETNS, so the container joins it (restarts included) and `exec`
+finds it; --hold lists sockets on published host ports, kept while the monitor lives.
 
 The rootfs is mounted in a mount namespace of the monitor's own (the host's
 mount table is never touched); the runtime, started from there, makes the
@@ -38,7 +44,7 @@ from berth.linux import mount as m
 from berth.linux import prctl
 
 OPTIONS = [Option("id", STR, ""), Option("dir", STR, ""), Option("runtime", STR, ""), Option("runtime-root", STR, ""),
-           Option("attach", BOOL)]  # fmt: skip
+           Option("attach", BOOL), Option("netns", STR, ""), Option("hold", STR, "")]  # fmt: skip
 
 
 def now() -> str:
@@ -98,6 +104,15 @@ def _main(argv: list[str] | None) -> int:
         _signal.signal(sig, _signal.SIG_IGN)
     bundle = os.path.join(cdir, "bundle")
     base = [runtime, "--root", rroot]
+    for fd in opts["hold"].split(",") if opts["hold"] else ():
+        os.set_inheritable(int(fd), False)  # ours to hold; never the container's
+    if opts["netns"]:
+        from berth.linux import ns
+
+        fd = int(opts["netns"])
+        ns.setns(fd, ns.CLONE_NEWNET)
+        os.close(fd)
+        _point_at_our_netns(bundle)
     try:
         with open(os.path.join(cdir, "rootfs-mounts.json"), "rb") as f:
             mount_rootfs(fastjson.loads(f.read()), os.path.join(bundle, "rootfs"))
@@ -203,9 +218,23 @@ def _read_code(cdir: str) -> int:
         return 125
 
 
-def _wants_terminal(bundle: str) -> bool:
+def _point_at_our_netns(bundle: str) -> None:
+    """The spec's network namespace becomes ours (the placeholder, or the path an earlier monitor of
+    this container wrote): the runtime and `exec` join it by path."""
+    doc = _bundle_config(bundle)
+    for entry in doc.get("linux", {}).get("namespaces", []):
+        if entry.get("type") == "network":
+            entry["path"] = f"/proc/{os.getpid()}/ns/net"
+            atomic_write(os.path.join(bundle, "config.json"), fastjson.dumps(doc).encode())
+
+
+def _bundle_config(bundle: str) -> dict:
     with open(os.path.join(bundle, "config.json"), "rb") as f:
-        return bool(fastjson.loads(f.read()).get("process", {}).get("terminal"))
+        return fastjson.loads(f.read())
+
+
+def _wants_terminal(bundle: str) -> bool:
+    return bool(_bundle_config(bundle).get("process", {}).get("terminal"))
 
 
 def _console_socket(cdir: str):

@@ -1,0 +1,179 @@
+"""`berth network create|ls|inspect|rm|prune|connect|disconnect`: bridge networks, as Docker's."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+
+from berth import fastjson
+from berth.argv import BOOL, LIST, STR, Option, parse
+from berth.errors import BerthError, InvalidArgument
+
+PSEUDO_DRIVERS = {"host": "host", "none": "null"}
+
+
+def _pseudo_id(name: str) -> str:
+    return hashlib.sha256(b"berth-network-" + name.encode()).hexdigest()
+
+
+def create(engine, argv: list[str]) -> int:
+    opts, args = parse(argv, [Option("subnet", LIST), Option("gateway", LIST), Option("internal", BOOL),
+                              Option("label", LIST), Option("driver,d", STR, "bridge"), Option("attachable", BOOL),
+                              Option("opt,o", LIST)], interspersed=True)  # fmt: skip
+    if len(args) != 1:
+        raise InvalidArgument('"network create" requires exactly 1 argument.')
+    if opts["driver"] != "bridge":
+        raise InvalidArgument(f'plugin "{opts["driver"]}" not found: berth has the bridge driver only')
+    if len(opts["subnet"]) > 1 or len(opts["gateway"]) > 1:
+        raise InvalidArgument("berth networks have one IPv4 subnet: give --subnet and --gateway at most once")
+    labels = dict(item.partition("=")[::2] for item in opts["label"])
+    net = engine.networking.create(args[0], (opts["subnet"] or [""])[0], (opts["gateway"] or [""])[0],
+                                   opts["internal"], labels)  # fmt: skip
+    sys.stdout.write(net.id + "\n")
+    return 0
+
+
+def _rows(engine) -> list[dict]:
+    rows = [{"ID": n.id, "Name": n.name, "Driver": "bridge", "Scope": "local", "Internal": n.internal,
+             "Labels": n.labels, "CreatedAt": n.created} for n in engine.networking.store.list()]  # fmt: skip
+    rows += [{"ID": _pseudo_id(name), "Name": name, "Driver": driver, "Scope": "local", "Internal": False,
+              "Labels": {}, "CreatedAt": ""} for name, driver in PSEUDO_DRIVERS.items()]  # fmt: skip
+    return sorted(rows, key=lambda r: r["Name"])
+
+
+def ls(engine, argv: list[str]) -> int:
+    opts, args = parse(argv, [Option("quiet,q", BOOL), Option("filter,f", LIST), Option("format", STR, ""),
+                              Option("no-trunc", BOOL)], interspersed=True)  # fmt: skip
+    if args:
+        raise InvalidArgument('"network ls" accepts no arguments.')
+    rows = _rows(engine)
+    for item in opts["filter"]:
+        key, _, value = item.partition("=")
+        if key == "name":
+            rows = [r for r in rows if value in r["Name"]]
+        elif key == "id":
+            rows = [r for r in rows if r["ID"].startswith(value)]
+        elif key == "driver":
+            rows = [r for r in rows if r["Driver"] == value]
+        elif key == "label":
+            k, sep, val = value.partition("=")
+            rows = [r for r in rows if k in r["Labels"] and (not sep or r["Labels"][k] == val)]
+        elif key == "type":
+            builtin = {"bridge", "host", "none"}
+            rows = [r for r in rows if (r["Name"] in builtin) == (value == "builtin")]
+        else:
+            raise InvalidArgument(f"invalid filter '{key}'")
+    ids = [r["ID"] if opts["no_trunc"] else r["ID"][:12] for r in rows]
+    if opts["quiet"]:
+        sys.stdout.write("".join(i + "\n" for i in ids))
+    elif opts["format"] == "json":
+        sys.stdout.write("".join(fastjson.dumps({**r, "ID": i, "Labels": ",".join(f"{k}={v}" for k, v in r["Labels"].items()),
+                                                 "Internal": str(r["Internal"]).lower(), "IPv6": "false"}) + "\n"
+                                 for r, i in zip(rows, ids, strict=True)))  # fmt: skip
+    else:
+        from berth.tables import render
+
+        table = [["NETWORK ID", "NAME", "DRIVER", "SCOPE"]]
+        table += [[i, r["Name"], r["Driver"], r["Scope"]] for r, i in zip(rows, ids, strict=True)]
+        sys.stdout.write(render(table))
+    return 0
+
+
+def network_json(engine, ref: str) -> dict:
+    if ref in PSEUDO_DRIVERS:
+        return {"Name": ref, "Id": _pseudo_id(ref), "Created": "", "Scope": "local", "Driver": PSEUDO_DRIVERS[ref],
+                "EnableIPv6": False, "IPAM": {"Driver": "default", "Options": None, "Config": []}, "Internal": False,
+                "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""}, "ConfigOnly": False,
+                "Containers": {}, "Options": {}, "Labels": {}}  # fmt: skip
+    net = engine.networking.store.get(ref)
+    containers = {}
+    names = {c.id: c.name for c in engine.list()}
+    for lease in engine.networking.store.leases(net.id):
+        containers[lease.container] = {"Name": names.get(lease.container, ""), "EndpointID": lease.veth,
+                                       "MacAddress": lease.mac, "IPv4Address": f"{lease.ip}/{net.prefix}",
+                                       "IPv6Address": ""}  # fmt: skip
+    options = {"com.docker.network.bridge.name": net.bridge}
+    if net.is_default:
+        options = {"com.docker.network.bridge.default_bridge": "true", "com.docker.network.bridge.enable_icc": "true",
+                   "com.docker.network.bridge.enable_ip_masquerade": "true",
+                   "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0", **options,
+                   "com.docker.network.driver.mtu": "1500"}  # fmt: skip
+    return {"Name": net.name, "Id": net.id, "Created": net.created, "Scope": "local", "Driver": "bridge",
+            "EnableIPv6": False,
+            "IPAM": {"Driver": "default", "Options": None if net.is_default else {},
+                     "Config": [{"Subnet": net.subnet, "Gateway": net.gateway}]},
+            "Internal": net.internal, "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""},
+            "ConfigOnly": False, "Containers": containers, "Options": options, "Labels": net.labels}  # fmt: skip
+
+
+def inspect(engine, argv: list[str]) -> int:
+    opts, args = parse(argv, [Option("format,f", STR, ""), Option("verbose,v", BOOL)], interspersed=True)
+    if not args:
+        raise InvalidArgument('"network inspect" requires at least 1 argument.')
+    docs, code = [], 0
+    for ref in args:
+        try:
+            docs.append(network_json(engine, ref))
+        except BerthError as e:
+            sys.stderr.write(f"Error: {e}\n")
+            code = 1
+    if opts["format"]:
+        from berth.cli.gotemplate import render
+
+        sys.stdout.write("".join(render(opts["format"], d) + "\n" for d in docs))
+    elif docs or not code:
+        import json
+
+        sys.stdout.write(json.dumps(docs, indent=4) + "\n")
+    return code
+
+
+def rm(engine, argv: list[str]) -> int:
+    _opts, args = parse(argv, [Option("force,f", BOOL)], interspersed=True)
+    if not args:
+        raise InvalidArgument('"network rm" requires at least 1 argument.')
+    code = 0
+    for ref in args:
+        try:
+            engine.networking.remove(ref)
+            sys.stdout.write(ref + "\n")
+        except BerthError as e:
+            sys.stderr.write(f"Error response from daemon: {e}\n")
+            code = 1
+    return code
+
+
+def prune(engine, argv: list[str]) -> int:
+    opts, args = parse(argv, [Option("force,f", BOOL), Option("filter", LIST)], interspersed=True)
+    if args or opts["filter"]:
+        raise InvalidArgument('"network prune" accepts no arguments or filters yet')
+    if not opts["force"]:
+        from berth.cli import human
+
+        if not human.confirm("This will remove all custom networks not used by at least one container."):
+            return 0
+    gone = []
+    for net in engine.networking.store.list():
+        if not net.is_default and not engine.network_users(net.id):
+            engine.networking.remove(net.id)
+            gone.append(net.name)
+    engine.networking.retire_default()  # the default bridge's device and rules, if idle
+    if gone:
+        sys.stdout.write("Deleted Networks:\n" + "".join(n + "\n" for n in gone) + "\n")
+    return 0
+
+
+def connect(engine, argv: list[str]) -> int:
+    opts, args = parse(argv, [Option("ip", STR, ""), Option("alias", LIST)], interspersed=True)
+    if len(args) != 2:
+        raise InvalidArgument('"network connect" requires exactly 2 arguments: NETWORK CONTAINER')
+    engine.network_connect(args[1], args[0], opts["ip"], tuple(opts["alias"]))
+    return 0
+
+
+def disconnect(engine, argv: list[str]) -> int:
+    _opts, args = parse(argv, [Option("force,f", BOOL)], interspersed=True)
+    if len(args) != 2:
+        raise InvalidArgument('"network disconnect" requires exactly 2 arguments: NETWORK CONTAINER')
+    engine.network_disconnect(args[1], args[0])
+    return 0

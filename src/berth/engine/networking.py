@@ -1,0 +1,435 @@
+"""The engine's side of networking: which network a container joins, its network namespace made at
+start (a veth into each network's bridge, an address, published ports), its /etc/hosts and
+/etc/resolv.conf, and the cleanup of what ended containers left.
+
+The namespace is made here, held by an fd that the container's monitor inherits and enters before
+it starts the runtime, so the container (its spec has no network namespace of its own) lives in it
+and the monitor keeps it for restarts. Nothing is mounted on the host to keep it (no `ip netns`).
+Bridge modes import the network package; `--network none|host|container:` never do.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from berth.errors import AlreadyExists, FailedPrecondition, InvalidArgument
+
+LINGER = 2.0  # seconds the idle default bridge stays for the next container
+HOSTS_HEAD = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
+              "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")  # fmt: skip
+
+
+def kind(mode: str) -> str:
+    """none, host, container or bridge (the default network or a user network by name)."""
+    if mode in ("none", "host"):
+        return mode
+    if mode.startswith("container:"):
+        return "container"
+    return "bridge"
+
+
+def hosts_file(hostname: str, add_hosts: tuple[str, ...], ip: str = "") -> str:
+    extra = ""
+    for item in add_hosts:
+        name, sep, address = item.partition(":")
+        if not sep or not name or not address:
+            raise InvalidArgument(f'invalid argument "{item}" for "--add-host" flag: bad format for add-host')
+        extra += f"{address}\t{name}\n"
+    return HOSTS_HEAD + extra + (f"{ip}\t{hostname}\n" if ip else "")
+
+
+def resolv_conf(host_text: str, dns: tuple[str, ...], search: tuple[str, ...], options: tuple[str, ...],
+                embedded: str = "") -> str:  # fmt: skip
+    """Docker's rules: the host's file without its loopback servers (unreachable from a container);
+    --dns/--dns-search/--dns-option replace what they name; on a user network the network's DNS
+    server answers (embedded) and forwards the rest."""
+    servers, searches, opts = [], [], []
+    for line in host_text.splitlines():
+        fields = line.split()
+        if len(fields) < 2 or fields[0].startswith(("#", ";")):
+            continue
+        if fields[0] == "nameserver" and not fields[1].startswith("127.") and fields[1] != "::1":
+            servers.append(fields[1])
+        elif fields[0] in ("search", "domain"):
+            searches = fields[1:]
+        elif fields[0] == "options":
+            opts += fields[1:]
+    servers = list(dns) or servers
+    searches = list(search) or searches
+    opts = list(options) or opts
+    if embedded:
+        servers, opts = [embedded], list(options) or ["ndots:0"]
+    text = "".join(f"nameserver {s}\n" for s in servers)
+    if searches and searches != ["."]:
+        text += "search " + " ".join(searches) + "\n"
+    if opts:
+        text += "options " + " ".join(opts) + "\n"
+    return text
+
+
+class Sandbox:
+    """A container's network namespace and host ports, held by fds until its monitor has them."""
+
+    def __init__(self, netns: int, held: list[int]) -> None:
+        self.netns, self.held = netns, held
+
+    @property
+    def fds(self) -> list[int]:
+        return [self.netns, *self.held]
+
+    def close(self) -> None:
+        for fd in self.fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+class Networking:
+    def __init__(self, root: str) -> None:
+        self.root = root  # the berth root; network state is the host's (network.store.state_dir)
+        self._store = None
+
+    @property
+    def store(self):
+        if self._store is None:
+            from berth.network.store import NetworkStore, state_dir
+
+            os.makedirs(state_dir(), exist_ok=True)
+            self._store = NetworkStore(state_dir())
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+    # -- create: what the options ask for -------------------------------------------
+    def check(self, opts, exposed: tuple[str, ...]) -> dict:
+        """Validate the network options at create; Docker's HostConfig.PortBindings and
+        Config.ExposedPorts for the container's config."""
+        from berth.network import ports
+
+        mode = kind(opts.network)
+        bindings = [b for spec in opts.publish for b in ports.parse(spec)]
+        expose = list(exposed) + [p for spec in opts.expose for p in ports.parse_expose(spec)]
+        expose += [f"{b['Port']}/{b['Proto']}" for b in bindings]
+        if opts.mac_address and not _valid_mac(opts.mac_address):
+            raise InvalidArgument(f"{opts.mac_address} is not a valid mac address")
+        if mode == "bridge":
+            net = self.store.get(opts.network)
+            if opts.ip:
+                if net.is_default:
+                    raise InvalidArgument("user specified IP address is supported on user defined networks only")
+                if not net.configured:
+                    raise InvalidArgument(
+                        "user specified IP address is supported only when connecting to networks with user configured subnets"
+                    )
+            if opts.network_aliases and net.is_default:
+                raise InvalidArgument("network-scoped aliases are only supported for user-defined networks")
+        else:
+            if opts.ip or opts.network_aliases:
+                raise InvalidArgument("user specified IP address is supported on user defined networks only"
+                                      if opts.ip else "network-scoped aliases are only supported for user-defined networks")  # fmt: skip
+            bindings = []  # Docker discards published ports outside of bridge networks
+        return {"PortBindings": bindings, "ExposedPorts": sorted(set(expose), key=_port_key)}
+
+    # -- start: the namespace and its endpoint --------------------------------------
+    def up(self, c, hostname: str) -> Sandbox:
+        """The container's network namespace on its network, its ports held, /etc files written."""
+        from berth.linux.ns import new_net_namespace
+
+        cfg = c.config
+        self.collect()
+        net = self.store.get(cfg.get("network") or "")
+        bindings = list(cfg.get("PortBindings") or [])
+        if cfg.get("publishAll"):
+            bindings += [{"HostIp": "", "HostPort": "", "Port": int(p.split("/")[0]), "Proto": p.split("/")[1]}
+                         for p in cfg.get("ExposedPorts") or [] if not any(
+                             f"{b['Port']}/{b['Proto']}" == p for b in bindings)]  # fmt: skip
+        held: list[int] = []
+        netns = -1
+        leased = False
+        try:
+            bound = []
+            if bindings:  # socket and the firewall only for published ports (~3 ms of imports)
+                from berth.network import ports
+
+                bound, held = ports.reserve(bindings)
+            netns = new_net_namespace()
+            joins = [{"Name": cfg.get("network") or "", "IP": cfg.get("ip", ""), "Aliases": cfg.get("networkAliases") or []},
+                     *(cfg.get("ExtraNetworks") or [])]  # fmt: skip
+            first = None
+            for i, join in enumerate(joins):
+                other = self.store.get(join["Name"]) if i else net
+                leased = True
+                lease = self._attach(c, other, netns, f"eth{i}", join, default_route=i == 0)
+                first = first or (lease, other)
+            lease, net = first
+            if bound:
+                from berth.network import firewall
+
+                self.store.set_ports(lease, bound)
+                firewall.publish(c.id, lease.ip, bound)
+            self._write_etc(c, hostname, lease.ip, net)
+        except BaseException:
+            for fd in held:
+                os.close(fd)
+            if netns >= 0:
+                os.close(netns)
+            if leased:
+                self.down(c.id)
+            raise
+        return Sandbox(netns, held)
+
+    def _attach(self, c, net, netns: int, ifname: str, join: dict, default_route: bool):
+        """An address on `net` and a veth from its bridge into the namespace held by `netns`."""
+        from berth.network import bridge, endpoint
+
+        cfg = c.config
+        lease = self.store.lease(net, c.id, c.name, ip=join.get("IP", ""), mac=cfg.get("macAddress", "") if default_route else "",
+                                 aliases=list(join.get("Aliases") or []), dns=list(cfg.get("dns") or []),
+                                 locked=lambda: bridge.ensure(net, self.store.root))  # fmt: skip
+        endpoint.attach(netns, net, lease, ifname, default_route=default_route)
+        self.store.touch(lease)
+        if not net.is_default:
+            from berth.network import dns
+
+            dns.ensure(self.store.root, net)
+        return lease
+
+    # -- networks: create, remove, connect, disconnect ---------------------------------
+    def create(self, name: str, subnet: str = "", gateway: str = "", internal: bool = False,
+               labels: dict[str, str] | None = None):  # fmt: skip
+        """A user network and its bridge (made now, as Docker does, so `ip link` shows it)."""
+        from berth.network import bridge
+
+        net = self.store.create(name, subnet, gateway, internal, labels)
+        try:
+            self.store.locked(lambda: bridge.ensure(net, self.store.root))
+        except BaseException:
+            self.store.remove(net)
+            raise
+        return net
+
+    def remove(self, ref: str) -> None:
+        from berth.network import bridge, dns
+        from berth.network.store import PSEUDO
+
+        if ref in PSEUDO:
+            raise FailedPrecondition(f"{ref} is a pre-defined network and cannot be removed")
+        net = self.store.get(ref)
+        if net.is_default:
+            raise FailedPrecondition(f"{net.name} is a pre-defined network and cannot be removed")
+        if self.store.leases(net.id):
+            raise FailedPrecondition(
+                f"error while removing network: network {net.name} id {net.id} has active endpoints"
+            )
+        dns.stop(self.store.root, net.id)
+
+        def drop() -> None:
+            self.store.remove(net)
+            bridge.remove(net.bridge, self.store.root)
+
+        self.store.locked(drop)
+        self._prune_rules()
+
+    def connect(self, c, ref: str, ip: str = "", aliases: tuple[str, ...] = (), running_pid: int = 0) -> dict | None:
+        """Join a running container now (a new interface); a stopped one joins at its next start:
+        the entry to keep in its config is returned then."""
+        net = self.store.get(ref)
+        if ip and (net.is_default or not net.configured):
+            raise InvalidArgument(
+                "user specified IP address is supported only when connecting to networks with user configured subnets"
+            )
+        if aliases and net.is_default:
+            raise InvalidArgument("network-scoped aliases are only supported for user-defined networks")
+        names = [cfg.get("Name") for cfg in c.config.get("ExtraNetworks") or []] + [c.config.get("network") or "bridge"]
+        if net.name in names or net.id in names or any(lease.network == net.id for lease in self.store.container_leases(c.id)
+                                                         if lease.live):  # fmt: skip
+            raise AlreadyExists(f"endpoint with name {c.name} already exists in network {net.name}")
+        join = {"Name": net.name, "IP": ip, "Aliases": list(aliases)}
+        if running_pid:
+            fd = os.open(f"/proc/{running_pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                ifname = f"eth{len([x for x in self.store.container_leases(c.id) if x.live])}"
+                try:
+                    self._attach(c, net, fd, ifname, join, default_route=False)
+                except BaseException:
+                    self.store.release(c.id, net.id)
+                    raise
+            finally:
+                os.close(fd)
+        return join
+
+    def disconnect(self, c, ref: str) -> None:
+        from berth.network import endpoint
+
+        net = self.store.get(ref)
+        for lease in self.store.release(c.id, net.id):
+            endpoint.detach(lease)
+
+    def _write_etc(self, c, hostname: str, ip: str, net) -> None:
+        from berth.fs import atomic_write
+
+        cfg = c.config
+        atomic_write(os.path.join(c.dir, "hosts"), hosts_file(hostname, tuple(cfg.get("addHosts") or ()), ip).encode())
+        try:
+            with open("/etc/resolv.conf") as f:
+                host = f.read()
+        except OSError:
+            host = ""
+        text = resolv_conf(host, tuple(cfg.get("dns") or ()), tuple(cfg.get("dnsSearch") or ()),
+                           tuple(cfg.get("dnsOptions") or ()), "" if net.is_default else net.gateway)  # fmt: skip
+        atomic_write(os.path.join(c.dir, "resolv.conf"), text.encode())
+
+    # -- the end: leases, rules and an idle default bridge ------------------------------
+    def down(self, container: str) -> None:
+        """Give back what a container had (its veth goes with its namespace; deleted here if that
+        has not happened yet, so the addresses are free at once)."""
+        from berth.network import endpoint
+
+        leases = self.store.release(container)
+        for lease in leases:
+            try:
+                endpoint.detach(lease)
+            except Exception:  # noqa: BLE001 - gone meanwhile with its namespace
+                pass
+        if any(lease.ports for lease in leases):
+            self._prune_rules()
+        if any(lease.network == self.store.get("").id for lease in leases):
+            self._retire_default_later()
+
+    def collect(self) -> None:
+        """What ended containers left (their monitors may have been killed): leases and port rules."""
+        stale = self.store.stale()
+        if not stale:
+            return
+        for lease in stale:
+            self.store.release(lease.container, lease.network)
+        if any(lease.ports for lease in stale):
+            self._prune_rules()
+        if any(lease.network == self.store.get("").id for lease in stale):
+            self._retire_default_later()
+
+    def _prune_rules(self) -> None:
+        from berth.network import bridge, firewall
+        from berth.network.iproute import link_exists
+
+        def prune() -> None:
+            others = bridge.foreign(self.store.root)
+            bridges = {n.bridge for n in self.store.list() if link_exists(n.bridge)} | set(others)
+            firewall.prune(bridges, {lease.container for lease in self.store.leases()}, tuple(others.values()))
+
+        self.store.locked(prune)
+
+    def retire_default(self, linger: float = 0.0) -> bool:
+        """The default bridge and its rules, once no container has used it for `linger` seconds."""
+        from berth.network import bridge
+        from berth.network.iproute import link_exists
+
+        default = self.store.get("")
+
+        def retire() -> bool:
+            if not link_exists(default.bridge) or self.store.idle_for(default) < linger:
+                return False
+            bridge.remove(default.bridge, self.store.root)
+            return True
+
+        if self.store.locked(retire):
+            self._prune_rules()
+            return True
+        return False
+
+    def _retire_default_later(self) -> None:
+        """Removing a bridge costs ~60 ms (the kernel waits out RCU readers, iptables matches rules to
+        delete them): a child of ours does it once the bridge has been idle for LINGER seconds, so
+        the command returns at once and a burst of `run --rm` keeps one bridge."""
+        threading = sys.modules.get("threading")
+        if threading is not None and threading.active_count() > 1:
+            # a build's stages run in threads: forking them could leave a lock held forever in the
+            # child, so a fresh interpreter does it (off the hot path: builds only)
+            from berth.foreground import DEVNULL, spawn
+
+            spawn([sys.executable, "-c", "import sys; from berth.engine.networking import Networking; "
+                   "Networking(sys.argv[1])._retire_after_linger()", self.root],
+                  stdin=DEVNULL, stdout=DEVNULL, stderr=DEVNULL, setsid=True)  # fmt: skip
+            return
+        pid = os.fork()
+        if pid:
+            return
+        try:
+            os.setsid()
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            Networking(self.root)._retire_after_linger()  # a connection of its own: never the parent's
+        finally:
+            os._exit(0)
+
+    def _retire_after_linger(self) -> None:
+        import time
+
+        from berth.network.store import state_dir
+
+        time.sleep(LINGER + 0.05)
+        if os.path.exists(os.path.join(state_dir(), "networks.db")):  # not removed meanwhile
+            self.retire_default(LINGER)
+
+    # -- reading --------------------------------------------------------------------
+    def settings(self, c, running: bool) -> dict:
+        """Docker's NetworkSettings for inspect."""
+        leases = self.store.container_leases(c.id) if running and kind(c.config.get("network", "")) == "bridge" else []
+        nets = {n.id: n for n in self.store.list()} if leases else {}
+        ports: dict[str, list | None] = {p: None for p in c.config.get("ExposedPorts") or []}
+        networks = {}
+        for lease in leases:
+            net = nets.get(lease.network)
+            if net is None:
+                continue
+            for b in lease.ports:
+                ports.setdefault(f"{b['Port']}/{b['Proto']}", None)
+                ports[f"{b['Port']}/{b['Proto']}"] = (ports[f"{b['Port']}/{b['Proto']}"] or []) + [
+                    {"HostIp": b["HostIp"], "HostPort": b["HostPort"]}]  # fmt: skip
+            networks[net.name] = {
+                "IPAMConfig": {"IPv4Address": c.config["ip"]} if c.config.get("ip") else None, "Links": None,
+                "Aliases": (lease.aliases + [c.id[:12]]) if not net.is_default else None, "MacAddress": lease.mac,
+                "DriverOpts": None, "NetworkID": net.id, "EndpointID": lease.veth, "Gateway": net.gateway,
+                "IPAddress": lease.ip, "IPPrefixLen": net.prefix, "IPv6Gateway": "", "GlobalIPv6Address": "",
+                "GlobalIPv6PrefixLen": 0, "DNSNames": None if net.is_default else [c.name, c.id[:12], *lease.aliases],
+            }  # fmt: skip
+        first = next(iter(networks.values()), None)
+        mode = c.config.get("network") or "bridge"
+        if not leases and kind(mode) == "bridge":
+            net_name = "bridge" if mode in ("", "default") else mode
+            networks = {net_name: {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "", "DriverOpts": None,
+                                   "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+                                   "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": None}}  # fmt: skip
+        elif kind(mode) in ("none", "host"):
+            networks = {mode: {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "", "DriverOpts": None,
+                               "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+                               "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": None}}  # fmt: skip
+        default = first if first and mode in ("", "bridge", "default") else None
+        return {
+            "Bridge": "", "SandboxID": first["EndpointID"] if first else "", "SandboxKey": "",
+            "Ports": ports, "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+            "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
+            "EndpointID": default["EndpointID"] if default else "", "Gateway": default["Gateway"] if default else "",
+            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": default["IPAddress"] if default else "",
+            "IPPrefixLen": default["IPPrefixLen"] if default else 0, "IPv6Gateway": "",
+            "MacAddress": default["MacAddress"] if default else "", "Networks": networks,
+        }  # fmt: skip
+
+    def published(self, c) -> list[dict]:
+        """The ports a running container publishes (bindings with the host ports given)."""
+        return [b for lease in self.store.container_leases(c.id) for b in lease.ports]
+
+
+def _valid_mac(text: str) -> bool:
+    parts = text.split(":")
+    return len(parts) == 6 and all(len(p) == 2 and all(ch in "0123456789abcdefABCDEF" for ch in p) for p in parts)
+
+
+def _port_key(p: str) -> tuple[int, str]:
+    number, _, proto = p.partition("/")
+    return int(number), proto

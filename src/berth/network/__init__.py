@@ -1,0 +1,1 @@
+"""Bridges, veth pairs, IPAM, the firewall rules and the DNS server of berth's networks."""

@@ -1,0 +1,54 @@
+"""iproute2's `ip -batch -`: links, addresses and routes, in the host's or a given network namespace.
+
+iproute2 rather than a netlink library: pyroute2 costs ~100 ms to import, more than all of
+`berth run`; an `ip` process costs ~2 ms and does a whole batch at once.
+"""
+
+from __future__ import annotations
+
+import os
+
+from berth.errors import Unavailable
+from berth.foreground import DEVNULL, spawn
+
+IP = "/usr/sbin/ip" if os.path.exists("/usr/sbin/ip") else "/sbin/ip"
+
+
+class NetworkError(Unavailable):
+    pass
+
+
+def batch(commands: list[str], netns: int | None = None) -> None:
+    """Run `ip` commands in one process, in the network namespace held by fd `netns` if given."""
+    if not os.path.exists(IP):
+        raise NetworkError("berth needs iproute2's ip for networking: apt-get install iproute2")
+    r, w = os.pipe()
+    err_r, err_w = os.pipe()
+    os.set_inheritable(r, False)
+    try:
+        if netns is None:
+            child = spawn([IP, "-batch", "-"], stdin=r, stdout=DEVNULL, stderr=err_w)
+        else:
+            from berth.linux.ns import InNetNamespace
+
+            with InNetNamespace(netns):
+                child = spawn([IP, "-batch", "-"], stdin=r, stdout=DEVNULL, stderr=err_w)
+    finally:
+        os.close(r)
+        os.close(err_w)
+    try:
+        os.write(w, ("\n".join(commands) + "\n").encode())
+    finally:
+        os.close(w)
+    err = b""
+    while chunk := os.read(err_r, 65536):
+        err += chunk
+    os.close(err_r)
+    if child.wait() != 0:
+        lines = [line for line in err.decode(errors="replace").splitlines() if line and "Command failed" not in line]
+        raise NetworkError(f"ip: {lines[0] if lines else 'failed'}")
+
+
+def link_exists(name: str) -> bool:
+    """In the host's namespace (sysfs shows the namespace of whoever mounted it: the host's)."""
+    return os.path.exists(f"/sys/class/net/{name}")
