@@ -89,8 +89,9 @@ class Server:
     def lookup(self, name: str) -> list[str] | None:
         """The addresses of a container on this network by name, alias or short ID; None if unknown."""
         name = name.rstrip(".").lower()
-        hits = [lease.ip for lease in self.store.leases(self.net_id)
-                if name in (lease.name.lower(), lease.container[:12], *(a.lower() for a in lease.aliases))]  # fmt: skip
+        hits = [lease.ip for lease in self.store.find(self.net_id, name)
+                if name in (lease.name.lower(), lease.container[:12], *(a.lower() for a in lease.aliases))
+                and lease.live]  # fmt: skip
         return hits or None
 
     def answer(self, data: bytes, client_ip: str):

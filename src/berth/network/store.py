@@ -189,6 +189,15 @@ class NetworkStore:
         out = [_lease(r) for r in rows]
         return [lease for lease in out if lease.live] if live else out
 
+    def find(self, network: str, name: str) -> list[Lease]:
+        """Leases on `network` whose name, short ID or an alias may be `name` (the caller checks
+        exactly): one indexed query a DNS lookup, not a scan of the network's leases."""
+        rows = self.db.execute(
+            f"SELECT {_LEASE_COLUMNS} FROM leases WHERE network = ? AND (lower(name) = ? OR substr(container, 1, 12) = ?"
+            " OR instr(lower(aliases), ?) > 0)", (network, name, name, f'"{name}"'),
+        ).fetchall()  # fmt: skip
+        return [_lease(r) for r in rows]
+
     def container_leases(self, container: str) -> list[Lease]:
         rows = self.db.execute(f"SELECT {_LEASE_COLUMNS} FROM leases WHERE container = ?", (container,)).fetchall()
         return [_lease(r) for r in rows]
