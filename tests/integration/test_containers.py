@@ -245,7 +245,7 @@ def test_spec_flags(berth, tmp_path):
     host.mkdir()
     (host / "f").write_text("from the host\n")
     script = ("ulimit -n; ulimit -Hn; df -k /dev/shm | tail -1 | awk '{print $2}'; cat /proc/sys/net/ipv4/ip_forward; "
-              "cat /proc/self/oom_score_adj; grep db /etc/hosts; grep -c ' /scratch tmpfs' /proc/mounts; cat /data/f; "
+              "cat /proc/self/oom_score_adj; grep -w db /etc/hosts; grep -c ' /scratch tmpfs' /proc/mounts; cat /data/f; "
               "touch /data/x 2>/dev/null || echo read-only; touch /rw/y && echo written")  # fmt: skip
     out = berth("run", "--rm", "--ulimit", "nofile=100:200", "--shm-size", "1m", "--sysctl", "net.ipv4.ip_forward=1",
                 "--oom-score-adj", "300", "--add-host", "db:10.0.0.5", "--tmpfs", "/scratch:size=1m",

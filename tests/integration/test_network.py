@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 import pytest
@@ -87,6 +88,52 @@ def network(berth):
     berth.cleanup()
     for name in made:
         berth("network", "rm", name)
+
+
+ECHO_PEER = (
+    "import socket\ns = socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+    "s.bind(('0.0.0.0', 7777))\ns.listen()\nwhile True:\n    c, a = s.accept()\n"
+    "    c.sendall(a[0].encode() + b'\\n')\n    c.close()\n"
+)
+
+
+@pytest.fixture
+def outside():
+    """A network namespace of the test's own standing for the world outside the host: a veth from
+    the host (10.250.77.1/30 here, .2 there) and a TCP server there that answers with the address
+    it sees the caller come from. Traffic to it never leaves this machine."""
+    holder = subprocess.Popen(["unshare", "-n", "sleep", "300"])
+    host_if, peer_if = "vbt" + os.urandom(4).hex(), "vbp" + os.urandom(4).hex()
+    server = None
+    try:
+        wait_for(lambda: os.readlink(f"/proc/{holder.pid}/ns/net") != os.readlink("/proc/self/ns/net"), 5)
+        inside = ["nsenter", "-t", str(holder.pid), "-n"]
+        for argv in (["ip", "link", "add", host_if, "type", "veth", "peer", "name", peer_if, "netns", str(holder.pid)],
+                     ["ip", "addr", "add", "10.250.77.1/30", "dev", host_if], ["ip", "link", "set", host_if, "up"],
+                     [*inside, "ip", "addr", "add", "10.250.77.2/30", "dev", peer_if],
+                     [*inside, "ip", "link", "set", peer_if, "up"], [*inside, "ip", "link", "set", "lo", "up"]):  # fmt: skip
+            subprocess.run(argv, check=True, capture_output=True)
+        server = subprocess.Popen([*inside, sys.executable, "-c", ECHO_PEER])
+        yield "10.250.77.2"
+    finally:
+        if server is not None:
+            server.kill()
+            server.wait()
+        holder.kill()
+        holder.wait()
+        subprocess.run(["ip", "link", "del", host_if], capture_output=True)  # gone with the namespace already
+
+
+def test_outbound_traffic_is_masqueraded_and_internal_networks_have_none(berth, network, outside):
+    out = berth("run", "--rm", "busybox", "sh", "-c", f"for i in 1 2 3 4 5; do nc -w 2 {outside} 7777 && break; sleep 0.2; done",
+                timeout=60).stdout  # fmt: skip
+    assert out == "10.250.77.1\n"  # the host's address: the container's own was masqueraded
+    user = network()
+    out = berth("run", "--rm", "--network", user, "busybox", "nc", "-w", "2", outside, "7777", timeout=60).stdout
+    assert out == "10.250.77.1\n"
+    internal = network("--internal")
+    blocked = berth("run", "--rm", "--network", internal, "busybox", "nc", "-w", "2", outside, "7777", timeout=60)
+    assert blocked.returncode != 0 and blocked.stdout == ""
 
 
 def ip_of(berth, name: str, net: str = "bridge") -> str:
