@@ -159,6 +159,17 @@ def test_cve_2022_0492_no_cgroup_release_agent(berth):
     assert out == "done\n", out
 
 
+def test_device_nodes_made_inside_stay_closed(berth):
+    """CAP_MKNOD is a default capability: the device cgroup must keep every node a container makes
+    closed but Docker's defaults (a config without device rules once left the cgroup's inherited
+    "a *:* rwm" in place: a mknod'd tty1, loop-control or vcs opened). Only opens, never writes."""
+    script = ('for d in "c 10 237" "c 7 0" "c 4 1" "c 10 229" "b 7 0" "c 1 3" "c 1 5" "c 10 200"; do set -- $d; '
+              'mknod /dev/t$2_$3 $1 $2 $3; true < /dev/t$2_$3 2>/dev/null && echo "$d open" || echo "$d denied"; done')  # fmt: skip
+    out = berth("run", "--rm", "--network", "none", "busybox", "sh", "-c", script, check=True).stdout.splitlines()
+    assert out == ["c 10 237 denied", "c 7 0 denied", "c 4 1 denied", "c 10 229 denied", "b 7 0 denied",
+                   "c 1 3 open", "c 1 5 open", "c 10 200 open"]  # fmt: skip
+
+
 def test_security_shows_the_isolation_at_a_glance(berth, tmp_path):
     import json
 

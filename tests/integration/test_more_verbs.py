@@ -148,8 +148,14 @@ def test_update_ps_size_and_port(berth):
     none = berth("port", "updated", "80")
     assert none.returncode == 1 and "No public port '80/tcp' published for updated" in none.stderr
     berth("stop", "-t", "0", "updated", check=True)
-    stopped = berth("update", "--memory", "1g", "updated")
-    assert stopped.returncode == 1 and "is not running" in stopped.stderr
+    # a stopped container keeps new limits for its next start, as Docker's
+    assert berth("update", "--memory", "96m", "--pids-limit", "20", "updated", check=True).stdout == "updated\n"
+    bad = berth("update", "--blkio-weight", "5", "updated")
+    assert bad.returncode == 1 and "--blkio-weight must be between 10 and 1000" in bad.stderr
+    berth("start", "updated", check=True)
+    assert open(base.format("memory") + "memory.limit_in_bytes").read().strip() == str(96 << 20)
+    assert open(base.format("pids") + "pids.max").read().strip() == "20"
+    assert open(base.format("cpu") + "cpu.cfs_quota_us").read().strip() == "50000"  # kept from the update before
 
 
 def test_restart_policies(berth):
@@ -224,3 +230,57 @@ def test_init_is_pid_1_and_forwards_signals(berth):
     berth("stop", "-t", "10", "with-init", check=True)
     assert time.monotonic() - start < 5  # SIGTERM reached sleep through the init; no 10 s wait for SIGKILL
     assert berth("inspect", "-f", "{{.State.ExitCode}}", "with-init").stdout.strip() == "143"
+
+
+def test_device(berth):
+    out = berth("run", "--rm", "--device", "/dev/null:/dev/mynull", "busybox", "sh", "-c",
+                "stat -c '%F %t %T' /dev/mynull; echo hi > /dev/mynull && echo wrote", check=True).stdout  # fmt: skip
+    assert out == "character special file 1 3\nwrote\n"
+    # a device outside the default rules becomes usable (read-only here; Debian's docker with runc 1.1
+    # allows a device it makes rwm whatever the permissions say, and so does berth-runtime)
+    out = berth("run", "--rm", "--device", "/dev/loop-control:/dev/lc:r", "busybox", "sh", "-c",
+                "true < /dev/lc && echo opened", check=True).stdout  # fmt: skip
+    assert out == "opened\n"
+    without = berth("run", "--rm", "busybox", "sh", "-c", "mknod /dev/lc c 10 237; true < /dev/lc || echo denied")
+    assert without.stdout == "denied\n"
+    missing = berth("run", "--rm", "--device", "/dev/nosuch", "busybox", "true")
+    assert missing.returncode == 125
+    assert (
+        'error gathering device information while adding custom device "/dev/nosuch": no such file or directory'
+        in missing.stderr
+    )
+    assert berth("run", "--rm", "--device", "/etc/passwd", "busybox", "true").returncode == 125
+    assert berth("ps", "-aq").stdout == ""
+
+
+def test_log_drivers_and_rotation(berth):
+    script = "echo a; echo b >&2; printf c"
+    berth("run", "-d", "--name", "k8s", "--log-driver", "k8s-file", "busybox", "sh", "-c", script, check=True)
+    berth("wait", "k8s", check=True)
+    cid = berth("inspect", "-f", "{{.Id}}", "k8s", check=True).stdout.strip()
+    with open(f"{berth.root}/containers/{cid}/container.log") as f:
+        records = [line.split(" ", 1)[1] for line in f.read().splitlines()]  # CRI's: TIME STREAM F|P TEXT
+    assert sorted(records) == ["stderr F b", "stdout F a", "stdout P c"]
+    logs = berth("logs", "k8s", check=True)
+    assert logs.stdout == "a\nc" and logs.stderr == "b\n"
+    assert berth("inspect", "-f", "{{.HostConfig.LogConfig.Type}}", "k8s", check=True).stdout == "k8s-file\n"
+    berth("run", "-d", "--name", "quiet", "--log-driver", "none", "busybox", "echo", "hi", check=True)
+    unreadable = berth("logs", "quiet")
+    assert unreadable.returncode == 1 and "configured logging driver does not support reading" in unreadable.stderr
+    # 300 lines of ~70 bytes a record in files of at most 4 KiB, three files at most
+    berth("run", "-d", "--name", "rotated", "--log-opt", "max-size=4k", "--log-opt", "max-file=3", "busybox", "sh", "-c",
+          "i=0; while [ $i -lt 300 ]; do echo line$i; i=$((i+1)); done", check=True)  # fmt: skip
+    berth("wait", "rotated", check=True)
+    rid = berth("inspect", "-f", "{{.Id}}", "rotated", check=True).stdout.strip()
+    base = f"{berth.root}/containers/{rid}/container.log"
+    import os
+
+    assert os.path.exists(base + ".1") and os.path.exists(base + ".2") and not os.path.exists(base + ".3")
+    assert all(os.path.getsize(p) <= 4096 for p in (base, base + ".1", base + ".2"))
+    lines = berth("logs", "rotated", check=True).stdout.splitlines()
+    assert lines[-1] == "line299" and lines == [f"line{i}" for i in range(300 - len(lines), 300)]
+    for args, message in ((["--log-driver", "syslogx"], "no log driver named 'syslogx'"),
+                          (["--log-opt", "foo=1"], "unknown log opt 'foo' for json-file log driver"),
+                          (["--log-opt", "max-file=2"], "max-file cannot be set without max-size")):  # fmt: skip
+        bad = berth("run", "--rm", *args, "busybox", "true")
+        assert bad.returncode == 125 and message in bad.stderr, bad.stderr

@@ -6,9 +6,8 @@ import os
 import sys
 import time
 
-from berth import fastjson
 from berth.argv import BOOL, LIST, STR, Option, parse
-from berth.errors import BerthError, InvalidArgument
+from berth.errors import BerthError, FailedPrecondition, InvalidArgument
 
 
 def _each(engine, names: list[str], verb: str, fn) -> int:
@@ -93,8 +92,14 @@ def logs(engine, argv: list[str]) -> int:
     if len(names) != 1:
         raise InvalidArgument('"logs" requires exactly 1 argument.')
     c = engine.get(names[0])
-    path = os.path.join(c.dir, "container.log")
-    lines = open(path, "rb").read().splitlines() if os.path.exists(path) else []
+    from berth.monitor import logs as logfiles
+
+    if (c.config.get("LogConfig") or {}).get("Type") == "none":
+        raise FailedPrecondition("configured logging driver does not support reading")
+    path = os.path.join(c.dir, logfiles.LOG)
+    lines = [
+        line for name in logfiles.files(c.dir) if os.path.exists(name) for line in open(name, "rb").read().splitlines()
+    ]
     if opts["since"] or opts["until"]:
         since = _when(opts["since"], "since") if opts["since"] else None
         until = _when(opts["until"], "until") if opts["until"] else None
@@ -109,6 +114,8 @@ def logs(engine, argv: list[str]) -> int:
     _emit(lines, opts["timestamps"])
     while opts["follow"] and c.status == "running":
         time.sleep(0.1)
+        if os.path.exists(path) and os.path.getsize(path) < offset:
+            offset = 0  # rotated: the new file from its start
         if os.path.exists(path) and os.path.getsize(path) > offset:
             with open(path, "rb") as f:
                 f.seek(offset)
@@ -138,14 +145,17 @@ def _when(text: str, flag: str) -> float:
 
 def _within(raw: bytes, since: float | None, until: float | None) -> bool:
     from berth.cli import human
+    from berth.monitor.logs import parse
 
-    when = human.parse_time(fastjson.loads(raw).get("time", ""))
+    when = human.parse_time(parse(raw).get("time", ""))
     return (since is None or when >= since) and (until is None or when <= until)
 
 
 def _emit(lines: list[bytes], timestamps: bool) -> None:
+    from berth.monitor.logs import parse
+
     for raw in lines:
-        rec = fastjson.loads(raw)
+        rec = parse(raw)
         out = sys.stdout if rec["stream"] == "stdout" else sys.stderr
         out.write((rec["time"] + " " if timestamps else "") + rec["log"])
         out.flush()

@@ -62,6 +62,8 @@ def container_json(c) -> dict:
             "DnsSearch": list(cfg.get("dnsSearch") or []),
             "DnsOptions": list(cfg.get("dnsOptions") or []),
             "ExtraHosts": list(cfg.get("addHosts") or []) or None,
+            "Devices": [_device(d) for d in cfg.get("devices") or []],
+            "LogConfig": cfg.get("LogConfig") or {"Type": "json-file", "Config": {}},
             "PidMode": cfg.get("pid", ""),
             "IpcMode": cfg.get("ipc") or "private",
             "UTSMode": cfg.get("uts", ""),
@@ -97,6 +99,12 @@ def container_json(c) -> dict:
         },  # fmt: skip
         "NetworkSettings": c.engine.networking.settings(c, c.status == "running"),
     }
+
+
+def _device(item: str) -> dict:
+    parts = item.split(":")
+    return {"PathOnHost": parts[0], "PathInContainer": parts[1] if len(parts) > 1 and parts[1] else parts[0],
+            "CgroupPermissions": parts[2] if len(parts) > 2 else "rwm"}  # fmt: skip
 
 
 def _port_bindings(bindings: list[dict]) -> dict:

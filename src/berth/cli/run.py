@@ -37,6 +37,9 @@ OPTIONS = [
     Option("pid", STR, "", help="PID namespace: host or container:NAME"),
     Option("ipc", STR, "", help="IPC namespace: host or container:NAME"),
     Option("uts", STR, "", help="UTS namespace: host or container:NAME"),
+    Option("log-driver", STR, "", help="logging driver: json-file (default), k8s-file or none"),
+    Option("log-opt", LIST, help="log driver options: max-size=10m, max-file=3"),
+    Option("device", LIST, help="add a host device to the container: HOST[:CONTAINER[:PERMISSIONS]]"),
     Option("network,net", STR, "", help="a network (default: bridge), none, host or container:NAME"),
     Option("publish,p", LIST, help="publish a container's port(s) to the host: [IP:][HOSTPORT:]PORT[/PROTO]"),
     Option("publish-all,P", BOOL, help="publish all exposed ports to free host ports"),
@@ -167,6 +170,16 @@ def _mount(spec: str) -> tuple[str, str]:
     raise InvalidArgument(f'invalid argument "{spec}" for "--mount" flag: mount type unknown: {kind!r}')
 
 
+def _log_opts(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidArgument(f'invalid argument "{item}" for "--log-opt" flag: KEY=VALUE expected')
+        out[key] = value
+    return out
+
+
 def _extra(opts: dict) -> dict:
     """The flags that go to the spec as they are, checked here for Docker's messages."""
     out: dict = {"ulimits": tuple(opts["ulimit"]), "add_hosts": tuple(opts["add_host"]),
@@ -174,7 +187,8 @@ def _extra(opts: dict) -> dict:
                  "publish_all": opts["publish_all"], "expose": tuple(opts["expose"]), "ip": opts["ip"],
                  "mac_address": opts["mac_address"], "network_aliases": tuple(opts["network_alias"]),
                  "dns": tuple(opts["dns"]), "dns_search": tuple(opts["dns_search"]),
-                 "dns_options": tuple(opts["dns_option"])}  # fmt: skip
+                 "dns_options": tuple(opts["dns_option"]), "devices": tuple(opts["device"]),
+                 "log_driver": opts["log_driver"], "log_opts": _log_opts(opts["log_opt"])}  # fmt: skip
     if opts["publish"] or opts["expose"]:
         from berth.network import ports  # Docker checks these before anything reaches the engine
 

@@ -210,6 +210,9 @@ class Engine:
         if existing:
             raise AlreadyExists(f'Conflict. The container name "/{name}" is already in use by container "{existing[0]}". '
                                 "You have to remove (or rename) that container to be able to reuse that name.")  # fmt: skip
+        from berth.monitor.logs import check as check_log_config
+
+        log_config = check_log_config(opts.log_driver, dict(opts.log_opts))
         exposed = tuple((image_config.config.exposed_ports if image_config.config else None) or ())
         network = self.networking.check(opts, exposed)
         cdir = os.path.join(self.root, "containers", cid)
@@ -223,6 +226,8 @@ class Engine:
                 os.path.join(cdir, "rootfs-mounts.json"), fastjson.dumps([to_json(m) for m in mounts]).encode()
             )
             etc = self._etc_files(cdir, opts)
+            if log_config != {"Type": "json-file", "Config": {}}:
+                atomic_write(os.path.join(cdir, "log-config.json"), fastjson.dumps(log_config).encode())
             if opts.restart:
                 atomic_write(
                     os.path.join(cdir, "restart-policy"), fastjson.dumps(restart_policy(opts.restart)).encode()
@@ -241,6 +246,7 @@ class Engine:
             config["Image"] = opts.image
             config["VolumeNames"], config["AnonymousVolumes"] = used, anonymous
             config.update(network)
+            config["LogConfig"] = log_config
             self.db.execute("INSERT INTO containers (id, name, image, image_name, created, config) VALUES (?, ?, ?, ?, ?, ?)",
                             (cid, name, image_id, opts.image, _rfc3339(time.time()), fastjson.dumps(config)))  # fmt: skip
         except sqlite3.IntegrityError:
@@ -589,7 +595,8 @@ class Engine:
         return c
 
     def update(self, ref: str, runtime_args: list[str]) -> Container:
-        """New limits: applied by the runtime when running, and written into the bundle for the next start."""
+        """New limits: applied by the runtime when running, and written into the bundle for the next start
+        (only there, for a container that is not running)."""
         c = self.get(ref)
         if c.status == RUNNING:
             proc = self._runtime("update", *runtime_args, c.id)
@@ -603,7 +610,12 @@ class Engine:
             doc.setdefault("linux", {})["resources"] = resources
             atomic_write(path, fastjson.dumps(doc).encode())
         else:
-            raise FailedPrecondition(f"container {c.name} is not running: berth updates running containers only")
+            from berth.runtime.container_update import merge_into_config
+
+            path = os.path.join(c.dir, "bundle", "config.json")
+            with open(path, "rb") as f:
+                doc = merge_into_config(fastjson.loads(f.read()), runtime_args)
+            atomic_write(path, fastjson.dumps(doc).encode())
         return c
 
     # -- networks --------------------------------------------------------------------

@@ -49,6 +49,9 @@ class CreateOptions:
     tmpfs: tuple[str, ...] = ()  # /path[:options]
     volumes: tuple[str, ...] = ()  # /host:/container[:ro]
     security_opt: tuple[str, ...] = ()
+    devices: tuple[str, ...] = ()  # --device HOST[:CONTAINER[:rwm]]
+    log_driver: str = ""  # json-file (default), k8s-file, none
+    log_opts: dict[str, str] = {}  # max-size, max-file
     restart: str = ""  # no, always, unless-stopped, on-failure[:N]
     healthcheck: dict[str, object] = {}  # Docker's shape: Test, Interval, Timeout, StartPeriod, Retries (overrides)
     no_healthcheck: bool = False

@@ -171,6 +171,36 @@ def host_devices() -> tuple[Device, ...]:
     return tuple(out)
 
 
+def user_devices(items: tuple[str, ...]) -> tuple[tuple, tuple]:
+    """Docker's --device HOST[:CONTAINER[:PERMISSIONS]]: (the devices to make, the cgroup rules allowing them)."""
+    import os
+    import stat
+
+    devices, rules = [], []
+    for item in items:
+        parts = item.split(":")
+        host = parts[0]
+        path = parts[1] if len(parts) > 1 and parts[1] else host
+        access = parts[2] if len(parts) > 2 else "rwm"
+        if len(parts) > 3 or not access or any(c not in "rwm" for c in access) or not path.startswith("/"):
+            raise InvalidArgument(f'invalid argument "{item}" for "--device" flag: bad format for path: {item}')
+        try:
+            st = os.stat(host)
+        except OSError as e:
+            raise InvalidArgument(f'error gathering device information while adding custom device "{host}": '
+                                  f"{(e.strerror or str(e)).lower()}") from None  # fmt: skip
+        if not (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+            raise InvalidArgument(
+                f'error gathering device information while adding custom device "{host}": not a device node'
+            )
+        kind = "c" if stat.S_ISCHR(st.st_mode) else "b"
+        major, minor = os.major(st.st_rdev), os.minor(st.st_rdev)
+        devices.append(Device(type=kind, path=path, major=major, minor=minor, file_mode=stat.S_IMODE(st.st_mode),
+                              uid=0, gid=0))  # fmt: skip
+        rules.append(DeviceRule(allow=True, type=kind, major=major, minor=minor, access=access))
+    return tuple(devices), tuple(rules)
+
+
 def host_caps() -> tuple[str, ...]:
     """Every capability berth itself may hand on (its bounding set), as Docker's --privileged gives."""
     from berth.linux.caps import NAMES
@@ -237,8 +267,9 @@ def build(opts, image_config: image_spec.ImageConfig, container_id: str, etc: di
     if "ALL" in (a.upper() for a in opts.cap_add):
         caps = host_caps()
     profile, no_new_privileges = security(opts, caps)
+    devices, device_rules = user_devices(opts.devices)
     resources = Resources(
-        devices=(DeviceRule(allow=True, access="rwm"),) if opts.privileged else (),
+        devices=(DeviceRule(allow=True, access="rwm"),) if opts.privileged else device_rules,
         memory=Memory(limit=opts.memory) if opts.memory else None,
         pids=Pids(limit=opts.pids_limit) if opts.pids_limit else None,
         cpu=CPU(quota=int(opts.cpus * 100000), period=100000) if opts.cpus else None,
@@ -285,6 +316,6 @@ def build(opts, image_config: image_spec.ImageConfig, container_id: str, etc: di
             masked_paths=() if opts.privileged else MASKED,
             readonly_paths=() if opts.privileged else READONLY,
             seccomp=profile,
-            devices=host_devices() if opts.privileged else (),
+            devices=host_devices() if opts.privileged else devices,
         ),
     )

@@ -14,7 +14,7 @@ DIR is the container's directory, which the engine prepared:
 The monitor writes there:
     DIR/monitor.pid          its own pid, once the container's namespaces are being made
     DIR/init.pid             the container's init, once started
-    DIR/container.log        json-file logs: {"log": ..., "stream": ..., "time": ...} a line
+    DIR/container.log        the logs (monitor/logs.py: json-file, k8s-file or none, as DIR/log-config.json says)
     DIR/exit.json            {"code": N, "finished": RFC3339} when the container has exited
     DIR/error                one line, when the container could not be started
 
@@ -42,44 +42,16 @@ from berth.foreground import DEVNULL, Foreground, reap, spawn
 from berth.fs import atomic_write
 from berth.linux import mount as m
 from berth.linux import prctl
+from berth.monitor.logs import now, open_logger
 
 OPTIONS = [Option("id", STR, ""), Option("dir", STR, ""), Option("runtime", STR, ""), Option("runtime-root", STR, ""),
            Option("attach", BOOL), Option("netns", STR, ""), Option("hold", STR, "")]  # fmt: skip
-
-
-def now() -> str:
-    t = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
 
 
 def mount_rootfs(mounts: list[dict], target: str) -> None:
     """Mount the snapshot at target, in this process's own mount namespace."""
     m.private_mount_namespace()
     m.mount_all(mounts, target)
-
-
-class Logger:
-    """Docker's json-file format: one JSON object a line, per chunk of output."""
-
-    def __init__(self, path: str) -> None:
-        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
-        self.partial = {"stdout": b"", "stderr": b""}
-
-    def write(self, stream: str, data: bytes) -> None:
-        buf = self.partial[stream] + data
-        *lines, self.partial[stream] = buf.split(b"\n")
-        for line in lines:
-            self._line(stream, line + b"\n")
-
-    def flush(self) -> None:
-        for stream, rest in self.partial.items():
-            if rest:
-                self._line(stream, rest)
-                self.partial[stream] = b""
-
-    def _line(self, stream: str, data: bytes) -> None:
-        record = {"log": data.decode("utf-8", "replace"), "stream": stream, "time": now()}
-        os.write(self.fd, (fastjson.dumps(record) + "\n").encode())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,7 +93,7 @@ def _main(argv: list[str] | None) -> int:
     atomic_write(os.path.join(cdir, "monitor.pid"), str(os.getpid()).encode())
     policy = _restart_policy(cdir) if not attach else {}
     restarts = 0
-    logger = None if attach else Logger(os.path.join(cdir, "container.log"))
+    logger = None if attach else open_logger(cdir)
     while True:
         code = _run_once(cid, cdir, bundle, base, attach, logger)
         if code is None:  # the runtime failed: _failed has recorded why
@@ -277,7 +249,7 @@ def _receive_master(sock, runtime) -> int:
         os.rmdir(os.path.dirname(path))
 
 
-def _pump_and_wait(init_pid: int, pipes: list[tuple[int, str]], logger: Logger, health=None) -> int:
+def _pump_and_wait(init_pid: int, pipes: list[tuple[int, str]], logger, health=None) -> int:
     """Copy the container's output into the log until it exits, running health checks if any; its exit code."""
     fds = {fd: name for fd, name in pipes}
     code = None

@@ -53,16 +53,37 @@ def _merge(old, new):
     return old.replace(**changes)
 
 
+def _checked(o: dict) -> Resources:
+    new = resources_from_options(o)
+    if new.block_io and new.block_io.weight is not None and not 10 <= new.block_io.weight <= 1000:
+        raise InvalidArgument("--blkio-weight must be between 10 and 1000")
+    return new
+
+
+def merge_into_config(doc: dict, args: list[str]) -> dict:
+    """What `update ARGS` would set, merged into a config.json document: for a container that is
+    not running (an engine's bundle), whose limits apply at its next start."""
+    from berth.argv import parse
+    from berth.runtime.cli import _UPDATE
+
+    o, _ = parse(args, _UPDATE)
+    linux = doc.setdefault("linux", {})
+    try:
+        old = from_json(Resources, linux.get("resources") or {})
+    except SpecError as e:
+        raise InvalidArgument(f"the bundle's resources: {e}") from None
+    linux["resources"] = to_json(_merge(old, _checked(o)))
+    return doc
+
+
 def update(root: str, container_id: str, o: dict) -> None:
     c = Container(root, container_id)
     if c.status() == "stopped":
         raise FailedPrecondition(f"container {container_id} is not running")
-    new = resources_from_options(o)
-    if new.block_io and new.block_io.weight is not None and not 10 <= new.block_io.weight <= 1000:
-        raise InvalidArgument("--blkio-weight must be between 10 and 1000")
+    new = _checked(o)
     spec = c.spec
     linux = spec.linux
     merged = _merge(linux.resources or Resources(), new)
-    c.cgroup.apply(merged.replace(devices=()))
+    c.cgroup.apply(merged, devices=False)  # the device rules stay as create wrote them
     spec = spec.replace(linux=linux.replace(resources=merged))
     atomic_write(os.path.join(c.dir, "config.json"), fastjson.dumps(to_json(spec)).encode(), 0o600)

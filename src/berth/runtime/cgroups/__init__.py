@@ -27,7 +27,7 @@ class Manager:
         """Make the container's cgroup; return the directories this made."""
         raise NotImplementedError
 
-    def apply(self, resources: Resources | None) -> None:
+    def apply(self, resources: Resources | None, extra_devices: tuple = (), devices: bool = True) -> None:
         raise NotImplementedError
 
     def join(self) -> None:

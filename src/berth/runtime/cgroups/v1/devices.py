@@ -3,14 +3,14 @@ from berth.runtime.cgroups import files
 
 NAME = "devices"
 
-# what every container may use whatever its config says, as runc allows
+# what every container may use whatever its config says, as runc allows (/dev/net/tun included)
 ALWAYS_ALLOWED = (
     DeviceRule(allow=True, type="c", access="m"), DeviceRule(allow=True, type="b", access="m"),
     DeviceRule(allow=True, type="c", major=1, minor=3), DeviceRule(allow=True, type="c", major=1, minor=5),
     DeviceRule(allow=True, type="c", major=1, minor=7), DeviceRule(allow=True, type="c", major=1, minor=8),
     DeviceRule(allow=True, type="c", major=1, minor=9), DeviceRule(allow=True, type="c", major=5, minor=0),
     DeviceRule(allow=True, type="c", major=5, minor=1), DeviceRule(allow=True, type="c", major=5, minor=2),
-    DeviceRule(allow=True, type="c", major=136),
+    DeviceRule(allow=True, type="c", major=136), DeviceRule(allow=True, type="c", major=10, minor=200),
 )  # fmt: skip
 
 

@@ -48,16 +48,19 @@ class V1Manager(cgroups.Manager):
             _controller("cpuset").prepare(cs)
         return tuple(made)
 
-    def apply(self, resources: Resources | None, extra_devices: tuple = ()) -> None:
-        if resources is None:
-            return
+    def apply(self, resources: Resources | None, extra_devices: tuple = (), devices: bool = True) -> None:
+        """devices: write the device rules too. Always at create, rules or none: a config without
+        any still gets deny-all and the defaults (a new cgroup inherits its parent's "a *:* rwm",
+        which would let a container open any device node it can mknod). `update` leaves them."""
+        resources = resources or Resources()
         for name, field in CONTROLLERS:
             d = self._dir(name)
-            if d is None or not getattr(resources, field):
+            if d is None:
                 continue
             if name == "devices":
-                _controller(name).apply(d, resources, extra_devices)
-            else:
+                if devices:
+                    _controller(name).apply(d, resources, extra_devices)
+            elif getattr(resources, field):
                 _controller(name).apply(d, resources)
 
     def join(self) -> None:

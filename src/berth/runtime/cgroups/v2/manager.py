@@ -34,7 +34,7 @@ class V2Manager(cgroups.Manager):
             files.write(d, "cgroup.subtree_control", wanted)
         return made
 
-    def apply(self, resources: Resources | None, extra_devices: tuple = ()) -> None:
+    def apply(self, resources: Resources | None, extra_devices: tuple = (), devices: bool = True) -> None:
         if resources is None:
             return
         for ctl in CONTROLLERS:
