@@ -284,3 +284,71 @@ def test_log_drivers_and_rotation(berth):
                           (["--log-opt", "max-file=2"], "max-file cannot be set without max-size")):  # fmt: skip
         bad = berth("run", "--rm", *args, "busybox", "true")
         assert bad.returncode == 125 and message in bad.stderr, bad.stderr
+
+
+def test_events(berth):
+    import json
+    import re
+    import subprocess
+
+    t0 = time.time() - 0.5
+    follower = subprocess.Popen([berth.binary, "--root", berth.root, "events", "--filter", "event=start", "--format", "json"],
+                                stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        time.sleep(0.5)
+        cid = berth("run", "-d", "--name", "ev", "busybox", "sleep", "30", check=True).stdout.strip()
+        started = json.loads(follower.stdout.readline())
+        assert started["Action"] == "start" and started["Actor"]["ID"] == cid and started["status"] == "start"
+        assert started["Actor"]["Attributes"] == {"image": "busybox", "name": "ev"}
+    finally:
+        follower.kill()
+        follower.wait()
+    berth("rename", "ev", "ev2", check=True)
+    berth("stop", "-t", "0", "ev2", check=True)
+    berth("rm", "ev2", check=True)
+    out = berth(
+        "events", "--since", str(t0), "--until", str(time.time()), "--filter", f"container={cid}", check=True
+    ).stdout
+    actions = [line.split()[2] for line in out.splitlines()]
+    assert actions == ["create", "start", "rename", "kill", "kill", "die", "stop", "destroy"], out  # TERM, then KILL
+    assert "signal=15" in out.splitlines()[3] and "signal=9" in out.splitlines()[4]
+    first = out.splitlines()[0]
+    assert re.fullmatch(
+        rf"\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{9}}Z container create {cid} \(image=busybox, name=ev\)", first
+    )
+    die = next(line for line in out.splitlines() if " die " in line)
+    assert "exitCode=137" in die and "name=ev2" in die
+    only = berth("events", "--since", str(t0), "--until", str(time.time()), "--filter", "event=destroy", "--format",
+                 "{{.Actor.Attributes.name}}", check=True).stdout  # fmt: skip
+    assert "ev2\n" in only
+    assert berth("events", "--filter", "bogus=1").returncode != 0
+
+
+def test_image_volumes_get_the_images_content(berth, tmp_path):
+    (tmp_path / "Dockerfile").write_text(
+        "FROM busybox\nRUN mkdir /data && echo seed > /data/f && chown 1:2 /data/f && chmod 640 /data/f"
+        " && ln -s /etc /link\nVOLUME /data\n"
+    )
+    berth("build", "-q", "-t", "volimg", str(tmp_path), check=True)
+    try:
+        before = set(berth("volume", "ls", "-q", check=True).stdout.split())
+        # an anonymous volume for the image's VOLUME, with the image's files, ownership and modes
+        out = berth("run", "--rm", "volimg", "stat", "-c", "%u:%g %a %n", "/data/f", check=True).stdout
+        assert out == "1:2 640 /data/f\n"
+        assert set(berth("volume", "ls", "-q", check=True).stdout.split()) == before  # --rm took it along
+        berth("run", "-d", "--name", "vol1", "volimg", "sleep", "60", check=True)
+        mounts = berth("inspect", "-f", "{{json .Config}}", "vol1", check=True)
+        assert mounts.returncode == 0
+        assert len(set(berth("volume", "ls", "-q", check=True).stdout.split()) - before) == 1
+        berth("rm", "-f", "-v", "vol1", check=True)
+        # a new named volume gets the content too; an existing one keeps its own
+        assert berth("run", "--rm", "-v", "seeded:/data", "volimg", "cat", "/data/f", check=True).stdout == "seed\n"
+        berth("run", "--rm", "-v", "seeded:/data", "volimg", "sh", "-c", "echo mine > /data/f", check=True)
+        assert berth("run", "--rm", "-v", "seeded:/data", "volimg", "cat", "/data/f", check=True).stdout == "mine\n"
+        # a volume at a path that is a symlink in the image: the image's /etc, never the host's
+        out = berth("run", "--rm", "-v", "linked:/link", "volimg", "ls", "/link", check=True).stdout.split()
+        assert "passwd" in out and set(out) <= {"group", "hostname", "passwd"}  # not the host's os-release, shadow...
+    finally:
+        for name in ("seeded", "linked"):
+            berth("volume", "rm", name)
+        berth("rmi", "volimg")

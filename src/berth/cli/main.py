@@ -32,6 +32,7 @@ VERBS = {
     "update": ("container_verbs:update", "Update configuration of one or more containers"),
     "port": ("container_verbs:port", "List port mappings or a specific mapping for the container"),
     "info": ("system:info", "Display system-wide information"),
+    "events": ("events", "Get real time events from berth"),
     "commit": ("commit", "Create a new image from a container's changes"),
     "diff": ("commit:diff", "Inspect changes to files or directories on a container's filesystem"),
     "kill": ("container_verbs:kill", "Kill one or more running containers"),

@@ -171,6 +171,15 @@ class Engine:
         if self._networking is not None:
             self._networking.close()
 
+    def _event(self, c: Container, action: str, **extra: str) -> None:
+        from berth import events
+
+        if "signal" in extra:  # Docker gives the number
+            from berth.linux.signals import parse
+
+            extra["signal"] = str(parse(extra["signal"]))
+        events.record(self.root, "container", action, c.id, {"image": c.image_name, "name": c.name, **extra})
+
     # -- finding containers -------------------------------------------------
     _COLUMNS = "id, name, image, image_name, created, config"
 
@@ -219,9 +228,13 @@ class Engine:
         sn = self.images.snapshotter
         made_volumes: list[str] = []
         try:
-            spec_opts, used, anonymous = self._volume_binds(opts, made_volumes)
+            fresh: list[tuple[str, str]] = []
+            image_volumes = tuple((image_config.config.volumes if image_config.config else None) or ())
+            spec_opts, used, anonymous = self._volume_binds(opts, made_volumes, image_volumes, fresh)
             os.makedirs(os.path.join(cdir, "bundle", "rootfs"))
             mounts = sn.prepare(cid, top)
+            if fresh:
+                self._copy_up(mounts, os.path.join(cdir, "bundle", "rootfs"), fresh)
             atomic_write(
                 os.path.join(cdir, "rootfs-mounts.json"), fastjson.dumps([to_json(m) for m in mounts]).encode()
             )
@@ -255,7 +268,17 @@ class Engine:
         except BaseException:
             self._discard(cid, made_volumes)
             raise
-        return self.get(cid)
+        c = self.get(cid)
+        self._actor(c)
+        self._event(c, "create")
+        return c
+
+    @staticmethod
+    def _actor(c: Container) -> None:
+        """Who the monitor's `die` events are about."""
+        atomic_write(
+            os.path.join(c.dir, "actor.json"), fastjson.dumps({"image": c.image_name, "name": c.name}).encode()
+        )
 
     def _discard(self, cid: str, volumes: list[str] = ()) -> None:
         try:
@@ -282,14 +305,19 @@ class Engine:
             self._volumes = Volumes(self.root)
         return self._volumes
 
-    def _volume_binds(self, opts: CreateOptions, made: list[str]) -> tuple[CreateOptions, list[str], list[str]]:
-        """-v NAME:/path and -v /path as binds of volume directories: (options for the spec, names, anonymous)."""
-        if not any(not item.startswith("/") or ":" not in item for item in opts.volumes):
-            return opts, [], []
+    def _volume_binds(self, opts: CreateOptions, made: list[str], image_volumes: tuple[str, ...] = (),
+                      fresh: list[tuple[str, str]] | None = None) -> tuple[CreateOptions, list[str], list[str]]:  # fmt: skip
+        """-v NAME:/path, -v /path and the image's VOLUMEs no -v covers, as binds of volume directories:
+        (options for the spec, names, anonymous). Volumes made now go into `fresh` as (directory,
+        path in the container): the image's content there is copied in, as Docker does."""
         from berth.engine import volumes
 
+        covered = {volumes.split(item)[1].rstrip("/") or "/" for item in opts.volumes}
+        items = list(opts.volumes) + [path for path in image_volumes if (path.rstrip("/") or "/") not in covered]
+        if not any(not item.startswith("/") or ":" not in item for item in items):
+            return opts, [], []
         binds, used, anonymous = [], [], []
-        for item in opts.volumes:
+        for item in items:
             source, dest, mode = volumes.split(item)
             if source.startswith("/"):
                 binds.append(item)
@@ -297,6 +325,8 @@ class Engine:
             if not source or not any(v["Name"] == source for v in self.volumes.list()):
                 vol = self.volumes.create(source, anonymous=not source)
                 made.append(vol["Name"])
+                if fresh is not None:
+                    fresh.append((vol["Mountpoint"], dest))
             else:
                 vol = self.volumes.get(source)
             used.append(vol["Name"])
@@ -304,6 +334,36 @@ class Engine:
                 anonymous.append(vol["Name"])
             binds.append(f"{vol['Mountpoint']}:{dest}" + (f":{mode}" if mode else ""))
         return opts.replace(volumes=tuple(binds)), used, anonymous
+
+    def _copy_up(self, mounts: list, target: str, fresh: list[tuple[str, str]]) -> None:
+        """The image's files at each new volume's path, copied into it (ownership and modes kept).
+        The snapshot is mounted in a mount namespace of this process's own, the path resolved inside
+        it (openat2 RESOLVE_IN_ROOT: a symlink in the image never leads out), and unmounted again."""
+        from berth.foreground import DEVNULL, spawn
+        from berth.linux import mount as m
+        from berth.linux.openat2 import open_in_root
+
+        m.private_mount_namespace()
+        m.mount_all([to_json(x) for x in mounts], target)
+        try:
+            root = os.open(target, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                for directory, dest in fresh:
+                    try:
+                        fd = open_in_root(root, dest, os.O_PATH | os.O_DIRECTORY)
+                    except OSError:
+                        continue  # nothing there in the image: the volume stays empty
+                    try:
+                        cp = spawn([next(p for p in ("/usr/bin/cp", "/bin/cp") if os.path.exists(p)), "-a", f"/proc/{os.getpid()}/fd/{fd}/.", directory + "/"],
+                                   stdin=DEVNULL, stdout=DEVNULL, stderr=DEVNULL)  # fmt: skip
+                        if cp.wait() != 0:
+                            raise FailedPrecondition(f"copying the image's content at {dest} into its volume failed")
+                    finally:
+                        os.close(fd)
+            finally:
+                os.close(root)
+        finally:
+            m.umount2(target, m.MNT_DETACH)
 
     def volume_users(self, name: str) -> list[str]:
         return [c.id[:12] for c in self.list() if name in (c.config.get("VolumeNames") or [])]
@@ -429,6 +489,7 @@ class Engine:
                     f"driver failed programming external connectivity on endpoint {c.name} ({c.id}): {e}", 125
                 ) from None
         try:
+            self._event(c, "start")
             return self._start_monitor(c, attach, sandbox)
         finally:
             if sandbox is not None:
@@ -512,6 +573,7 @@ class Engine:
         proc = self._runtime("kill", c.id, signal)
         if proc.returncode != 0:
             raise InvalidArgument(proc.stderr.strip().removeprefix("berth-runtime: "))
+        self._event(c, "kill", signal=signal)
         return c
 
     def wait(self, ref: str, timeout: float | None = None) -> int:
@@ -534,12 +596,15 @@ class Engine:
             timeout = c.config.get("stopTimeout") if c.config.get("stopTimeout") is not None else 10
         self._thaw(c)
         self._runtime("kill", c.id, signal)
+        self._event(c, "kill", signal=signal)
         try:
             self.wait(ref, timeout)
         except FailedPrecondition:
             self._runtime("kill", "--all", c.id, "KILL")
+            self._event(c, "kill", signal="KILL")
             self.wait(ref, 30)
         self._network_down(c)
+        self._event(c, "stop")
         return c
 
     def _network_down(self, c: Container) -> None:
@@ -557,6 +622,7 @@ class Engine:
             self._thaw(c)
             atomic_write(os.path.join(c.dir, "stopped-by-user"), b"")
             self._runtime("kill", "--all", c.id, "KILL")
+            self._event(c, "kill", signal="KILL")
             try:
                 self.wait(ref, 30)
             except FailedPrecondition:
@@ -566,6 +632,7 @@ class Engine:
         self._network_down(c)
         self.db.execute("DELETE FROM containers WHERE id = ?", (c.id,))
         self._discard(c.id, list(c.config.get("AnonymousVolumes") or []) if volumes else [])
+        self._event(c, "destroy")
         self._remove_cgroup_parent()
         return c
 
@@ -592,6 +659,7 @@ class Engine:
         proc = self._runtime("resume" if resume else "pause", c.id)
         if proc.returncode != 0:
             raise FailedPrecondition(proc.stderr.strip().removeprefix("berth-runtime: "))
+        self._event(c, "unpause" if resume else "pause")
         return c
 
     def update(self, ref: str, runtime_args: list[str]) -> Container:
@@ -627,6 +695,7 @@ class Engine:
                 "container sharing network namespace with another container or host cannot be connected to any other network"
             )
         join = self.networking.connect(c, network, ip, aliases, c.pid if c.status == RUNNING else 0)
+        self.networking.event(join["Name"], "connect", container=c.id)
         c.config["ExtraNetworks"] = [*(c.config.get("ExtraNetworks") or []), join]
         self.db.execute("UPDATE containers SET config = ? WHERE id = ?", (fastjson.dumps(c.config), c.id))
 
@@ -645,6 +714,7 @@ class Engine:
                 f"berth cannot disconnect container {c.name} from {net.name}, the network it was created on"
             )
         self.networking.disconnect(c, net.id)
+        self.networking.event(net.name, "disconnect", container=c.id)
         c.config["ExtraNetworks"] = kept
         self.db.execute("UPDATE containers SET config = ? WHERE id = ?", (fastjson.dumps(c.config), c.id))
 
@@ -666,6 +736,9 @@ class Engine:
             self.db.execute("UPDATE containers SET name = ? WHERE id = ?", (new, c.id))
         except sqlite3.IntegrityError:
             raise AlreadyExists(f'Conflict. The container name "/{new}" is already in use.') from None
+        renamed = self.get(c.id)
+        self._actor(renamed)
+        self._event(renamed, "rename", oldName="/" + c.name)
 
     def top(self, ref: str, ps_args: list[str]) -> str:
         c = self.get(ref)

@@ -199,6 +199,12 @@ class Networking:
         return lease
 
     # -- networks: create, remove, connect, disconnect ---------------------------------
+    def event(self, ref: str, action: str, **attrs: str) -> None:
+        from berth import events
+
+        net = self.store.get(ref)
+        events.record(self.root, "network", action, net.id, {"name": net.name, "type": "bridge", **attrs})
+
     def create(self, name: str, subnet: str = "", gateway: str = "", internal: bool = False,
                labels: dict[str, str] | None = None):  # fmt: skip
         """A user network and its bridge (made now, as Docker does, so `ip link` shows it)."""
@@ -210,6 +216,7 @@ class Networking:
         except BaseException:
             self.store.remove(net)
             raise
+        self.event(net.id, "create")
         return net
 
     def remove(self, ref: str) -> None:
@@ -226,6 +233,7 @@ class Networking:
                 f"error while removing network: network {net.name} id {net.id} has active endpoints"
             )
         dns.stop(self.store.root, net.id)
+        self.event(net.id, "destroy")
 
         def drop() -> None:
             self.store.remove(net)

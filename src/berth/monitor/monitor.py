@@ -98,6 +98,7 @@ def _main(argv: list[str] | None) -> int:
         code = _run_once(cid, cdir, bundle, base, attach, logger)
         if code is None:  # the runtime failed: _failed has recorded why
             return _read_code(cdir)
+        _died(cid, cdir, code)
         if not _should_restart(policy, code, restarts, cdir):
             break
         restarts += 1
@@ -162,6 +163,18 @@ def _run_once(cid: str, cdir: str, bundle: str, base: list[str], attach: bool, l
                 health.stop()
     spawn([*base, "delete", "--force", cid], stdin=DEVNULL, stdout=DEVNULL, stderr=DEVNULL).wait()
     return code
+
+
+def _died(cid: str, cdir: str, code: int) -> None:
+    """Docker's `die` event, in the log of the root the container's directory is in."""
+    from berth import events
+
+    try:
+        with open(os.path.join(cdir, "actor.json"), "rb") as f:
+            attrs = fastjson.loads(f.read())
+    except (OSError, ValueError):
+        attrs = {}
+    events.record(os.path.dirname(os.path.dirname(cdir)), "container", "die", cid, {**attrs, "exitCode": str(code)})
 
 
 def _restart_policy(cdir: str) -> dict:
