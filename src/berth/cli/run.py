@@ -94,7 +94,7 @@ def options_from(argv: list[str]) -> tuple[CreateOptions, dict]:
     extra = _extra(opts)
     entrypoint = None if opts["entrypoint"] is None else tuple(opts["entrypoint"].split()) if opts["entrypoint"] else ()
     labels = dict(item.partition("=")[::2] for item in opts["label"])
-    env = tuple(_env_files(opts["env_file"])) + tuple(opts["env"])
+    env = _from_caller(_env_files(opts["env_file"]) + list(opts["env"]))
     return CreateOptions(
         image=rest[0], command=tuple(rest[1:]), entrypoint=entrypoint, name=opts["name"], env=env,
         workdir=opts["workdir"], user=opts["user"], hostname=opts["hostname"], pid=opts["pid"], ipc=opts["ipc"],
@@ -233,8 +233,7 @@ def _extra(opts: dict) -> dict:
 
 
 def _env_files(paths: list[str]) -> list[str]:
-    """Docker's --env-file: KEY=VALUE lines, # comments, a bare KEY takes the caller's value."""
-    import os
+    """Docker's --env-file: KEY=VALUE lines, # comments, a bare KEY (taken from the caller by _from_caller)."""
 
     out = []
     for path in paths:
@@ -250,8 +249,17 @@ def _env_files(paths: list[str]) -> list[str]:
             key, sep, _ = line.partition("=")
             if not key or " " in key:
                 raise InvalidArgument(f"invalid env file {path}: variable '{key}' contains whitespaces")
-            out.append(line if sep else f"{key}={os.environ.get(key, '')}")
+            out.append(line)
     return out
+
+
+def _from_caller(items: list[str]) -> tuple[str, ...]:
+    """Docker's CLI: a bare NAME takes the caller's value, and is left out when the caller has none."""
+    import os
+
+    return tuple(
+        item if "=" in item else f"{item}={os.environ[item]}" for item in items if "=" in item or item in os.environ
+    )
 
 
 def ensure_image(engine, image: str, policy: str, platform: str = "") -> None:

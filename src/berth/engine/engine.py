@@ -249,11 +249,13 @@ class Engine:
                 **((image_config.config.healthcheck if image_config.config else None) or {}), **opts.healthcheck}  # fmt: skip
             if check.get("Test") and check["Test"][0] != "NONE":  # the monitor runs it
                 atomic_write(os.path.join(cdir, "healthcheck.json"), fastjson.dumps(check).encode())
-            uid, gid = self._resolve_user(opts.user or (image_config.config.user if image_config.config else ""), top)
+            uid, gid, groups = self._resolve_user(
+                opts.user or (image_config.config.user if image_config.config else ""), top
+            )
             from berth.engine import spec
             from berth.oci.runtime_spec import spec_to_json
 
-            oci = spec.build(spec_opts, image_config, cid, etc, uid, gid, self._init_pid_of)
+            oci = spec.build(spec_opts, image_config, cid, etc, uid, gid, self._init_pid_of, groups)
             atomic_write(os.path.join(cdir, "bundle", "config.json"), fastjson.dumps(spec_to_json(oci)).encode())
             config = to_json(opts)
             config["Image"] = opts.image
@@ -399,11 +401,10 @@ class Engine:
             atomic_write(paths[name], text.encode())
         return paths
 
-    def _resolve_user(self, user: str, top: str) -> tuple[int, int]:
-        """UID[:GID] or NAME[:GROUP], names looked up in the image's /etc/passwd and /etc/group."""
-        if not user:
-            return 0, 0
-        who, _, group = user.partition(":")
+    def _resolve_user(self, user: str, top: str) -> tuple[int, int, tuple[int, ...]]:
+        """UID[:GID] or NAME[:GROUP], names looked up in the image's /etc/passwd and /etc/group:
+        (uid, gid, supplementary gids: the gid and the groups listing the user, as runc sets them)."""
+        who, _, group = (user or "0").partition(":")
 
         def lookup(path: str, key: str, field: int = 0) -> list[str] | None:
             sn = self.images.snapshotter
@@ -427,6 +428,7 @@ class Engine:
             if entry is None:
                 raise ContainerError(f"unable to find user {who}: no matching entries in passwd file", 125)
             uid, gid = int(entry[2]), int(entry[3])
+        name = entry[0] if entry else ""
         if group:
             if group.isdigit():
                 gid = int(group)
@@ -435,7 +437,26 @@ class Engine:
                 if entry is None:
                     raise ContainerError(f"unable to find group {group}: no matching entries in group file", 125)
                 gid = int(entry[2])
-        return uid, gid
+        return uid, gid, (gid, *self._member_groups(name, top, gid))
+
+    def _member_groups(self, name: str, top: str, gid: int) -> list[int]:
+        """The gids of the image's /etc/group entries that list `name` as a member."""
+        if not name:
+            return []
+        sn = self.images.snapshotter
+        for info in [sn.stat(top), *sn.chain(sn.stat(top))]:
+            try:
+                with open(os.path.join(sn.fs(info), "etc/group")) as f:
+                    lines = f.read().splitlines()
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            out = []
+            for line in lines:
+                fields = line.split(":")
+                if len(fields) >= 4 and name in fields[3].split(",") and fields[2].isdigit() and int(fields[2]) != gid:
+                    out.append(int(fields[2]))
+            return out
+        return []
 
     def _monitor(self, c: Container, attach: bool, output: int | None = None, sandbox=None):
         """The container's monitor; attached, it shares our stdio, or has `output` as stdout and stderr.
@@ -779,7 +800,7 @@ class Engine:
         if workdir:
             argv += ["--cwd", workdir]
         if user:
-            uid, gid = self._resolve_user(user, c.id)
+            uid, gid, _groups = self._resolve_user(user, c.id)
             argv += ["--user", f"{uid}:{gid}"]
         if detach:
             argv.append("--detach")

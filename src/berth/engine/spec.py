@@ -246,7 +246,7 @@ def security(opts, caps: tuple[str, ...]) -> tuple[object, bool]:
 
 
 def build(opts, image_config: image_spec.ImageConfig, container_id: str, etc: dict[str, str], uid: int, gid: int,
-          pid_of) -> Spec:  # fmt: skip
+          pid_of, groups: tuple[int, ...] = ()) -> Spec:  # fmt: skip
     config = image_config.config
     hostname = opts.hostname or container_id[:12]
     env = merge_env((DEFAULT_PATH,), config.env if config else (), (f"HOSTNAME={hostname}",), opts.env)
@@ -299,7 +299,7 @@ def build(opts, image_config: image_spec.ImageConfig, container_id: str, etc: di
             args=((INIT_PATH, "--") if opts.init else ()) + command(opts, config),
             env=env,
             cwd=opts.workdir or (config.working_dir if config else "") or "/",
-            user=User(uid=uid, gid=gid),
+            user=User(uid=uid, gid=gid, additional_gids=groups),
             terminal=opts.tty,
             rlimits=rlimits(opts.ulimits),
             oom_score_adj=opts.oom_score_adj,

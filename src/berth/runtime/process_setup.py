@@ -41,6 +41,9 @@ def find_executable(args: tuple[str, ...], env: tuple[str, ...] | list[str]) -> 
     for c in candidates:
         if os.path.isfile(c) and os.access(c, os.X_OK):
             return c
+    if "/" in name and os.path.exists(name):  # there, but not something to run: Docker's 126
+        problem = "is a directory" if os.path.isdir(name) else "permission denied"
+        raise FailedPrecondition(f'exec: "{name}": {problem}')
     where = "" if "/" in name else " in $PATH"
     raise FailedPrecondition(f'exec: "{name}": executable file not found{where}')
 
