@@ -49,7 +49,7 @@ CASES = {
     "ipc-private": ([], "ls /dev/mqueue | wc -l; grep -c ' /dev/shm ' /proc/mounts"),
     "security-opt-nnp": (["--security-opt", "no-new-privileges"], "grep NoNewPrivs /proc/self/status"),
     "seccomp-unconfined": (["--security-opt", "seccomp=unconfined"], "grep Seccomp: /proc/self/status"),
-    "init": (["--init"], "cat /proc/1/cmdline | tr '\\0' ' '; echo; ps -o pid,comm | tail -n +2 | wc -l"),
+    "init": (["--init"], "cat /proc/1/cmdline | tr '\\0' ' '; echo; cat /proc/1/comm"),
     "volume-ro": (["-v", "{hostdir}:/data:ro"], "cat /data/f; touch /data/x 2>/dev/null || echo read-only"),
     "stop-signal": (["--stop-signal", "USR1"], "true"),
     "label": (["-l", "a=b", "--label", "c"], "true"),
@@ -115,3 +115,12 @@ def test_missing_and_unrunnable_commands_exit_as_docker(engines):
         theirs = subprocess.run(["docker", "run", "--rm", "--network", "none", "busybox", *command],
                                 capture_output=True, text=True, env=docker.env, timeout=120)  # fmt: skip
         assert ours.returncode == theirs.returncode == code, (ours.stderr, theirs.stderr)
+
+
+def test_stdin_only_with_i_as_docker(engines):
+    cli, docker, _ = engines
+    for flags in ([], ["-i"]):
+        ours = cli("run", "--rm", "--network", "none", *flags, "busybox", "cat", input=b"from stdin\n")
+        theirs = subprocess.run(["docker", "run", "--rm", "--network", "none", *flags, "busybox", "cat"], input="from stdin\n",
+                                capture_output=True, text=True, env=docker.env, timeout=120)  # fmt: skip
+        assert ours.stdout == theirs.stdout == ("from stdin\n" if flags else ""), (flags, ours.stdout, theirs.stdout)

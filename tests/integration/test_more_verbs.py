@@ -352,3 +352,14 @@ def test_image_volumes_get_the_images_content(berth, tmp_path):
         for name in ("seeded", "linked"):
             berth("volume", "rm", name)
         berth("rmi", "volimg")
+
+
+def test_exec_privileged(berth):
+    berth("run", "-d", "--name", "px", "--network", "none", "busybox", "sleep", "60", check=True)
+    with open("/proc/self/status") as f:
+        host = next(line.split()[1] for line in f if line.startswith("CapBnd:"))
+    assert (
+        berth("exec", "--privileged", "px", "grep", "CapEff", "/proc/self/status", check=True).stdout.split()[1] == host
+    )
+    plain = berth("exec", "px", "grep", "CapEff", "/proc/self/status", check=True).stdout.split()[1]
+    assert plain == "00000000a80425fb"  # Docker's default set

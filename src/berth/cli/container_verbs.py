@@ -83,7 +83,8 @@ def exec_(engine, argv: list[str]) -> int:
     opts, args = parse(argv, EXEC_OPTIONS)
     if len(args) < 2:
         raise InvalidArgument('"exec" requires at least 2 arguments.')
-    return engine.exec(args[0], args[1:], opts["env"], opts["user"], opts["workdir"], opts["detach"], opts["tty"])
+    return engine.exec(args[0], args[1:], opts["env"], opts["user"], opts["workdir"], opts["detach"], opts["tty"],
+                       opts["privileged"])  # fmt: skip
 
 
 def logs(engine, argv: list[str]) -> int:

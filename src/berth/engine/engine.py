@@ -468,6 +468,8 @@ class Engine:
         argv = [sys.executable, "-S", "-c", f"import sys; sys.path.insert(0, {_PACKAGE_DIR!r}); "
                 "from berth.monitor.monitor import main; sys.exit(main())", "--id", c.id, "--dir", c.dir,
                 "--runtime", self.runtime, "--runtime-root", self.runtime_root] + (["--attach"] if attach else [])  # fmt: skip
+        if attach and c.config.get("interactive"):
+            argv.append("--stdin")  # -i: the container reads our stdin; without it, /dev/null as Docker's
         if sandbox is not None:
             for fd in sandbox.fds:
                 os.set_inheritable(fd, True)
@@ -787,7 +789,7 @@ class Engine:
 
     # -- exec ----------------------------------------------------------------
     def exec(self, ref: str, args: list[str], env: list[str] = (), user: str = "", workdir: str = "",
-             detach: bool = False, tty: bool = False) -> int:  # fmt: skip
+             detach: bool = False, tty: bool = False, privileged: bool = False) -> int:  # fmt: skip
         c = self.get(ref)
         if c.status != RUNNING:
             raise ContainerError(f"container {c.id} is not running", 126 if c.status == EXITED else 125)
@@ -802,6 +804,11 @@ class Engine:
         if user:
             uid, gid, _groups = self._resolve_user(user, c.id)
             argv += ["--user", f"{uid}:{gid}"]
+        if privileged:  # every capability berth may hand on, as run --privileged (seccomp stays the container's)
+            from berth.engine.spec import host_caps
+
+            for cap in host_caps():
+                argv += ["--cap", cap]
         if detach:
             argv.append("--detach")
         if tty:

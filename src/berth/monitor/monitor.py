@@ -2,7 +2,7 @@
 by it), it outlives the CLI, owns the container's stdio and logs, records the
 exit code, and cleans up.
 
-    python -m berth.monitor --id ID --dir DIR --runtime PATH --runtime-root DIR [--attach]
+    python -m berth.monitor --id ID --dir DIR --runtime PATH --runtime-root DIR [--attach [--stdin]]
                             [--netns FD [--hold FD,...]]
 
 It runs `RUNTIME --root DIR run --detach --bundle ... --pid-file ... ID` (runc's
@@ -45,7 +45,7 @@ from berth.linux import prctl
 from berth.monitor.logs import now, open_logger
 
 OPTIONS = [Option("id", STR, ""), Option("dir", STR, ""), Option("runtime", STR, ""), Option("runtime-root", STR, ""),
-           Option("attach", BOOL), Option("netns", STR, ""), Option("hold", STR, "")]  # fmt: skip
+           Option("attach", BOOL), Option("stdin", BOOL), Option("netns", STR, ""), Option("hold", STR, "")]  # fmt: skip
 
 
 def mount_rootfs(mounts: list[dict], target: str) -> None:
@@ -96,7 +96,7 @@ def _main(argv: list[str] | None) -> int:
     restarts = 0
     logger = None if attach else open_logger(cdir)
     while True:
-        code = _run_once(cid, cdir, bundle, base, attach, logger)
+        code = _run_once(cid, cdir, bundle, base, attach, logger, opts["stdin"])
         if code is None:  # the runtime failed: _failed has recorded why
             return _read_code(cdir)
         _died(cid, cdir, code)
@@ -109,11 +109,14 @@ def _main(argv: list[str] | None) -> int:
     return code
 
 
-def _run_once(cid: str, cdir: str, bundle: str, base: list[str], attach: bool, logger) -> int | None:
+def _run_once(
+    cid: str, cdir: str, bundle: str, base: list[str], attach: bool, logger, stdin: bool = False
+) -> int | None:
     """Create and start the container once and wait for it; its exit code (None if it could not start)."""
     pid_file = os.path.join(cdir, "init.pid")
     if attach:
-        stdio = {}  # the container shares the monitor's stdio (the attached CLI's)
+        # the container shares the monitor's stdio (the attached CLI's); its stdin only with -i
+        stdio = {} if stdin else {"stdin": DEVNULL}
         pipes = []
     else:
         out_r, out_w = os.pipe()

@@ -55,8 +55,9 @@ def ensure(root: str, net) -> None:
     while time.monotonic() < deadline:
         if running(root, net.id):
             return
-        if child.poll() is not None and not running(root, net.id):
-            break  # a twin started at the same moment may hold the port: looked at once more below
+        # ours may have exited already: a twin started at the same moment holds the port, and
+        # writes its pid file once it listens
+        child.poll()
         time.sleep(0.01)
     if not running(root, net.id):
         from berth.network.iproute import NetworkError
