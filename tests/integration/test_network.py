@@ -158,6 +158,14 @@ def test_container_reaches_the_gateway_and_the_host_reaches_it(berth):
     assert subprocess.run(["busybox", "ping", "-c1", "-W2", ip], capture_output=True).returncode == 0
 
 
+def test_prune_never_takes_the_bridge_from_a_running_container(berth):
+    berth("run", "-d", "--name", "stays", "busybox", "sleep", "60", check=True)
+    berth("network", "prune", "-f", check=True)
+    berth("system", "prune", "-f", check=True)
+    assert "berth0" in links()
+    assert berth("exec", "stays", "ping", "-c1", "-W2", "10.89.0.1").returncode == 0
+
+
 def test_published_tcp_port_from_loopback_host_address_and_another_container(berth):
     name, port = unique("web"), free_port()
     berth("run", "-d", "--name", name, "-p", f"{port}:80", "busybox", "nc", "-ll", "-p", "80", "-e", "echo", "hello",

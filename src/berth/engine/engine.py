@@ -262,8 +262,16 @@ class Engine:
             config["VolumeNames"], config["AnonymousVolumes"] = used, anonymous
             config.update(network)
             config["LogConfig"] = log_config
-            self.db.execute("INSERT INTO containers (id, name, image, image_name, created, config) VALUES (?, ?, ?, ?, ?, ?)",
-                            (cid, name, image_id, opts.image, _rfc3339(time.time()), fastjson.dumps(config)))  # fmt: skip
+            for attempt in range(10):
+                try:
+                    self.db.execute("INSERT INTO containers (id, name, image, image_name, created, config) VALUES (?, ?, ?, ?, ?, ?)",
+                                    (cid, name, image_id, opts.image, _rfc3339(time.time()), fastjson.dumps(config)))  # fmt: skip
+                    break
+                except sqlite3.IntegrityError:
+                    if opts.name or attempt == 9:
+                        raise
+                    # a parallel create took the same generated name first: another one, as Docker retries
+                    name = names.generate(self._name_taken)
         except sqlite3.IntegrityError:
             self._discard(cid, made_volumes)
             raise AlreadyExists(f'Conflict. The container name "/{name}" is already in use.') from None

@@ -339,7 +339,8 @@ class Networking:
         default = self.store.get("")
 
         def retire() -> bool:
-            if not link_exists(default.bridge) or self.store.idle_for(default) < linger:
+            idle = self.store.idle_for(default)
+            if not link_exists(default.bridge) or idle < 0 or idle < linger:  # never under a live container
                 return False
             bridge.remove(default.bridge, self.store.root)
             return True

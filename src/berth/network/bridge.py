@@ -73,18 +73,6 @@ def remove(bridge: str, state: str) -> None:
 def foreign(state: str) -> dict[str, str]:
     """Bridges of another berth network state on this host, with their subnets: their rules and
     their containers' rules are theirs to remove."""
-    out = {}
-    try:
-        with open("/proc/net/route") as f:
-            lines = f.read().splitlines()[1:]
-    except OSError:
-        return out
-    import ipaddress
-
-    for line in lines:
-        fields = line.split()
-        name, dest, mask = fields[0], int(fields[1], 16), int(fields[7], 16)
-        if name.startswith("berth") and mask and owner(name) not in (None, state):
-            network = ipaddress.ip_address(dest.to_bytes(4, "little"))
-            out[name] = f"{network}/{bin(mask).count('1')}"
-    return out
+    return {
+        name: net for name, net in iproute.routes() if name.startswith("berth") and owner(name) not in (None, state)
+    }

@@ -52,3 +52,21 @@ def batch(commands: list[str], netns: int | None = None) -> None:
 def link_exists(name: str) -> bool:
     """In the host's namespace (sysfs shows the namespace of whoever mounted it: the host's)."""
     return os.path.exists(f"/sys/class/net/{name}")
+
+
+def routes() -> list[tuple[str, str]]:
+    """The host's IPv4 routes but the default one, from /proc/net/route: [(interface, "net/len")]."""
+    try:
+        with open("/proc/net/route") as f:
+            lines = f.read().splitlines()[1:]
+    except OSError:
+        return []
+    import ipaddress
+
+    out = []
+    for line in lines:
+        fields = line.split()
+        dest, mask = int(fields[1], 16), int(fields[7], 16)
+        if mask:
+            out.append((fields[0], f"{ipaddress.ip_address(dest.to_bytes(4, 'little'))}/{bin(mask).count('1')}"))
+    return out

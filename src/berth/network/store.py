@@ -16,7 +16,7 @@ import time
 from berth import fastjson
 from berth.db import connect
 from berth.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from berth.network.iproute import link_exists
+from berth.network.iproute import link_exists, routes
 
 SETUP_GRACE = 60.0
 DEFAULT_NAME = "bridge"
@@ -275,9 +275,9 @@ class NetworkStore:
         return leases
 
     def idle_for(self, net: Network) -> float:
-        """Seconds since the network's last lease was given back (0 while it has a live one)."""
+        """Seconds since the network's last lease was given back; -1 while it has a live one."""
         if self.leases(net.id):
-            return 0.0
+            return -1.0
         row = self.db.execute("SELECT idle_since FROM networks WHERE id = ?", (net.id,)).fetchone()
         return time.time() - row[0] if row and row[0] else float("inf")
 
@@ -307,20 +307,7 @@ def _random_mac() -> str:
 
 def _host_routes() -> list:
     """The host's own routes (not the default, not berth's bridges): a new subnet must not hide one."""
-    out = []
-    try:
-        with open("/proc/net/route") as f:
-            lines = f.read().splitlines()[1:]
-    except OSError:
-        return out
-    for line in lines:
-        fields = line.split()
-        dest, mask = int(fields[1], 16), int(fields[7], 16)
-        if mask == 0 or fields[0].startswith("berth"):
-            continue
-        ip = ipaddress.ip_address(dest.to_bytes(4, "little"))
-        out.append(ipaddress.ip_network(f"{ip}/{bin(mask).count('1')}", strict=False))
-    return out
+    return [ipaddress.ip_network(net, strict=False) for name, net in routes() if not name.startswith("berth")]
 
 
 def _overlaps_host_routes(net) -> bool:
