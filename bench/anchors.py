@@ -1,6 +1,7 @@
 """The anchors berth is measured and tested against, started privately: Debian's
-dockerd with its own data, socket and mount namespace (no bridge, no firewall
-rules), and podman with its own store and config. Stopped by PID."""
+dockerd with its own data, socket, mount namespace and bridge (no firewall rules
+but for the networking benchmarks), and podman with its own store and config.
+Stopped by PID."""
 
 from __future__ import annotations
 
@@ -14,25 +15,27 @@ PODMAN_CONF = ('[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024
                '[engine]\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n')  # fmt: skip
 
 
-BENCH_BRIDGE = ("bdbench0", "172.31.250.1/24")  # a bridged dockerd's own: never the host's docker0
+# a private dockerd's own bridge, never the host's docker0: `--bridge none` would make dockerd delete
+# a docker0 it finds (the host's anchor dockerd's), so even the tests' dockerd gets one of its own
+BENCH_BRIDGE = ("bdbench0", "172.31.250.1/24")  # the networking benchmarks' (with iptables rules)
+TEST_BRIDGE = ("bdtest0", "172.31.251.1/24")  # the tests' (no firewall rules; their containers use --network none)
 
 
 class Dockerd:
     def __init__(self, top: Path, bridge: bool = False) -> None:
-        """bridge: with a bridge network of its own (BENCH_BRIDGE) and its iptables rules, for the
-        networking benchmarks; otherwise none (the tests)."""
+        """bridge: with NAT and firewall rules on its bridge (BENCH_BRIDGE), for the networking
+        benchmarks; otherwise a bridge without either (TEST_BRIDGE), for the tests."""
         binary = shutil.which("dockerd")
         if binary is None or shutil.which("docker") is None:
             raise RuntimeError("docker is not installed: scripts/install.sh installs Debian's docker.io")
         self.top = top
-        self.bridge = bridge
-        network = ["--bridge", "none", "--iptables=false", "--ip6tables=false", "--ip-masq=false"]
-        if bridge:
-            name, address = BENCH_BRIDGE
-            for cmd in (["link", "add", name, "type", "bridge"], ["addr", "add", address, "dev", name],
-                        ["link", "set", name, "up"]):  # fmt: skip
-                subprocess.run(["ip", *cmd], check=True, capture_output=True)
-            network = ["--bridge", name, "--iptables=true", "--ip6tables=false"]
+        self.bridge_name, address = BENCH_BRIDGE if bridge else TEST_BRIDGE
+        subprocess.run(["ip", "link", "del", self.bridge_name], capture_output=True)  # a killed run's
+        for cmd in (["link", "add", self.bridge_name, "type", "bridge"], ["addr", "add", address, "dev", self.bridge_name],
+                    ["link", "set", self.bridge_name, "up"]):  # fmt: skip
+            subprocess.run(["ip", *cmd], check=True, capture_output=True)
+        network = ["--bridge", self.bridge_name, "--ip6tables=false"]
+        network += ["--iptables=true"] if bridge else ["--iptables=false", "--ip-masq=false"]
         sock = top / "docker.sock"
         self.log = open(top / "dockerd.log", "w")
         self.proc = subprocess.Popen(
@@ -60,8 +63,7 @@ class Dockerd:
 
     def stop(self) -> None:
         _terminate(self.proc, self.log)  # unshare execs dockerd: this pid is dockerd's
-        if self.bridge:
-            subprocess.run(["ip", "link", "del", BENCH_BRIDGE[0]], capture_output=True)
+        subprocess.run(["ip", "link", "del", self.bridge_name], capture_output=True)
 
 
 class Podman:
