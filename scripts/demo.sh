@@ -1,6 +1,7 @@
 #!/bin/bash
 # berth's main job, end to end on this machine: install, make a busybox root file
-# system from Debian's busybox-static, and run containers from it with berth-runtime.
+# system from Debian's busybox-static, run containers from it with berth-runtime, build the
+# seed's image, walk through its isolation demo, and serve a port on a network.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/install.sh
@@ -54,4 +55,14 @@ $B run --name c2 --pid=container:c1 -d bash sh -c 'sleep 2d' >/dev/null
 $B exec c2 ps aux
 $B exec c1 ps aux
 $B ps
+echo "== networks: a user network resolving names, a port published on the host's loopback"
+trap '$RT delete --force berth-demo-2 >/dev/null 2>&1 || true; for c in $($B ps -aq 2>/dev/null); do $B rm -f $c >/dev/null; done; $B network rm demo-net >/dev/null 2>&1; rm -rf "$work"' EXIT
+$B network create demo-net >/dev/null
+$B run -d --name web --network demo-net --network-alias www -p 127.0.0.1::80 bash \
+  sh -c 'while :; do echo hello from web | nc -l -p 80; done' >/dev/null
+$B run --rm --network demo-net bash sh -c 'nslookup www | grep -A1 "^Name"; sleep 0.3; nc web 80 </dev/null'
+$B port web
+hostport=$($B port web 80 | cut -d: -f2)
+busybox nc 127.0.0.1 "$hostport" </dev/null
+$B network inspect -f '{{.Name}} {{.Driver}} {{.Internal}}' demo-net
 echo "== done"
