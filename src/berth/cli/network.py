@@ -132,15 +132,9 @@ def rm(engine, argv: list[str]) -> int:
     _opts, args = parse(argv, [Option("force,f", BOOL)], interspersed=True)
     if not args:
         raise InvalidArgument('"network rm" requires at least 1 argument.')
-    code = 0
-    for ref in args:
-        try:
-            engine.networking.remove(ref)
-            sys.stdout.write(ref + "\n")
-        except BerthError as e:
-            sys.stderr.write(f"Error response from daemon: {e}\n")
-            code = 1
-    return code
+    from berth.cli.container_verbs import _each
+
+    return _each(engine, args, "network rm", engine.networking.remove)
 
 
 def prune(engine, argv: list[str]) -> int:

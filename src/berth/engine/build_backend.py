@@ -72,7 +72,7 @@ class EngineStepRunner(StepRunner):
         config = image_spec.parse_config(request.config)
         opts = CreateOptions(image="(build)", command=tuple(request.argv), entrypoint=(), env=tuple(request.env),
                              network=request.network, volumes=tuple(request.binds), tmpfs=tuple(request.tmpfs))  # fmt: skip
-        c = self.engine.create_on(opts, "", config, request.parent)
+        c = self.engine.create_on(opts, "", config, request.parent, image_volumes=False)
         done = False
         try:
             output.flush()

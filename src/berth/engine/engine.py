@@ -211,8 +211,11 @@ class Engine:
 
         return self.create_on(opts, image.id, image_config, unpack(self.images, image))
 
-    def create_on(self, opts: CreateOptions, image_id: str, image_config, top: str) -> Container:
-        """A container on the committed snapshot `top` with the image config given (build's RUN steps use it)."""
+    def create_on(
+        self, opts: CreateOptions, image_id: str, image_config, top: str, image_volumes: bool = True
+    ) -> Container:
+        """A container on the committed snapshot `top` with the image config given (build's RUN steps
+        use it, with image_volumes=False: a step gets no volumes for the image's VOLUMEs, as BuildKit)."""
         cid = os.urandom(32).hex()
         name = names.validate(opts.name) if opts.name else names.generate(self._name_taken)
         existing = self.db.execute("SELECT id FROM containers WHERE name = ?", (name,)).fetchone()
@@ -229,8 +232,10 @@ class Engine:
         made_volumes: list[str] = []
         try:
             fresh: list[tuple[str, str]] = []
-            image_volumes = tuple((image_config.config.volumes if image_config.config else None) or ())
-            spec_opts, used, anonymous = self._volume_binds(opts, made_volumes, image_volumes, fresh)
+            declared = (
+                tuple((image_config.config.volumes if image_config.config else None) or ()) if image_volumes else ()
+            )
+            spec_opts, used, anonymous = self._volume_binds(opts, made_volumes, declared, fresh)
             os.makedirs(os.path.join(cdir, "bundle", "rootfs"))
             mounts = sn.prepare(cid, top)
             if fresh:
