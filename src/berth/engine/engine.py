@@ -525,8 +525,12 @@ class Engine:
                     f"driver failed programming external connectivity on endpoint {c.name} ({c.id}): {e}", 125
                 ) from None
         try:
-            self._event(c, "start")
-            return self._start_monitor(c, attach, sandbox)
+            if attach:
+                self._event(c, "start")  # it runs until it exits: now or never
+                return self._start_monitor(c, attach, sandbox)
+            code = self._start_monitor(c, attach, sandbox)
+            self._event(c, "start")  # detached: once it runs, as Docker records it
+            return code
         finally:
             if sandbox is not None:
                 sandbox.close()  # the monitor holds its own copies

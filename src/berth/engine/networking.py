@@ -429,10 +429,6 @@ class Networking:
             "MacAddress": default["MacAddress"] if default else "", "Networks": networks,
         }  # fmt: skip
 
-    def published(self, c) -> list[dict]:
-        """The ports a running container publishes (bindings with the host ports given)."""
-        return [b for lease in self.store.container_leases(c.id) for b in lease.ports]
-
 
 def _valid_mac(text: str) -> bool:
     parts = text.split(":")
