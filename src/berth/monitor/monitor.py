@@ -78,25 +78,26 @@ def _main(argv: list[str] | None) -> int:
     base = [runtime, "--root", rroot]
     for fd in opts["hold"].split(",") if opts["hold"] else ():
         os.set_inheritable(int(fd), False)  # ours to hold; never the container's
+    spec = _bundle_config(bundle)  # read once: the workdir, the terminal and the netns come from it
     if opts["netns"]:
         from berth.linux import ns
 
         fd = int(opts["netns"])
         ns.setns(fd, ns.CLONE_NEWNET)
         os.close(fd)
-        _point_at_our_netns(bundle)
+        _point_at_our_netns(bundle, spec)
     try:
         with open(os.path.join(cdir, "rootfs-mounts.json"), "rb") as f:
             mount_rootfs(fastjson.loads(f.read()), os.path.join(bundle, "rootfs"))
     except OSError as e:
         return _failed(cdir, f"mounting the container's root file system: {e.strerror or e}", 125)
-    _make_workdir(bundle)
+    _make_workdir(bundle, spec)
     atomic_write(os.path.join(cdir, "monitor.pid"), str(os.getpid()).encode())
     policy = _restart_policy(cdir) if not attach else {}
     restarts = 0
     logger = None if attach else open_logger(cdir)
     while True:
-        code = _run_once(cid, cdir, bundle, base, attach, logger, opts["stdin"])
+        code = _run_once(cid, cdir, bundle, base, attach, logger, opts["stdin"], spec)
         if code is None:  # the runtime failed: _failed has recorded why
             return _read_code(cdir)
         _died(cid, cdir, code)
@@ -110,7 +111,7 @@ def _main(argv: list[str] | None) -> int:
 
 
 def _run_once(
-    cid: str, cdir: str, bundle: str, base: list[str], attach: bool, logger, stdin: bool = False
+    cid: str, cdir: str, bundle: str, base: list[str], attach: bool, logger, stdin: bool, spec: dict
 ) -> int | None:
     """Create and start the container once and wait for it; its exit code (None if it could not start)."""
     pid_file = os.path.join(cdir, "init.pid")
@@ -127,7 +128,7 @@ def _run_once(
     if attach:
         fg = Foreground()
     err_path = os.path.join(cdir, "runtime-error")
-    terminal = _wants_terminal(bundle)
+    terminal = bool(spec.get("process", {}).get("terminal"))
     console = _console_socket(cdir) if terminal else None
     console_args = ["--console-socket", console.getsockname()] if console else []
     # attached, the container's stderr is ours, so the runtime's errors go to its --log
@@ -222,10 +223,10 @@ def _read_code(cdir: str) -> int:
         return 125
 
 
-def _make_workdir(bundle: str) -> None:
+def _make_workdir(bundle: str, spec: dict) -> None:
     """Docker makes a missing working directory (-w) before the container starts; the runtime,
     as runc, refuses a cwd that is not there. Made inside the root (symlinks never lead out)."""
-    cwd = _bundle_config(bundle).get("process", {}).get("cwd") or "/"
+    cwd = spec.get("process", {}).get("cwd") or "/"
     rootfs = os.path.join(bundle, "rootfs")
     if cwd == "/" or os.path.lexists(os.path.join(rootfs, cwd.lstrip("/"))):
         return
@@ -241,10 +242,9 @@ def _make_workdir(bundle: str) -> None:
         os.close(root)
 
 
-def _point_at_our_netns(bundle: str) -> None:
+def _point_at_our_netns(bundle: str, doc: dict) -> None:
     """The spec's network namespace becomes ours (the placeholder, or the path an earlier monitor of
     this container wrote): the runtime and `exec` join it by path."""
-    doc = _bundle_config(bundle)
     for entry in doc.get("linux", {}).get("namespaces", []):
         if entry.get("type") == "network":
             entry["path"] = f"/proc/{os.getpid()}/ns/net"
@@ -254,10 +254,6 @@ def _point_at_our_netns(bundle: str) -> None:
 def _bundle_config(bundle: str) -> dict:
     with open(os.path.join(bundle, "config.json"), "rb") as f:
         return fastjson.loads(f.read())
-
-
-def _wants_terminal(bundle: str) -> bool:
-    return bool(_bundle_config(bundle).get("process", {}).get("terminal"))
 
 
 def _console_socket(cdir: str):
