@@ -414,62 +414,48 @@ class Engine:
             atomic_write(paths[name], text.encode())
         return paths
 
+    def _image_entries(self, top: str, path: str) -> list[list[str]]:
+        """The colon-separated entries of an image file (/etc/passwd, /etc/group), from the topmost
+        layer of snapshot `top` that has it; [] if none has."""
+        sn = self.images.snapshotter
+        for info in [sn.stat(top), *sn.chain(sn.stat(top))]:
+            try:
+                with open(os.path.join(sn.fs(info), path.lstrip("/"))) as f:
+                    return [line.strip().split(":") for line in f]
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+        return []
+
     def _resolve_user(self, user: str, top: str) -> tuple[int, int, tuple[int, ...]]:
         """UID[:GID] or NAME[:GROUP], names looked up in the image's /etc/passwd and /etc/group:
         (uid, gid, supplementary gids: the gid and the groups listing the user, as runc sets them)."""
         who, _, group = (user or "0").partition(":")
+        passwd = self._image_entries(top, "/etc/passwd")
 
-        def lookup(path: str, key: str, field: int = 0) -> list[str] | None:
-            sn = self.images.snapshotter
-            for info in [sn.stat(top), *sn.chain(sn.stat(top))]:
-                try:
-                    with open(os.path.join(sn.fs(info), path.lstrip("/"))) as f:
-                        for line in f:
-                            fields = line.strip().split(":")
-                            if len(fields) > field and fields[field] == key:
-                                return fields
-                    return None
-                except (FileNotFoundError, NotADirectoryError):
-                    continue
-            return None
+        def lookup(entries: list[list[str]], key: str, field: int = 0) -> list[str] | None:
+            return next((e for e in entries if len(e) > field and e[field] == key), None)
 
         if who.isdigit():
-            entry = lookup("/etc/passwd", who, field=2)
+            entry = lookup(passwd, who, field=2)
             uid, gid = int(who), int(entry[3]) if entry else 0
         else:
-            entry = lookup("/etc/passwd", who)
+            entry = lookup(passwd, who)
             if entry is None:
                 raise ContainerError(f"unable to find user {who}: no matching entries in passwd file", 125)
             uid, gid = int(entry[2]), int(entry[3])
         name = entry[0] if entry else ""
+        groups = self._image_entries(top, "/etc/group") if group or name else []
         if group:
             if group.isdigit():
                 gid = int(group)
             else:
-                entry = lookup("/etc/group", group)
+                entry = lookup(groups, group)
                 if entry is None:
                     raise ContainerError(f"unable to find group {group}: no matching entries in group file", 125)
                 gid = int(entry[2])
-        return uid, gid, (gid, *self._member_groups(name, top, gid))
-
-    def _member_groups(self, name: str, top: str, gid: int) -> list[int]:
-        """The gids of the image's /etc/group entries that list `name` as a member."""
-        if not name:
-            return []
-        sn = self.images.snapshotter
-        for info in [sn.stat(top), *sn.chain(sn.stat(top))]:
-            try:
-                with open(os.path.join(sn.fs(info), "etc/group")) as f:
-                    lines = f.read().splitlines()
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-            out = []
-            for line in lines:
-                fields = line.split(":")
-                if len(fields) >= 4 and name in fields[3].split(",") and fields[2].isdigit() and int(fields[2]) != gid:
-                    out.append(int(fields[2]))
-            return out
-        return []
+        members = [int(e[2]) for e in groups if len(e) >= 4 and name and name in e[3].split(",")
+                   and e[2].isdigit() and int(e[2]) != gid]  # fmt: skip
+        return uid, gid, (gid, *members)
 
     def _monitor(self, c: Container, attach: bool, output: int | None = None, sandbox=None):
         """The container's monitor; attached, it shares our stdio, or has `output` as stdout and stderr.
