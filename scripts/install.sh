@@ -15,8 +15,16 @@ if [ -n "$missing" ]; then
   apt-get update -qq >/dev/null
   apt-get install -y -qq $missing >/dev/null
 fi
-PY=$(command -v python3)
+# Debian's python3, installed above, whatever else comes first on PATH (pyenv...): an
+# optimised build, and berth-runtime pays the interpreter's start on every container
+PY=/usr/bin/python3
 "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "berth needs Python 3.11 or newer" >&2; exit 1; }
+if [ -e .venv ] && ! grep -qx "home = $(dirname "$PY")" .venv/pyvenv.cfg 2>/dev/null; then
+  rm -rf .venv # made from another interpreter
+fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check "${BERTH_EXTRAS:-.}" 2>&1 | grep -v '^WARNING: Location' || true
+# setuptools is for building (pip builds in an isolated environment); left in the venv, its
+# distutils-precedence.pth costs every berth and berth-runtime command ~0.5 ms at start
+.venv/bin/pip uninstall -y -q setuptools 2>/dev/null || true
 .venv/bin/python -c 'import berth' # the install must have worked

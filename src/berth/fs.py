@@ -81,34 +81,81 @@ def open_or_make_in_root(sys, root_fd: int, path: str, directory: bool = True) -
 
 def _make_first_missing(sys, root_fd: int, path: str, directory: bool) -> str:
     """Make the first missing component of `path`, or, where it is a dangling
-    symlink, return the path with that link replaced by its target."""
+    symlink, return the path with that link replaced by its target.
+
+    The existing prefix is looked for from the end: mostly only the last name is
+    missing (a mount point in an image), and that costs two opens and a mkdir."""
     parts = [p for p in path.split("/") if p]
-    prefix = ""
-    for i, comp in enumerate(parts):
-        here = f"{prefix}/{comp}"
+    i = len(parts) - 1
+    while True:
+        prefix = "/" + "/".join(parts[:i])
         try:
-            sys.close(sys.open_in_root(root_fd, here))
-            prefix = here
-            continue
+            pfd = sys.open_in_root(root_fd, prefix, os.O_PATH | os.O_DIRECTORY)
+            break
         except FileNotFoundError:
-            pass
-        rest = "/".join(parts[i + 1 :])
-        pfd = sys.open_in_root(root_fd, prefix or "/", os.O_PATH | os.O_DIRECTORY)
+            i -= 1  # "/" itself always opens
+    comp, rest = parts[i], "/".join(parts[i + 1 :])
+    try:
         try:
-            try:
-                is_link = stat.S_ISLNK(sys.lstatat(pfd, comp).st_mode)
-            except FileNotFoundError:
-                is_link = False
-            if is_link:
-                # joined as text here, resolved physically (.. included) by openat2 in the root
-                target = sys.readlinkat(pfd, comp)
-                base = target if target.startswith("/") else f"{prefix}/{target}"
-                return f"{base}/{rest}" if rest else base
             if rest or directory:
                 sys.mkdirat(pfd, comp)
             else:
                 sys.close(sys.open(comp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, pfd))
-        finally:
-            sys.close(pfd)
-        prefix = here
-    return path
+            return path
+        except FileExistsError:
+            pass
+        # there, yet it did not resolve: a dangling symlink (or made meanwhile: then just retry)
+        if not stat.S_ISLNK(sys.lstatat(pfd, comp).st_mode):
+            return path
+        # joined as text here, resolved physically (.. included) by openat2 in the root
+        target = sys.readlinkat(pfd, comp)
+        base = target if target.startswith("/") else f"{prefix.rstrip('/')}/{target}"
+        return f"{base}/{rest}" if rest else base
+    finally:
+        sys.close(pfd)
+
+
+def extract_tar(tar, dest: str, kind: str = "tar") -> None:
+    """`tar.extractall(dest)` under the tarfile module's "tar" or "data" filter (PEP 706).
+
+    Where this Python predates the filters (Debian 12's 3.11.2 has none), the same rules are
+    applied here: leading slashes stripped, nothing placed or linked outside `dest`, no
+    setuid/setgid/sticky or group/other-write bits; with "data" also no device or FIFO and
+    no owners from the archive.
+    """
+    import tarfile
+
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(dest, filter=kind)
+    else:
+        tar.extractall(dest, members=_filtered(tar, dest, kind))
+
+
+def _filtered(tar, dest: str, kind: str):
+    import tarfile
+
+    root = os.path.realpath(dest)
+
+    def inside(path: str) -> bool:
+        return os.path.commonpath([root, os.path.realpath(path)]) == root
+
+    for m in tar:
+        m.name = m.name.lstrip("/")
+        target = os.path.join(root, m.name)
+        if not inside(target):
+            raise tarfile.TarError(f"{m.name!r} would be extracted to {target!r}, which is outside the destination")
+        if m.issym() or m.islnk():
+            if kind == "data" and m.linkname.startswith("/"):
+                raise tarfile.TarError(f"{m.name!r} is a link to an absolute path ({m.linkname!r})")
+            base = os.path.dirname(target) if m.issym() else root
+            if not inside(os.path.join(base, m.linkname.lstrip("/") if m.islnk() else m.linkname)):
+                raise tarfile.TarError(f"{m.name!r} would link to {m.linkname!r}, which is outside the destination")
+        if kind == "data":
+            if m.ischr() or m.isblk() or m.isfifo():
+                raise tarfile.TarError(f"{m.name!r} is a special file")
+            m.uid, m.gid = os.getuid(), os.getgid()  # extracted as the caller's
+            m.uname = m.gname = ""  # (this tarfile looks names up first: none then)
+            if m.isreg():
+                m.mode = (m.mode | 0o600) & ~(0o011 if not m.mode & 0o100 else 0)
+        m.mode &= ~(stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX | 0o022)
+        yield m

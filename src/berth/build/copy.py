@@ -25,7 +25,7 @@ import stat
 
 from berth.build.ignore import Matcher
 from berth.errors import InvalidArgument, NotFound
-from berth.fs import open_or_make_in_root
+from berth.fs import extract_tar, open_or_make_in_root
 from berth.linux.syscalls import Syscalls
 
 _GLOB = "*?["
@@ -312,7 +312,7 @@ def _extract(path: str, copier: Copier, dest: str) -> None:
 
     # unpacked to a scratch directory with the tar module's data filter, then copied in through the root-safe writer
     with tempfile.TemporaryDirectory(prefix="berth-add-") as scratch, tarfile.open(path) as tar:
-        tar.extractall(scratch, filter="tar")
+        extract_tar(tar, scratch)
         owner, copier.owner = copier.owner, Owner()  # extracted entries keep the archive's owners
         try:
             for rel, full, est in _entries(Source(rel="", path=scratch, name=""), None):

@@ -7,6 +7,7 @@ import sys
 
 from berth.argv import BOOL, LIST, STR, Option, parse
 from berth.errors import InvalidArgument, NotFound, Unsupported
+from berth.fs import extract_tar
 
 OPTIONS = [
     Option("tag,t", LIST, help="name and optionally a tag (name:tag)"),
@@ -70,7 +71,7 @@ def _context(path: str, scratch: list[str]) -> tuple[str, bytes | None]:
     scratch.append(root)
     with path_obj as tar:
         try:
-            tar.extractall(root, filter="data")
+            extract_tar(tar, root, "data")
         except (tarfile.TarError, OSError) as e:
             raise InvalidArgument(f"unable to prepare context: {e}") from None
     return root, None

@@ -18,6 +18,7 @@ import tarfile
 
 from berth.argv import BOOL, Option, parse
 from berth.errors import InvalidArgument, NotFound
+from berth.fs import extract_tar
 
 OPTIONS = [Option("archive,a", BOOL, help="archive mode (copy all uid/gid information)"),
            Option("quiet,q", BOOL, help="suppress progress output")]  # fmt: skip
@@ -113,7 +114,7 @@ def _in(engine, local: str, ref: str, path: str, keep_owner: bool) -> int:
 
             with tempfile.TemporaryDirectory(prefix="berth-cp-") as scratch:
                 with tarfile.open(fileobj=sys.stdin.buffer, mode="r|*") as tar:
-                    tar.extractall(scratch, filter="tar")
+                    extract_tar(tar, scratch)
                 if not copier.is_dir(path):
                     raise NotFound(f"destination directory {path} does not exist in the container")
                 sources = [
