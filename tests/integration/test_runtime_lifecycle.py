@@ -203,7 +203,7 @@ def test_foreground_terminal_without_console_socket(runtime, bundle):
 def test_hooks_run_with_state(runtime, bundle, tmp_path):
     out = tmp_path / "hooks.log"
     hook = tmp_path / "hook.sh"
-    hook.write_text(f'#!/bin/sh\necho "$1 $(cat)" >> {out}\n')
+    hook.write_text(f'#!/bin/sh\necho "$1 $(readlink /proc/self/ns/pid) $(cat)" >> {out}\n')
     hook.chmod(0o755)
     bundle.config["hooks"] = {
         stage: [{"path": str(hook), "args": ["hook.sh", stage]}]
@@ -215,8 +215,17 @@ def test_hooks_run_with_state(runtime, bundle, tmp_path):
     lines = out.read_text().splitlines()
     stages = [line.split()[0] for line in lines]
     assert stages == ["prestart", "createRuntime", "createContainer", "poststart", "poststop"]
-    state = json.loads(lines[0].split(" ", 1)[1])
+    state = json.loads(lines[0].split(" ", 2)[2])
     assert state["id"] == cid and state["pid"] > 0 and state["bundle"] == str(bundle)
+    # the runtime's hooks run in the host's PID namespace (main points only init at the container's)
+    host = os.readlink("/proc/self/ns/pid")
+    assert {line.split()[0]: line.split()[1] == host for line in lines} == {
+        "prestart": True,
+        "createRuntime": True,
+        "createContainer": False,
+        "poststart": True,
+        "poststop": True,
+    }
 
 
 def test_failing_prestart_hook_fails_create_and_leaves_nothing(runtime, bundle):

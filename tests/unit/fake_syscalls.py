@@ -52,6 +52,8 @@ class FakeSyscalls(Syscalls):
     def open(self, path, flags, dir_fd=None, mode=0o644):
         full = posixpath.join(self.fds[dir_fd], path) if dir_fd is not None else path
         if flags & os.O_CREAT:
+            if flags & os.O_EXCL and self._exists(full):
+                raise FileExistsError(errno.EEXIST, "File exists", full)
             self.files.add(full)
             self.calls.append(("create", full))
         elif full not in self.dirs and full not in self.files:
@@ -61,8 +63,13 @@ class FakeSyscalls(Syscalls):
     def close(self, fd):
         self.fds.pop(fd)
 
+    def _exists(self, full):
+        return full in self.dirs or full in self.files or full in self.symlinks
+
     def mkdirat(self, dir_fd, name, mode=0o755):
         full = posixpath.join(self.fds[dir_fd], name)
+        if self._exists(full):
+            raise FileExistsError(errno.EEXIST, "File exists", full)
         self.dirs.add(full)
         self.calls.append(("mkdir", full))
 

@@ -78,3 +78,16 @@ def test_failure_is_reported_up(recorded, monkeypatch):
     monkeypatch.setattr(ns, "unshare", boom)
     code, messages = run(recorded, {"pid": ""}, {})
     assert code == 1 and messages == [(sync.ERROR, "Operation not permitted")]
+
+
+def test_init_forked_straight_into_its_pid_namespace(recorded):
+    """Without a user namespace main picks the PID namespace; the child becomes init itself."""
+    started = []
+    parent, child = sync.pipes()
+    with pytest.raises(SystemExit) as done:
+        intermediate.become_init(child, {"mount": "", "network": ""}, {}, recorded,
+                                 lambda: started.append(True))  # fmt: skip
+    for fd in (child.rfd, child.wfd, parent.wfd, parent.rfd):
+        _close(fd)
+    assert started == [True] and done.value.code == 1  # init.run never returns; reaching the end is exit 1
+    assert recorded.calls == ["dumpable=False", "cgroup", f"unshare {ns.CLONE_NEWNS | ns.CLONE_NEWNET:#x}"]

@@ -20,13 +20,18 @@ NUMBERS = {name: i for i, name in enumerate(NAMES)}
 _VERSION_3 = 0x20080522
 
 
+_last_cap: list[int] = []  # read once: bounding and ambient sets both walk it
+
+
 def last_cap() -> int:
     """The highest capability number this kernel knows."""
-    try:
-        with open("/proc/sys/kernel/cap_last_cap") as f:
-            return min(int(f.read()), len(NAMES) - 1)
-    except OSError:
-        return len(NAMES) - 1
+    if not _last_cap:
+        try:
+            with open("/proc/sys/kernel/cap_last_cap") as f:
+                _last_cap.append(min(int(f.read()), len(NAMES) - 1))
+        except OSError:
+            _last_cap.append(len(NAMES) - 1)
+    return _last_cap[0]
 
 
 def number(name: str) -> int:

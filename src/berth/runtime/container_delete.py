@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import os
-import select
 import time
 
 from berth.errors import FailedPrecondition, NotFound
 from berth.fs import remove_tree
-from berth.runtime import hooks, statedir
+from berth.runtime import statedir
 from berth.runtime.container import Container
-from berth.runtime.container_kill import signal_all
 
 
 def _wait_gone(c: Container, timeout: float = 10.0) -> None:
+    import select
+
     try:
         pidfd = os.pidfd_open(c.state.pid)
     except ProcessLookupError:
@@ -41,6 +41,8 @@ def destroy(c: Container) -> None:
                 os.kill(c.state.pid, 9)
             except ProcessLookupError:
                 pass
+        from berth.runtime.container_kill import signal_all  # only for what is left running
+
         signal_all(c, 9)
         _wait_gone(c)
     c.cgroup.destroy(c.state.cgroup_dirs)
@@ -49,6 +51,8 @@ def destroy(c: Container) -> None:
     except OSError:
         spec_hooks = None
     if spec_hooks:
+        from berth.runtime import hooks
+
         hooks.run(spec_hooks.poststop, statedir.oci_state(c.state, "stopped"), "poststop", fatal=False)
     remove_tree(c.dir)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 from berth.errors import FailedPrecondition
-from berth.runtime import hooks
 from berth.runtime.container import Container
 
 
@@ -27,5 +26,7 @@ def start(root: str, container_id: str, c: Container | None = None) -> Container
         os.close(fd)
     os.unlink(fifo)
     if c.spec.hooks:
+        from berth.runtime import hooks
+
         hooks.run(c.spec.hooks.poststart, c.oci_state(), "poststart", fatal=False)
     return c

@@ -10,7 +10,7 @@ import os
 from berth.linux import keyctl, netdev, uts
 from berth.linux.syscalls import Syscalls
 from berth.oci.runtime_spec import Spec
-from berth.runtime import hooks, process_setup, rootfs, sync
+from berth.runtime import process_setup, rootfs, sync
 from berth.runtime.intermediate import describe
 
 
@@ -37,6 +37,8 @@ def run(cfg: InitConfig) -> None:
         wait_for_start(cfg.fifo_fd)
         spec: Spec = cfg.spec
         if spec.hooks:
+            from berth.runtime import hooks  # imported by prepare, before pivot_root
+
             hooks.run(spec.hooks.start_container, {"id": cfg.container_id, "status": "running",
                       "pid": os.getpid(), "bundle": cfg.bundle}, "startContainer")  # fmt: skip
         process_setup.finalize(spec.process, seccomp_filter, cfg.preserve_fds, executable)
@@ -71,6 +73,8 @@ def prepare(cfg: InitConfig) -> tuple[str, object | None]:
     builder.before_pivot(the_plan.before_pivot)
     # after pivot_root nothing more can be imported: load what comes later now
     seccomp_filter = cfg.seccomp  # compiled by main, loaded by prctl: nothing to import after pivot_root
+    if spec.hooks:
+        from berth.runtime import hooks  # most configs have none: only then is it loaded
     if spec.hooks and spec.hooks.start_container:
         import subprocess  # noqa: F401 - hooks.run needs it after pivot_root
     if process.terminal:

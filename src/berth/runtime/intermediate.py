@@ -1,5 +1,9 @@
-"""The intermediate process: joins the cgroup, enters or makes the namespaces,
-forks init (which becomes PID 1 of a new PID namespace), reports its pid, exits.
+"""The first child of main: joins the cgroup and enters or makes the namespaces.
+
+With a user namespace of the container's own it is the intermediate: it makes
+the user namespace (which must own the others, the PID namespace among them),
+forks init (PID 1 of the new PID namespace), reports init's pid and exits.
+Otherwise main has already pointed it at its PID namespace and it becomes init.
 """
 
 from __future__ import annotations
@@ -35,23 +39,43 @@ def enter_namespaces(ch: sync.Channel, types: dict[str, str], ns_fds: dict[str, 
         ns.unshare(flags)
 
 
+def enter(ch: sync.Channel, types: dict[str, str], ns_fds: dict[str, int], cgroup) -> None:
+    """Non-dumpable, then in the cgroup and the namespaces."""
+    prctl.set_dumpable(False)
+    cgroup.join()
+    enter_namespaces(ch, types, ns_fds)
+
+
 def run(ch: sync.Channel, types: dict[str, str], ns_fds: dict[str, int], cgroup, start_init) -> None:
-    """Never returns."""
+    """As the intermediate: enter, fork init, report its pid, exit. Never returns."""
     try:
-        prctl.set_dumpable(False)
-        cgroup.join()
-        enter_namespaces(ch, types, ns_fds)
+        enter(ch, types, ns_fds, cgroup)
         pid = os.fork()
         if pid == 0:
             start_init()
             os._exit(1)
         ch.send(sync.PID, str(pid))
     except BaseException as e:  # noqa: BLE001 - every failure goes up to main
-        try:
-            ch.send(sync.ERROR, describe(e))
-        finally:
-            os._exit(1)
+        _report(ch, e)
     os._exit(0)
+
+
+def become_init(ch: sync.Channel, types: dict[str, str], ns_fds: dict[str, int], cgroup, start_init) -> None:
+    """As init already (main chose its PID namespace; `types` holds no "pid"): enter, then
+    start init. Never returns."""
+    try:
+        enter(ch, types, ns_fds, cgroup)
+    except BaseException as e:  # noqa: BLE001 - every failure goes up to main
+        _report(ch, e)
+    start_init()
+    os._exit(1)
+
+
+def _report(ch: sync.Channel, e: BaseException) -> None:
+    try:
+        ch.send(sync.ERROR, describe(e))
+    finally:
+        os._exit(1)
 
 
 def describe(e: BaseException) -> str:

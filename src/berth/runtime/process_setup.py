@@ -6,26 +6,17 @@ from __future__ import annotations
 
 import _signal
 import os
-import resource
 
 from berth.errors import FailedPrecondition, InvalidArgument
-from berth.linux import caps, prctl
+from berth.linux import caps, prctl, rlimit
 from berth.oci.runtime_spec import Process, Seccomp
-
-_RLIMITS = {name: getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_")}
 
 
 def set_rlimits(process: Process) -> None:
     for rl in process.rlimits:
-        try:
-            res = _RLIMITS[rl.type]
-        except KeyError:
-            raise InvalidArgument(f"process.rlimits: unknown type {rl.type!r}") from None
-        resource.setrlimit(res, (_rlim(rl.soft), _rlim(rl.hard)))
-
-
-def _rlim(v: int) -> int:
-    return resource.RLIM_INFINITY if v < 0 or v >= 2**64 - 1 else v
+        if rl.type not in rlimit.NUMBERS:
+            raise InvalidArgument(f"process.rlimits: unknown type {rl.type!r}")
+        rlimit.setrlimit(rl.type, rl.soft, rl.hard)
 
 
 def find_executable(args: tuple[str, ...], env: tuple[str, ...] | list[str]) -> str:

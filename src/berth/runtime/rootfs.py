@@ -110,6 +110,7 @@ class RootfsBuilder:
         self.cgroup_layout = cgroup_layout
         self.bundle = bundle
         self.root_fd = -1
+        self.null_fd = -1  # the container's /dev/null, opened and checked once for every mask
 
     # -- before pivot_root ------------------------------------------------
     def before_pivot(self, steps: tuple[Step, ...]) -> None:
@@ -267,11 +268,16 @@ class RootfsBuilder:
 
     # -- after pivot_root -------------------------------------------------
     def after_pivot(self, steps: tuple[Step, ...]) -> None:
-        for step in steps:
-            try:
-                getattr(self, "_" + step.kind.replace("-", "_"))(step)
-            except OSError as e:
-                raise OSError(e.errno, f"{step.kind} {step.dest}: {e.strerror}") from None
+        try:
+            for step in steps:
+                try:
+                    getattr(self, "_" + step.kind.replace("-", "_"))(step)
+                except OSError as e:
+                    raise OSError(e.errno, f"{step.kind} {step.dest}: {e.strerror}") from None
+        finally:
+            if self.null_fd >= 0:
+                self.sys.close(self.null_fd)
+                self.null_fd = -1
 
     def _open_nofollow(self, path: str) -> int:
         return self.sys.open(path, os.O_PATH | os.O_NOFOLLOW)
@@ -285,16 +291,19 @@ class RootfsBuilder:
             if stat.S_ISDIR(self.sys.fstat(fd).st_mode):
                 self.sys.mount("tmpfs", f"/proc/self/fd/{fd}", "tmpfs", m.MS_RDONLY, "size=0k")
                 return
-            null = self._open_nofollow("/dev/null")
-            try:
-                st = self.sys.fstat(null)
-                if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
-                    raise InvalidArgument("/dev/null in the container is not the null device; refusing to mask with it")
-                self.sys.mount(f"/proc/self/fd/{null}", f"/proc/self/fd/{fd}", None, m.MS_BIND)
-            finally:
-                self.sys.close(null)
+            self.sys.mount(f"/proc/self/fd/{self._null()}", f"/proc/self/fd/{fd}", None, m.MS_BIND)
         finally:
             self.sys.close(fd)
+
+    def _null(self) -> int:
+        if self.null_fd < 0:
+            null = self._open_nofollow("/dev/null")
+            st = self.sys.fstat(null)
+            if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
+                self.sys.close(null)
+                raise InvalidArgument("/dev/null in the container is not the null device; refusing to mask with it")
+            self.null_fd = null
+        return self.null_fd
 
     def _readonly(self, step: Step) -> None:
         try:

@@ -28,5 +28,5 @@ def rules_for(resources: Resources, extra: "tuple[DeviceRule, ...]" = ()) -> lis
 
 
 def apply(directory: str, resources: Resources, extra: "tuple[DeviceRule, ...]" = ()) -> None:
-    for rule in rules_for(resources, extra):
-        files.write(directory, "devices.allow" if rule.allow else "devices.deny", rule_text(rule))
+    files.write_each(directory, [("devices.allow" if rule.allow else "devices.deny", rule_text(rule))
+                                 for rule in rules_for(resources, extra)])  # fmt: skip
