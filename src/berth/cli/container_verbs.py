@@ -25,9 +25,14 @@ def _each(engine, names: list[str], verb: str, fn) -> int:
 
 
 def start(engine, argv: list[str]) -> int:
-    opts, names = parse(argv, [Option("attach,a", BOOL)], interspersed=True)
-    if opts["attach"] and len(names) == 1:
-        return engine.start(names[0], attach=True)
+    opts, names = parse(argv, [Option("attach,a", BOOL), Option("interactive,i", BOOL),
+                               Option("detach-keys", STR, "")], interspersed=True)  # fmt: skip
+    if (opts["attach"] or opts["interactive"]) and len(names) == 1:
+        from berth.cli.attach import run_attached
+
+        return run_attached(engine, names[0], opts["detach_keys"], stdin=opts["interactive"])
+    if opts["attach"] or opts["interactive"]:
+        raise InvalidArgument("you cannot start and attach multiple containers at once")
     return _each(engine, names, "start", lambda n: engine.start(n))
 
 

@@ -25,6 +25,7 @@ VERBS = {
     "run": ("run", "Create and run a new container from an image"),
     "create": ("run:create", "Create a new container"),
     "start": ("container_verbs:start", "Start one or more stopped containers"),
+    "attach": ("attach:attach", "Attach local standard input, output, and error streams to a running container"),
     "stop": ("container_verbs:stop", "Stop one or more running containers"),
     "restart": ("container_verbs:restart", "Restart one or more containers"),
     "stats": ("stats", "Display a live stream of container(s) resource usage statistics"),

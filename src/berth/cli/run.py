@@ -11,6 +11,8 @@ from berth.units import parse_size
 
 OPTIONS = [
     Option("detach,d", BOOL, help="run in the background and print the container ID"),
+    Option("detach-keys", STR, "", help="override the key sequence for detaching a container"),
+    Option("sig-proxy", BOOL, True, help="proxy received signals to the process"),
     Option("rm", BOOL, help="remove the container when it exits"),
     Option("restart", STR, "", help="restart policy: no, always, unless-stopped, on-failure[:max-retries]"),
     Option("health-cmd", STR, "", help="command to run to check health"),
@@ -286,7 +288,14 @@ def ensure_image(engine, image: str, policy: str, platform: str = "") -> None:
 
 
 def main(engine, argv: list[str]) -> int:
+    from berth.cli.attach import is_terminal_ok
+    from berth.engine.attach import detach_keys
+
     options, opts = options_from(argv)
+    if opts["detach_keys"]:
+        detach_keys(opts["detach_keys"])  # a bad value fails before anything is made
+    if not opts["detach"] and not is_terminal_ok(options.tty, options.interactive):
+        return 1
     ensure_image(engine, options.image, opts["pull"], opts["platform"])
     c = engine.create(options)
     try:
@@ -294,11 +303,13 @@ def main(engine, argv: list[str]) -> int:
             engine.start(c.id)
             sys.stdout.write(c.id + "\n")
             return 0
-        code = engine.start(c.id, attach=True)
+        from berth.cli.attach import run_attached
+
+        code = run_attached(engine, c.id, opts["detach_keys"], opts["sig_proxy"])
     except BaseException:
         engine.remove(c.id, force=True, volumes=True)  # a container that could not start is not left behind
         raise
-    if options.auto_remove:
+    if options.auto_remove and engine.get(c.id).status != "running":  # running: detached from
         engine.remove(c.id, force=True, volumes=True)  # --rm takes its anonymous volumes along, as Docker's
     return code
 

@@ -76,14 +76,10 @@ class EngineStepRunner(StepRunner):
         done = False
         try:
             output.flush()
-            # attached to the build's output, in a process group of its own: Ctrl-C reaches the builder,
-            # which stops the step itself
-            monitor = self.engine._monitor(c, attach=True, output=output.fileno())
+            # the monitor is in a session of its own: Ctrl-C reaches the builder, which stops the step
+            monitor = self.engine._monitor(c, attach=True)
             try:
-                while monitor.poll() is None:
-                    if cancelled():
-                        self._stop(c.id, monitor)
-                    time.sleep(0.02)
+                self._copy_output(c, monitor, output, cancelled)
             except BaseException:
                 self._stop(c.id, monitor)
                 raise
@@ -102,6 +98,37 @@ class EngineStepRunner(StepRunner):
                     self.snapshotter.remove(c.id)
                 except BerthError:
                     pass
+
+    def _copy_output(self, c, monitor, output, cancelled) -> None:
+        """The step's output (attached before it starts) into the build's, until it exits."""
+        import select
+
+        from berth import streams
+        from berth.engine import attach as attaching
+
+        try:
+            att = attaching.connect(c.dir, False, alive=lambda: monitor.poll() is None)
+        except FileNotFoundError:
+            monitor.wait()  # it could not start: its error says why
+            return
+        reader = streams.Reader()
+        try:
+            while True:
+                if cancelled():
+                    self._stop(c.id, monitor)
+                ready, _, _ = select.select([att.sock], [], [], 0.02)
+                if not ready:
+                    continue
+                chunk = att.sock.recv(65536)
+                if not chunk:
+                    break
+                for stream, payload in reader.feed(chunk):
+                    if stream in (streams.STDOUT, streams.STDERR):
+                        output.write(payload)
+                        output.flush()
+        finally:
+            att.close()
+        monitor.wait()
 
     def _stop(self, cid: str, monitor) -> None:
         """Kill the step's processes; the monitor then records the exit and deletes the runtime state."""

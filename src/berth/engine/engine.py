@@ -457,9 +457,10 @@ class Engine:
                    and e[2].isdigit() and int(e[2]) != gid]  # fmt: skip
         return uid, gid, (gid, *members)
 
-    def _monitor(self, c: Container, attach: bool, output: int | None = None, sandbox=None):
-        """The container's monitor; attached, it shares our stdio, or has `output` as stdout and stderr.
-        With a sandbox (a bridge network's namespace and held ports), it inherits those fds."""
+    def _monitor(self, c: Container, attach: bool, sandbox=None):
+        """The container's monitor, in a session of its own; attached, it waits for our client before
+        it starts the container. With a sandbox (a bridge network's namespace and held ports), it
+        inherits those fds."""
         # posix_spawn (foreground.spawn), not subprocess: run is a hot path and subprocess costs ~6 ms to import
         from berth.foreground import DEVNULL, spawn
 
@@ -467,26 +468,73 @@ class Engine:
         argv = [sys.executable, "-S", "-c", f"import sys; sys.path.insert(0, {_PACKAGE_DIR!r}); "
                 "from berth.monitor.monitor import main; sys.exit(main())", "--id", c.id, "--dir", c.dir,
                 "--runtime", self.runtime, "--runtime-root", self.runtime_root] + (["--attach"] if attach else [])  # fmt: skip
-        if attach and c.config.get("interactive"):
-            argv.append("--stdin")  # -i: the container reads our stdin; without it, /dev/null as Docker's
+        if c.config.get("interactive"):
+            # -i: the container's stdin is the monitor's pipe (else /dev/null, as Docker's); for an
+            # attached run, the client closing its input closes the container's (Docker's StdinOnce)
+            argv += ["--stdin", "--stdin-once"] if attach else ["--stdin"]
         if sandbox is not None:
             for fd in sandbox.fds:
                 os.set_inheritable(fd, True)
             argv += ["--netns", str(sandbox.netns)] + (
                 ["--hold", ",".join(map(str, sandbox.held))] if sandbox.held else []
             )
-        if attach:
-            # a process group of its own: signals reach it through the CLI's proxy only, once
-            if output is not None:
-                return spawn(argv, stdin=DEVNULL, stdout=output, stderr=output, new_group=True)
-            return spawn(argv, new_group=True)
         return spawn(argv, stdin=DEVNULL, stdout=DEVNULL, stderr=DEVNULL, setsid=True)
 
     def start(self, ref: str, attach: bool = False) -> int:
-        """Start; attached, wait and return the exit code, else return once it runs."""
+        """Start; attached (this process's stdio, no detach keys), wait and return the exit code,
+        else return once it runs."""
+        if attach:
+            from berth.engine import attach as attaching
+
+            c, att, monitor = self.start_attached(ref)
+            tty = bool(c.config.get("tty"))
+            return self.end_attached(c, monitor, attaching.pump(att, tty=tty, stdin=bool(c.config.get("interactive"))))
         c = self.get(ref)
         if c.status == RUNNING:
             return 0
+        self._prepare_start(c, lambda sandbox: self._start_monitor(c, sandbox))
+        return 0
+
+    def start_attached(self, ref: str):
+        """Start with a client attached before the container runs (nothing it writes is missed):
+        (container, berth.engine.attach.Attachment, the monitor process)."""
+        from berth.engine import attach as attaching
+
+        c = self.get(ref)
+        if c.status == RUNNING:
+            raise FailedPrecondition(f"container {c.id} is already running")
+        monitor = self._prepare_start(c, lambda sandbox: self._monitor(c, attach=True, sandbox=sandbox),
+                                      event_first=True)  # fmt: skip
+        try:
+            att = attaching.connect(c.dir, bool(c.config.get("interactive")), alive=lambda: monitor.poll() is None)
+        except FileNotFoundError:
+            monitor.wait()
+            self._raise_start_error(c)
+            raise
+        att.monitor_pid = monitor.pid
+        return c, att, monitor
+
+    def attach(self, ref: str, stdin: bool = True):
+        """A client of a running container's monitor: (container, Attachment)."""
+        from berth.engine import attach as attaching
+
+        c = self.get(ref)
+        if c.status != RUNNING:
+            raise FailedPrecondition("You cannot attach to a stopped container, start it first")
+        if c.paused:
+            raise FailedPrecondition("You cannot attach to a paused container, unpause it first")
+        return c, attaching.connect(c.dir, stdin and bool(c.config.get("interactive")), timeout=2.0)
+
+    def end_attached(self, c: Container, monitor, code: int | None) -> int:
+        """After an attached start's client has seen the exit (or the monitor gone): the exit code."""
+        monitor.wait()
+        self._raise_start_error(c)
+        if code is None:
+            code = int((self.get(c.id).exit or {}).get("code", 125))
+        return code
+
+    def _prepare_start(self, c: Container, begin, event_first: bool = False):
+        """Clear the last run's files, set up the network sandbox and run `begin(sandbox)`."""
         for name in (
             "exit.json",
             "error",
@@ -511,12 +559,12 @@ class Engine:
                     f"driver failed programming external connectivity on endpoint {c.name} ({c.id}): {e}", 125
                 ) from None
         try:
-            if attach:
-                self._event(c, "start")  # it runs until it exits: now or never
-                return self._start_monitor(c, attach, sandbox)
-            code = self._start_monitor(c, attach, sandbox)
+            if event_first:
+                self._event(c, "start")  # attached: it runs until it exits, now or never
+                return begin(sandbox)
+            result = begin(sandbox)
             self._event(c, "start")  # detached: once it runs, as Docker records it
-            return code
+            return result
         finally:
             if sandbox is not None:
                 sandbox.close()  # the monitor holds its own copies
@@ -535,33 +583,7 @@ class Engine:
     def _hostname(self, c: Container) -> str:
         return (c._read("hostname") or c.id[:12]).strip()
 
-    def _start_monitor(self, c: Container, attach: bool, sandbox) -> int:
-        if attach:
-            import _signal
-
-            monitor = self._monitor(c, attach=True, sandbox=sandbox)
-            # Docker's --sig-proxy: what the CLI receives goes to the container, through the monitor
-            proxied = (
-                _signal.SIGINT,
-                _signal.SIGTERM,
-                _signal.SIGHUP,
-                _signal.SIGQUIT,
-                _signal.SIGUSR1,
-                _signal.SIGUSR2,
-            )
-            saved = {sig: _signal.signal(sig, lambda signum, frame: monitor.send_signal(signum)) for sig in proxied}
-            try:
-                while True:
-                    try:
-                        code = monitor.wait()
-                        break
-                    except InterruptedError:
-                        continue
-            finally:
-                for sig, handler in saved.items():
-                    _signal.signal(sig, handler)
-            self._raise_start_error(c)
-            return code
+    def _start_monitor(self, c: Container, sandbox) -> int:
         proc = self._monitor(c, attach=False, sandbox=sandbox)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

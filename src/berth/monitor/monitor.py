@@ -2,11 +2,18 @@
 by it), it outlives the CLI, owns the container's stdio and logs, records the
 exit code, and cleans up.
 
-    python -m berth.monitor --id ID --dir DIR --runtime PATH --runtime-root DIR [--attach [--stdin]]
+    python -m berth.monitor --id ID --dir DIR --runtime PATH --runtime-root DIR [--attach] [--stdin [--stdin-once]]
                             [--netns FD [--hold FD,...]]
 
 It runs `RUNTIME --root DIR run --detach --bundle ... --pid-file ... ID` (runc's
 command line: runc works too) and becomes the subreaper of the container's init.
+The container's stdio are the monitor's pipes (stdin one only with --stdin, else
+/dev/null) or a pty: the monitor logs the output and serves it on DIR/attach.sock
+(monitor/attach.py), where clients attach and write to the container's stdin.
+With --attach (a foreground `run` or `start -a`) it waits for the first client
+before it starts the container, so that nothing the container writes is missed,
+and runs the runtime in the foreground (`run` without --detach), which waits for
+the container, hands it the signals the monitor gets and deletes it.
 
 DIR is the container's directory, which the engine prepared:
     DIR/bundle/config.json   the OCI spec; DIR/bundle/rootfs is an empty directory
@@ -15,6 +22,7 @@ The monitor writes there:
     DIR/monitor.pid          its own pid, once the container's namespaces are being made
     DIR/init.pid             the container's init, once started
     DIR/container.log        the logs (monitor/logs.py: json-file, k8s-file or none, as DIR/log-config.json says)
+    DIR/attach.sock          the attach socket, while the monitor runs
     DIR/exit.json            {"code": N, "finished": RFC3339} when the container has exited
     DIR/error                one line, when the container could not be started
 
@@ -36,16 +44,21 @@ import select
 import sys
 import time
 
-from berth import fastjson
+from berth import fastjson, streams
 from berth.argv import BOOL, STR, Option, parse
 from berth.foreground import DEVNULL, Foreground, reap, spawn
 from berth.fs import atomic_write
 from berth.linux import mount as m
 from berth.linux import prctl
+from berth.monitor.attach import AttachServer
 from berth.monitor.logs import now, open_logger
 
 OPTIONS = [Option("id", STR, ""), Option("dir", STR, ""), Option("runtime", STR, ""), Option("runtime-root", STR, ""),
-           Option("attach", BOOL), Option("stdin", BOOL), Option("netns", STR, ""), Option("hold", STR, "")]  # fmt: skip
+           Option("attach", BOOL), Option("stdin", BOOL), Option("stdin-once", BOOL), Option("netns", STR, ""),
+           Option("hold", STR, "")]  # fmt: skip
+# how long an attached start waits for the client that asked for it
+_FIRST_CLIENT_TIMEOUT = 10.0
+_NOT_FORWARDED = {_signal.SIGCHLD, _signal.SIGWINCH, _signal.SIGURG, _signal.SIGPIPE, _signal.SIGHUP}
 
 
 def mount_rootfs(mounts: list[dict], target: str) -> None:
@@ -68,7 +81,7 @@ def _main(argv: list[str] | None) -> int:
     opts, _ = parse(sys.argv[1:] if argv is None else argv, OPTIONS)
     cid, cdir, runtime, rroot = opts["id"], opts["dir"], opts["runtime"], opts["runtime_root"]
     attach = opts["attach"]
-    if not attach and os.getsid(0) != os.getpid():
+    if os.getsid(0) != os.getpid():
         os.setsid()  # the engine may have made us a session leader already
     prctl.set_child_subreaper()
     # the engine's CLI may be gone: never die of a closed terminal or pipe
@@ -95,43 +108,56 @@ def _main(argv: list[str] | None) -> int:
     atomic_write(os.path.join(cdir, "monitor.pid"), str(os.getpid()).encode())
     policy = _restart_policy(cdir) if not attach else {}
     restarts = 0
-    logger = None if attach else open_logger(cdir)
-    while True:
-        code = _run_once(cid, cdir, bundle, base, attach, logger, opts["stdin"], spec)
-        if code is None:  # the runtime failed: _failed has recorded why
-            return _read_code(cdir)
-        _died(cid, cdir, code)
-        if not _should_restart(policy, code, restarts, cdir):
-            break
-        restarts += 1
-        atomic_write(os.path.join(cdir, "restart-count"), str(restarts).encode())
-        time.sleep(min(0.1 * 2 ** min(restarts, 6), 5.0))  # Docker's doubling delay, capped
-    atomic_write(os.path.join(cdir, "exit.json"), fastjson.dumps({"code": code, "finished": now()}).encode())
-    return code
+    logger = open_logger(cdir)
+    server = AttachServer(cdir, stdin_once=opts["stdin_once"])
+    fg = Foreground()  # signals sent to the monitor (an attached CLI's proxy) go on to the container
+    code = None
+    try:
+        if attach:
+            _first_client(server)
+        while True:
+            code = _run_once(cid, cdir, bundle, base, attach, logger, opts["stdin"], spec, server, fg)
+            if code is None:  # the runtime failed: _failed has recorded why
+                code = _read_code(cdir)
+                return code
+            _died(cid, cdir, code)
+            if not _should_restart(policy, code, restarts, cdir):
+                break
+            restarts += 1
+            atomic_write(os.path.join(cdir, "restart-count"), str(restarts).encode())
+            time.sleep(min(0.1 * 2 ** min(restarts, 6), 5.0))  # Docker's doubling delay, capped
+        atomic_write(os.path.join(cdir, "exit.json"), fastjson.dumps({"code": code, "finished": now()}).encode())
+        return code
+    finally:
+        server.finish(code if code is not None else 125)  # after exit.json: clients may remove the container
+        fg.close()
 
 
-def _run_once(
-    cid: str, cdir: str, bundle: str, base: list[str], attach: bool, logger, stdin: bool, spec: dict
-) -> int | None:
+def _first_client(server: AttachServer) -> None:
+    """An attached start: the client that asked is connecting; start once it has (or it never will)."""
+    deadline = time.monotonic() + _FIRST_CLIENT_TIMEOUT
+    while not server.attached() and time.monotonic() < deadline:
+        ready, _, _ = select.select(server.fds(), [], [], max(0.0, deadline - time.monotonic()))
+        for fd in ready:
+            server.handle(fd)
+
+
+def _run_once(cid: str, cdir: str, bundle: str, base: list[str], attach: bool, logger, stdin: bool, spec: dict,
+              server: AttachServer, fg: Foreground) -> int | None:  # fmt: skip
     """Create and start the container once and wait for it; its exit code (None if it could not start)."""
     pid_file = os.path.join(cdir, "init.pid")
-    if attach:
-        # the container shares the monitor's stdio (the attached CLI's); its stdin only with -i
-        stdio = {} if stdin else {"stdin": DEVNULL}
-        pipes = []
-    else:
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        stdio = {"stdin": DEVNULL, "stdout": out_w, "stderr": err_w}
-        pipes = [(out_r, "stdout"), (err_r, "stderr")]
-    fg = None
-    if attach:
-        fg = Foreground()
-    err_path = os.path.join(cdir, "runtime-error")
     terminal = bool(spec.get("process", {}).get("terminal"))
+    in_r = in_w = -1
+    if stdin and not terminal:
+        in_r, in_w = os.pipe()
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    server.stdin_fd = in_w
+    pipes = [(out_r, "stdout"), (err_r, "stderr")]
+    err_path = os.path.join(cdir, "runtime-error")
     console = _console_socket(cdir) if terminal else None
     console_args = ["--console-socket", console.getsockname()] if console else []
-    # attached, the container's stderr is ours, so the runtime's errors go to its --log
+    # attached, the container's stderr is the runtime's too, so the runtime's errors go to its --log
     log_args = ["--log", err_path, "--log-format", "json"] if attach else []
     with open(err_path, "w"):
         # create and start in one runtime process: one interpreter start fewer than create + start.
@@ -140,48 +166,41 @@ def _run_once(
         # monitor waits itself, and no runtime process stays for the container's life.
         mode = ["run"] if attach else ["run", "--detach"]
         runtime = spawn([*base, *log_args, *mode, *console_args, "--bundle", bundle, "--pid-file", pid_file, cid],
-                        stdin=stdio.get("stdin"), stdout=stdio.get("stdout"), stderr=stdio.get("stderr"))  # fmt: skip
-        master = _receive_master(console, runtime) if console else -1
-        if attach:
-            return _wait_attached(cdir, err_path, runtime, fg, master)
-        runtime.wait()
-    os.close(out_w)
-    os.close(err_w)
+                        stdin=in_r if in_r >= 0 else DEVNULL, stdout=out_w, stderr=err_w)  # fmt: skip
+    for fd in (in_r, out_w, err_w):
+        if fd >= 0:
+            os.close(fd)
+    master = _receive_master(console, runtime) if console else -1
+    if master >= 0:
+        server.master = master
+        if stdin:
+            server.stdin_fd = master
+        pipes.append((master, "stdout"))  # a terminal has one stream, as Docker logs it
+    if attach:
+        code = _serve(runtime.pid, pipes, logger, server, fg)
+        runtime.returncode = code
+        with open(err_path) as f:
+            failed = f.read().strip()
+        if failed:
+            message = _runtime_error(err_path, [])
+            _failed(cdir, message, _exit_code_for(message))
+            return None
+        return code
+    runtime.wait()
     if runtime.returncode != 0:
         message = _runtime_error(err_path, pipes)
         _failed(cdir, message, _exit_code_for(message))
         return None
     init_pid = int(open(pid_file).read())
-    if master >= 0:
-        for fd, _ in pipes:
-            os.close(fd)
-        pipes = [(master, "stdout")]  # a terminal has one stream, as Docker logs it
     from berth.monitor.health import Health
 
     health = Health.load(cdir, base, cid)
     try:
-        code = _pump_and_wait(init_pid, pipes, logger, health)
+        code = _serve(init_pid, pipes, logger, server, fg, health)
     finally:
         if health is not None:
             health.stop()
     spawn([*base, "delete", "--force", cid], stdin=DEVNULL, stdout=DEVNULL, stderr=DEVNULL).wait()
-    return code
-
-
-def _wait_attached(cdir: str, err_path: str, runtime, fg, master: int) -> int | None:
-    """The foreground runtime's exit code, which is the container's; None if the runtime failed
-    (it says so in its --log: the container's own exit codes never do)."""
-    if master >= 0:
-        fg.attach_terminal(master)  # the CLI's terminal (or stdio) <-> the container's pty
-    code = fg.wait(runtime.pid)  # our signals go to the runtime, which hands them to the container
-    runtime.returncode = code
-    with open(err_path) as f:
-        failed = f.read().strip()
-    if failed:
-        message = _runtime_error(err_path, [])
-        fg.close()
-        _failed(cdir, message, _exit_code_for(message))
-        return None
     return code
 
 
@@ -296,27 +315,47 @@ def _receive_master(sock, runtime) -> int:
         os.rmdir(os.path.dirname(path))
 
 
-def _pump_and_wait(init_pid: int, pipes: list[tuple[int, str]], logger, health=None) -> int:
-    """Copy the container's output into the log until it exits, running health checks if any; its exit code."""
-    fds = {fd: name for fd, name in pipes}
-    code = None
+def _serve(pid: int, pipes: list[tuple[int, str]], logger, server: AttachServer, fg: Foreground,
+           health=None) -> int:  # fmt: skip
+    """Log the container's output and hand it to the attached clients, take their input, pass the
+    signals the monitor gets on to `pid`, run health checks if any, until `pid` has exited and its
+    output is drained; its exit code."""
+    fds = dict(pipes)
+    code = reap(pid)
     while fds or code is None:
         if health is not None and code is None:
             health.tick()
-        if fds:
-            ready, _, _ = select.select(list(fds), [], [], 0.2)
-            for fd in ready:
-                data = os.read(fd, 65536)
+        watch = [*fds, *server.fds(), fg.wake_r]
+        try:
+            ready, _, _ = select.select(watch, [], [], 0.2 if health is not None else None)
+        except InterruptedError:
+            continue
+        for fd in ready:
+            if fd in fds:
+                try:
+                    data = os.read(fd, 65536)
+                except OSError:  # EIO: a pty whose other side has closed
+                    data = b""
                 if data:
                     logger.write(fds[fd], data)
+                    server.broadcast(streams.STDOUT if fds[fd] == "stdout" else streams.STDERR, data)
                 else:
                     os.close(fd)
                     del fds[fd]
+            elif fd == fg.wake_r:
+                for sig in os.read(fd, 256):
+                    if sig not in _NOT_FORWARDED and code is None:
+                        try:
+                            os.kill(pid, sig)
+                        except ProcessLookupError:
+                            pass
+            elif fd in server.clients or fd == server.sock.fileno():
+                server.handle(fd)
         if code is None:
-            code = reap(init_pid, block=not fds and health is None)
-            if code is None and not fds:
-                time.sleep(0.2)
+            code = reap(pid)
     logger.flush()
+    server.close_stdin()
+    server.master = -1
     return code
 
 

@@ -1,0 +1,157 @@
+"""The container's attach socket, DIR/attach.sock, served by its monitor.
+
+Clients (`berth run` in the foreground, `berth attach`, `berth start -a`) get the
+container's output from the moment they attach, framed as berth.streams says,
+and, when they ask for it and the container has an open stdin, write to it; a
+terminal's size follows their RESIZE frames. When the container exits each gets
+an EXIT frame with the code, then the socket closes. A client that detaches just
+closes its end: the container runs on.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from berth import fastjson, streams
+
+SOCKET = "attach.sock"
+
+
+class _Client:
+    __slots__ = ("sock", "header", "stdin", "reader")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.header = b""  # until its first line has come
+        self.stdin = False
+        self.reader = streams.Reader()
+
+
+class AttachServer:
+    def __init__(self, cdir: str, stdin_fd: int = -1, stdin_once: bool = False) -> None:
+        """stdin_fd: where clients' input goes (the container's stdin pipe or its pty), -1 for none.
+        stdin_once: the first client to close its input closes the container's (Docker's `run -i`)."""
+        self.stdin_fd = stdin_fd
+        self.stdin_once = stdin_once
+        self.master = -1  # the pty, for RESIZE
+        self.clients: dict[int, _Client] = {}
+        # bound through the directory's fd: a container's directory may be longer than a socket path may
+        dir_fd = os.open(cdir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            path = f"/proc/self/fd/{dir_fd}/{SOCKET}"
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.bind(path)
+            os.chmod(path, 0o600)
+        finally:
+            os.close(dir_fd)
+        self.path = os.path.join(cdir, SOCKET)
+        self.sock.listen(16)
+        self.sock.setblocking(False)
+
+    def fds(self) -> list[int]:
+        return [self.sock.fileno(), *self.clients]
+
+    def attached(self) -> int:
+        """How many clients have said who they are."""
+        return sum(1 for c in self.clients.values() if c.header is None)
+
+    def handle(self, fd: int) -> None:
+        """Something to read on the listening socket or on a client."""
+        if fd == self.sock.fileno():
+            try:
+                conn, _ = self.sock.accept()
+            except BlockingIOError:
+                return
+            conn.setblocking(False)
+            self.clients[conn.fileno()] = _Client(conn)
+            return
+        client = self.clients[fd]
+        try:
+            data = client.sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._drop(fd)
+            return
+        if client.header is not None:
+            client.header += data
+            if b"\n" not in client.header:
+                return
+            line, _, data = client.header.partition(b"\n")
+            client.header = None
+            try:
+                client.stdin = bool(fastjson.loads(line).get("stdin"))
+            except (ValueError, AttributeError):
+                self._drop(fd)
+                return
+        for stream, payload in client.reader.feed(data):
+            self._input(client, stream, payload)
+
+    def _input(self, client: _Client, stream: int, payload: bytes) -> None:
+        if stream == streams.RESIZE and self.master >= 0:
+            _resize(self.master, payload)
+        elif not client.stdin or self.stdin_fd < 0:
+            return
+        elif stream == streams.STDIN:
+            if not streams.write_all(self.stdin_fd, payload):
+                self.close_stdin()
+        elif stream == streams.STDIN_CLOSED and self.stdin_once and self.master < 0:
+            self.close_stdin()
+
+    def close_stdin(self) -> None:
+        if self.stdin_fd >= 0 and self.stdin_fd != self.master:
+            os.close(self.stdin_fd)
+        self.stdin_fd = -1
+
+    def broadcast(self, stream: int, data: bytes) -> None:
+        message = streams.frame(stream, data)
+        for fd, client in list(self.clients.items()):
+            if client.header is None and not self._send(client, message):
+                self._drop(fd)
+
+    def finish(self, code: int) -> None:
+        """The container has exited: tell every client, close everything."""
+        for fd, client in list(self.clients.items()):
+            if client.header is None:
+                self._send(client, streams.frame(streams.EXIT, str(code).encode()))
+            self._drop(fd)
+        self.sock.close()
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+        self.close_stdin()
+
+    def _send(self, client: _Client, message: bytes) -> bool:
+        client.sock.settimeout(5)  # a client that reads nothing for 5 s is let go, never the container held
+        try:
+            client.sock.sendall(message)
+            return True
+        except OSError:
+            return False
+        finally:
+            client.sock.setblocking(False)
+
+    def _drop(self, fd: int) -> None:
+        client = self.clients.pop(fd, None)
+        if client is not None:
+            client.sock.close()
+
+
+def _resize(master: int, payload: bytes) -> None:
+    import fcntl
+    import struct
+    import termios
+
+    try:
+        rows, cols = (int(x) for x in payload.split())
+        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    except (ValueError, OSError):
+        pass

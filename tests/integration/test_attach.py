@@ -1,0 +1,167 @@
+"""Attaching: `run -it` and its detach keys, `attach` (--detach-keys, --sig-proxy, --no-stdin),
+`start -a -i`, logs of attached runs; the error cases side by side with Debian's docker."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import signal
+import subprocess
+import time
+
+import pytest
+
+from tests.conftest import bootstrapped
+
+pytestmark = pytest.mark.root
+
+CTRL_P, CTRL_Q = b"\x10", b"\x11"
+
+
+class Terminal:
+    """A berth command on a pty of its own, as a user at a terminal runs it."""
+
+    def __init__(self, cli, *args: str) -> None:
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:
+            os.execv(cli.binary, [cli.binary, "--root", cli.root, *args])
+        self.out = b""
+        self.code: int | None = None
+
+    def read_until(self, text: bytes, timeout: float = 15) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.out:
+            assert time.monotonic() < deadline, f"{text!r} not seen in {self.out[-300:]!r}"
+            if select.select([self.fd], [], [], 0.05)[0]:
+                try:
+                    self.out += os.read(self.fd, 4096)
+                except OSError:
+                    break
+
+    def type(self, data: bytes) -> None:
+        os.write(self.fd, data)
+
+    def wait(self, timeout: float = 15) -> int:
+        deadline = time.monotonic() + timeout
+        while self.code is None:
+            assert time.monotonic() < deadline, f"still running; output {self.out[-300:]!r}"
+            if select.select([self.fd], [], [], 0.05)[0]:
+                try:
+                    self.out += os.read(self.fd, 4096)
+                except OSError:
+                    pass
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.code = os.waitstatus_to_exitcode(status)
+        os.close(self.fd)
+        return self.code
+
+
+def status(berth, name: str) -> str:
+    return berth("inspect", "-f", "{{.State.Status}}", name, check=True).stdout.strip()
+
+
+def test_run_it_detach_keys_then_attach_and_exit(berth):
+    term = Terminal(berth, "run", "-it", "--name", "tty1", "--network", "none", "busybox", "sh")
+    term.read_until(b"# ")
+    term.type(b"echo $((6*7))\r")
+    term.read_until(b"42")
+    term.type(CTRL_P + CTRL_Q)
+    assert term.wait() == 0  # docker run's quiet detach
+    assert status(berth, "tty1") == "running"
+    again = Terminal(berth, "attach", "tty1")
+    again.type(b"echo back-$((1+1))\r")
+    again.read_until(b"back-2")
+    again.type(b"exit 5\r")
+    assert again.wait() == 5
+    assert status(berth, "tty1") == "exited"
+    logs = berth("logs", "tty1", check=True).stdout
+    assert "42" in logs and "back-2" in logs  # an attached run is logged too
+
+
+def test_custom_detach_keys_and_a_lone_first_key_passes_through(berth):
+    term = Terminal(berth, "run", "-it", "--rm", "--detach-keys", "ctrl-a,x", "--network", "none", "busybox",
+                    "sh", "-c", "head -c 3 | od -c | head -1")  # fmt: skip
+    time.sleep(0.5)
+    term.type(b"\x01b\n")  # ctrl-a not followed by x reaches the container
+    assert term.wait() == 0 and b"001   b  \\n" in term.out, term.out
+    term = Terminal(berth, "run", "-it", "--detach-keys", "ctrl-a,x", "--name", "tty2", "--network", "none",
+                    "busybox", "sh")  # fmt: skip
+    term.read_until(b"# ")
+    term.type(b"\x01x")
+    assert term.wait() == 0 and status(berth, "tty2") == "running"
+    att = Terminal(berth, "attach", "--detach-keys", "ctrl-x", "tty2")
+    time.sleep(0.5)
+    att.type(b"\x18")
+    assert att.wait() == 1  # docker attach's: an error, "read escape sequence"
+    assert b"read escape sequence" in att.out
+    assert status(berth, "tty2") == "running"
+
+
+def test_ctrl_c_reaches_the_container_through_its_terminal(berth):
+    term = Terminal(berth, "run", "-it", "--rm", "--network", "none", "busybox",
+                    "sh", "-c", "trap 'echo got-int; exit 7' INT; echo ready; while :; do sleep 0.1; done")  # fmt: skip
+    term.read_until(b"ready")
+    term.type(b"\x03")
+    assert term.wait() == 7
+    assert b"got-int" in term.out
+
+
+def test_sig_proxy_and_no_stdin(berth):
+    berth("run", "-d", "-i", "--name", "quiet", "--network", "none", "busybox",
+          "sh", "-c", "trap 'echo got-usr1' USR1; while :; do sleep 0.1; done", check=True)  # fmt: skip
+    proc = subprocess.Popen([berth.binary, "--root", berth.root, "attach", "--no-stdin", "quiet"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGUSR1)  # proxied, as docker attach's --sig-proxy (the default)
+    assert proc.stdout.readline() == "got-usr1\n"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert status(berth, "quiet") == "running"
+
+
+def test_start_attach_interactive(berth):
+    berth("create", "-i", "--name", "later", "--network", "none", "busybox", "sh", "-c", "read l; echo got-$l; exit 3",
+          check=True)  # fmt: skip
+    proc = berth("start", "-a", "-i", "later", input=b"it\n")
+    assert proc.returncode == 3 and proc.stdout == "got-it\n"
+    berth("create", "--name", "later2", "--network", "none", "busybox", "sh", "-c", "read l; echo got-$l", check=True)
+    proc = berth("start", "-a", "-i", "later2", input=b"it\n")  # created without -i: its stdin is /dev/null
+    assert proc.returncode == 0 and proc.stdout == "got-\n"
+
+
+@pytest.fixture(scope="module")
+def engines(tmp_path_factory, dockerd):
+    cli = bootstrapped(str(tmp_path_factory.mktemp("attach-root")))
+    top = tmp_path_factory.mktemp("attach")
+    cli("save", "-o", str(top / "busybox.tar"), "busybox", check=True)
+    assert dockerd("load", "-i", str(top / "busybox.tar")).returncode == 0
+    yield cli, dockerd
+    cli.cleanup()
+
+
+def docker(dockerd, *args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, env=dockerd.env, timeout=120, **kw)
+
+
+def test_errors_as_docker(engines):
+    cli, dockerd = engines
+    before = cli("ps", "-aq").stdout
+    # bad detach keys: docker's CLI leaves them to its daemon, which refuses the attach of a container
+    # it has made ("unable to upgrade to tcp, received 400", exit 1); berth refuses before making one
+    ours = cli("run", "--detach-keys", "shift-a", "--network", "none", "busybox", "true")
+    assert (
+        ours.returncode == 125 and ours.stderr == "Error: invalid detach keys (shift-a): Unknown character: 'shift-a'\n"
+    )
+    args = ["run", "-it", "--network", "none", "busybox", "true"]
+    ours, theirs = cli(*args, stdin=subprocess.DEVNULL), docker(dockerd, *args, stdin=subprocess.DEVNULL)
+    assert ours.returncode == theirs.returncode, (ours.stderr, theirs.stderr)
+    assert "the input device is not a TTY" in ours.stderr and "the input device is not a TTY" in theirs.stderr
+    assert cli("ps", "-aq").stdout == before  # nothing made
+    for engine in (cli, lambda *a, **kw: docker(dockerd, *a, **kw)):
+        engine("create", "--name", "stopped", "--network", "none", "busybox", "true")
+    ours, theirs = cli("attach", "stopped"), docker(dockerd, "attach", "stopped")
+    assert ours.returncode == theirs.returncode and "You cannot attach to a stopped container" in ours.stderr, (
+        ours.stderr, theirs.stderr)  # fmt: skip
+    docker(dockerd, "rm", "stopped")
