@@ -165,3 +165,18 @@ def test_errors_as_docker(engines):
     assert ours.returncode == theirs.returncode and "You cannot attach to a stopped container" in ours.stderr, (
         ours.stderr, theirs.stderr)  # fmt: skip
     docker(dockerd, "rm", "stopped")
+
+
+def test_rm_when_detached_from_or_started_detached(berth):
+    berth("run", "-d", "--rm", "--name", "gone1", "--network", "none", "busybox", "sleep", "0.3", check=True)
+    term = Terminal(berth, "run", "-it", "--rm", "--name", "gone2", "--network", "none", "busybox", "sh")
+    term.read_until(b"# ")
+    term.type(b"sleep 0.5; exit\r")
+    term.type(CTRL_P + CTRL_Q)  # detached: its monitor removes it once it exits
+    assert term.wait() == 0
+    deadline = time.monotonic() + 15
+    while berth("ps", "-aq", "--filter", "name=gone").stdout.strip() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert berth("ps", "-aq", "--filter", "name=gone").stdout.strip() == ""
+    assert berth("run", "--rm", "--name", "gone3", "--network", "none", "busybox", "true").returncode == 0
+    assert berth("ps", "-aq", "--filter", "name=gone3").stdout.strip() == ""  # attached: gone when run returns

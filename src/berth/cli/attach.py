@@ -43,7 +43,23 @@ def attach(engine, argv: list[str]) -> int:
         return 1
     finally:
         att.close()
-    return code if code is not None else engine.wait(c.id)
+    if code is None:
+        code = engine.wait(c.id)
+    if c.config.get("autoRemove"):
+        remove_exited(engine, c.id)  # the monitor leaves that to a client that saw the exit
+    return code
+
+
+def remove_exited(engine, ref: str) -> None:
+    """--rm, by a client that saw the container exit; detached from, it runs on (its monitor
+    removes it later), and another client may have been first."""
+    from berth.errors import NotFound
+
+    try:
+        if engine.get(ref).status != "running":
+            engine.remove(ref, force=True, volumes=True)  # its anonymous volumes too, as docker's
+    except NotFound:
+        pass
 
 
 def run_attached(engine, ref: str, keys_spec: str = "", sig_proxy: bool = True, stdin: bool | None = None) -> int:

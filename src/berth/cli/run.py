@@ -309,8 +309,10 @@ def main(engine, argv: list[str]) -> int:
     except BaseException:
         engine.remove(c.id, force=True, volumes=True)  # a container that could not start is not left behind
         raise
-    if options.auto_remove and engine.get(c.id).status != "running":  # running: detached from
-        engine.remove(c.id, force=True, volumes=True)  # --rm takes its anonymous volumes along, as Docker's
+    if options.auto_remove:
+        from berth.cli.attach import remove_exited
+
+        remove_exited(engine, c.id)
     return code
 
 

@@ -156,9 +156,11 @@ def _loop(att: Attachment, tty: bool, stdin: bool, keys: bytes, stdin_fd: int, s
                 watch.remove(stdin_fd)
                 att.send(streams.STDIN_CLOSED)
             else:
-                data, held = _scan(held + data, keys)
+                data, held, detached = _scan(held + data, keys)
                 if data:
                     att.send(streams.STDIN, data)
+                if detached:
+                    raise Detached()
         if sock in ready:
             try:
                 chunk = att.sock.recv(65536)
@@ -172,20 +174,16 @@ def _loop(att: Attachment, tty: bool, stdin: bool, keys: bytes, stdin_fd: int, s
                 streams.write_all(stderr_fd if stream == streams.STDERR else stdout_fd, payload)
 
 
-def _scan(data: bytes, keys: bytes) -> tuple[bytes, bytes]:
-    """(what to pass on, the prefix of the keys to hold back); Detached once all of them came in a row."""
+def _scan(data: bytes, keys: bytes) -> tuple[bytes, bytes, bool]:
+    """(what to pass on, the prefix of the keys held back, whether all of them came in a row)."""
     if not keys:
-        return data, b""
-    out = bytearray()
-    i = 0
-    while i < len(data):
+        return data, b"", False
+    for i in range(len(data)):
         if data[i] == keys[0] and keys.startswith(data[i : i + len(keys)]):
             if len(data) - i >= len(keys):
-                raise Detached()
-            return bytes(out), data[i:]  # a beginning of the keys at the end: wait for the rest
-        out.append(data[i])
-        i += 1
-    return bytes(out), b""
+                return data[:i], b"", True  # what came before the keys still goes
+            return data[:i], data[i:], False  # a beginning of the keys at the end: wait for the rest
+    return data, b"", False
 
 
 def _noop(signum: int, frame: object) -> None:

@@ -472,6 +472,11 @@ class Engine:
             # -i: the container's stdin is the monitor's pipe (else /dev/null, as Docker's); for an
             # attached run, the client closing its input closes the container's (Docker's StdinOnce)
             argv += ["--stdin", "--stdin-once"] if attach else ["--stdin"]
+        if c.config.get("autoRemove"):
+            # --rm: the monitor runs `berth rm` once the container has exited for good, unattached
+            remove = [sys.executable, "-S", "-c", f"import sys; sys.path.insert(0, {_PACKAGE_DIR!r}); "
+                      "from berth.cli.main import main; sys.exit(main())", "--root", self.root, "rm", "-f", "-v", c.id]  # fmt: skip
+            argv += ["--exit-command", fastjson.dumps(remove)]
         if sandbox is not None:
             for fd in sandbox.fds:
                 os.set_inheritable(fd, True)

@@ -3,7 +3,7 @@ by it), it outlives the CLI, owns the container's stdio and logs, records the
 exit code, and cleans up.
 
     python -m berth.monitor --id ID --dir DIR --runtime PATH --runtime-root DIR [--attach] [--stdin [--stdin-once]]
-                            [--netns FD [--hold FD,...]]
+                            [--netns FD [--hold FD,...]] [--exit-command JSON-ARGV]
 
 It runs `RUNTIME --root DIR run --detach --bundle ... --pid-file ... ID` (runc's
 command line: runc works too) and becomes the subreaper of the container's init.
@@ -55,7 +55,7 @@ from berth.monitor.logs import now, open_logger
 
 OPTIONS = [Option("id", STR, ""), Option("dir", STR, ""), Option("runtime", STR, ""), Option("runtime-root", STR, ""),
            Option("attach", BOOL), Option("stdin", BOOL), Option("stdin-once", BOOL), Option("netns", STR, ""),
-           Option("hold", STR, "")]  # fmt: skip
+           Option("hold", STR, ""), Option("exit-command", STR, "")]  # fmt: skip
 # how long an attached start waits for the client that asked for it
 _FIRST_CLIENT_TIMEOUT = 10.0
 _NOT_FORWARDED = {_signal.SIGCHLD, _signal.SIGWINCH, _signal.SIGURG, _signal.SIGPIPE, _signal.SIGHUP}
@@ -129,8 +129,14 @@ def _main(argv: list[str] | None) -> int:
         atomic_write(os.path.join(cdir, "exit.json"), fastjson.dumps({"code": code, "finished": now()}).encode())
         return code
     finally:
+        watched = server.attached() > 0
         server.finish(code if code is not None else 125)  # after exit.json: clients may remove the container
         fg.close()
+        if opts["exit_command"] and not watched:
+            # conmon's --exit-command: what runs once the container is done for good (the engine's
+            # `rm` of a --rm container), in a session of its own. Not when a client saw the exit:
+            # the client removes it then (`run --rm` returns once it is gone, as docker's)
+            spawn(fastjson.loads(opts["exit_command"]), stdin=DEVNULL, stdout=DEVNULL, stderr=DEVNULL, setsid=True)
 
 
 def _first_client(server: AttachServer) -> None:
