@@ -229,6 +229,16 @@ def bootstrapped(root: str) -> BerthCLI:
     return cli
 
 
+def berth_and_docker(tmp_path_factory, dockerd, name: str) -> tuple[BerthCLI, Path]:
+    """A berth store with busybox and bash, the same busybox loaded into the tests' dockerd, and a
+    scratch directory."""
+    cli = bootstrapped(str(tmp_path_factory.mktemp(f"{name}-root")))
+    top = tmp_path_factory.mktemp(name)
+    cli("save", "-o", str(top / "busybox.tar"), "busybox", check=True)
+    assert dockerd("load", "-i", str(top / "busybox.tar")).returncode == 0
+    return cli, top
+
+
 @pytest.fixture(scope="session")
 def image_root(tmp_path_factory):
     """A store with the busybox and bash images, shared by the container tests."""

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.conftest import bootstrapped
+from tests.conftest import berth_and_docker
 
 pytestmark = pytest.mark.root
 
@@ -29,15 +29,20 @@ class Terminal:
         self.out = b""
         self.code: int | None = None
 
+    def _read(self) -> bool:
+        """What came in the next 50 ms; False once the terminal is closed."""
+        if select.select([self.fd], [], [], 0.05)[0]:
+            try:
+                self.out += os.read(self.fd, 4096)
+            except OSError:
+                return False
+        return True
+
     def read_until(self, text: bytes, timeout: float = 15) -> None:
         deadline = time.monotonic() + timeout
-        while text not in self.out:
+        while text not in self.out and self._read():
             assert time.monotonic() < deadline, f"{text!r} not seen in {self.out[-300:]!r}"
-            if select.select([self.fd], [], [], 0.05)[0]:
-                try:
-                    self.out += os.read(self.fd, 4096)
-                except OSError:
-                    break
+        assert text in self.out, f"{text!r} not seen in {self.out[-300:]!r}"
 
     def type(self, data: bytes) -> None:
         os.write(self.fd, data)
@@ -46,11 +51,7 @@ class Terminal:
         deadline = time.monotonic() + timeout
         while self.code is None:
             assert time.monotonic() < deadline, f"still running; output {self.out[-300:]!r}"
-            if select.select([self.fd], [], [], 0.05)[0]:
-                try:
-                    self.out += os.read(self.fd, 4096)
-                except OSError:
-                    pass
+            self._read()
             pid, status = os.waitpid(self.pid, os.WNOHANG)
             if pid:
                 self.code = os.waitstatus_to_exitcode(status)
@@ -133,10 +134,7 @@ def test_start_attach_interactive(berth):
 
 @pytest.fixture(scope="module")
 def engines(tmp_path_factory, dockerd):
-    cli = bootstrapped(str(tmp_path_factory.mktemp("attach-root")))
-    top = tmp_path_factory.mktemp("attach")
-    cli("save", "-o", str(top / "busybox.tar"), "busybox", check=True)
-    assert dockerd("load", "-i", str(top / "busybox.tar")).returncode == 0
+    cli, _ = berth_and_docker(tmp_path_factory, dockerd, "attach")
     yield cli, dockerd
     cli.cleanup()
 

@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import bootstrapped
+from tests.conftest import berth_and_docker
 
 pytestmark = pytest.mark.root
 
@@ -58,10 +58,7 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def engines(tmp_path_factory, dockerd):
-    cli = bootstrapped(str(tmp_path_factory.mktemp("flags-root")))
-    top = tmp_path_factory.mktemp("flags")
-    cli("save", "-o", str(top / "busybox.tar"), "busybox", check=True)
-    assert dockerd("load", "-i", str(top / "busybox.tar")).returncode == 0
+    cli, top = berth_and_docker(tmp_path_factory, dockerd, "flags")
     (top / "env").write_text("FROM_FILE=hello\n# a comment\nSECOND=two words\n")
     (top / "share").mkdir()
     (top / "share" / "f").write_text("shared\n")
