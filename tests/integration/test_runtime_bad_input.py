@@ -87,7 +87,7 @@ def test_missing_cwd(runtime, bundle):
 
 def test_missing_executable(runtime, bundle):
     bundle.set_args("/bin/nonesuch")
-    fails(runtime, bundle, "create", expect='exec: "/bin/nonesuch": executable file not found')
+    fails(runtime, bundle, "create", expect='exec: "/bin/nonesuch": stat /bin/nonesuch: no such file or directory')
 
 
 def test_terminal_without_console_socket(runtime, bundle):

@@ -7,7 +7,7 @@ import sys
 import time
 
 from berth.argv import BOOL, LIST, STR, Option, parse
-from berth.errors import BerthError, FailedPrecondition, InvalidArgument
+from berth.errors import BerthError, FailedPrecondition, InvalidArgument, NotFound
 
 
 def _each(engine, names: list[str], verb: str, fn) -> int:
@@ -88,8 +88,17 @@ def exec_(engine, argv: list[str]) -> int:
     opts, args = parse(argv, EXEC_OPTIONS)
     if len(args) < 2:
         raise InvalidArgument('"exec" requires at least 2 arguments.')
-    return engine.exec(args[0], args[1:], opts["env"], opts["user"], opts["workdir"], opts["detach"], opts["tty"],
-                       opts["privileged"])  # fmt: skip
+    from berth.engine.engine import ExecStartError
+
+    try:
+        return engine.exec(args[0], args[1:], opts["env"], opts["user"], opts["workdir"], opts["detach"], opts["tty"],
+                           opts["privileged"])  # fmt: skip
+    except ExecStartError as e:
+        sys.stdout.write(f"{e}\n")  # docker's: into the exec's stream
+        return e.exit_code
+    except (FailedPrecondition, NotFound) as e:
+        sys.stderr.write(f"Error response from daemon: {e}\n")
+        return 1
 
 
 def logs(engine, argv: list[str]) -> int:

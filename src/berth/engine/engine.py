@@ -43,6 +43,13 @@ class ContainerError(BerthError):
         self.exit_code = code
 
 
+class ExecStartError(ContainerError):
+    """An exec that could not start: docker's 126, its message on the exec's own output."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, 126)
+
+
 def restart_policy(text: str) -> dict:
     """--restart's value as Docker's HostConfig.RestartPolicy."""
     name, _, count = text.partition(":")
@@ -822,7 +829,7 @@ class Engine:
              detach: bool = False, tty: bool = False, privileged: bool = False) -> int:  # fmt: skip
         c = self.get(ref)
         if c.status != RUNNING:
-            raise ContainerError(f"container {c.id} is not running", 126 if c.status == EXITED else 125)
+            raise FailedPrecondition(f"Container {c.id} is not running")
         if not args:
             raise InvalidArgument('"exec" requires at least 2 arguments.')
         self._check_executable(c, args[0], env)
@@ -867,6 +874,6 @@ class Engine:
                 return
         finally:
             os.close(root)
-        where = "" if "/" in name else " in $PATH"
-        raise ContainerError(f'OCI runtime exec failed: exec failed: unable to start container process: exec: "{name}": '
-                             f"executable file not found{where}: unknown", 127)  # fmt: skip
+        problem = f"stat {name}: no such file or directory" if "/" in name else "executable file not found in $PATH"
+        raise ExecStartError(f'OCI runtime exec failed: exec failed: unable to start container process: exec: "{name}": '
+                             f"{problem}: unknown")  # fmt: skip

@@ -35,8 +35,9 @@ def find_executable(args: tuple[str, ...], env: tuple[str, ...] | list[str]) -> 
     if "/" in name and os.path.exists(name):  # there, but not something to run: Docker's 126
         problem = "is a directory" if os.path.isdir(name) else "permission denied"
         raise FailedPrecondition(f'exec: "{name}": {problem}')
-    where = "" if "/" in name else " in $PATH"
-    raise FailedPrecondition(f'exec: "{name}": executable file not found{where}')
+    if "/" in name:  # runc's words
+        raise FailedPrecondition(f'exec: "{name}": stat {name}: no such file or directory')
+    raise FailedPrecondition(f'exec: "{name}": executable file not found in $PATH')
 
 
 def compile_seccomp(profile: Seccomp | None, cache_dir: str) -> object | None:

@@ -1,0 +1,152 @@
+"""The container verbs under berth and under Debian's docker.io, side by side: the same commands
+on the same busybox image, their outputs compared with IDs, times and sizes masked."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+
+import pytest
+
+from tests.conftest import berth_and_docker
+
+pytestmark = pytest.mark.root
+
+_MASKS = [
+    (re.compile(r"\b[0-9a-f]{64}\b"), "<ID>"),
+    (re.compile(r"\b[0-9a-f]{12}\b"), "<ID>"),
+    (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)"), "<TIME>"),
+]
+
+
+def mask(text: str) -> str:
+    for pattern, replacement in _MASKS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory, dockerd):
+    cli, top = berth_and_docker(tmp_path_factory, dockerd, "verbs")
+
+    def both(*args: str, **kw) -> tuple[subprocess.CompletedProcess, subprocess.CompletedProcess]:
+        ours = cli(*args, **kw)
+        theirs = subprocess.run(["docker", *args], capture_output=True, text=True, env=dockerd.env, timeout=120, **kw)
+        return ours, theirs
+
+    both.top = top
+    yield both
+    cli.cleanup()
+    for name in ("v-exit", "v-run", "v-files", "v-other"):
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True, env=dockerd.env)
+
+
+def same(ours, theirs, stream: str = "stdout") -> None:
+    a, b = mask(getattr(ours, stream)), mask(getattr(theirs, stream))
+    assert (ours.returncode, a) == (theirs.returncode, b), (
+        f"berth {ours.returncode} {a!r} != docker {theirs.returncode} {b!r}"
+    )
+
+
+def test_exited_container_as_docker(pair):
+    pair("run", "--name", "v-exit", "--network", "none", "busybox", "sh", "-c", "echo one; echo two >&2; exit 3")
+    for args in (
+        [
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}} {{.State.Running}} {{.Name}} {{.Config.Cmd}}",
+            "v-exit",
+        ],
+        ["wait", "v-exit"],
+        ["logs", "v-exit"],
+        ["logs", "--tail", "1", "v-exit"],
+        ["port", "v-exit"],
+    ):
+        same(*pair(*args))
+    ours, theirs = pair("logs", "v-exit")
+    assert ours.stderr == theirs.stderr == "two\n"
+    ours, theirs = pair("logs", "-t", "v-exit")
+    assert mask(ours.stdout) == mask(theirs.stdout) == "<TIME> one\n"
+    for args in (["kill", "v-exit"], ["pause", "v-exit"], ["exec", "v-exit", "true"], ["top", "v-exit"]):
+        ours, theirs = pair(*args)
+        assert ours.returncode == theirs.returncode != 0, (args, ours.stderr, theirs.stderr)
+
+
+def test_running_container_as_docker(pair):
+    pair("run", "-d", "--name", "v-run", "--network", "none", "busybox", "sh", "-c", "echo up; sleep 1000")
+    pair("run", "-d", "--name", "v-other", "--network", "none", "busybox", "sleep", "1000")
+    time.sleep(0.5)
+    for args in (
+        ["inspect", "-f", "{{.State.Status}} {{.State.Running}} {{.State.Paused}} {{.RestartCount}}", "v-run"],
+        ["exec", "v-run", "sh", "-c", "echo $HOSTNAME | wc -c; exit 4"],
+        ["exec", "v-run", "/nonexistent"],
+        ["exec", "-w", "/tmp", "-e", "X=1", "-u", "1:2", "v-run", "sh", "-c", "pwd; echo $X; id -u; id -g"],
+        ["rename", "v-other", "v-run"],
+        ["rm", "v-run"],
+        ["logs", "v-run"],
+    ):
+        same(*pair(*args))
+    ours, theirs = pair("top", "v-run")
+    assert ours.stdout.splitlines()[0].split() == theirs.stdout.splitlines()[0].split()
+    assert [line.split()[-2:] for line in ours.stdout.splitlines()[1:]] == [
+        line.split()[-2:] for line in theirs.stdout.splitlines()[1:]]  # fmt: skip
+    for verb in ("pause", "unpause"):
+        same(*pair(verb, "v-run"))
+    ours, theirs = pair("stats", "--no-stream", "v-run")
+    assert ours.stdout.splitlines()[0].split() == theirs.stdout.splitlines()[0].split()
+    ours, theirs = pair("ps", "-a")
+    assert ours.stdout.splitlines()[0] == theirs.stdout.splitlines()[0]
+    same(*pair("stop", "-t", "1", "v-run"))
+    same(*pair("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "v-run"))
+
+
+def test_files_as_docker(pair):
+    pair("run", "--name", "v-files", "--network", "none", "busybox", "sh", "-c",
+         "mkdir /new && echo x > /new/f && rm /etc/shadow; echo y >> /etc/motd; true")  # fmt: skip
+    ours, theirs = pair("diff", "v-files")
+    assert sorted(ours.stdout.splitlines()) == sorted(theirs.stdout.splitlines())
+    out = pair.top / "out"
+    for engine, dest in zip(("berth", "docker"), pair("cp", "v-files:/new/f", "-"), strict=True):
+        assert dest.returncode == 0, (engine, dest.stderr)
+    ours, theirs = pair("cp", "v-files:/nope", str(out))
+    assert ours.returncode == theirs.returncode != 0
+    ours, theirs = pair("commit", "-c", "ENV A=b", "-m", "msg", "v-files", "v-files-img")
+    assert ours.returncode == theirs.returncode == 0
+    same(*pair("run", "--rm", "--network", "none", "v-files-img", "sh", "-c", "cat /new/f; echo $A"))
+    same(*pair("image", "inspect", "-f", "{{.Comment}} {{.Config.Env}}", "v-files-img"))
+    pair("rmi", "-f", "v-files-img")
+
+
+def test_volumes_and_prune_as_docker(pair):
+    for args in (
+        ["volume", "create", "v-vol"],
+        ["volume", "inspect", "-f", "{{.Name}} {{.Driver}} {{.Scope}}", "v-vol"],
+        ["volume", "create", "--label", "k=v", "v-vol2"],
+        ["volume", "ls", "-q", "--filter", "label=k=v"],
+        ["run", "--rm", "--network", "none", "-v", "v-vol:/data", "busybox", "sh", "-c", "echo kept > /data/f"],
+        [
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            "v-vol:/data:ro",
+            "busybox",
+            "sh",
+            "-c",
+            "cat /data/f; touch /data/g",
+        ],
+        ["volume", "rm", "v-vol", "v-vol2"],
+        ["volume", "rm", "v-vol"],
+        ["volume", "inspect", "v-vol"],
+    ):
+        same(*pair(*args))
+    ours, theirs = pair("volume", "ls")
+    assert ours.stdout.splitlines()[0].split() == theirs.stdout.splitlines()[0].split()
+    pair("create", "--name", "v-pruned", "--network", "none", "busybox", "true")
+    ours, theirs = pair("container", "prune", "-f")
+    assert ours.returncode == theirs.returncode == 0
+    for out in (ours.stdout, theirs.stdout):
+        assert out.startswith("Deleted Containers:\n") and "Total reclaimed space:" in out, out
+    same(*pair("inspect", "v-pruned"), "stderr")
