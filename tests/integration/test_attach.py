@@ -109,6 +109,23 @@ def test_ctrl_c_reaches_the_container_through_its_terminal(berth):
     assert b"got-int" in term.out
 
 
+def test_window_size_follows_the_terminal(berth):
+    import fcntl
+    import struct
+    import termios
+
+    term = Terminal(berth, "run", "-it", "--rm", "--network", "none", "busybox", "sh")
+    fcntl.ioctl(term.fd, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))  # before: sent at attach
+    term.read_until(b"# ")
+    term.type(b"stty size\r")
+    term.read_until(b"33 101")
+    fcntl.ioctl(term.fd, termios.TIOCSWINSZ, struct.pack("HHHH", 44, 120, 0, 0))  # SIGWINCH to the CLI
+    time.sleep(0.3)
+    term.type(b"stty size; exit\r")
+    term.read_until(b"44 120")
+    assert term.wait() == 0
+
+
 def test_sig_proxy_and_no_stdin(berth):
     berth("run", "-d", "-i", "--name", "quiet", "--network", "none", "busybox",
           "sh", "-c", "trap 'echo got-usr1' USR1; while :; do sleep 0.1; done", check=True)  # fmt: skip

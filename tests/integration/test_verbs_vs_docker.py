@@ -150,3 +150,15 @@ def test_volumes_and_prune_as_docker(pair):
     for out in (ours.stdout, theirs.stdout):
         assert out.startswith("Deleted Containers:\n") and "Total reclaimed space:" in out, out
     same(*pair("inspect", "v-pruned"), "stderr")
+
+
+def test_ps_format_templates_as_docker(pair):
+    pair("run", "-d", "--name", "v-ps", "--network", "none", "-l", "k=v", "busybox", "sleep", "1000")
+    try:
+        for fmt in ("{{.Names}} {{.Image}} {{.Command}} {{.State}} {{.Labels}} {{.Networks}}",
+                    "table {{.Names}}\\t{{.Image}}\\t{{.State}}", "{{json .Names}}"):  # fmt: skip
+            same(*pair("ps", "--filter", "name=v-ps", "--format", fmt))
+    finally:
+        pair("rm", "-f", "v-ps")
+    for fmt in ("{{.Repository}}:{{.Tag}}", "table {{.Repository}}\t{{.Tag}}"):
+        same(*pair("images", "--format", fmt, "busybox"))

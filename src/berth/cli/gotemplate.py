@@ -62,3 +62,16 @@ def render(template: str, data: object) -> str:
         out.append(_action(action.strip().strip("-").strip(), data))
     out.append(rest)
     return "".join(out)
+
+
+def format_rows(fmt: str, rows: list[dict], headers: dict[str, str]) -> str:
+    """docker's --format TEMPLATE for listings: a line per row; "table TEMPLATE" adds the headers
+    (the template rendered over `headers`) and aligns the tab-separated cells as docker's tabwriter."""
+    from berth.tables import render as align
+
+    table = fmt.startswith("table ")
+    template = (fmt[len("table ") :] if table else fmt).replace("\\t", "\t").replace("\\n", "\n")
+    lines = [render(template, r) for r in rows]
+    if not table:
+        return "".join(line + "\n" for line in lines)
+    return align([line.split("\t") for line in [render(template, headers), *lines]], min_width=10, padding=3)

@@ -21,7 +21,7 @@ OPTIONS = [
     Option("digests", BOOL, help="show digests"),
     Option("no-trunc", BOOL, help="do not truncate output"),
     Option("filter,f", LIST, help="filter output (reference=, dangling=, label=, before=, since=)"),
-    Option("format", STR, "", help="'json' or 'table'"),
+    Option("format", STR, "", help="'json', 'table', or a Go template ('table TEMPLATE' with headers)"),
 ]
 
 
@@ -97,6 +97,11 @@ def _matches(pattern: str, ref) -> bool:
     return fnmatch.fnmatchcase(name, pattern_name) and (not pattern_tag or fnmatch.fnmatchcase(ref.tag, pattern_tag))
 
 
+# the header docker prints for each field in a `table` template
+HEADERS = {"Repository": "REPOSITORY", "Tag": "TAG", "Digest": "DIGEST", "ID": "IMAGE ID",
+           "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "Size": "SIZE"}  # fmt: skip
+
+
 def main(store, argv: list[str]) -> int:
     opts, args = parse(argv, OPTIONS, interspersed=True)
     if len(args) > 1:
@@ -113,7 +118,10 @@ def main(store, argv: list[str]) -> int:
         sys.stdout.write("".join(fastjson.dumps(r) + "\n" for r in table))
         return 0
     if opts["format"] not in ("", "table"):
-        raise InvalidArgument(f"unsupported --format {opts['format']!r}: use json or table")
+        from berth.cli.gotemplate import format_rows
+
+        sys.stdout.write(format_rows(opts["format"], table, HEADERS))
+        return 0
     header = ["REPOSITORY", "TAG"] + (["DIGEST"] if opts["digests"] else []) + ["IMAGE ID", "CREATED", "SIZE"]
     lines = [header]
     for r in table:

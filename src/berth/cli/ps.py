@@ -1,4 +1,4 @@
-"""`berth ps`: Docker's columns; -a, -q, -l, -n, --no-trunc, --format json."""
+"""`berth ps`: Docker's columns; -a, -q, -l, -n, --no-trunc, --format json|table|TEMPLATE."""
 
 from __future__ import annotations
 
@@ -102,6 +102,12 @@ def ports_text(c, published: list[dict] | None) -> str:
     return ", ".join(out)
 
 
+# the header docker prints for each field in a `table` template
+HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
+           "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE", "Status": "STATUS", "Size": "SIZE",
+           "Names": "NAMES", "Labels": "LABELS", "Networks": "NETWORKS"}  # fmt: skip
+
+
 def main(engine, argv: list[str]) -> int:
     opts, args = parse(argv, OPTIONS, interspersed=True)
     if args:
@@ -137,13 +143,19 @@ def main(engine, argv: list[str]) -> int:
             pass
         rows.append({"ID": c.id if full else c.id[:12], "Image": image, "Command": _command(c, full),
                      "CreatedAt": c.created, "RunningFor": human.since(c.created), "Status": status_text(c, status),
-                     "State": status, "Ports": ports_text(c, published.get(c.id) if status == "running" else None), "Names": c.name, "Labels": ",".join(f"{k}={v}" for k, v in (c.config.get("labels") or {}).items())})  # fmt: skip
+                     "State": status, "Ports": ports_text(c, published.get(c.id) if status == "running" else None), "Names": c.name, "Labels": ",".join(f"{k}={v}" for k, v in (c.config.get("labels") or {}).items()),
+                     "Networks": ",".join([c.config.get("network") or "bridge", *(n["Name"] for n in c.config.get("ExtraNetworks") or [])])})  # fmt: skip
         if opts["size"]:
             rows[-1]["Size"] = _size(engine, c)
     if opts["format"] == "json":
         sys.stdout.write("".join(fastjson.dumps(r) + "\n" for r in rows))
     elif opts["format"] not in ("", "table"):
-        raise InvalidArgument(f"unsupported --format {opts['format']!r}: use json or table")
+        if "Size" in opts["format"] and not opts["size"]:
+            for c, r in zip(containers, rows, strict=True):
+                r["Size"] = _size(engine, c)
+        from berth.cli.gotemplate import format_rows
+
+        sys.stdout.write(format_rows(opts["format"], rows, HEADERS))
     else:
         table = [["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
                  + (["SIZE"] if opts["size"] else [])]  # fmt: skip
