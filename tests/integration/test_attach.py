@@ -9,6 +9,7 @@ import select
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -183,9 +184,11 @@ def test_errors_as_docker(engines):
 
 
 def test_rm_when_detached_from_or_started_detached(berth):
-    berth("run", "-d", "--rm", "--name", "gone1", "--network", "none", "busybox", "sleep", "0.3", check=True)
+    ids = {berth("run", "-d", "--rm", "--name", "gone1", "--network", "none", "busybox", "sleep", "0.3",
+                 check=True).stdout.strip()}  # fmt: skip
     term = Terminal(berth, "run", "-it", "--rm", "--name", "gone2", "--network", "none", "busybox", "sh")
     term.read_until(b"# ")
+    ids.add(berth("inspect", "-f", "{{.Id}}", "gone2", check=True).stdout.strip())
     term.type(b"sleep 0.5; exit\r")
     term.type(CTRL_P + CTRL_Q)  # detached: its monitor removes it once it exits
     assert term.wait() == 0
@@ -193,5 +196,7 @@ def test_rm_when_detached_from_or_started_detached(berth):
     while berth("ps", "-aq", "--filter", "name=gone").stdout.strip() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert berth("ps", "-aq", "--filter", "name=gone").stdout.strip() == ""
+    left = {p.name for p in Path(berth.root, "containers").iterdir()}
+    assert not left & ids, "a removed container's directory stayed"
     assert berth("run", "--rm", "--name", "gone3", "--network", "none", "busybox", "true").returncode == 0
     assert berth("ps", "-aq", "--filter", "name=gone3").stdout.strip() == ""  # attached: gone when run returns

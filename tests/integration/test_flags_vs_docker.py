@@ -53,6 +53,21 @@ CASES = {
     "volume-ro": (["-v", "{hostdir}:/data:ro"], "cat /data/f; touch /data/x 2>/dev/null || echo read-only"),
     "stop-signal": (["--stop-signal", "USR1"], "true"),
     "label": (["-l", "a=b", "--label", "c"], "true"),
+    "memory-reservation": (["--memory-reservation", "32m"], "cat /sys/fs/cgroup/memory/memory.soft_limit_in_bytes"),
+    "cpu-shares": (["--cpu-shares", "512"], "cat /sys/fs/cgroup/cpu/cpu.shares"),
+    "cpuset-cpus": (["--cpuset-cpus", "0"], "cat /sys/fs/cgroup/cpuset/cpuset.cpus"),
+    "pid-host": (["--pid", "host"], "test $$ -ne 1 && echo not-pid-1; test -d /proc/1 && echo sees-host-init"),
+    "ipc-host": (["--ipc", "host"], "readlink /proc/self/ns/ipc"),
+    "uts-host": (["--uts", "host"], "hostname"),
+    "mount-tmpfs": (["--mount", "type=tmpfs,target=/m,tmpfs-size=1m"], "grep ' /m ' /proc/mounts | cut -d' ' -f3"),
+    "mount-bind": (
+        ["--mount", "type=bind,source={hostdir},target=/b,readonly"],
+        "cat /b/f; touch /b/x 2>/dev/null || echo read-only",
+    ),
+    "stop-timeout": (["--stop-timeout", "5"], "true"),
+    "health": (["--health-cmd", "true", "--health-interval", "1s", "--health-retries", "2"], "true"),
+    "log-opt": (["--log-driver", "json-file", "--log-opt", "max-size=1m", "--log-opt", "max-file=2"], "echo logged"),
+    "shm-and-tmpfs-modes": (["--tmpfs", "/t:mode=1777"], "stat -c %a /t /dev/shm"),
 }
 
 
@@ -97,6 +112,12 @@ def test_flag_as_docker(engines, case):
         (["-p", "x"], 125),
         (["--sysctl", "novalue"], 125),
         (["--oom-score-adj", "5000"], 125),
+        (["--memory-swap", "128m"], 125),
+        (["--memory", "64m", "--memory-swap", "32m"], 125),
+        (["--memory", "32m", "--memory-reservation", "64m"], 125),
+        (["--cpu-shares", "x"], 125),
+        (["--cpuset-cpus", "x"], 125),
+        (["--uts", "host", "-h", "name"], 125),
     ],
 )
 def test_bad_flag_values_exit_as_docker(engines, flags, code):

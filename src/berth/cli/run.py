@@ -56,6 +56,11 @@ OPTIONS = [
     Option("memory,m", STR, "", help="memory limit (e.g. 64m)"),
     Option("pids-limit", STR, "", help="tune the container's pids limit"),
     Option("cpus", STR, "", help="number of CPUs"),
+    Option("memory-swap", STR, "", help="memory plus swap limit (-1: unlimited swap)"),
+    Option("memory-reservation", STR, "", help="memory soft limit"),
+    Option("cpu-shares,c", STR, "", help="CPU shares (relative weight)"),
+    Option("cpuset-cpus", STR, "", help="CPUs in which to allow execution (0-3, 0,1)"),
+    Option("cpuset-mems", STR, "", help="memory nodes in which to allow execution (0-3, 0,1)"),
     Option("read-only", BOOL, help="mount the root file system read only"),
     Option("cap-add", LIST, help="add Linux capabilities"),
     Option("cap-drop", LIST, help="drop Linux capabilities"),
@@ -182,6 +187,39 @@ def _log_opts(items: list[str]) -> dict[str, str]:
     return out
 
 
+def _resources(opts: dict) -> dict:
+    """--memory-swap, --memory-reservation, --cpu-shares, --cpuset-cpus/-mems, with docker's checks."""
+    out: dict = {}
+    for flag, key in (("memory-swap", "memory_swap"), ("memory-reservation", "memory_reservation")):
+        value = opts[key]
+        if not value:
+            continue
+        try:
+            out[key] = -1 if value == "-1" and key == "memory_swap" else parse_size(value)
+        except InvalidArgument:
+            raise InvalidArgument(
+                f'invalid argument "{value}" for "--{flag}" flag: invalid size: \'{value}\''
+            ) from None
+    if opts["cpu_shares"]:
+        try:
+            out["cpu_shares"] = int(opts["cpu_shares"])
+        except ValueError:
+            raise InvalidArgument(f'invalid argument "{opts["cpu_shares"]}" for "-c, --cpu-shares" flag: '
+                                  f'strconv.ParseInt: parsing "{opts["cpu_shares"]}": invalid syntax') from None  # fmt: skip
+    for key, what in (("cpuset_cpus", "cpus"), ("cpuset_mems", "mems")):
+        if opts[key]:
+            _cpuset(opts[key], what)
+            out[key] = opts[key]
+    return out
+
+
+def _cpuset(value: str, what: str) -> None:
+    for part in value.split(","):
+        low, _, high = part.partition("-")
+        if not low.isdigit() or (high and (not high.isdigit() or int(high) < int(low))):
+            raise InvalidArgument(f"Invalid value {value} for cpuset {what}")
+
+
 def _extra(opts: dict) -> dict:
     """The flags that go to the spec as they are, checked here for Docker's messages."""
     out: dict = {"ulimits": tuple(opts["ulimit"]), "add_hosts": tuple(opts["add_host"]),
@@ -213,6 +251,7 @@ def _extra(opts: dict) -> dict:
             raise InvalidArgument(f'invalid argument "{item}" for "--sysctl" flag: sysctl \'{item}\' is not allowed')
         sysctls[key] = value
     out["sysctls"] = sysctls
+    out.update(_resources(opts))
     for flag, key in (("oom_score_adj", "oom_score_adj"), ("stop_timeout", "stop_timeout")):
         if opts[flag]:
             try:

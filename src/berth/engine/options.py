@@ -32,6 +32,11 @@ class CreateOptions:
     memory: int = 0
     pids_limit: int = 0
     cpus: float = 0.0
+    memory_swap: int = 0  # memory + swap; -1 unlimited; 0: twice --memory, as Docker
+    memory_reservation: int = 0
+    cpu_shares: int = 0
+    cpuset_cpus: str = ""
+    cpuset_mems: str = ""
     read_only: bool = False
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ()

@@ -3,7 +3,10 @@ Docker's defaults (capabilities, masked and read-only paths, /dev, /etc files)."
 
 from __future__ import annotations
 
+import os
+
 from berth import OCI_VERSION
+from berth.engine.options import CreateOptions
 from berth.errors import InvalidArgument
 from berth.oci import image_spec
 from berth.oci.runtime_spec import (
@@ -34,6 +37,23 @@ MASKED = (
 )  # fmt: skip
 READONLY = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def memory_resources(opts: CreateOptions) -> Memory | None:
+    """Docker's: --memory-swap needs --memory and must be above it; left out, swap is as much again
+    as memory (where the host accounts swap); the reservation must stay below the limit."""
+    if opts.memory_swap and not opts.memory:
+        raise InvalidArgument("You should always set the Memory limit when using Memoryswap limit, see usage")
+    if opts.memory_swap > 0 and opts.memory_swap < opts.memory:
+        raise InvalidArgument("Minimum memoryswap limit should be larger than memory limit, see usage")
+    if opts.memory and opts.memory_reservation > opts.memory:
+        raise InvalidArgument("Minimum memory limit can not be less than memory reservation limit, see usage")
+    if not (opts.memory or opts.memory_reservation):
+        return None
+    swap = opts.memory_swap or None
+    if opts.memory and not opts.memory_swap and os.path.exists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"):
+        swap = 2 * opts.memory
+    return Memory(limit=opts.memory or None, swap=swap, reservation=opts.memory_reservation or None)
 
 
 def command(opts, config: image_spec.ContainerConfig | None) -> tuple[str, ...]:
@@ -248,7 +268,10 @@ def security(opts, caps: tuple[str, ...]) -> tuple[object, bool]:
 def build(opts, image_config: image_spec.ImageConfig, container_id: str, etc: dict[str, str], uid: int, gid: int,
           pid_of, groups: tuple[int, ...] = ()) -> Spec:  # fmt: skip
     config = image_config.config
-    hostname = opts.hostname or container_id[:12]
+    if opts.uts == "host" and opts.hostname:
+        raise InvalidArgument("Conflicting options: hostname and the UTS mode")
+    # the host's UTS namespace: its name is the container's, and the runtime must not set one
+    hostname = os.uname().nodename if opts.uts == "host" else opts.hostname or container_id[:12]
     env = merge_env((DEFAULT_PATH,), config.env if config else (), (f"HOSTNAME={hostname}",), opts.env)
     if not any(e.startswith("HOME=") for e in env):
         env += ("HOME=/root" if uid == 0 else "HOME=/",)
@@ -270,9 +293,17 @@ def build(opts, image_config: image_spec.ImageConfig, container_id: str, etc: di
     devices, device_rules = user_devices(opts.devices)
     resources = Resources(
         devices=(DeviceRule(allow=True, access="rwm"),) if opts.privileged else device_rules,
-        memory=Memory(limit=opts.memory) if opts.memory else None,
+        memory=memory_resources(opts),
         pids=Pids(limit=opts.pids_limit) if opts.pids_limit else None,
-        cpu=CPU(quota=int(opts.cpus * 100000), period=100000) if opts.cpus else None,
+        cpu=CPU(
+            shares=opts.cpu_shares or None,
+            quota=int(opts.cpus * 100000) if opts.cpus else None,
+            period=100000 if opts.cpus else None,
+            cpus=opts.cpuset_cpus,
+            mems=opts.cpuset_mems,
+        )
+        if opts.cpus or opts.cpu_shares or opts.cpuset_cpus or opts.cpuset_mems
+        else None,
     )
     mounts = (
         Mount(destination="/proc", type="proc", source="proc", options=("nosuid", "noexec", "nodev")),
@@ -306,7 +337,7 @@ def build(opts, image_config: image_spec.ImageConfig, container_id: str, etc: di
             capabilities=Capabilities(bounding=caps, effective=caps, permitted=caps),
             no_new_privileges=no_new_privileges,
         ),  # fmt: skip
-        hostname=hostname,
+        hostname="" if opts.uts == "host" else hostname,
         mounts=mounts,
         linux=Linux(
             namespaces=namespaces(opts, pid_of),

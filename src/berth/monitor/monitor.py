@@ -135,7 +135,12 @@ def _main(argv: list[str] | None) -> int:
         if opts["exit_command"] and not watched:
             # conmon's --exit-command: what runs once the container is done for good (the engine's
             # `rm` of a --rm container), in a session of its own. Not when a client saw the exit:
-            # the client removes it then (`run --rm` returns once it is gone, as docker's)
+            # the client removes it then (`run --rm` returns once it is gone, as docker's). It
+            # starts in our mount namespace: the rootfs is unmounted first, or rm could not remove it.
+            try:
+                m.umount2(os.path.join(bundle, "rootfs"), m.MNT_DETACH)
+            except OSError:
+                pass
             spawn(fastjson.loads(opts["exit_command"]), stdin=DEVNULL, stdout=DEVNULL, stderr=DEVNULL, setsid=True)
 
 
