@@ -110,6 +110,20 @@ def test_ctrl_c_reaches_the_container_through_its_terminal(berth):
     assert b"got-int" in term.out
 
 
+def test_sigterm_to_the_cli_on_a_terminal_leaves_the_container_and_the_terminal(berth):
+    import termios
+
+    term = Terminal(berth, "run", "-it", "--name", "termed", "--network", "none", "busybox", "sh")
+    term.read_until(b"# ")
+    assert not termios.tcgetattr(term.fd)[3] & termios.ICANON  # raw while attached
+    os.kill(term.pid, signal.SIGTERM)  # no proxy with a terminal, as docker's: it ends the CLI
+    _, how = os.waitpid(term.pid, 0)
+    assert os.waitstatus_to_exitcode(how) == -signal.SIGTERM
+    assert termios.tcgetattr(term.fd)[3] & termios.ICANON  # the terminal given back as it was
+    os.close(term.fd)
+    assert status(berth, "termed") == "running"
+
+
 def test_window_size_follows_the_terminal(berth):
     import fcntl
     import struct

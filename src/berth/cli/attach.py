@@ -7,7 +7,7 @@ import os
 import sys
 
 from berth.argv import BOOL, STR, Option, parse
-from berth.engine.attach import DEFAULT_DETACH_KEYS, Detached, detach_keys, pump
+from berth.engine.attach import DEFAULT_DETACH_KEYS, Detached, Terminated, detach_keys, pump
 from berth.errors import InvalidArgument
 
 OPTIONS = [
@@ -41,6 +41,8 @@ def attach(engine, argv: list[str]) -> int:
     except Detached:
         sys.stderr.write("read escape sequence\n")  # docker's words, and its exit code
         return 1
+    except Terminated as e:
+        die_of(e.signum)
     finally:
         att.close()
     if code is None:
@@ -76,6 +78,17 @@ def run_attached(engine, ref: str, keys_spec: str = "", sig_proxy: bool = True, 
         code = pump(att, tty=tty, stdin=interactive, keys=keys if interactive else None, sig_proxy=sig_proxy)
     except Detached:
         return 0  # docker run's: a quiet 0; the monitor, in a session of its own, runs on
+    except Terminated as e:
+        die_of(e.signum)
     finally:
         att.close()
     return engine.end_attached(c, monitor, code)
+
+
+def die_of(signum: int) -> None:
+    """End as the signal would have ended us (the terminal already restored)."""
+    import _signal
+
+    sys.stdout.flush()
+    _signal.signal(signum, _signal.SIG_DFL)
+    os.kill(os.getpid(), signum)

@@ -30,6 +30,19 @@ class Detached(Exception):
     """The detach keys were typed: the container runs on."""
 
 
+class Terminated(Exception):
+    """With a terminal (no signal proxy, as docker's), a signal that ends the client came: the
+    terminal is given back first, then the caller dies of it. The container runs on."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+# what ends a client on a terminal, once it has restored the terminal
+_ENDING = (_signal.SIGTERM, _signal.SIGHUP, _signal.SIGQUIT)
+
+
 def detach_keys(spec: str) -> bytes:
     """docker's --detach-keys ("ctrl-p,ctrl-q", "a", "ctrl-@", "DEL") as the bytes to watch for."""
     out = bytearray()
@@ -112,7 +125,7 @@ def pump(att: Attachment, *, tty: bool, stdin: bool, keys: bytes | None = None, 
         tty_mod.setraw(stdin_fd, termios.TCSANOW)  # what was typed ahead goes on to the container
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     old_wakeup = _signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
-    caught = (*(PROXIED if sig_proxy and not tty else ()), _signal.SIGWINCH)
+    caught = (*(PROXIED if sig_proxy and not tty else _ENDING if tty else ()), _signal.SIGWINCH)
     saved = {sig: _signal.signal(sig, _noop) for sig in caught}
     try:
         if tty:
@@ -145,6 +158,8 @@ def _loop(att: Attachment, tty: bool, stdin: bool, keys: bytes, stdin_fd: int, s
             for sig in os.read(wake_r, 256):
                 if sig == _signal.SIGWINCH:
                     att.resize(stdout_fd if os.isatty(stdout_fd) else stdin_fd)
+                elif tty and sig in _ENDING:
+                    raise Terminated(sig)
                 elif att.monitor_pid:
                     try:
                         os.kill(att.monitor_pid, sig)  # the monitor hands it to the container
