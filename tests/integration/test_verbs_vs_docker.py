@@ -184,3 +184,23 @@ def test_restart_update_and_cp_as_docker(pair):
         assert copies[0] == copies[1]
     finally:
         pair("rm", "-f", "v-up")
+
+
+def test_events_and_inspect_shape_as_docker(pair):
+    since = str(int(time.time()) - 1)
+    pair("run", "--rm", "--name", "v-ev", "--network", "none", "busybox", "true")
+    until = str(int(time.time()) + 1)
+    ours, theirs = pair("events", "--since", since, "--until", until, "--filter", "container=v-ev",
+                        "--format", "{{.Type}} {{.Action}}")  # fmt: skip
+    assert ours.stdout.splitlines() == theirs.stdout.splitlines(), (ours.stdout, theirs.stdout)
+    pair("create", "--name", "v-shape", "--network", "none", "busybox", "true")
+    try:
+        import json
+
+        ours, theirs = (json.loads(p.stdout)[0] for p in pair("inspect", "v-shape"))
+        assert set(theirs) - set(ours) == set(), "top-level keys docker has and berth lacks"
+        for part in ("State", "Config", "HostConfig"):
+            missing = set(theirs[part]) - set(ours[part])
+            assert not missing, (part, sorted(missing))
+    finally:
+        pair("rm", "v-shape")

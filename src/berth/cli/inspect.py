@@ -14,6 +14,50 @@ from berth.errors import BerthError, InvalidArgument, NotFound
 OPTIONS = [Option("format,f", STR, ""), Option("type", STR, ""), Option("size,s", STR, "")]
 
 
+def _host_config_rest(cfg: dict, spec: dict) -> dict:
+    """The rest of docker's HostConfig: what berth has, else docker's value for "not set"."""
+    linux = spec.get("linux") or {}
+    cpu = (linux.get("resources") or {}).get("cpu") or {}
+    ulimits = []
+    for item in cfg.get("ulimits") or []:
+        name, _, values = item.partition("=")
+        soft, _, hard = values.partition(":")
+        ulimits.append({"Name": name, "Hard": int(hard or soft), "Soft": int(soft)})
+    binds = [v for v in cfg.get("volumes") or [] if v.startswith("/")]
+    return {
+        "Binds": binds or None, "BlkioWeight": 0, "BlkioWeightDevice": [], "BlkioDeviceReadBps": [],
+        "BlkioDeviceWriteBps": [], "BlkioDeviceReadIOps": [], "BlkioDeviceWriteIOps": [], "Cgroup": "",
+        "CgroupParent": "", "CgroupnsMode": "private", "ConsoleSize": [0, 0], "ContainerIDFile": "",
+        "CpuCount": 0, "CpuPercent": 0, "CpuPeriod": cpu.get("period") or 0, "CpuQuota": cpu.get("quota") or 0,
+        "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "DeviceCgroupRules": None, "DeviceRequests": None,
+        "GroupAdd": None, "IOMaximumBandwidth": 0, "IOMaximumIOps": 0, "Isolation": "", "KernelMemory": 0,
+        "KernelMemoryTCP": 0, "Links": None, "MaskedPaths": linux.get("maskedPaths") or None,
+        "ReadonlyPaths": linux.get("readonlyPaths") or None, "MemorySwappiness": None, "OomKillDisable": False,
+        "OomScoreAdj": cfg.get("oomScoreAdj") or 0, "Runtime": "berth-runtime",
+        "SecurityOpt": list(cfg.get("securityOpt") or []) or None, "ShmSize": cfg.get("shmSize") or 67108864,
+        "Ulimits": ulimits or None, "UsernsMode": "", "VolumeDriver": "", "VolumesFrom": None,
+    }  # fmt: skip
+
+
+def _graph_driver(c) -> dict:
+    """docker's GraphDriver: the snapshot's directories (an overlay's lower, upper and work dirs)."""
+    try:
+        with open(f"{c.dir}/rootfs-mounts.json", "rb") as f:
+            mounts = fastjson.loads(f.read())
+    except (OSError, ValueError):
+        return {"Data": None, "Name": ""}
+    data = {}
+    for m in mounts:
+        for opt in m.get("options") or []:
+            key, _, value = opt.partition("=")
+            name = {"lowerdir": "LowerDir", "upperdir": "UpperDir", "workdir": "WorkDir"}.get(key)
+            if name:
+                data[name] = value
+    if data:
+        data["MergedDir"] = f"{c.dir}/bundle/rootfs"
+    return {"Data": data or None, "Name": mounts[0].get("type", "") if mounts else ""}
+
+
 def container_json(c) -> dict:
     with open(f"{c.dir}/bundle/config.json", "rb") as f:
         spec = fastjson.loads(f.read())
@@ -79,7 +123,13 @@ def container_json(c) -> dict:
             "CapAdd": cfg.get("capAdd"),
             "CapDrop": cfg.get("capDrop"),
             "Privileged": cfg.get("privileged", False),
+            **_host_config_rest(cfg, spec),
         },  # fmt: skip
+        "GraphDriver": _graph_driver(c),
+        "AppArmorProfile": "",
+        "ExecIDs": None,
+        "MountLabel": "",
+        "ProcessLabel": "",
         "Mounts": [],
         "Config": {
             "Hostname": spec.get("hostname", ""),
@@ -88,7 +138,7 @@ def container_json(c) -> dict:
             "AttachStdin": False,
             "AttachStdout": False,
             "AttachStderr": False,
-            "Tty": False,
+            "Tty": cfg.get("tty", False),
             "OpenStdin": cfg.get("interactive", False),
             "StdinOnce": False,
             "Env": process.get("env"),

@@ -515,6 +515,7 @@ class Engine:
         c = self.get(ref)
         if c.status == RUNNING:
             raise FailedPrecondition(f"container {c.id} is already running")
+        self._event(c, "attach")  # docker's order: attach, then start
         monitor = self._prepare_start(c, lambda sandbox: self._monitor(c, attach=True, sandbox=sandbox),
                                       event_first=True)  # fmt: skip
         try:
@@ -535,6 +536,7 @@ class Engine:
             raise FailedPrecondition("You cannot attach to a stopped container, start it first")
         if c.paused:
             raise FailedPrecondition("You cannot attach to a paused container, unpause it first")
+        self._event(c, "attach")
         return c, attaching.connect(c.dir, stdin and bool(c.config.get("interactive")), timeout=2.0)
 
     def end_attached(self, c: Container, monitor, code: int | None) -> int:
