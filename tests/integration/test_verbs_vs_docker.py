@@ -34,7 +34,8 @@ def pair(tmp_path_factory, dockerd):
         return subprocess.run(["docker", *args], capture_output=True, text=True, env=dockerd.env, timeout=120, **kw)
 
     def both(*args: str, **kw) -> tuple[subprocess.CompletedProcess, subprocess.CompletedProcess]:
-        return cli(*args, **kw), theirs(*args, **kw)
+        ours_kw = {**kw, "input": kw["input"].encode()} if "input" in kw else kw  # berth's helper takes bytes
+        return cli(*args, **ours_kw), theirs(*args, **kw)
 
     both.top, both.ours, both.theirs = top, cli, theirs
     yield both
@@ -204,3 +205,37 @@ def test_events_and_inspect_shape_as_docker(pair):
             assert not missing, (part, sorted(missing))
     finally:
         pair("rm", "v-shape")
+
+
+def test_more_flags_of_the_verbs_as_docker(pair):
+    pair("create", "--name", "v-first", "--network", "none", "-v", "/anon", "busybox", "true")
+    pair("run", "-d", "--name", "v-second", "--network", "none", "busybox", "sh", "-c", "echo hi; sleep 1000")
+    try:
+        time.sleep(0.3)
+        for args in (
+            ["ps", "-l", "--format", "{{.Names}}"],
+            ["ps", "-a", "-n", "2", "--format", "{{.Names}} {{.State}}"],
+            ["exec", "-i", "v-second", "cat"],
+            ["exec", "-d", "v-second", "sleep", "1"],
+            ["logs", "--since", "2099-01-01T00:00:00Z", "v-second"],
+            ["logs", "--until", "2000-01-01T00:00:00Z", "v-second"],
+            ["logs", "--since", "1h", "v-second"],
+        ):
+            same(*pair(*args, input="piped\n"))
+        ours, theirs = pair("exec", "-t", "v-second", "echo", "tty")
+        # (\r: docker's own exec -t gives \r\n or \n from one run to the next here)
+        assert ours.stdout.replace("\r", "") == theirs.stdout.replace("\r", "") == "tty\n"
+        ours, theirs = pair("ps", "-a", "-s", "--filter", "name=v-first")
+        assert ours.stdout.splitlines()[0].split() == theirs.stdout.splitlines()[0].split()
+        ours, theirs = pair("system", "df")
+        assert [line.split()[:1] for line in ours.stdout.splitlines()] == [
+            line.split()[:1] for line in theirs.stdout.splitlines()]  # fmt: skip
+        for verb in ("info", "version"):
+            ours, theirs = pair(verb)
+            assert ours.returncode == theirs.returncode == 0, (verb, ours.stderr)
+        volumes = [set(p.stdout.split()) for p in pair("volume", "ls", "-q")]
+        same(*pair("rm", "-v", "v-first"))
+        after = [set(p.stdout.split()) for p in pair("volume", "ls", "-q")]
+        assert [len(b - a) for b, a in zip(volumes, after, strict=True)] == [1, 1]  # -v took the anonymous one
+    finally:
+        pair("rm", "-f", "v-first", "v-second")
