@@ -124,6 +124,13 @@ def test_sigterm_to_the_cli_on_a_terminal_leaves_the_container_and_the_terminal(
     assert status(berth, "termed") == "running"
 
 
+def test_ctrl_d_ends_the_shell(berth):
+    term = Terminal(berth, "run", "-it", "--rm", "--network", "none", "busybox", "sh")
+    term.read_until(b"# ")
+    term.type(b"\x04")  # end of input, read by the container's terminal: sh exits 0
+    assert term.wait() == 0
+
+
 def test_window_size_follows_the_terminal(berth):
     import fcntl
     import struct

@@ -68,6 +68,12 @@ CASES = {
     "health": (["--health-cmd", "true", "--health-interval", "1s", "--health-retries", "2"], "true"),
     "log-opt": (["--log-driver", "json-file", "--log-opt", "max-size=1m", "--log-opt", "max-file=2"], "echo logged"),
     "shm-and-tmpfs-modes": (["--tmpfs", "/t:mode=1777"], "stat -c %a /t /dev/shm"),
+    "memory-swap": (
+        ["--memory", "64m", "--memory-swap", "96m"],
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes",
+    ),
+    "memory-default-swap": (["--memory", "64m"], "cat /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"),
+    "volume-z": (["-v", "{hostdir}:/data:z"], "cat /data/f"),
 }
 
 

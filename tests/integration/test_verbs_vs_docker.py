@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -37,7 +38,7 @@ def pair(tmp_path_factory, dockerd):
         ours_kw = {**kw, "input": kw["input"].encode()} if "input" in kw else kw  # berth's helper takes bytes
         return cli(*args, **ours_kw), theirs(*args, **kw)
 
-    both.top, both.ours, both.theirs = top, cli, theirs
+    both.top, both.ours, both.theirs, both.env = top, cli, theirs, dockerd.env
     yield both
     cli.cleanup()
     for name in ("v-exit", "v-run", "v-files", "v-other"):
@@ -239,3 +240,32 @@ def test_more_flags_of_the_verbs_as_docker(pair):
         assert [len(b - a) for b, a in zip(volumes, after, strict=True)] == [1, 1]  # -v took the anonymous one
     finally:
         pair("rm", "-f", "v-first", "v-second")
+
+
+def test_logs_follow_and_live_stats_as_docker(pair):
+    pair("run", "-d", "--name", "v-follow", "--network", "none", "busybox",
+         "sh", "-c", "for i in 1 2 3; do echo line-$i; sleep 0.4; done")  # fmt: skip
+    try:
+        ours, theirs = pair("logs", "-f", "v-follow")  # returns once the container has exited
+        assert ours.returncode == theirs.returncode == 0
+        assert ours.stdout == theirs.stdout == "line-1\nline-2\nline-3\n"
+    finally:
+        pair("rm", "-f", "v-follow")
+    pair("run", "-d", "--name", "v-stats", "--network", "none", "busybox", "sleep", "1000")
+    try:
+        headers = []
+        cli = pair.ours
+        for argv, env in (([cli.binary, "--root", cli.root, "stats", "v-stats"], None),
+                          (["docker", "stats", "v-stats"], pair.env)):  # fmt: skip
+            with tempfile.TemporaryFile() as out:
+                proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.DEVNULL, env=env)
+                time.sleep(2.5)  # the live table runs until stopped
+                proc.kill()
+                proc.wait()
+                out.seek(0)
+                text = out.read().decode(errors="replace")
+            headers.append(next(re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", line).split()
+                                for line in text.splitlines() if "CONTAINER" in line))  # fmt: skip
+        assert headers[0] == headers[1], headers
+    finally:
+        pair("rm", "-f", "v-stats")
