@@ -3,6 +3,7 @@ on the same busybox image, their outputs compared with IDs, times and sizes mask
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import tempfile
@@ -269,3 +270,17 @@ def test_logs_follow_and_live_stats_as_docker(pair):
         assert headers[0] == headers[1], headers
     finally:
         pair("rm", "-f", "v-stats")
+
+
+def test_ipc_shared_with_a_container_as_docker(pair):
+    pair("run", "-d", "--name", "v-donor", "--ipc", "shareable", "--network", "none", "busybox", "sleep", "1000")
+    try:
+        script = 'test "$(readlink /proc/self/ns/ipc)" = "$IPC" && echo shared'
+        for run, inspect in ((pair.ours, pair.ours), (pair.theirs, pair.theirs)):
+            pid = inspect("inspect", "-f", "{{.State.Pid}}", "v-donor").stdout.strip()
+            ipc = os.readlink(f"/proc/{pid}/ns/ipc")
+            out = run("run", "--rm", "--ipc", "container:v-donor", "--network", "none", "-e", f"IPC={ipc}", "busybox",
+                      "sh", "-c", script)  # fmt: skip
+            assert (out.returncode, out.stdout) == (0, "shared\n"), out.stderr
+    finally:
+        pair("rm", "-f", "v-donor")

@@ -88,7 +88,8 @@ def namespaces(opts, pid_of) -> tuple[Namespace, ...]:
             from berth.monitor import MONITOR_NETNS  # a bridge network: the namespace its monitor is in
 
             out.append(Namespace(type=kind, path=MONITOR_NETNS))
-        elif mode in ("", "none", "private"):
+        elif mode in ("", "none", "private") or (kind == "ipc" and mode == "shareable"):
+            # (shareable: docker's donor mode for --ipc container:NAME; any berth container may be one)
             out.append(Namespace(type=kind))
         else:
             raise InvalidArgument(
