@@ -221,3 +221,21 @@ def test_rm_when_detached_from_or_started_detached(berth):
     assert not left & ids, "a removed container's directory stayed"
     assert berth("run", "--rm", "--name", "gone3", "--network", "none", "busybox", "true").returncode == 0
     assert berth("ps", "-aq", "--filter", "name=gone3").stdout.strip() == ""  # attached: gone when run returns
+
+
+def test_a_container_that_never_reads_its_stdin_does_not_stall_its_monitor(berth, tmp_path):
+    berth("run", "-d", "-i", "--name", "deaf", "--network", "none", "busybox",
+          "sh", "-c", "while :; do echo tick; sleep 0.1; done", check=True)  # fmt: skip
+    flood = tmp_path / "flood"
+    flood.write_bytes(b"x" * (4 << 20))  # far more than a pipe holds
+    with open(flood, "rb") as stdin:
+        client = subprocess.Popen([berth.binary, "--root", berth.root, "attach", "--sig-proxy=false", "deaf"],
+                                  stdin=stdin, stdout=subprocess.DEVNULL)  # fmt: skip
+    try:
+        time.sleep(1.0)
+        before = berth("logs", "deaf", check=True).stdout.count("tick")
+        time.sleep(1.0)
+        assert berth("logs", "deaf", check=True).stdout.count("tick") > before + 3  # still logging
+    finally:
+        client.kill()
+        client.wait()

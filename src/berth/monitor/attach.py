@@ -34,6 +34,10 @@ class AttachServer:
         stdin_once: the first client to close its input closes the container's (Docker's `run -i`)."""
         self.stdin_fd = stdin_fd
         self.stdin_once = stdin_once
+        # input not yet taken by the container: a container that does not read its stdin never
+        # blocks the monitor (its output and the other clients go on); the pipe is non-blocking
+        self.pending = bytearray()
+        self.close_when_written = False
         self.master = -1  # the pty, for RESIZE
         self.clients: dict[int, _Client] = {}
         # bound through the directory's fd: a container's directory may be longer than a socket path may
@@ -100,15 +104,36 @@ class AttachServer:
         elif not client.stdin or self.stdin_fd < 0:
             return
         elif stream == streams.STDIN:
-            if not streams.write_all(self.stdin_fd, payload):
-                self.close_stdin()
+            self.pending += payload
+            self.flush()
         elif stream == streams.STDIN_CLOSED and self.stdin_once and self.master < 0:
+            self.close_when_written = True
+            self.flush()
+
+    def waiting_to_write(self) -> list[int]:
+        """The container's stdin, while input waits for it to read."""
+        return [self.stdin_fd] if self.pending and self.stdin_fd >= 0 else []
+
+    def flush(self) -> None:
+        """Hand the container what it can take now."""
+        while self.pending and self.stdin_fd >= 0:
+            try:
+                n = os.write(self.stdin_fd, self.pending)
+            except BlockingIOError:
+                return
+            except OSError:  # it closed its stdin
+                self.close_stdin()
+                return
+            del self.pending[:n]
+        if self.close_when_written:
             self.close_stdin()
 
     def close_stdin(self) -> None:
         if self.stdin_fd >= 0 and self.stdin_fd != self.master:
             os.close(self.stdin_fd)
         self.stdin_fd = -1
+        self.pending.clear()
+        self.close_when_written = False
 
     def broadcast(self, stream: int, data: bytes) -> None:
         message = streams.frame(stream, data)

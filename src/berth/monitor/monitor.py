@@ -163,6 +163,8 @@ def _run_once(cid: str, cdir: str, bundle: str, base: list[str], attach: bool, l
         in_r, in_w = os.pipe()
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
+    if in_w >= 0:
+        os.set_blocking(in_w, False)  # see AttachServer.pending
     server.stdin_fd = in_w
     pipes = [(out_r, "stdout"), (err_r, "stderr")]
     err_path = os.path.join(cdir, "runtime-error")
@@ -338,9 +340,13 @@ def _serve(pid: int, pipes: list[tuple[int, str]], logger, server: AttachServer,
             health.tick()
         watch = [*fds, *server.fds(), fg.wake_r]
         try:
-            ready, _, _ = select.select(watch, [], [], 0.2 if health is not None else None)
+            ready, writable, _ = select.select(
+                watch, server.waiting_to_write(), [], 0.2 if health is not None else None
+            )
         except InterruptedError:
             continue
+        if writable:
+            server.flush()
         for fd in ready:
             if fd in fds:
                 try:
