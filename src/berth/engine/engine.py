@@ -50,6 +50,12 @@ class ExecStartError(ContainerError):
         super().__init__(message, 126)
 
 
+def _program(module: str) -> list[str]:
+    """argv that runs `module`'s main(): -S, no site (~2 ms); berth's own directory is all it imports from."""
+    return [sys.executable, "-S", "-c",
+            f"import sys; sys.path.insert(0, {_PACKAGE_DIR!r}); from {module} import main; sys.exit(main())"]  # fmt: skip
+
+
 def restart_policy(text: str) -> dict:
     """--restart's value as Docker's HostConfig.RestartPolicy."""
     name, _, count = text.partition(":")
@@ -471,9 +477,7 @@ class Engine:
         # posix_spawn (foreground.spawn), not subprocess: run is a hot path and subprocess costs ~6 ms to import
         from berth.foreground import DEVNULL, spawn
 
-        # -S: no site (~2 ms); berth's own directory is all the monitor imports from
-        argv = [sys.executable, "-S", "-c", f"import sys; sys.path.insert(0, {_PACKAGE_DIR!r}); "
-                "from berth.monitor.monitor import main; sys.exit(main())", "--id", c.id, "--dir", c.dir,
+        argv = [*_program("berth.monitor.monitor"), "--id", c.id, "--dir", c.dir,
                 "--runtime", self.runtime, "--runtime-root", self.runtime_root] + (["--attach"] if attach else [])  # fmt: skip
         if c.config.get("interactive"):
             # -i: the container's stdin is the monitor's pipe (else /dev/null, as Docker's); for an
@@ -481,8 +485,7 @@ class Engine:
             argv += ["--stdin", "--stdin-once"] if attach else ["--stdin"]
         if c.config.get("autoRemove"):
             # --rm: the monitor runs `berth rm` once the container has exited for good, unattached
-            remove = [sys.executable, "-S", "-c", f"import sys; sys.path.insert(0, {_PACKAGE_DIR!r}); "
-                      "from berth.cli.main import main; sys.exit(main())", "--root", self.root, "rm", "-f", "-v", c.id]  # fmt: skip
+            remove = [*_program("berth.cli.main"), "--root", self.root, "rm", "-f", "-v", c.id]
             argv += ["--exit-command", fastjson.dumps(remove)]
         if sandbox is not None:
             for fd in sandbox.fds:
