@@ -153,7 +153,7 @@ def test_sig_proxy_and_no_stdin(berth):
           "sh", "-c", "trap 'echo got-usr1' USR1; while :; do sleep 0.1; done", check=True)  # fmt: skip
     proc = subprocess.Popen([berth.binary, "--root", berth.root, "attach", "--no-stdin", "quiet"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
-    time.sleep(0.5)
+    time.sleep(1.0)  # attached, its handlers set (before that, SIGUSR1 would end it, as docker's CLI)
     proc.send_signal(signal.SIGUSR1)  # proxied, as docker attach's --sig-proxy (the default)
     assert proc.stdout.readline() == "got-usr1\n"
     proc.send_signal(signal.SIGKILL)
