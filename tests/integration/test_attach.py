@@ -227,7 +227,7 @@ def test_a_container_that_never_reads_its_stdin_does_not_stall_its_monitor(berth
     berth("run", "-d", "-i", "--name", "deaf", "--network", "none", "busybox",
           "sh", "-c", "while :; do echo tick; sleep 0.1; done", check=True)  # fmt: skip
     flood = tmp_path / "flood"
-    flood.write_bytes(b"x" * (4 << 20))  # far more than a pipe holds
+    flood.write_bytes(b"x" * (48 << 20))  # far more than a pipe holds, or the monitor may hold
     with open(flood, "rb") as stdin:
         client = subprocess.Popen([berth.binary, "--root", berth.root, "attach", "--sig-proxy=false", "deaf"],
                                   stdin=stdin, stdout=subprocess.DEVNULL)  # fmt: skip
@@ -236,6 +236,32 @@ def test_a_container_that_never_reads_its_stdin_does_not_stall_its_monitor(berth
         before = berth("logs", "deaf", check=True).stdout.count("tick")
         time.sleep(1.0)
         assert berth("logs", "deaf", check=True).stdout.count("tick") > before + 3  # still logging
+        monitor = int(Path(berth.root, "containers", berth("inspect", "-f", "{{.Id}}", "deaf").stdout.strip(),
+                           "monitor.pid").read_text())  # fmt: skip
+        rss_kib = int(next(line.split()[1] for line in open(f"/proc/{monitor}/status") if line.startswith("VmRSS")))
+        assert rss_kib < 40 * 1024  # what it holds for the container is bounded (1 MiB), not the 48 MiB sent
     finally:
         client.kill()
         client.wait()
+
+
+def test_a_container_that_never_reads_its_terminal_does_not_stall_its_monitor(berth):
+    berth("run", "-d", "-it", "--name", "deaftty", "--network", "none", "busybox",
+          "sh", "-c", "stty raw -echo; while :; do echo tick; sleep 0.1; done", check=True)  # fmt: skip
+    term = Terminal(berth, "attach", "--detach-keys", "ctrl-x", "deaftty")
+    try:
+        time.sleep(0.5)
+        os.set_blocking(term.fd, False)
+        sent, deadline = 0, time.monotonic() + 3
+        while sent < (1 << 20) and time.monotonic() < deadline:  # far more than the pty holds
+            try:
+                sent += os.write(term.fd, b"x" * 4096)
+            except BlockingIOError:
+                term._read()
+        before = berth("logs", "deaftty", check=True).stdout.count("tick")
+        time.sleep(1.0)
+        assert berth("logs", "deaftty", check=True).stdout.count("tick") > before + 3  # still logging
+    finally:
+        os.kill(term.pid, signal.SIGKILL)
+        os.waitpid(term.pid, 0)
+        os.close(term.fd)

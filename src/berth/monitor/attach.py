@@ -16,6 +16,9 @@ import socket
 from berth import fastjson, streams
 
 SOCKET = "attach.sock"
+# input held for a container that is not reading it; past this, clients that write to its stdin
+# are not read until it takes some (back-pressure, not unbounded memory)
+PENDING_LIMIT = 1 << 20
 
 
 class _Client:
@@ -58,7 +61,8 @@ class AttachServer:
         self.sock.setblocking(False)
 
     def fds(self) -> list[int]:
-        return [self.sock.fileno(), *self.clients]
+        full = len(self.pending) >= PENDING_LIMIT
+        return [self.sock.fileno(), *(fd for fd, c in self.clients.items() if not (full and c.stdin))]
 
     def attached(self) -> int:
         """How many clients have said who they are."""

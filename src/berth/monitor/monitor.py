@@ -187,6 +187,7 @@ def _run_once(cid: str, cdir: str, bundle: str, base: list[str], attach: bool, l
     if master >= 0:
         server.master = master
         if stdin:
+            os.set_blocking(master, False)  # as the stdin pipe: see AttachServer.pending
             server.stdin_fd = master
         pipes.append((master, "stdout"))  # a terminal has one stream, as Docker logs it
     if attach:
@@ -351,6 +352,8 @@ def _serve(pid: int, pipes: list[tuple[int, str]], logger, server: AttachServer,
             if fd in fds:
                 try:
                     data = os.read(fd, 65536)
+                except BlockingIOError:
+                    continue
                 except OSError:  # EIO: a pty whose other side has closed
                     data = b""
                 if data:
