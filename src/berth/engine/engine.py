@@ -518,9 +518,8 @@ class Engine:
         c = self.get(ref)
         if c.status == RUNNING:
             raise FailedPrecondition(f"container {c.id} is already running")
-        self._event(c, "attach")  # docker's order: attach, then start
         monitor = self._prepare_start(c, lambda sandbox: self._monitor(c, attach=True, sandbox=sandbox),
-                                      event_first=True)  # fmt: skip
+                                      attached=True)  # fmt: skip
         try:
             att = attaching.connect(c.dir, bool(c.config.get("interactive")), alive=lambda: monitor.poll() is None)
         except FileNotFoundError:
@@ -550,7 +549,7 @@ class Engine:
             code = int((self.get(c.id).exit or {}).get("code", 125))
         return code
 
-    def _prepare_start(self, c: Container, begin, event_first: bool = False):
+    def _prepare_start(self, c: Container, begin, attached: bool = False):
         """Clear the last run's files, set up the network sandbox and run `begin(sandbox)`."""
         for name in (
             "exit.json",
@@ -576,7 +575,8 @@ class Engine:
                     f"driver failed programming external connectivity on endpoint {c.name} ({c.id}): {e}", 125
                 ) from None
         try:
-            if event_first:
+            if attached:
+                self._event(c, "attach")  # docker's order: attach, then start
                 self._event(c, "start")  # attached: it runs until it exits, now or never
                 return begin(sandbox)
             result = begin(sandbox)
