@@ -24,7 +24,7 @@ class Foreground:
         for sig in range(1, 32):
             if sig in (_signal.SIGKILL, _signal.SIGSTOP):
                 continue
-            _signal.signal(sig, _noop)
+            _signal.signal(sig, wake_only)
         self.master = -1
         self._saved_tty = None
 
@@ -116,8 +116,8 @@ def reap(pid: int, block: bool = False) -> int | None:
         REAPED[got] = code
 
 
-def _noop(signum: int, frame: object) -> None:
-    pass
+def wake_only(signum: int, frame: object) -> None:
+    """A handler that does nothing: the signal's number reaches the wakeup fd, the loop acts on it."""
 
 
 def _copy(src: int, dst: int, block: bool = True) -> bool:

@@ -14,6 +14,21 @@ from berth.errors import BerthError, InvalidArgument, NotFound
 OPTIONS = [Option("format,f", STR, ""), Option("type", STR, ""), Option("size,s", STR, "")]
 
 
+def _limits(spec: dict) -> dict:
+    """The resource limits as the bundle's spec holds them: what the container was made with,
+    or what `update` has set since (it writes them there)."""
+    resources = (spec.get("linux") or {}).get("resources") or {}
+    memory, cpu = resources.get("memory") or {}, resources.get("cpu") or {}
+    quota, period = cpu.get("quota"), cpu.get("period")
+    return {
+        "Memory": memory.get("limit") or 0, "MemorySwap": memory.get("swap") or 0,
+        "MemoryReservation": memory.get("reservation") or 0, "CpuShares": cpu.get("shares") or 0,
+        "CpusetCpus": cpu.get("cpus") or "", "CpusetMems": cpu.get("mems") or "",
+        "NanoCpus": int(quota * 1e9 / period) if quota and period and quota > 0 else 0,
+        "PidsLimit": (resources.get("pids") or {}).get("limit") or None,
+    }  # fmt: skip
+
+
 def _host_config_rest(cfg: dict, spec: dict) -> dict:
     """The rest of docker's HostConfig: what berth has, else docker's value for "not set"."""
     linux = spec.get("linux") or {}
@@ -111,14 +126,7 @@ def container_json(c) -> dict:
             "PidMode": cfg.get("pid", ""),
             "IpcMode": cfg.get("ipc") or "private",
             "UTSMode": cfg.get("uts", ""),
-            "Memory": cfg.get("memory", 0),
-            "MemorySwap": cfg.get("memorySwap") or (2 * cfg["memory"] if cfg.get("memory") else 0),
-            "MemoryReservation": cfg.get("memoryReservation", 0),
-            "CpuShares": cfg.get("cpuShares", 0),
-            "CpusetCpus": cfg.get("cpusetCpus", ""),
-            "CpusetMems": cfg.get("cpusetMems", ""),
-            "NanoCpus": int(cfg.get("cpus", 0) * 1e9),
-            "PidsLimit": cfg.get("pidsLimit") or None,
+            **_limits(spec),
             "ReadonlyRootfs": cfg.get("readOnly", False),
             "CapAdd": cfg.get("capAdd"),
             "CapDrop": cfg.get("capDrop"),

@@ -16,6 +16,7 @@ import time
 
 from berth import fastjson, streams
 from berth.errors import InvalidArgument
+from berth.foreground import wake_only
 
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
 _CTRL = "@abcdefghijklmnopqrstuvwxyz[\\]^_"
@@ -126,11 +127,12 @@ def pump(att: Attachment, *, tty: bool, stdin: bool, keys: bytes | None = None, 
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     old_wakeup = _signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
     caught = (*(PROXIED if sig_proxy and not tty else _ENDING if tty else ()), _signal.SIGWINCH)
-    saved = {sig: _signal.signal(sig, _noop) for sig in caught}
+    saved = {sig: _signal.signal(sig, wake_only) for sig in caught}
     try:
+        size_fd = stdout_fd if os.isatty(stdout_fd) else stdin_fd  # the terminal whose size the container gets
         if tty:
-            att.resize(stdout_fd if os.isatty(stdout_fd) else stdin_fd)
-        return _loop(att, tty, stdin, keys or b"", stdin_fd, stdout_fd, stderr_fd, wake_r)
+            att.resize(size_fd)
+        return _loop(att, tty, stdin, keys or b"", stdin_fd, stdout_fd, stderr_fd, wake_r, size_fd)
     finally:
         for sig, handler in saved.items():
             _signal.signal(sig, handler)
@@ -144,7 +146,7 @@ def pump(att: Attachment, *, tty: bool, stdin: bool, keys: bytes | None = None, 
 
 
 def _loop(att: Attachment, tty: bool, stdin: bool, keys: bytes, stdin_fd: int, stdout_fd: int, stderr_fd: int,
-          wake_r: int) -> int | None:  # fmt: skip
+          wake_r: int, size_fd: int) -> int | None:  # fmt: skip
     reader = streams.Reader()
     sock = att.sock.fileno()
     watch = [sock, wake_r] + ([stdin_fd] if stdin else [])
@@ -157,7 +159,7 @@ def _loop(att: Attachment, tty: bool, stdin: bool, keys: bytes, stdin_fd: int, s
         if wake_r in ready:
             for sig in os.read(wake_r, 256):
                 if sig == _signal.SIGWINCH:
-                    att.resize(stdout_fd if os.isatty(stdout_fd) else stdin_fd)
+                    att.resize(size_fd)
                 elif tty and sig in _ENDING:
                     raise Terminated(sig)
                 elif att.monitor_pid:
@@ -199,7 +201,3 @@ def _scan(data: bytes, keys: bytes) -> tuple[bytes, bytes, bool]:
                 return data[:i], b"", True  # what came before the keys still goes
             return data[:i], data[i:], False  # a beginning of the keys at the end: wait for the rest
     return data, b"", False
-
-
-def _noop(signum: int, frame: object) -> None:
-    pass

@@ -749,21 +749,7 @@ class Engine:
             with open(path, "rb") as f:
                 doc = merge_into_config(fastjson.loads(f.read()), runtime_args)
             atomic_write(path, fastjson.dumps(doc).encode())
-        self._record_resources(c, doc.get("linux", {}).get("resources") or {})
         return c
-
-    def _record_resources(self, c: Container, resources: dict) -> None:
-        """The limits `update` set, in the container's config too: inspect's HostConfig shows them."""
-        memory, cpu, pids = resources.get("memory") or {}, resources.get("cpu") or {}, resources.get("pids") or {}
-        for key, value in (("memory", memory.get("limit")), ("memorySwap", memory.get("swap")),
-                           ("memoryReservation", memory.get("reservation")), ("cpuShares", cpu.get("shares")),
-                           ("cpusetCpus", cpu.get("cpus")), ("cpusetMems", cpu.get("mems")),
-                           ("pidsLimit", pids.get("limit"))):  # fmt: skip
-            if value:
-                c.config[key] = value
-        if cpu.get("quota") and cpu.get("period"):
-            c.config["cpus"] = cpu["quota"] / cpu["period"]
-        self.db.execute("UPDATE containers SET config = ? WHERE id = ?", (fastjson.dumps(c.config), c.id))
 
     # -- networks --------------------------------------------------------------------
     def network_connect(self, ref: str, network: str, ip: str = "", aliases: tuple[str, ...] = ()) -> None:

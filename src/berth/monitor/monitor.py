@@ -49,7 +49,6 @@ from berth.argv import BOOL, STR, Option, parse
 from berth.foreground import DEVNULL, Foreground, reap, spawn
 from berth.fs import atomic_write
 from berth.linux import mount as m
-from berth.linux import prctl
 from berth.monitor.attach import AttachServer
 from berth.monitor.logs import now, open_logger
 
@@ -83,10 +82,9 @@ def _main(argv: list[str] | None) -> int:
     attach = opts["attach"]
     if os.getsid(0) != os.getpid():
         os.setsid()  # the engine may have made us a session leader already
-    prctl.set_child_subreaper()
-    # the engine's CLI may be gone: never die of a closed terminal or pipe
-    for sig in (_signal.SIGHUP, _signal.SIGPIPE):
-        _signal.signal(sig, _signal.SIG_IGN)
+    # the subreaper of the container's init; every signal caught (the engine's CLI may be gone: never
+    # die of a closed terminal or pipe), the ones a client proxies passed on to the container
+    fg = Foreground()
     bundle = os.path.join(cdir, "bundle")
     base = [runtime, "--root", rroot]
     for fd in opts["hold"].split(",") if opts["hold"] else ():
@@ -110,7 +108,6 @@ def _main(argv: list[str] | None) -> int:
     restarts = 0
     logger = open_logger(cdir)
     server = AttachServer(cdir, stdin_once=opts["stdin_once"])
-    fg = Foreground()  # signals sent to the monitor (an attached CLI's proxy) go on to the container
     code = None
     try:
         if attach:
