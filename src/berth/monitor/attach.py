@@ -32,10 +32,13 @@ class _Client:
 
 
 class AttachServer:
-    def __init__(self, cdir: str, stdin_fd: int = -1, stdin_once: bool = False) -> None:
-        """stdin_fd: where clients' input goes (the container's stdin pipe or its pty), -1 for none.
+    def __init__(self, cdir: str, stdin: bool = False, stdin_once: bool = False) -> None:
+        """stdin: the container will have an open stdin (a pipe or its pty), which clients write to.
         stdin_once: the first client to close its input closes the container's (Docker's `run -i`)."""
-        self.stdin_fd = stdin_fd
+        # input is taken from the first client on, before the container (and so its stdin) exists:
+        # an attached start lets its client in first, and what it sends at once must not be lost
+        self.stdin = stdin
+        self.stdin_fd = -1  # where clients' input goes, once the container has it (attach_stdin)
         self.stdin_once = stdin_once
         # input not yet taken by the container: a container that does not read its stdin never
         # blocks the monitor (its output and the other clients go on); the pipe is non-blocking
@@ -105,12 +108,12 @@ class AttachServer:
     def _input(self, client: _Client, stream: int, payload: bytes) -> None:
         if stream == streams.RESIZE and self.master >= 0:
             _resize(self.master, payload)
-        elif not client.stdin or self.stdin_fd < 0:
+        elif not client.stdin or not self.stdin:
             return
         elif stream == streams.STDIN:
             self.pending += payload
             self.flush()
-        elif stream == streams.STDIN_CLOSED and self.stdin_once and self.master < 0:
+        elif stream == streams.STDIN_CLOSED and self.stdin_once:
             self.close_when_written = True
             self.flush()
 
@@ -118,9 +121,16 @@ class AttachServer:
         """The container's stdin, while input waits for it to read."""
         return [self.stdin_fd] if self.pending and self.stdin_fd >= 0 else []
 
+    def attach_stdin(self, fd: int) -> None:
+        """The container's stdin (non-blocking) has come: what waits for it goes now."""
+        self.stdin, self.stdin_fd = True, fd
+        self.flush()
+
     def flush(self) -> None:
         """Hand the container what it can take now."""
-        while self.pending and self.stdin_fd >= 0:
+        if self.stdin_fd < 0:
+            return
+        while self.pending:
             try:
                 n = os.write(self.stdin_fd, self.pending)
             except BlockingIOError:
@@ -133,9 +143,10 @@ class AttachServer:
             self.close_stdin()
 
     def close_stdin(self) -> None:
+        """No more input for this container (until a restart gives it a new stdin)."""
         if self.stdin_fd >= 0 and self.stdin_fd != self.master:
             os.close(self.stdin_fd)
-        self.stdin_fd = -1
+        self.stdin, self.stdin_fd = False, -1
         self.pending.clear()
         self.close_when_written = False
 

@@ -107,7 +107,9 @@ def _main(argv: list[str] | None) -> int:
     policy = _restart_policy(cdir) if not attach else {}
     restarts = 0
     logger = open_logger(cdir)
-    server = AttachServer(cdir, stdin_once=opts["stdin_once"])
+    # a terminal is never closed by a client's end of input (docker's -it: the container's shell goes on)
+    terminal = bool(spec.get("process", {}).get("terminal"))
+    server = AttachServer(cdir, stdin=opts["stdin"], stdin_once=opts["stdin_once"] and not terminal)
     code = None
     try:
         if attach:
@@ -160,9 +162,6 @@ def _run_once(cid: str, cdir: str, bundle: str, base: list[str], attach: bool, l
         in_r, in_w = os.pipe()
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
-    if in_w >= 0:
-        os.set_blocking(in_w, False)  # see AttachServer.pending
-    server.stdin_fd = in_w
     pipes = [(out_r, "stdout"), (err_r, "stderr")]
     err_path = os.path.join(cdir, "runtime-error")
     console = _console_socket(cdir) if terminal else None
@@ -180,12 +179,15 @@ def _run_once(cid: str, cdir: str, bundle: str, base: list[str], attach: bool, l
     for fd in (in_r, out_w, err_w):
         if fd >= 0:
             os.close(fd)
+    if in_w >= 0:
+        os.set_blocking(in_w, False)  # see AttachServer.pending
+        server.attach_stdin(in_w)
     master = _receive_master(console, runtime) if console else -1
     if master >= 0:
         server.master = master
         if stdin:
             os.set_blocking(master, False)  # as the stdin pipe: see AttachServer.pending
-            server.stdin_fd = master
+            server.attach_stdin(master)
         pipes.append((master, "stdout"))  # a terminal has one stream, as Docker logs it
     if attach:
         code = _serve(runtime.pid, pipes, logger, server, fg)
