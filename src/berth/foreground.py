@@ -168,6 +168,21 @@ class Child:
 DEVNULL = -3
 
 
+class HeldSignals:
+    """SIGINT and SIGTERM wait (blocked, not lost) while the block runs: for a step that makes
+    something the caller must know of to undo, such as a child whose pid it keeps. They land,
+    as KeyboardInterrupt or the caller's handler, right after the block."""
+
+    _SIGNALS = (_signal.SIGINT, _signal.SIGTERM)
+
+    def __enter__(self) -> HeldSignals:
+        self.saved = _signal.pthread_sigmask(_signal.SIG_BLOCK, self._SIGNALS)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _signal.pthread_sigmask(_signal.SIG_SETMASK, self.saved)
+
+
 def spawn(argv: list[str], stdin: int | None = None, stdout: int | None = None, stderr: int | None = None,
           setsid: bool = False, new_group: bool = False) -> Child:  # fmt: skip
     """posix_spawn with stdio redirected (an fd, DEVNULL, or None to inherit); the caller's fds are
@@ -181,7 +196,8 @@ def spawn(argv: list[str], stdin: int | None = None, stdout: int | None = None, 
         if fd is not None:
             actions.append((os.POSIX_SPAWN_DUP2, fd, target))
     try:
-        pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=actions, setsid=setsid,
+        # an empty signal mask: a child spawned under HeldSignals must not start with them blocked
+        pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=actions, setsid=setsid, setsigmask=(),
                              **({"setpgroup": 0} if new_group else {}))  # fmt: skip
     finally:
         if null >= 0:

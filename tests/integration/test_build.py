@@ -285,26 +285,37 @@ def test_failing_run_shows_output_and_code(cli, tmp_path):
     assert leftovers(cli) == ([], [], "")
 
 
-def test_interrupted_build_leaves_nothing(cli, tmp_path):
-    ctx = context(tmp_path, "FROM busybox\nRUN echo started && sleep 60\n")
-    images = cli.store_state()[1]
+def _interrupt_build(cli, tmp_path, ctx, wait_for: bytes, delay: float = 0.0) -> None:
+    """Ctrl-C a build `delay` seconds after its output shows `wait_for`; it must stop with 130."""
     out = tmp_path / "out"
     with open(out, "wb") as f:
         proc = subprocess.Popen([str(BIN / "berth"), "--root", cli.root, "build", "-t", "interrupted", str(ctx)],
                                 stdout=f, stderr=subprocess.STDOUT)  # fmt: skip
     try:
         deadline = time.monotonic() + 60
-        while b"started" not in out.read_bytes():
+        while wait_for not in out.read_bytes():
             assert time.monotonic() < deadline and proc.poll() is None, out.read_text()
-            time.sleep(0.05)
+            time.sleep(0.005)
+        time.sleep(delay)
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(30) == 130
+        assert proc.wait(30) == 130, out.read_text()
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_interrupted_build_leaves_nothing(cli, tmp_path):
+    ctx = context(tmp_path, "FROM busybox\nRUN echo started && sleep 60\n")
+    images = cli.store_state()[1]
+    _interrupt_build(cli, tmp_path, ctx, b"\nstarted\n")  # the step's own output: its container runs
     assert cli.store_state()[1] == images
     assert leftovers(cli) == ([], [], "")
+    # and while the step's container and its monitor are being made (CI once caught one left then)
+    for delay in (0.0, 0.01, 0.02, 0.03, 0.05, 0.08):
+        _interrupt_build(cli, tmp_path, ctx, b"Step 2/2", delay)
+        assert cli.store_state()[1] == images
+        assert leftovers(cli) == ([], [], ""), delay
 
 
 def test_add_url_from_a_loopback_server(cli, tmp_path):

@@ -21,10 +21,13 @@ class BaseImage:
 class RunRequest:
     """One RUN step: a container on the snapshot `parent` with the image config `config`."""
 
-    __slots__ = ("parent", "config", "argv", "env", "network", "binds", "tmpfs")
+    __slots__ = ("key", "parent", "config", "argv", "env", "network", "binds", "tmpfs")
 
-    def __init__(self, parent: str, config: dict, argv: list[str], env: list[str] = (), network: str = "",
+    def __init__(self, key: str, parent: str, config: dict, argv: list[str], env: list[str] = (), network: str = "",
                  binds: list[str] = (), tmpfs: list[str] = ()) -> None:  # fmt: skip
+        # the step container's id and its active snapshot's key, chosen by the builder before the step:
+        # however early the build is interrupted, it knows what to remove
+        self.key = key
         self.parent = parent  # committed snapshot key ("" for an empty root)
         self.config = config  # image config JSON: Env, User, WorkingDir of the step
         self.argv = argv
@@ -48,9 +51,9 @@ class StepRunner:
         """Make sure the layers are unpacked; the top snapshot's key ("" for none)."""
         raise NotImplementedError
 
-    def run(self, request: RunRequest, output, cancelled) -> tuple[int, str]:
-        """Run the step; (exit code, the active snapshot key holding its changes).
-        `cancelled()` is polled: when true the step's container is killed."""
+    def run(self, request: RunRequest, output, cancelled) -> int:
+        """Run the step; its exit code. Its changes are in the active snapshot `request.key`, which
+        the builder commits or removes. `cancelled()` is polled: when true the container is killed."""
         raise NotImplementedError
 
     def add_image(self, config: bytes, manifest: bytes, tags: list[str]) -> str:

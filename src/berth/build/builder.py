@@ -613,7 +613,7 @@ class Builder:
         hit = self._cached(key)
         if hit is not None:
             return self._apply(state, key, hit, None, created_by)
-        request = RunRequest(parent=self._top(state), config=state.config, argv=argv, env=args_env + proxies,
+        request = RunRequest(key=os.urandom(32).hex(), parent=self._top(state), config=state.config, argv=argv, env=args_env + proxies,
                              network="none" if network in ("", "default") else network, binds=binds, tmpfs=tmpfs)  # fmt: skip
         output: object = self.out
         captured = None
@@ -622,8 +622,9 @@ class Builder:
 
             captured = tempfile.TemporaryFile()
             output = captured
-        code, active = self.runner.run(request, output, self.cancel.is_set)
+        active = request.key  # removed below unless committed, however the step ends
         try:
+            code = self.runner.run(request, output, self.cancel.is_set)
             if self.cancel.is_set():
                 raise KeyboardInterrupt
             if code != 0:

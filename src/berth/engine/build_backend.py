@@ -7,7 +7,6 @@ import os
 import time
 
 from berth.build.backend import BaseImage, RunRequest, StepRunner
-from berth.errors import BerthError
 from berth.fs import remove_tree
 from berth.image.store import ImageStore
 from berth.oci import image_spec
@@ -66,38 +65,36 @@ class EngineStepRunner(StepRunner):
         ]
         return unpack_layers(self.images, descriptors, diff_ids)
 
-    def run(self, request: RunRequest, output, cancelled) -> tuple[int, str]:
+    def run(self, request: RunRequest, output, cancelled) -> int:
         from berth.engine.options import CreateOptions
+        from berth.foreground import HeldSignals
 
         config = image_spec.parse_config(request.config)
         opts = CreateOptions(image="(build)", command=tuple(request.argv), entrypoint=(), env=tuple(request.env),
                              network=request.network, volumes=tuple(request.binds), tmpfs=tuple(request.tmpfs))  # fmt: skip
-        c = self.engine.create_on(opts, "", config, request.parent, image_volumes=False)
-        done = False
+        monitor = None
         try:
+            # the id is the builder's: a Ctrl-C at any point here still finds what to remove
+            c = self.engine.create_on(opts, "", config, request.parent, image_volumes=False, cid=request.key)
             output.flush()
-            # the monitor is in a session of its own: Ctrl-C reaches the builder, which stops the step
-            monitor = self.engine._monitor(c, attach=True)
-            try:
-                self._copy_output(c, monitor, output, cancelled)
-            except BaseException:
-                self._stop(c.id, monitor)
-                raise
+            # the monitor is in a session of its own: Ctrl-C reaches the builder, which stops the step;
+            # held while it is spawned, so that it lands once the builder knows the monitor's pid
+            with HeldSignals():
+                monitor = self.engine._monitor(c, attach=True)
+            self._copy_output(c, monitor, output, cancelled)
             error = c._read("error")
             code = monitor.returncode
             if error and code == 0:
                 code = 125
             if error:
                 output.write(f"{error.strip()}\n".encode())
-            done = True
-            return code, c.id
+            return code
+        except BaseException:
+            if monitor is not None and monitor.poll() is None:
+                self._stop(request.key, monitor)
+            raise
         finally:
-            self._forget(c.id)
-            if not done:
-                try:
-                    self.snapshotter.remove(c.id)
-                except BerthError:
-                    pass
+            self._forget(request.key)
 
     def _copy_output(self, c, monitor, output, cancelled) -> None:
         """The step's output (attached before it starts) into the build's, until it exits."""
@@ -132,6 +129,7 @@ class EngineStepRunner(StepRunner):
 
     def _stop(self, cid: str, monitor) -> None:
         """Kill the step's processes; the monitor then records the exit and deletes the runtime state."""
+        monitor.send_signal(15)  # one still waiting for us gives up before it makes the container
         for _ in range(20):
             self.engine._runtime("kill", "--all", cid, "KILL")
             for _ in range(25):

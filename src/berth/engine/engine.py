@@ -225,11 +225,12 @@ class Engine:
         return self.create_on(opts, image.id, image_config, unpack(self.images, image))
 
     def create_on(
-        self, opts: CreateOptions, image_id: str, image_config, top: str, image_volumes: bool = True
+        self, opts: CreateOptions, image_id: str, image_config, top: str, image_volumes: bool = True, cid: str = ""
     ) -> Container:
         """A container on the committed snapshot `top` with the image config given (build's RUN steps
-        use it, with image_volumes=False: a step gets no volumes for the image's VOLUMEs, as BuildKit)."""
-        cid = os.urandom(32).hex()
+        use it, with image_volumes=False: a step gets no volumes for the image's VOLUMEs, as BuildKit;
+        and with the id they chose, `cid`)."""
+        cid = cid or os.urandom(32).hex()
         name = names.validate(opts.name) if opts.name else names.generate(self._name_taken)
         existing = self.db.execute("SELECT id FROM containers WHERE name = ?", (name,)).fetchone()
         if existing:

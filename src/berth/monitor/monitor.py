@@ -112,8 +112,8 @@ def _main(argv: list[str] | None) -> int:
     server = AttachServer(cdir, stdin=opts["stdin"], stdin_once=opts["stdin_once"] and not terminal)
     code = None
     try:
-        if attach:
-            _first_client(server)
+        if attach and not _first_client(server, fg):
+            return _failed(cdir, "the container was stopped before it started", 128 + _signal.SIGTERM)
         while True:
             code = _run_once(cid, cdir, bundle, base, attach, logger, opts["stdin"], spec, server, fg)
             if code is None:  # the runtime failed: _failed has recorded why
@@ -143,13 +143,18 @@ def _main(argv: list[str] | None) -> int:
             spawn(fastjson.loads(opts["exit_command"]), stdin=DEVNULL, stdout=DEVNULL, stderr=DEVNULL, setsid=True)
 
 
-def _first_client(server: AttachServer) -> None:
-    """An attached start: the client that asked is connecting; start once it has (or it never will)."""
+def _first_client(server: AttachServer, fg: Foreground) -> bool:
+    """An attached start: the client that asked is connecting; start once it has (or it never will).
+    False when told to stop first (SIGTERM or SIGINT, say from a build interrupted meanwhile)."""
     deadline = time.monotonic() + _FIRST_CLIENT_TIMEOUT
     while not server.attached() and time.monotonic() < deadline:
-        ready, _, _ = select.select(server.fds(), [], [], max(0.0, deadline - time.monotonic()))
+        ready, _, _ = select.select([*server.fds(), fg.wake_r], [], [], max(0.0, deadline - time.monotonic()))
         for fd in ready:
-            server.handle(fd)
+            if fd != fg.wake_r:
+                server.handle(fd)
+            elif any(sig in (_signal.SIGTERM, _signal.SIGINT) for sig in os.read(fd, 256)):
+                return False
+    return True
 
 
 def _run_once(cid: str, cdir: str, bundle: str, base: list[str], attach: bool, logger, stdin: bool, spec: dict,
