@@ -1,1 +1,1 @@
-"""The only code in berth that calls libc through ctypes."""
+"""The only code in berth that calls libc, through ctypes's C half (see libc.py)."""

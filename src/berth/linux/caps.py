@@ -1,9 +1,7 @@
 """Capabilities: names, the bounding and ambient sets, and capset(2)."""
 
-import ctypes
-
 from berth.linux import prctl as _prctl
-from berth.linux.libc import check, libc
+from berth.linux.libc import Structure, byref, c_int, c_uint32, check, libc
 
 NAMES = (
     "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
@@ -56,12 +54,12 @@ def names_of(m: int) -> list[str]:
     return [NAMES[i] for i in range(len(NAMES)) if m >> i & 1]
 
 
-class _Header(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+class _Header(Structure):
+    _fields_ = [("version", c_uint32), ("pid", c_int)]
 
 
-class _Data(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+class _Data(Structure):
+    _fields_ = [("effective", c_uint32), ("permitted", c_uint32), ("inheritable", c_uint32)]
 
 
 def capset(effective: int, permitted: int, inheritable: int) -> None:
@@ -71,7 +69,7 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
         data[i].effective = (effective >> shift) & 0xFFFFFFFF
         data[i].permitted = (permitted >> shift) & 0xFFFFFFFF
         data[i].inheritable = (inheritable >> shift) & 0xFFFFFFFF
-    check(libc.capset(ctypes.byref(hdr), data), "capset")
+    check(libc.capset(byref(hdr), data), "capset")
 
 
 def drop_bounding(keep: int) -> None:

@@ -1,11 +1,60 @@
-"""The libc handle, errno checking and raw syscall numbers per architecture.
+"""The libc handle, the C types berth's calls pass, errno checking and raw syscall numbers.
 
-ctypes (~1.5 ms to import) is loaded by the first libc call, not by importing a
-module of berth.linux: the runtime's main process needs their constants (mount
-flags, namespace types) on its hot path, and mostly no call.
+Built on `_ctypes`, the C half of ctypes, not on the `ctypes` package: importing ctypes
+costs ~1.7 ms (some forty types, their byte-order twins, `struct`, `types`), `_ctypes`
+~0.5 ms, and both the runtime's main process and every container's init call libc on
+the start path. Of ctypes's Python half berth needs only what is below: a few simple
+types, a CDLL-like function lookup keeping errno, and the C half's byref and sizeof.
+tests/unit/test_libc.py holds them against ctypes itself, so that a Python whose
+`_ctypes` differs fails there, not in a container.
 """
 
+import _ctypes
 import os
+from _ctypes import Structure, addressof, byref, get_errno, sizeof
+
+__all__ = ["Structure", "addressof", "byref", "sizeof", "c_char", "c_short", "c_ushort", "c_int", "c_uint32",
+           "c_long", "c_uint64", "c_void_p", "libc", "check", "syscall"]  # fmt: skip
+
+
+class c_char(_ctypes._SimpleCData):
+    _type_ = "c"
+
+
+class c_short(_ctypes._SimpleCData):
+    _type_ = "h"
+
+
+class c_ushort(_ctypes._SimpleCData):
+    _type_ = "H"
+
+
+class c_int(_ctypes._SimpleCData):
+    _type_ = "i"
+
+
+class c_uint32(_ctypes._SimpleCData):
+    _type_ = "I"
+
+
+class c_long(_ctypes._SimpleCData):
+    _type_ = "l"
+
+
+class c_uint64(_ctypes._SimpleCData):
+    _type_ = "Q"
+
+
+class c_void_p(_ctypes._SimpleCData):
+    _type_ = "P"
+
+
+class _Function(_ctypes.CFuncPtr):
+    """A libc function as ctypes.CDLL(None, use_errno=True) gives it: returns int, keeps errno."""
+
+    _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
+    _restype_ = c_int
+
 
 _NUMBERS = {
     "x86_64": {"pivot_root": 155, "keyctl": 250, "openat2": 437},
@@ -15,16 +64,16 @@ _MACHINE = os.uname().machine
 
 
 class _Libc:
-    """The C library of this process, loaded on first use; each function is looked up once."""
+    """The C library of this process, opened on first use; each function is looked up once."""
 
-    def __getattr__(self, name: str):
-        lib = self.__dict__.get("_lib")
-        if lib is None:
-            import ctypes
+    _handle = 0
 
-            lib = self.__dict__["_lib"] = ctypes.CDLL(None, use_errno=True)
-            lib.syscall.restype = ctypes.c_long
-        fn = getattr(lib, name)
+    def __getattr__(self, name: str) -> _Function:
+        if not self._handle:
+            self._handle = _ctypes.dlopen(None, _ctypes.RTLD_LOCAL)
+        fn = _Function((name, self))  # dlsym in this process's libc
+        if name == "syscall":
+            fn.restype = c_long
         self.__dict__[name] = fn
         return fn
 
@@ -35,19 +84,15 @@ libc = _Libc()
 def check(ret: int, what: str, path: str | None = None) -> int:
     """Raise OSError with errno when a libc call returned -1."""
     if ret < 0:
-        import ctypes
-
-        err = ctypes.get_errno()
+        err = get_errno()
         raise OSError(err, f"{what}: {os.strerror(err)}", path)
     return ret
 
 
 def syscall(name: str, *args: object) -> int:
     """Call a syscall that glibc has no wrapper for, by name."""
-    import ctypes
-
     try:
         number = _NUMBERS[_MACHINE][name]
     except KeyError:
         raise OSError(38, f"{name}: no syscall number known for {_MACHINE}") from None
-    return check(libc.syscall(ctypes.c_long(number), *args), name)
+    return check(libc.syscall(c_long(number), *args), name)

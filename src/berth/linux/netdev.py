@@ -1,8 +1,6 @@
 """Bringing a network interface up with ioctl(SIOCSIFFLAGS), without the socket module."""
 
-import ctypes
-
-from berth.linux.libc import check, libc
+from berth.linux.libc import Structure, byref, c_char, c_short, check, libc
 
 AF_INET = 2
 SOCK_DGRAM = 2
@@ -12,8 +10,8 @@ SIOCSIFFLAGS = 0x8914
 IFF_UP = 0x1
 
 
-class _IfReq(ctypes.Structure):
-    _fields_ = [("name", ctypes.c_char * 16), ("flags", ctypes.c_short), ("pad", ctypes.c_char * 22)]
+class _IfReq(Structure):
+    _fields_ = [("name", c_char * 16), ("flags", c_short), ("pad", c_char * 22)]
 
 
 def set_up(name: str = "lo") -> None:
@@ -21,8 +19,8 @@ def set_up(name: str = "lo") -> None:
     fd = check(libc.socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), "socket")
     try:
         req = _IfReq(name.encode())
-        check(libc.ioctl(fd, SIOCGIFFLAGS, ctypes.byref(req)), f"SIOCGIFFLAGS {name}")
+        check(libc.ioctl(fd, SIOCGIFFLAGS, byref(req)), f"SIOCGIFFLAGS {name}")
         req.flags |= IFF_UP
-        check(libc.ioctl(fd, SIOCSIFFLAGS, ctypes.byref(req)), f"SIOCSIFFLAGS {name}")
+        check(libc.ioctl(fd, SIOCSIFFLAGS, byref(req)), f"SIOCSIFFLAGS {name}")
     finally:
         libc.close(fd)

@@ -44,12 +44,12 @@ def set_pdeathsig(sig: int) -> None:
 
 def set_seccomp_filter(program: bytes) -> None:
     """Load a compiled classic-BPF seccomp program (struct sock_filter[]): needs no_new_privs or CAP_SYS_ADMIN."""
-    import ctypes
+    from berth.linux.libc import Structure, addressof, byref, c_char, c_ushort, c_void_p
 
-    class SockFprog(ctypes.Structure):
-        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+    class SockFprog(Structure):
+        _fields_ = [("len", c_ushort), ("filter", c_void_p)]
 
-    buf = ctypes.create_string_buffer(program, len(program))
-    fprog = SockFprog(len(program) // 8, ctypes.cast(buf, ctypes.c_void_p))
+    buf = (c_char * len(program)).from_buffer_copy(program)
+    fprog = SockFprog(len(program) // 8, addressof(buf))
     # a pointer: passed as one (prctl() takes plain ints, which ctypes would cut to 32 bits)
-    check(libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0), "prctl(PR_SET_SECCOMP)")
+    check(libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, byref(fprog), 0, 0), "prctl(PR_SET_SECCOMP)")

@@ -1,9 +1,7 @@
 """setrlimit(2) through libc: the stdlib's `resource` is a shared library of its own,
 ~0.4 ms to load on the container's start path, for one call."""
 
-import ctypes
-
-from berth.linux.libc import check, libc
+from berth.linux.libc import Structure, byref, c_uint64, check, libc
 
 # Linux's numbering, the same on every architecture berth runs on
 NUMBERS = {
@@ -15,11 +13,11 @@ NUMBERS = {
 INFINITY = 2**64 - 1
 
 
-class _Rlimit(ctypes.Structure):
-    _fields_ = [("soft", ctypes.c_uint64), ("hard", ctypes.c_uint64)]
+class _Rlimit(Structure):
+    _fields_ = [("soft", c_uint64), ("hard", c_uint64)]
 
 
 def setrlimit(name: str, soft: int, hard: int) -> None:
     """Set the limit `name` (RLIMIT_NOFILE...); a negative or too large value is unlimited."""
     values = [INFINITY if v < 0 or v > INFINITY else v for v in (soft, hard)]
-    check(libc.setrlimit(NUMBERS[name], ctypes.byref(_Rlimit(*values))), f"setrlimit {name}")
+    check(libc.setrlimit(NUMBERS[name], byref(_Rlimit(*values))), f"setrlimit {name}")
