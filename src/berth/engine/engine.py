@@ -731,25 +731,19 @@ class Engine:
     def update(self, ref: str, runtime_args: list[str]) -> Container:
         """New limits: applied by the runtime when running, and written into the bundle for the next start
         (only there, for a container that is not running)."""
+        from berth.runtime.container_update import merge_into_config
+
         c = self.get(ref)
         if c.status == RUNNING:
             proc = self._runtime("update", *runtime_args, c.id)
             if proc.returncode != 0:
                 raise InvalidArgument(proc.stderr.strip().removeprefix("berth-runtime: "))
-            with open(os.path.join(self.runtime_root, c.id, "config.json"), "rb") as f:
-                resources = fastjson.loads(f.read()).get("linux", {}).get("resources")
-            path = os.path.join(c.dir, "bundle", "config.json")
-            with open(path, "rb") as f:
-                doc = fastjson.loads(f.read())
-            doc.setdefault("linux", {})["resources"] = resources
-            atomic_write(path, fastjson.dumps(doc).encode())
-        else:
-            from berth.runtime.container_update import merge_into_config
-
-            path = os.path.join(c.dir, "bundle", "config.json")
-            with open(path, "rb") as f:
-                doc = merge_into_config(fastjson.loads(f.read()), runtime_args)
-            atomic_write(path, fastjson.dumps(doc).encode())
+        # the bundle's spec holds them for the next start (and inspect), merged as the runtime merged
+        # them into its copy: never read from the runtime's own state, which another runtime keeps elsewhere
+        path = os.path.join(c.dir, "bundle", "config.json")
+        with open(path, "rb") as f:
+            doc = merge_into_config(fastjson.loads(f.read()), runtime_args)
+        atomic_write(path, fastjson.dumps(doc).encode())
         return c
 
     # -- networks --------------------------------------------------------------------

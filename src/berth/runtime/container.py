@@ -11,14 +11,14 @@ from berth.runtime import cgroups, statedir
 
 class Container:
     def __init__(self, root: str, container_id: str, state: statedir.ContainerState | None = None,
-                 spec: Spec | None = None) -> None:  # fmt: skip
+                 spec: Spec | None = None, cgroup: cgroups.Manager | None = None) -> None:  # fmt: skip
         """Load a container's state from disk, or take what create already holds."""
         self.root = root
         self.state = state or statedir.load(root, container_id)
         self.id = container_id
         self.dir = statedir.container_dir(root, container_id)
         self._spec = spec
-        self._cgroup: cgroups.Manager | None = None
+        self._cgroup = cgroup
 
     @property
     def spec(self) -> Spec:

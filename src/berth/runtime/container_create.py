@@ -17,6 +17,7 @@ from berth.fs import atomic_write, remove_tree
 from berth.linux import ns, prctl
 from berth.oci.runtime_spec import Spec, parse_spec
 from berth.runtime import cgroups, init, intermediate, statedir, sync
+from berth.runtime.container import Container
 from berth.runtime.init import InitConfig
 from berth.runtime.validate import namespace_types, validate
 
@@ -49,7 +50,11 @@ def oci_state(container_id: str, spec: Spec, bundle: str, pid: int, status: str)
 
 def create(root: str, container_id: str, bundle: str, pid_file: str | None = None,
            console_fd: int = -1, preserve_fds: int = 0, new_keyring: bool = True,
-           loaded: tuple[Spec, bytes] | None = None) -> statedir.ContainerState:  # fmt: skip
+           loaded: tuple[Spec, bytes] | None = None,
+           start_pipe: tuple[int, int] | None = None) -> Container:  # fmt: skip
+    """start_pipe: (read end, write end) of a pipe init waits on for `start` instead of exec.fifo,
+    the write end staying with the caller: `run` starts what it created itself, and no other
+    process needs the fifo (two file system operations fewer on the start path)."""
     bundle = os.path.abspath(bundle)
     statedir.check_id(container_id)
     spec, raw = loaded or load_bundle(bundle)
@@ -73,17 +78,17 @@ def create(root: str, container_id: str, bundle: str, pid_file: str | None = Non
     parent_ch = child_ch = None
     fifo_fd = -1
     try:
-        atomic_write(os.path.join(cdir, "config.json"), raw, 0o600)
-        fifo = os.path.join(cdir, "exec.fifo")
-        os.mkfifo(fifo, 0o600)
-        fifo_fd = os.open(fifo, os.O_RDWR | os.O_CLOEXEC)
+        if start_pipe is None:
+            fifo = os.path.join(cdir, "exec.fifo")
+            os.mkfifo(fifo, 0o600)
+            fifo_fd = os.open(fifo, os.O_RDWR | os.O_CLOEXEC)
         made = cg.create()
         cg.apply(spec.linux.resources if spec.linux else None, _device_rules(spec))
         ns_fds = {t: os.open(p, os.O_RDONLY | os.O_CLOEXEC) for t, p in types.items() if p}
         parent_ch, child_ch = sync.pipes()
         main_hooks = bool(spec.hooks and (spec.hooks.prestart or spec.hooks.create_runtime))
         cfg = InitConfig(container_id=container_id, spec=spec, bundle=bundle, rootfs=rootfs, ch=child_ch,
-                         fifo_fd=fifo_fd, console_fd=console_fd, preserve_fds=preserve_fds,
+                         fifo_fd=fifo_fd if start_pipe is None else start_pipe[0], console_fd=console_fd, preserve_fds=preserve_fds,
                          new_keyring=new_keyring, in_userns="user" in types, cgroupns="cgroup" in types,
                          cgroup_layout=cg.layout(), main_hooks=main_hooks, seccomp=seccomp_program,
                          new_netns=types.get("network") == "")  # fmt: skip
@@ -98,6 +103,8 @@ def create(root: str, container_id: str, bundle: str, pid_file: str | None = Non
                 try:  # the child never runs main's code below
                     _child_signals()
                     parent_ch.close()
+                    if start_pipe is not None:
+                        os.close(start_pipe[1])  # main's: init reads end of file if main dies before start
                     _child(cfg, types, ns_fds, cg, direct)
                 finally:
                     os._exit(1)
@@ -107,10 +114,14 @@ def create(root: str, container_id: str, bundle: str, pid_file: str | None = Non
         if direct:
             init_pid = child
         child_ch.close()
-        os.close(fifo_fd)
-        fifo_fd = -1
+        if fifo_fd >= 0:
+            os.close(fifo_fd)
+            fifo_fd = -1
         for fd in ns_fds.values():
             os.close(fd)
+        # the config as it was at create, for the later commands; written while the child builds
+        # the container (main would only wait), not before the fork
+        atomic_write(os.path.join(cdir, "config.json"), raw, 0o600)
         init_pid = _converse(parent_ch, spec, container_id, bundle, init_pid)
         if not direct:
             os.waitpid(child, 0)
@@ -123,7 +134,7 @@ def create(root: str, container_id: str, bundle: str, pid_file: str | None = Non
         statedir.save(root, state)
         if pid_file:
             atomic_write(os.path.abspath(pid_file), str(init_pid).encode())
-        return state
+        return Container(root, container_id, state, spec, cg)
     except BaseException:
         if init_pid:
             _kill(init_pid)

@@ -1,4 +1,4 @@
-"""`start`: release a created container's init through exec.fifo."""
+"""`start`: release a created container's init through exec.fifo (or, for `run`, its pipe)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,26 @@ from berth.errors import FailedPrecondition
 from berth.runtime.container import Container
 
 
-def start(root: str, container_id: str, c: Container | None = None) -> Container:
+def start(root: str, container_id: str, c: Container | None = None, start_fd: int = -1) -> Container:
+    """start_fd: the write end of the pipe `run` gave init at create (closed here), in place of exec.fifo."""
     c = c or Container(root, container_id)
+    if start_fd >= 0:
+        try:
+            os.write(start_fd, b"0")
+        except BrokenPipeError:
+            pass  # init has died already: the caller's wait tells how
+        finally:
+            os.close(start_fd)
+    else:
+        _release(c, container_id)
+    if c.spec.hooks:
+        from berth.runtime import hooks
+
+        hooks.run(c.spec.hooks.poststart, c.oci_state(), "poststart", fatal=False)
+    return c
+
+
+def _release(c: Container, container_id: str) -> None:
     status = c.status()
     if status == "stopped":
         raise FailedPrecondition("cannot start a container that has stopped")
@@ -25,8 +43,3 @@ def start(root: str, container_id: str, c: Container | None = None) -> Container
     finally:
         os.close(fd)
     os.unlink(fifo)
-    if c.spec.hooks:
-        from berth.runtime import hooks
-
-        hooks.run(c.spec.hooks.poststart, c.oci_state(), "poststart", fatal=False)
-    return c

@@ -1,5 +1,5 @@
 """The container's init: builds the root file system from inside its own mount
-namespace, pivots into it, reports ready, waits for `start` on exec.fifo, then
+namespace, pivots into it, reports ready, waits for `start` on exec.fifo (or `run`'s pipe), then
 becomes the user's process with execve. No Python remains once it runs.
 """
 
@@ -109,9 +109,8 @@ def prepare(cfg: InitConfig) -> tuple[str, object | None]:
 
 
 def wait_for_start(fifo_fd: int) -> None:
-    """Block until `start` writes to exec.fifo (opened read-write before pivot_root)."""
-    while True:
-        data = os.read(fifo_fd, 1)
-        if data:
-            break
+    """Block until `start` writes to exec.fifo (opened read-write before pivot_root: it never
+    reads end of file), or `run`'s main to the pipe it gave instead (end of file: main is gone)."""
+    if not os.read(fifo_fd, 1):
+        raise OSError("start: the runtime that created the container is gone")
     os.close(fifo_fd)
