@@ -17,36 +17,19 @@ __all__ = ["Structure", "addressof", "byref", "sizeof", "c_char", "c_short", "c_
            "c_long", "c_uint64", "c_void_p", "libc", "check", "syscall"]  # fmt: skip
 
 
-class c_char(_ctypes._SimpleCData):
-    _type_ = "c"
+def _scalar(name: str, code: str) -> type:
+    """A C scalar type as ctypes makes one: a _SimpleCData subclass with the struct module's code."""
+    return type(name, (_ctypes._SimpleCData,), {"_type_": code})
 
 
-class c_short(_ctypes._SimpleCData):
-    _type_ = "h"
-
-
-class c_ushort(_ctypes._SimpleCData):
-    _type_ = "H"
-
-
-class c_int(_ctypes._SimpleCData):
-    _type_ = "i"
-
-
-class c_uint32(_ctypes._SimpleCData):
-    _type_ = "I"
-
-
-class c_long(_ctypes._SimpleCData):
-    _type_ = "l"
-
-
-class c_uint64(_ctypes._SimpleCData):
-    _type_ = "Q"
-
-
-class c_void_p(_ctypes._SimpleCData):
-    _type_ = "P"
+c_char = _scalar("c_char", "c")
+c_short = _scalar("c_short", "h")
+c_ushort = _scalar("c_ushort", "H")
+c_int = _scalar("c_int", "i")
+c_uint32 = _scalar("c_uint32", "I")
+c_long = _scalar("c_long", "l")
+c_uint64 = _scalar("c_uint64", "Q")
+c_void_p = _scalar("c_void_p", "P")
 
 
 class _Function(_ctypes.CFuncPtr):
