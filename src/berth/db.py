@@ -44,3 +44,47 @@ def _is_wal(path: str) -> bool:
         return os.pread(fd, 2, 18) == b"\x02\x02"
     finally:
         os.close(fd)
+
+
+def by_name_or_id(db: sqlite3.Connection, columns: str, table: str, ref: str) -> list[tuple]:
+    """Docker's way to name an object: the row whose name or ID is `ref`, else (three or more hex
+    digits) those whose ID starts with it. More than one row: an ambiguous prefix."""
+    row = db.execute(f"SELECT {columns} FROM {table} WHERE name = ? OR id = ?", (ref, ref)).fetchone()
+    if row is not None:
+        return [row]
+    if len(ref) >= 3 and all(c in "0123456789abcdef" for c in ref):
+        return db.execute(f"SELECT {columns} FROM {table} WHERE id LIKE ?", (ref + "%",)).fetchall()
+    return []
+
+
+class Transaction:
+    """BEGIN IMMEDIATE (the write lock, waited for up to the busy timeout); COMMIT when the block
+    ends, ROLLBACK when it raises. A Ctrl-C may land anywhere, after the COMMIT too: only a
+    transaction still open is rolled back, so the KeyboardInterrupt is what the caller sees."""
+
+    __slots__ = ("db",)
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._rollback()
+            raise
+        return self.db
+
+    def __exit__(self, kind, exc, tb) -> None:
+        if kind is not None:
+            self._rollback()
+            return
+        try:
+            self.db.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _rollback(self) -> None:
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")

@@ -312,7 +312,7 @@ def test_interrupted_build_leaves_nothing(cli, tmp_path):
     assert cli.store_state()[1] == images
     assert leftovers(cli) == ([], [], "")
     # and while the step's container and its monitor are being made (CI once caught one left then)
-    for delay in (0.0, 0.01, 0.02, 0.03, 0.05, 0.08):
+    for delay in (0.0, 0.005, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.15):
         _interrupt_build(cli, tmp_path, ctx, b"Step 2/2", delay)
         assert cli.store_state()[1] == images
         assert leftovers(cli) == ([], [], ""), delay

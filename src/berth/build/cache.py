@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 
 from berth import fastjson
-from berth.db import connect
+from berth.db import Transaction, connect
 
 
 class Cache:
@@ -43,13 +43,8 @@ class Cache:
         return row[0] if row else None
 
     def remember_files(self, rows: list[tuple]) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with Transaction(self.db):
             self.db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
 
     def prune(self) -> tuple[int, int]:
         """Forget every step and file digest and remove the cache mounts: (entries, bytes freed)."""

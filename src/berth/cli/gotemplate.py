@@ -75,3 +75,13 @@ def format_rows(fmt: str, rows: list[dict], headers: dict[str, str]) -> str:
     if not table:
         return "".join(line + "\n" for line in lines)
     return align([line.split("\t") for line in [render(template, headers), *lines]], min_width=10, padding=3)
+
+
+def format_documents(fmt: str, docs: list) -> str:
+    """docker's `inspect -f`: each document through the template, a line each; without one (or
+    with `-f json`) all of them as one JSON array, indented as docker's."""
+    if fmt and fmt != "json":
+        return "".join(render(fmt, d) + "\n" for d in docs)
+    import json
+
+    return json.dumps(docs, indent=4) + "\n"

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 from berth.argv import STR, Option, parse
-from berth.cli.gotemplate import render
+from berth.cli.gotemplate import format_documents
 from berth.errors import BerthError, InvalidArgument
 from berth.oci import image_spec, reference
 
@@ -59,12 +58,7 @@ def main(store, argv: list[str]) -> int:
             found.append(image_json(store, store.get(name)))
         except BerthError as e:
             failed.append(str(e))
-    fmt = opts["format"]
-    if fmt and fmt != "json":
-        for item in found:
-            sys.stdout.write(render(fmt, item) + "\n")
-    else:
-        sys.stdout.write(json.dumps(found, indent=4) + "\n")
+    sys.stdout.write(format_documents(opts["format"], found))
     for message in failed:
         sys.stderr.write(f"Error: {message}\n")
     return 1 if failed else 0

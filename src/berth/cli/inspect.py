@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 from berth import fastjson
 from berth.argv import STR, Option, parse
-from berth.cli.gotemplate import render
+from berth.cli.gotemplate import format_documents
 from berth.cli.image_inspect import image_json
 from berth.errors import BerthError, InvalidArgument, NotFound
 
@@ -195,11 +194,7 @@ def main(engine, argv: list[str], kind: str = "") -> int:
             found.append(image_json(engine.images, engine.images.get(ref)))
         except BerthError:
             failed.append(f"Error: No such object: {ref}")
-    if opts["format"] and opts["format"] != "json":
-        for item in found:
-            sys.stdout.write(render(opts["format"], item) + "\n")
-    else:
-        sys.stdout.write(json.dumps(found, indent=4) + "\n")
+    sys.stdout.write(format_documents(opts["format"], found))
     for message in failed:
         sys.stderr.write(message + "\n")
     return 1 if failed else 0

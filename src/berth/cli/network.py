@@ -117,14 +117,10 @@ def inspect(engine, argv: list[str]) -> int:
         except BerthError as e:
             sys.stderr.write(f"Error: {e}\n")
             code = 1
-    if opts["format"]:
-        from berth.cli.gotemplate import render
+    if docs or not code:  # docker's network inspect prints no empty array when all failed
+        from berth.cli.gotemplate import format_documents
 
-        sys.stdout.write("".join(render(opts["format"], d) + "\n" for d in docs))
-    elif docs or not code:
-        import json
-
-        sys.stdout.write(json.dumps(docs, indent=4) + "\n")
+        sys.stdout.write(format_documents(opts["format"], docs))
     return code
 
 

@@ -65,14 +65,9 @@ def inspect(engine, argv: list[str]) -> int:
         except BerthError as e:
             sys.stderr.write(f"Error response from daemon: {e}\n")
             code = 1
-    if opts["format"]:
-        from berth.cli.gotemplate import render
+    from berth.cli.gotemplate import format_documents
 
-        sys.stdout.write("".join(render(opts["format"], d) + "\n" for d in docs))
-    else:
-        import json
-
-        sys.stdout.write(json.dumps(docs, indent=4) + "\n")
+    sys.stdout.write(format_documents(opts["format"], docs))
     return code
 
 

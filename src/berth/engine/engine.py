@@ -24,7 +24,7 @@ import sys
 import time
 
 from berth import fastjson
-from berth.db import connect
+from berth.db import by_name_or_id, connect
 from berth.engine import names
 from berth.engine.options import CreateOptions
 from berth.errors import AlreadyExists, BerthError, FailedPrecondition, InvalidArgument, NotFound
@@ -197,17 +197,12 @@ class Engine:
     _COLUMNS = "id, name, image, image_name, created, config"
 
     def get(self, ref: str) -> Container:
-        row = self.db.execute(
-            f"SELECT {self._COLUMNS} FROM containers WHERE name = ? OR id = ?", (ref.removeprefix("/"), ref)
-        ).fetchone()
-        if row is None and len(ref) >= 3 and all(c in "0123456789abcdef" for c in ref):
-            rows = self.db.execute(f"SELECT {self._COLUMNS} FROM containers WHERE id LIKE ?", (ref + "%",)).fetchall()
-            if len(rows) > 1:
-                raise InvalidArgument(f"multiple containers match {ref}: give more of the ID")
-            row = rows[0] if rows else None
-        if row is None:
+        rows = by_name_or_id(self.db, self._COLUMNS, "containers", ref.removeprefix("/"))
+        if len(rows) > 1:
+            raise InvalidArgument(f"multiple containers match {ref}: give more of the ID")
+        if not rows:
             raise NotFound(f"No such container: {ref}")
-        return Container(self, row)
+        return Container(self, rows[0])
 
     def list(self) -> list[Container]:
         rows = self.db.execute(f"SELECT {self._COLUMNS} FROM containers ORDER BY created DESC").fetchall()
@@ -409,18 +404,13 @@ class Engine:
     def _etc_files(self, cdir: str, opts: CreateOptions) -> dict[str, str]:
         """/etc/hostname, /etc/hosts and /etc/resolv.conf as Docker writes them; a bridge network's
         address joins /etc/hosts at start, when the container has one."""
-        from berth.engine.networking import hosts_file, resolv_conf
+        from berth.engine.networking import host_resolv_conf, hosts_file, resolv_conf
 
         hostname = opts.hostname or os.path.basename(cdir)[:12]
-        try:
-            with open("/etc/resolv.conf") as f:
-                host_resolv = f.read()
-        except OSError:
-            host_resolv = ""
         files = {
             "hostname": hostname + "\n",
             "hosts": hosts_file(hostname, opts.add_hosts),
-            "resolv.conf": resolv_conf(host_resolv, opts.dns, opts.dns_search, opts.dns_options),
+            "resolv.conf": resolv_conf(host_resolv_conf(), opts.dns, opts.dns_search, opts.dns_options),
         }
         paths = {}
         for name, text in files.items():

@@ -39,6 +39,15 @@ def hosts_file(hostname: str, add_hosts: tuple[str, ...], ip: str = "") -> str:
     return HOSTS_HEAD + extra + (f"{ip}\t{hostname}\n" if ip else "")
 
 
+def host_resolv_conf() -> str:
+    """The host's /etc/resolv.conf, which a container's starts from ("" if it has none)."""
+    try:
+        with open("/etc/resolv.conf") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
 def resolv_conf(host_text: str, dns: tuple[str, ...], search: tuple[str, ...], options: tuple[str, ...],
                 embedded: str = "") -> str:  # fmt: skip
     """Docker's rules: the host's file without its loopback servers (unreachable from a container);
@@ -282,12 +291,7 @@ class Networking:
 
         cfg = c.config
         atomic_write(os.path.join(c.dir, "hosts"), hosts_file(hostname, tuple(cfg.get("addHosts") or ()), ip).encode())
-        try:
-            with open("/etc/resolv.conf") as f:
-                host = f.read()
-        except OSError:
-            host = ""
-        text = resolv_conf(host, tuple(cfg.get("dns") or ()), tuple(cfg.get("dnsSearch") or ()),
+        text = resolv_conf(host_resolv_conf(), tuple(cfg.get("dns") or ()), tuple(cfg.get("dnsSearch") or ()),
                            tuple(cfg.get("dnsOptions") or ()), "" if net.is_default else net.gateway)  # fmt: skip
         atomic_write(os.path.join(c.dir, "resolv.conf"), text.encode())
 

@@ -15,7 +15,7 @@ import time
 
 from berth import fastjson
 from berth.content.store import ContentStore
-from berth.db import connect
+from berth.db import Transaction, connect
 from berth.errors import InvalidArgument, NotFound
 from berth.oci import image_spec, reference
 from berth.oci.record import record
@@ -91,8 +91,7 @@ class ImageStore:
         if self._recorded(image_id, manifest_digest, names):
             return self.get(image_id)  # a rebuild from the cache: nothing to write (nor to fsync)
         size = self.unpacked_size(manifest)
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with Transaction(self.db):
             self.db.execute(
                 "INSERT INTO images (id, manifest, created, size, added) VALUES (?, ?, ?, ?, ?)"
                 " ON CONFLICT(id) DO UPDATE SET manifest = excluded.manifest",
@@ -100,10 +99,6 @@ class ImageStore:
             )
             for name in names:
                 self.db.execute("INSERT OR REPLACE INTO tags (name, image) VALUES (?, ?)", (name, image_id))
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
         return self.get(image_id)
 
     def _recorded(self, image_id: str, manifest_digest: str, names: list[str]) -> bool:

@@ -14,7 +14,7 @@ import os
 import time
 
 from berth import fastjson
-from berth.db import connect
+from berth.db import Transaction, by_name_or_id, connect
 from berth.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from berth.network.iproute import link_exists, routes
 
@@ -113,15 +113,12 @@ class NetworkStore:
         if ref in ("", "default", DEFAULT_NAME):
             self._ensure_default()
             ref = DEFAULT_NAME
-        row = self.db.execute(f"SELECT {_NET_COLUMNS} FROM networks WHERE name = ? OR id = ?", (ref, ref)).fetchone()
-        if row is None and len(ref) >= 3 and all(c in "0123456789abcdef" for c in ref):
-            rows = self.db.execute(f"SELECT {_NET_COLUMNS} FROM networks WHERE id LIKE ?", (ref + "%",)).fetchall()
-            if len(rows) > 1:
-                raise InvalidArgument(f"network {ref} is ambiguous ({len(rows)} matches found based on ID prefix)")
-            row = rows[0] if rows else None
-        if row is None:
+        rows = by_name_or_id(self.db, _NET_COLUMNS, "networks", ref)
+        if len(rows) > 1:
+            raise InvalidArgument(f"network {ref} is ambiguous ({len(rows)} matches found based on ID prefix)")
+        if not rows:
             raise NotFound(f"network {ref} not found")
-        return _network(row)
+        return _network(rows[0])
 
     def _ensure_default(self) -> None:
         if self.db.execute("SELECT 1 FROM networks WHERE name = ?", (DEFAULT_NAME,)).fetchone() is None:
@@ -137,8 +134,7 @@ class NetworkStore:
             raise InvalidArgument(f"invalid network name {name!r}: use letters, digits, '_', '.' and '-'")
         self._ensure_default()
         net_id = os.urandom(32).hex()
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with Transaction(self.db):
             if self.db.execute("SELECT 1 FROM networks WHERE name = ?", (name,)).fetchone():
                 raise AlreadyExists(f"network with name {name} already exists")
             taken = [ipaddress.ip_network(r[0]) for r in self.db.execute("SELECT subnet FROM networks")]
@@ -170,10 +166,6 @@ class NetworkStore:
             self.db.execute(f"INSERT INTO networks ({_NET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             (net_id, name, str(net), str(gw), bridge, int(internal), fastjson.dumps(labels or {}),
                              _now(), int(bool(subnet))))  # fmt: skip
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
         return self.get(net_id)
 
     def remove(self, net: Network) -> None:
@@ -218,8 +210,7 @@ class NetworkStore:
                 raise InvalidArgument(f"no available IPv4 address: {ip} is not a host address of {net.subnet}")
         veth = "vb" + os.urandom(5).hex()
         mac = mac or _random_mac()
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with Transaction(self.db):
             rows = [
                 _lease(r) for r in self.db.execute(f"SELECT {_LEASE_COLUMNS} FROM leases WHERE network = ?", (net.id,))
             ]
@@ -240,10 +231,6 @@ class NetworkStore:
                              fastjson.dumps(dns or []), time.time()))  # fmt: skip
             if locked is not None:
                 locked()
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
         return next(lease for lease in self.container_leases(container) if lease.network == net.id)
 
     def _next_free(self, net: Network, subnet, gateway, taken: set) -> ipaddress.IPv4Address:
@@ -287,13 +274,8 @@ class NetworkStore:
     def locked(self, action):
         """action() under the database's write lock: what makes or removes a bridge (and its rules)
         runs under it, so a bridge never goes while an address on it is being handed out."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with Transaction(self.db):
             result = action()
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
         return result
 
 

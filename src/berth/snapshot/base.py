@@ -12,7 +12,7 @@ from __future__ import annotations
 import _sqlite3 as sqlite3  # the C module: the package adds only datetime adapters (~2 ms)
 import os
 
-from berth.db import connect
+from berth.db import Transaction, connect
 from berth.errors import AlreadyExists, FailedPrecondition, NotFound
 from berth.fs import remove_tree
 from berth.oci.record import record
@@ -86,8 +86,7 @@ class Snapshotter:
     def _new(self, key: str, parent: str, kind: str) -> Info:
         if parent and self.stat(parent).kind != COMMITTED:
             raise FailedPrecondition(f"snapshot {parent} is not committed: it cannot be a parent")
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with Transaction(self.db):
             try:
                 cur = self.db.execute("INSERT INTO snapshots (key, kind, parent) VALUES (?, ?, ?)", (key, kind, parent))
             except sqlite3.IntegrityError:
@@ -98,10 +97,6 @@ class Snapshotter:
             except BaseException:
                 remove_tree(self.dir(info))
                 raise
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
         return info
 
     def upper(self, key: str) -> str:
@@ -139,16 +134,11 @@ class Snapshotter:
 
     def remove(self, key: str) -> None:
         info = self.stat(key)
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with Transaction(self.db):
             child = self.db.execute("SELECT key FROM snapshots WHERE parent = ? LIMIT 1", (key,)).fetchone()
             if child:
                 raise FailedPrecondition(f"snapshot {key} has a child {child[0]}: remove that first")
             self.db.execute("DELETE FROM snapshots WHERE key = ?", (key,))
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
         remove_tree(self.dir(info))
 
     def close(self) -> None:
