@@ -146,6 +146,23 @@ def test_killed_monitor_ps_stays_truthful_and_rm_cleans(berth):
     assert berth("ps", "-aq").stdout == ""
 
 
+def test_rm_that_cannot_finish_keeps_the_container_listed(berth):
+    import subprocess
+
+    cid = berth("create", "--name", "stuck", "--network", "none", "busybox", "true", check=True).stdout.strip()
+    pinned = os.path.join(berth.root, "containers", cid, "hostname")
+    subprocess.run(["chattr", "+i", pinned], check=True)  # its directory cannot go: rm fails midway
+    try:
+        failed = berth("rm", "stuck")
+        assert failed.returncode == 1 and "Operation not permitted" in failed.stderr, failed.stderr
+        assert len(failed.stderr.strip().splitlines()) == 1
+        assert berth("ps", "-aq", "--no-trunc").stdout.split() == [cid]  # still there, for another rm
+    finally:
+        subprocess.run(["chattr", "-i", pinned], check=True)
+    berth("rm", "stuck", check=True)
+    assert berth("ps", "-aq").stdout == "" and not os.path.exists(os.path.dirname(pinned))
+
+
 def test_twenty_parallel_detached_runs(berth):
     with ThreadPoolExecutor(20) as pool:
         results = list(

@@ -310,8 +310,11 @@ class Engine:
         except BerthError:
             pass
         remove_tree(os.path.join(self.root, "containers", cid))
-        for name in volumes:  # made for a container that could not be made
-            self.volumes.remove(name, [])
+        for name in volumes:  # made for a container that could not be made, or its anonymous ones at rm -v
+            try:
+                self.volumes.remove(name, [])
+            except NotFound:
+                pass  # an earlier rm that failed later took it already
 
     @property
     def networking(self):
@@ -686,8 +689,10 @@ class Engine:
         if os.path.exists(os.path.join(self.runtime_root, c.id)):
             self._runtime("delete", "--force", c.id)  # what a killed monitor left behind
         self._network_down(c)
-        self.db.execute("DELETE FROM containers WHERE id = ?", (c.id,))
+        # the row goes last: a directory that cannot go (still mounted somewhere) fails the rm with
+        # the container still listed, for another rm to finish, rather than leaving it unseen
         self._discard(c.id, list(c.config.get("AnonymousVolumes") or []) if volumes else [])
+        self.db.execute("DELETE FROM containers WHERE id = ?", (c.id,))
         self._event(c, "destroy")
         self._remove_cgroup_parent()
         return c
