@@ -153,12 +153,23 @@ def test_sig_proxy_and_no_stdin(berth):
           "sh", "-c", "trap 'echo got-usr1' USR1; while :; do sleep 0.1; done", check=True)  # fmt: skip
     proc = subprocess.Popen([berth.binary, "--root", berth.root, "attach", "--no-stdin", "quiet"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
-    time.sleep(1.0)  # attached, its handlers set (before that, SIGUSR1 would end it, as docker's CLI)
+    _wait_until_caught(proc.pid, signal.SIGUSR1)  # before that, SIGUSR1 would end it, as docker's CLI
     proc.send_signal(signal.SIGUSR1)  # proxied, as docker attach's --sig-proxy (the default)
     assert proc.stdout.readline() == "got-usr1\n"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert status(berth, "quiet") == "running"
+
+
+def _wait_until_caught(pid: int, sig: int, timeout: float = 30.0) -> None:
+    """Until process `pid` has a handler for `sig` (its SigCgt mask in /proc): attached, proxying."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        caught = next(line for line in open(f"/proc/{pid}/status") if line.startswith("SigCgt:"))
+        if int(caught.split()[1], 16) >> (sig - 1) & 1:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"{pid} never caught signal {sig}")
 
 
 def test_start_attach_interactive(berth):
