@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -70,6 +71,17 @@ def run_captured(argv: list[str], timeout: float, **kw) -> subprocess.CompletedP
 
 def unique(prefix: str = "t") -> str:
     return f"berth-{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def wait_for(predicate, timeout: float = 10.0) -> bool:
+    """Poll `predicate` until it holds (True) or `timeout` seconds have gone (its last answer):
+    what a test waits for, rather than a sleep that a slow machine outruns."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return predicate()
 
 
 class Runtime:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
+
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.root
 
@@ -21,7 +22,7 @@ def test_diff_lists_what_changed_as_docker_does(berth):
 
 def test_commit_makes_an_image_with_the_changes_and_the_config(berth):
     berth("run", "-d", "--name", "committer", "busybox", "sh", "-c", CHANGES + "; sleep 60", check=True)
-    time.sleep(0.5)
+    assert wait_for(lambda: berth("exec", "committer", "sh", "-c", "tail -n1 /etc/passwd | grep -qx y").returncode == 0)
     image = berth("commit", "-c", 'CMD ["cat", "/new"]', "-c", "ENV GREETING=hello", "-m", "a message", "-a",
                   "someone", "committer", "committed:v1", check=True).stdout.strip()  # fmt: skip
     assert image.startswith("sha256:")

@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+from tests.conftest import wait_for
+
 pytestmark = pytest.mark.root
 
 
@@ -64,7 +66,7 @@ def test_cp_both_ways_and_never_through_a_symlink_to_the_host(berth, tmp_path):
     host_target.mkdir()
     berth("run", "-d", "--name", "copier", "busybox", "sh", "-c",
           f"ln -s /etc/passwd /link; ln -s {host_target} /escape; sleep 60", check=True)  # fmt: skip
-    time.sleep(0.3)
+    assert wait_for(lambda: berth("exec", "copier", "test", "-L", "/escape").returncode == 0)
     berth("cp", str(tmp_path / "file"), "copier:/tmp/", check=True)
     berth("cp", str(tmp_path / "dir"), "copier:/opt/copied", check=True)
     out = berth("exec", "copier", "sh", "-c", "cat /tmp/file /opt/copied/sub/f; stat -c %u:%g /tmp/file").stdout
@@ -132,7 +134,7 @@ def test_named_and_anonymous_volumes(berth):
 def test_update_ps_size_and_port(berth):
     cid = berth("run", "-d", "--name", "updated", "--memory", "64m", "busybox", "sh", "-c", "echo x > /file; sleep 60",
                 check=True).stdout.strip()  # fmt: skip
-    time.sleep(0.3)
+    assert wait_for(lambda: berth("exec", "updated", "test", "-s", "/file").returncode == 0)
     assert (
         berth("update", "--memory", "128m", "--pids-limit", "30", "--cpus", "0.5", "updated", check=True).stdout
         == "updated\n"

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from tests.conftest import unique
+from tests.conftest import unique, wait_for
 
 pytestmark = pytest.mark.root
 
@@ -44,15 +44,6 @@ def host_address() -> str | None:
         if not name.startswith(("berth", "docker", "podman", "cni", "vb")):
             return address
     return None
-
-
-def wait_for(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
 
 
 def fetch(host: str, port: int, timeout: float = 5.0) -> bytes:
