@@ -19,7 +19,6 @@ import os
 import posixpath
 import threading
 import time
-from _sha256 import sha256  # the builtin module: hashlib's OpenSSL import costs ~4 ms on the all-cached path
 
 from berth import fastjson
 from berth.build.backend import RunRequest, StepRunner
@@ -28,6 +27,7 @@ from berth.build.dockerfile import Dockerfile, Instruction, Stage, parse
 from berth.build.ignore import Matcher
 from berth.build.shell import expand, expand_words
 from berth.errors import BerthError, FailedPrecondition, InvalidArgument, NotFound
+from berth.oci.digest import sha256  # the builtin one: hashlib's OpenSSL import costs ~4 ms on the all-cached path
 from berth.oci.record import to_json
 
 PROXY_ARGS = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY",

@@ -8,8 +8,6 @@ container lives, as Podman's conmon does: a port in use fails `run` at once, wit
 
 from __future__ import annotations
 
-import ipaddress
-
 from berth.errors import FailedPrecondition, InvalidArgument
 
 PROTOS = ("tcp", "udp")
@@ -46,6 +44,8 @@ def parse(spec: str) -> list[dict]:
     elif rest.count(":") > 2:
         raise InvalidArgument(f"invalid port format: {spec}")
     if ip:
+        import ipaddress  # only for an address given: ~3 ms to import
+
         try:
             if ipaddress.ip_address(ip).version != 4:
                 raise InvalidArgument(f"berth publishes on IPv4 addresses only: {ip}")

@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+try:
+    # the interpreter's builtin sha256: hashlib loads OpenSSL (~3 ms), too dear on a start path for
+    # chain IDs and cache keys (short inputs; whole layers go through hashlib)
+    from _sha256 import sha256
+except ImportError:  # Python 3.12 merged it into _sha2
+    try:
+        from _sha2 import sha256
+    except ImportError:
+        from hashlib import sha256
+
 _HEX = frozenset("0123456789abcdef")
 _LENGTHS = {"sha256": 64, "sha512": 128}
 
@@ -27,11 +37,9 @@ def validate(text: str) -> str:
 
 def chain_ids(diff_ids: tuple[str, ...] | list[str]) -> list[str]:
     """The image-spec's chain IDs: each layer's diff ID hashed with the chain below it."""
-    import hashlib
-
     out: list[str] = []
     for diff in diff_ids:
-        out.append(diff if not out else "sha256:" + hashlib.sha256(f"{out[-1]} {diff}".encode()).hexdigest())
+        out.append(diff if not out else "sha256:" + sha256(f"{out[-1]} {diff}".encode()).hexdigest())
     return out
 
 

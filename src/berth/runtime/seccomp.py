@@ -90,13 +90,13 @@ class Program:
 def program(profile: Seccomp, cache_dir: str) -> Program:
     """The profile compiled to BPF, from a cache keyed by the profile (libseccomp's compile costs
     ~25 ms with its import, on every container start; reading the cache, a file read)."""
-    import hashlib
     import os
 
     from berth import fastjson
+    from berth.oci.digest import sha256
     from berth.oci.record import to_json
 
-    key = hashlib.sha256((fastjson.dumps(to_json(profile)) + os.uname().machine).encode()).hexdigest()
+    key = sha256((fastjson.dumps(to_json(profile)) + os.uname().machine).encode()).hexdigest()
     path = os.path.join(cache_dir, f"{key}.bpf")
     try:
         with open(path, "rb") as f:

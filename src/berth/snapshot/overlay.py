@@ -13,7 +13,6 @@ That keeps 300+ layers in a page; overlayfs itself stops at 500.
 
 from __future__ import annotations
 
-import base64
 import os
 
 from berth.snapshot.base import VIEW, Info, Mount, Snapshotter
@@ -33,7 +32,8 @@ class OverlaySnapshotter(Snapshotter):
         links = os.path.join(self.root, "l")
         os.makedirs(links, exist_ok=True)
         while True:
-            short = base64.b32encode(os.urandom(5)).decode()
+            # short names keep a deep chain's lowerdir within a page; hex, since base64 imports `re`
+            short = os.urandom(5).hex()
             try:
                 os.symlink(f"../snapshots/{info.id}/fs", os.path.join(links, short))
                 break
