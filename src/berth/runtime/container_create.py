@@ -87,8 +87,9 @@ def create(root: str, container_id: str, bundle: str, pid_file: str | None = Non
         ns_fds = {t: os.open(p, os.O_RDONLY | os.O_CLOEXEC) for t, p in types.items() if p}
         parent_ch, child_ch = sync.pipes()
         main_hooks = bool(spec.hooks and (spec.hooks.prestart or spec.hooks.create_runtime))
+        start_fd = fifo_fd if start_pipe is None else start_pipe[0]  # what init waits on for `start`
         cfg = InitConfig(container_id=container_id, spec=spec, bundle=bundle, rootfs=rootfs, ch=child_ch,
-                         fifo_fd=fifo_fd if start_pipe is None else start_pipe[0], console_fd=console_fd, preserve_fds=preserve_fds,
+                         fifo_fd=start_fd, console_fd=console_fd, preserve_fds=preserve_fds,
                          new_keyring=new_keyring, in_userns="user" in types, cgroupns="cgroup" in types,
                          cgroup_layout=cg.layout(), main_hooks=main_hooks, seccomp=seccomp_program,
                          new_netns=types.get("network") == "")  # fmt: skip
