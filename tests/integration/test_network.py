@@ -363,3 +363,27 @@ def test_a_second_network_state_neither_uses_nor_removes_anothers_bridge(berth, 
                    capture_output=True, check=True)  # fmt: skip
     assert "berth0" in links() and berth_rules() == rules
     assert berth("exec", "mine", "ping", "-c1", "-W2", "10.89.0.1").returncode == 0
+
+
+def test_a_second_network_state_picks_a_subnet_anothers_bridge_does_not_use(berth, tmp_path):
+    # a user network's bridge of this state, up with a container on it
+    net = unique("sub")
+    berth("network", "create", net, check=True)
+    berth("run", "-d", "--name", "subbed", "--network", net, "busybox", "sleep", "60", check=True)
+    ours = json.loads(berth("network", "inspect", net, check=True).stdout)[0]["IPAM"]["Config"][0]["Subnet"]
+    other = dict(os.environ, BERTH_NETWORK_ROOT=str(tmp_path / "other-state"))
+
+    def theirs(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([berth.binary, "--root", str(tmp_path / "other-root"), *args], env=other,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+
+    try:
+        assert theirs("network", "create", "elsewhere").returncode == 0
+        got = json.loads(theirs("network", "inspect", "elsewhere").stdout)[0]["IPAM"]["Config"][0]["Subnet"]
+        assert got != ours  # the same subnet on two bridges would misroute both
+        clash = theirs("network", "create", "--subnet", ours, "clashing")
+        assert clash.returncode != 0 and "overlaps" in clash.stderr
+    finally:
+        theirs("network", "prune", "-f")
+        berth("rm", "-f", "subbed")
+        berth("network", "rm", net)

@@ -10,20 +10,10 @@ not its own.
 from __future__ import annotations
 
 from berth.network import firewall, iproute
-from berth.network.iproute import NetworkError
+from berth.network.iproute import NetworkError, owner
 from berth.network.store import Network
 
 MTU = 1500
-
-
-def owner(bridge: str) -> str | None:
-    """The state directory the bridge belongs to, "" if it is not berth's, None if there is none."""
-    try:
-        with open(f"/sys/class/net/{bridge}/ifalias") as f:
-            alias = f.read().strip()
-    except FileNotFoundError:
-        return None
-    return alias[len("berth:") :] if alias.startswith("berth:") else ""
 
 
 def _check_owner(bridge: str, state: str) -> bool:

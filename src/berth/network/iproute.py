@@ -70,3 +70,14 @@ def routes() -> list[tuple[str, str]]:
         if mask:
             out.append((fields[0], f"{ipaddress.ip_address(dest.to_bytes(4, 'little'))}/{bin(mask).count('1')}"))
     return out
+
+
+def owner(bridge: str) -> str | None:
+    """The berth network state a bridge belongs to (its ifalias, "berth:" + the state directory),
+    "" if it is not berth's, None if there is no such link."""
+    try:
+        with open(f"/sys/class/net/{bridge}/ifalias") as f:
+            alias = f.read().strip()
+    except FileNotFoundError:
+        return None
+    return alias[len("berth:") :] if alias.startswith("berth:") else ""

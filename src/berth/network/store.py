@@ -16,7 +16,7 @@ import time
 from berth import fastjson
 from berth.db import Transaction, by_name_or_id, connect
 from berth.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from berth.network.iproute import link_exists, routes
+from berth.network.iproute import link_exists, owner, routes
 
 SETUP_GRACE = 60.0
 DEFAULT_NAME = "bridge"
@@ -147,12 +147,12 @@ class NetworkStore:
                     ) from None
                 if net.version != 4 or net.prefixlen > 30:
                     raise InvalidArgument(f"invalid subnet {subnet}: berth needs an IPv4 network of /30 or larger")
-                if any(net.overlaps(t) for t in taken) or _overlaps_host_routes(net):
+                if any(net.overlaps(t) for t in taken) or _overlaps_host_routes(net, self.root):
                     raise FailedPrecondition("Pool overlaps with other one on this address space")
             else:
                 if gateway:
                     raise InvalidArgument("a --gateway needs a --subnet to belong to")
-                net = _free_subnet(taken)
+                net = _free_subnet(taken, self.root)
             if gateway:
                 try:
                     gw = ipaddress.ip_address(gateway)
@@ -287,17 +287,19 @@ def _random_mac() -> str:
     return ":".join(f"{x:02x}" for x in b)
 
 
-def _host_routes() -> list:
-    """The host's own routes (not the default, not berth's bridges): a new subnet must not hide one."""
-    return [ipaddress.ip_network(net, strict=False) for name, net in routes() if not name.startswith("berth")]
+def _host_routes(state: str) -> list:
+    """The host's routes but the default one and those of this state's own bridges (its networks'
+    subnets are checked apart): a new subnet must hide none, another berth state's included."""
+    return [ipaddress.ip_network(net, strict=False) for name, net in routes()
+            if not (name.startswith("berth") and owner(name) == state)]  # fmt: skip
 
 
-def _overlaps_host_routes(net) -> bool:
-    return any(net.overlaps(route) for route in _host_routes())
+def _overlaps_host_routes(net, state: str) -> bool:
+    return any(net.overlaps(route) for route in _host_routes(state))
 
 
-def _free_subnet(taken: list) -> ipaddress.IPv4Network:
-    routes = _host_routes()
+def _free_subnet(taken: list, state: str) -> ipaddress.IPv4Network:
+    routes = _host_routes(state)
     for candidate in ipaddress.ip_network(USER_POOL).subnets(new_prefix=24):
         if not any(candidate.overlaps(t) for t in taken) and not any(candidate.overlaps(r) for r in routes):
             return candidate
