@@ -115,7 +115,7 @@ def _main(argv: list[str] | None) -> int:
         if attach and not _first_client(server, fg):
             return _failed(cdir, "the container was stopped before it started", 128 + _signal.SIGTERM)
         while True:
-            code = _run_once(cid, cdir, bundle, base, attach, logger, opts["stdin"], spec, server, fg)
+            code = _run_once(cid, cdir, bundle, base, attach, logger, opts["stdin"], terminal, server, fg)
             if code is None:  # the runtime failed: _failed has recorded why
                 code = _read_code(cdir)
                 return code
@@ -157,11 +157,10 @@ def _first_client(server: AttachServer, fg: Foreground) -> bool:
     return True
 
 
-def _run_once(cid: str, cdir: str, bundle: str, base: list[str], attach: bool, logger, stdin: bool, spec: dict,
+def _run_once(cid: str, cdir: str, bundle: str, base: list[str], attach: bool, logger, stdin: bool, terminal: bool,
               server: AttachServer, fg: Foreground) -> int | None:  # fmt: skip
     """Create and start the container once and wait for it; its exit code (None if it could not start)."""
     pid_file = os.path.join(cdir, "init.pid")
-    terminal = bool(spec.get("process", {}).get("terminal"))
     in_r = in_w = -1
     if stdin and not terminal:
         in_r, in_w = os.pipe()
