@@ -217,7 +217,7 @@ class Engine:
         spec.command(opts, image_config.config)  # "No command specified" before anything is made
         from berth.image.unpack import unpack
 
-        return self.create_on(opts, image.id, image_config, unpack(self.images, image))
+        return self.create_on(opts, image.id, image_config, unpack(self.images, image, image_config))
 
     def create_on(
         self, opts: CreateOptions, image_id: str, image_config, top: str, image_volumes: bool = True, cid: str = ""

@@ -13,12 +13,14 @@ from berth.errors import AlreadyExists, InvalidArgument, NotFound
 from berth.image.store import Image, ImageStore
 from berth.oci import image_spec
 from berth.oci.digest import chain_ids
+from berth.snapshot.base import COMMITTED
 
 
-def unpack(store: ImageStore, image: Image) -> str:
-    """Make sure every layer is unpacked; return the top layer's snapshot key."""
+def unpack(store: ImageStore, image: Image, config: image_spec.ImageConfig | None = None) -> str:
+    """Make sure every layer is unpacked; return the top layer's snapshot key. `config`: the
+    image's, when the caller has read it already."""
     manifest = store.manifest(image)
-    diff_ids = store.config(image).rootfs.diff_ids
+    diff_ids = (config or store.config(image)).rootfs.diff_ids
     if len(diff_ids) != len(manifest.layers):
         raise InvalidArgument(f"image {image.id}: {len(manifest.layers)} layers but {len(diff_ids)} diff IDs")
     return unpack_layers(store, manifest.layers, diff_ids)
@@ -39,8 +41,6 @@ def unpack_layers(store: ImageStore, layers: tuple[image_spec.Descriptor, ...] |
 
 
 def _committed(sn, key: str) -> bool:
-    from berth.snapshot.base import COMMITTED
-
     try:
         return sn.stat(key).kind == COMMITTED
     except NotFound:
