@@ -7,6 +7,7 @@ import pytest
 
 from berth.oci.runtime_spec import CPU, BlockIO, DeviceRule, Memory, Pids, Resources
 from berth.runtime import cgroups
+from berth.runtime.cgroups import device_rules
 from berth.runtime.cgroups.v1 import devices as v1devices
 from berth.runtime.cgroups.v2 import cpu as v2cpu
 from berth.runtime.cgroups.v2.manager import V2Manager
@@ -39,9 +40,16 @@ def test_v2_create_apply_and_destroy(fake_v2, monkeypatch):
     assert made == (str(root / "a"), str(root / "a/b"))
     assert (root / "cgroup.subtree_control").read_text() == "+cpuset +memory +cpu +pids +io"
     assert (root / "a/cgroup.subtree_control").read_text() == "+cpuset +memory +cpu +pids +io"
-    mgr.apply(Resources(memory=Memory(limit=64 << 20, swap=128 << 20, reservation=-1),
-                        cpu=CPU(shares=1024, quota=50000, period=100000, cpus="0"), pids=Pids(limit=20),
-                        block_io=BlockIO(weight=500), unified={"memory.low": "4096"}))  # fmt: skip
+    mgr.apply(
+        Resources(
+            memory=Memory(limit=64 << 20, swap=128 << 20, reservation=-1),
+            cpu=CPU(shares=1024, quota=50000, period=100000, cpus="0"),
+            pids=Pids(limit=20),
+            block_io=BlockIO(weight=500),
+            unified={"memory.low": "4096"},
+        ),
+        devices=False,
+    )  # the device program needs a real cgroup: test_device_filter.py
     d = root / "a/b"
     assert (d / "memory.max").read_text() == str(64 << 20)
     assert (d / "memory.swap.max").read_text() == str(64 << 20)
@@ -62,7 +70,7 @@ def test_v2_rejects_path_escape_in_unified(fake_v2, monkeypatch):
     mgr = V2Manager(str(root), "/c")
     mgr.create()
     with pytest.raises(ValueError, match="invalid file name"):
-        mgr.apply(Resources(unified={"../x": "1"}))
+        mgr.apply(Resources(unified={"../x": "1"}), devices=False)
 
 
 def test_shares_conversion_matches_runc():
@@ -72,7 +80,7 @@ def test_shares_conversion_matches_runc():
 
 
 def test_v1_device_rules_deny_first_then_config_then_defaults():
-    rules = v1devices.rules_for(Resources(devices=(DeviceRule(allow=False, access="rwm"),
+    rules = device_rules.rules_for(Resources(devices=(DeviceRule(allow=False, access="rwm"),
                                                    DeviceRule(allow=True, type="c", major=10, minor=200, access="rw"))))  # fmt: skip
     texts = [(r.allow, v1devices.rule_text(r)) for r in rules]
     assert texts[0] == (False, "a")

@@ -124,7 +124,7 @@ class ContentStore:
         """Store bytes already in memory (manifests, configs); return the digest.
         A blob already there is not written again (a cached build re-puts its config and manifest)."""
         if expected is None:
-            from _sha256 import sha256  # builtin: no OpenSSL import for a few kilobytes
+            from berth.oci.digest import sha256  # builtin: no OpenSSL import for a few kilobytes
 
             expected = "sha256:" + sha256(data).hexdigest()
         if self.exists(expected):

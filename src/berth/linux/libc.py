@@ -40,8 +40,8 @@ class _Function(_ctypes.CFuncPtr):
 
 
 _NUMBERS = {
-    "x86_64": {"pivot_root": 155, "keyctl": 250, "openat2": 437},
-    "aarch64": {"pivot_root": 41, "keyctl": 219, "openat2": 437},
+    "x86_64": {"pivot_root": 155, "keyctl": 250, "openat2": 437, "bpf": 321},
+    "aarch64": {"pivot_root": 41, "keyctl": 219, "openat2": 437, "bpf": 280},
 }
 _MACHINE = os.uname().machine
 

@@ -44,7 +44,8 @@ class AttachServer:
         # blocks the monitor (its output and the other clients go on); the pipe is non-blocking
         self.pending = bytearray()
         self.close_when_written = False
-        self.master = -1  # the pty, for RESIZE
+        self.master = -1  # the pty, for RESIZE (set_master)
+        self.size = b""  # the last RESIZE, for a pty that comes after it (an attached start's first client)
         self.clients: dict[int, _Client] = {}
         # bound through the directory's fd: a container's directory may be longer than a socket path may
         dir_fd = os.open(cdir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -107,8 +108,10 @@ class AttachServer:
             self._input(client, stream, payload)
 
     def _input(self, client: _Client, stream: int, payload: bytes) -> None:
-        if stream == streams.RESIZE and self.master >= 0:
-            _resize(self.master, payload)
+        if stream == streams.RESIZE:
+            self.size = payload
+            if self.master >= 0:
+                _resize(self.master, payload)
         elif not client.stdin or not self.stdin:
             return
         elif stream == streams.STDIN:
@@ -184,6 +187,12 @@ class AttachServer:
         client = self.clients.pop(fd, None)
         if client is not None:
             client.sock.close()
+
+    def set_master(self, master: int) -> None:
+        """The container's pty, given the size a client asked for before it existed."""
+        self.master = master
+        if self.size:
+            _resize(master, self.size)
 
 
 def _resize(master: int, payload: bytes) -> None:

@@ -188,7 +188,7 @@ def _run_once(cid: str, cdir: str, bundle: str, base: list[str], attach: bool, l
         server.attach_stdin(in_w)
     master = _receive_master(console, runtime) if console else -1
     if master >= 0:
-        server.master = master
+        server.set_master(master)
         if stdin:
             os.set_blocking(master, False)  # as the stdin pipe: see AttachServer.pending
             server.attach_stdin(master)

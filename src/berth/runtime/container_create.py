@@ -17,6 +17,7 @@ from berth.fs import atomic_write, remove_tree
 from berth.linux import ns, prctl
 from berth.oci.runtime_spec import Spec, parse_spec
 from berth.runtime import cgroups, init, intermediate, statedir, sync
+from berth.runtime.cgroups import device_rules
 from berth.runtime.container import Container
 from berth.runtime.init import InitConfig
 from berth.runtime.validate import namespace_types, validate
@@ -83,7 +84,8 @@ def create(root: str, container_id: str, bundle: str, pid_file: str | None = Non
             os.mkfifo(fifo, 0o600)
             fifo_fd = os.open(fifo, os.O_RDWR | os.O_CLOEXEC)
         made = cg.create()
-        cg.apply(spec.linux.resources if spec.linux else None, _device_rules(spec))
+        cg.apply(spec.linux.resources if spec.linux else None,
+                 device_rules.for_devices(spec.linux.devices if spec.linux else ()))  # fmt: skip
         ns_fds = {t: os.open(p, os.O_RDONLY | os.O_CLOEXEC) for t, p in types.items() if p}
         parent_ch, child_ch = sync.pipes()
         main_hooks = bool(spec.hooks and (spec.hooks.prestart or spec.hooks.create_runtime))
@@ -221,13 +223,6 @@ class _ChildError(BerthError):
     def __init__(self, message: str, pid: int) -> None:
         super().__init__(message)
         self.pid = pid
-
-
-def _device_rules(spec: Spec) -> tuple:
-    from berth.oci.runtime_spec import DeviceRule
-
-    return tuple(DeviceRule(allow=True, type=d.type, major=d.major, minor=d.minor, access="rwm")
-                 for d in (spec.linux.devices if spec.linux else ()))  # fmt: skip
 
 
 def _kill(pid: int) -> None:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 
 from berth.errors import Unavailable
 from berth.oci.runtime_spec import Resources
 from berth.runtime import cgroups
-from berth.runtime.cgroups import files
+from berth.runtime.cgroups import device_rules, files
 from berth.runtime.cgroups.v2 import cpu, cpuset, io, memory, pids
 
 CONTROLLERS = (cpuset, memory, cpu, pids, io)
@@ -35,6 +34,12 @@ class V2Manager(cgroups.Manager):
         return made
 
     def apply(self, resources: Resources | None, extra_devices: tuple = (), devices: bool = True) -> None:
+        """devices: load the device filter too. Always at create, rules or none: a cgroup v2
+        without a device program lets a container open any device node it can mknod."""
+        if devices:
+            from berth.runtime.cgroups.v2 import devices as device_filter
+
+            device_filter.apply(self.dir, device_rules.rules_for(resources, extra_devices))
         if resources is None:
             return
         for ctl in CONTROLLERS:
@@ -43,9 +48,6 @@ class V2Manager(cgroups.Manager):
             if "/" in key or key.startswith("."):
                 raise ValueError(f"linux.resources.unified: invalid file name {key!r}")
             files.write(self.dir, key, value)
-        if resources.devices:
-            # device rules on v2 need an eBPF program, which berth does not load yet
-            sys.stderr.write("berth-runtime: warning: device cgroup rules are not enforced on cgroup v2\n")
 
     def join(self) -> None:
         files.write(self.dir, "cgroup.procs", 0)
