@@ -118,17 +118,19 @@ def _make_first_missing(sys, root_fd: int, path: str, directory: bool) -> str:
 def extract_tar(tar, dest: str, kind: str = "tar") -> None:
     """`tar.extractall(dest)` under the tarfile module's "tar" or "data" filter (PEP 706).
 
-    Where this Python predates the filters (Debian 12's 3.11.2 has none), the same rules are
-    applied here: leading slashes stripped, nothing placed or linked outside `dest`, no
-    setuid/setgid/sticky or group/other-write bits; with "data" also no device or FIFO and
-    no owners from the archive.
+    The same rules are applied here too, so that every Python behaves alike (Debian 12's 3.11.2
+    has no filters; 3.12's "tar" filter lets a link point outside, and a hard link to a name
+    the archive lacks raise KeyError): leading slashes stripped, nothing placed or linked
+    outside `dest`, no setuid/setgid/sticky or group/other-write bits; with "data" also no
+    device or FIFO and no owners from the archive.
     """
     import tarfile
 
+    members = _filtered(tar, dest, kind)
     if hasattr(tarfile, "data_filter"):
-        tar.extractall(dest, filter=kind)
+        tar.extractall(dest, members=members, filter=kind)
     else:
-        tar.extractall(dest, members=_filtered(tar, dest, kind))
+        tar.extractall(dest, members=members)
 
 
 def _filtered(tar, dest: str, kind: str):

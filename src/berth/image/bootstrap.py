@@ -48,8 +48,7 @@ def make_busybox_rootfs(dest: str, busybox: str = BUSYBOX) -> str:
         link = os.path.join(dest, applet)
         if os.path.lexists(link) or applet == "bin/busybox":
             continue
-        depth = applet.count("/")
-        os.symlink("../" * depth + "bin/busybox" if depth > 1 else "busybox", link)
+        os.symlink(os.path.relpath("bin/busybox", os.path.dirname(applet)), link)  # sbin/ip -> ../bin/busybox
     files = {
         "etc/passwd": "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n",
         "etc/group": "root:x:0:\ntty:x:5:\nnogroup:x:65534:\n",
