@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.conftest import host_mountinfo, unique, userns_bundle
+from tests.conftest import host_mountinfo, unique, userns_bundle, wait_for
 
 pytestmark = pytest.mark.root
 
@@ -29,6 +29,25 @@ def test_foreground_run_sees_pid1_hostname_and_only_its_processes(runtime, bundl
     assert rows == [["1", "sh"], [rows[1][0], "ps"]], proc.stdout
     assert host_mountinfo() == before, "the host's mount table changed"
     assert not os.path.exists(os.path.join(runtime.root, cid))
+
+
+def test_start_returns_once_the_process_is_execd(runtime, bundle):
+    """After `start`, PID 1 is the user's program, not Python: a signal sent then reaches it (the
+    kernel drops a signal PID 1 has no handler for, so one sent to a Python init was lost)."""
+    bundle.set_args("sh", "-c", "trap 'echo got-usr1 > /dev/shm/usr1; exit 7' USR1; while :; do sleep 0.01; done")
+    # init's work between its release and execve made long, so that a `start` returning early shows
+    bundle.config["hooks"] = {"startContainer": [{"path": "/bin/sleep", "args": ["sleep", "0.3"]}]}
+    bundle.write()
+    for _ in range(3):
+        cid = unique()
+        runtime("create", "--bundle", str(bundle), cid, check=True)
+        pid = runtime.state(cid)["pid"]
+        assert "python" in os.readlink(f"/proc/{pid}/exe")
+        runtime("start", cid, check=True)
+        assert os.readlink(f"/proc/{pid}/exe").endswith("/busybox")
+        runtime("kill", cid, "USR1", check=True)
+        assert wait_for(lambda: runtime.state(cid)["status"] == "stopped", 10), "USR1 was lost"
+        runtime("delete", cid, check=True)
 
 
 def test_create_start_kill_delete(runtime, bundle):

@@ -34,12 +34,32 @@ def _release(c: Container, container_id: str) -> None:
     if status != "created":
         raise FailedPrecondition(f"cannot start an already {status} container")
     fifo = os.path.join(c.dir, "exec.fifo")
-    try:
+    try:  # init holds the fifo open: without a reader this fails (ENXIO)
         fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as e:
         raise FailedPrecondition(f"cannot start container {container_id}: init is not waiting ({e.strerror})") from None
+    # A read end of our own: once ours is closed, init's (close-on-exec, kept until its execve) is
+    # the fifo's last writer, and our read end hangs up when it goes. So `start` returns once the
+    # container's process is exec'd, as runc's does: a signal sent after it reaches that process,
+    # not a Python init without handlers, for which the kernel drops it.
     try:
+        watch = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         os.write(fd, b"0")
     finally:
         os.close(fd)
-    os.unlink(fifo)
+    try:
+        os.unlink(fifo)
+        _until_hangup(watch, EXEC_TIMEOUT)
+    finally:
+        os.close(watch)
+
+
+EXEC_TIMEOUT = 60.0  # init's startContainer hooks run before its execve: a slow one is no failure
+
+
+def _until_hangup(fd: int, timeout: float) -> None:
+    import select
+
+    poller = select.poll()
+    poller.register(fd, 0)  # no events asked: poll reports the hang-up alone, never the byte init reads
+    poller.poll(int(timeout * 1000))

@@ -41,7 +41,8 @@ def run(cfg: InitConfig) -> None:
 
             hooks.run(spec.hooks.start_container, {"id": cfg.container_id, "status": "running",
                       "pid": os.getpid(), "bundle": cfg.bundle}, "startContainer")  # fmt: skip
-        process_setup.finalize(spec.process, seccomp_filter, cfg.preserve_fds, executable)
+        # exec.fifo stays open until execve closes it: `start` returns when it sees that
+        process_setup.finalize(spec.process, seccomp_filter, cfg.preserve_fds, executable, cfg.fifo_fd)
     except BaseException as e:  # noqa: BLE001
         message = describe(e)
         try:
@@ -110,7 +111,7 @@ def prepare(cfg: InitConfig) -> tuple[str, object | None]:
 
 def wait_for_start(fifo_fd: int) -> None:
     """Block until `start` writes to exec.fifo (opened read-write before pivot_root: it never
-    reads end of file), or `run`'s main to the pipe it gave instead (end of file: main is gone)."""
+    reads end of file), or `run`'s main to the pipe it gave instead (end of file: main is gone).
+    The fd stays open (close-on-exec) until the execve."""
     if not os.read(fifo_fd, 1):
         raise OSError("start: the runtime that created the container is gone")
-    os.close(fifo_fd)

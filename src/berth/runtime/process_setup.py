@@ -49,9 +49,12 @@ def compile_seccomp(profile: Seccomp | None, cache_dir: str) -> object | None:
     return seccomp.program(profile, cache_dir)
 
 
-def finalize(process: Process, seccomp_filter: object | None, preserve_fds: int, executable: str) -> None:
+def finalize(process: Process, seccomp_filter: object | None, preserve_fds: int, executable: str,
+             keep_fd: int = -1) -> None:  # fmt: skip
     """Become the container process and execve it. Never returns.
 
+    keep_fd: a close-on-exec fd left open to the execve itself, which closes it: how `start`
+    knows the process is exec'd (init's end of exec.fifo).
     Everything used here must already be imported: it runs after pivot_root.
     """
     nnp = process.no_new_privileges
@@ -79,7 +82,7 @@ def finalize(process: Process, seccomp_filter: object | None, preserve_fds: int,
         prctl.set_no_new_privs()
         if seccomp_filter is not None:
             seccomp_filter.load()
-    close_fds(preserve_fds)
+    close_fds(preserve_fds, keep_fd)
     reset_signals()
     os.execve(executable, list(process.args), env_dict(process.env))
 
@@ -102,10 +105,14 @@ def enter_cwd(cwd: str) -> None:
         raise FailedPrecondition(f"process.cwd {cwd} is outside the container's root")
 
 
-def close_fds(preserve_fds: int) -> None:
-    """Keep stdio and the preserved fds 3..3+N-1; close every other."""
+def close_fds(preserve_fds: int, keep_fd: int = -1) -> None:
+    """Keep stdio and the preserved fds 3..3+N-1 (and keep_fd); close every other."""
     first = 3 + preserve_fds
-    os.closerange(first, 1 << 20)
+    if keep_fd >= first:
+        os.closerange(first, keep_fd)
+        os.closerange(keep_fd + 1, 1 << 20)
+    else:
+        os.closerange(first, 1 << 20)
     for fd in range(3, first):
         os.set_inheritable(fd, True)
 
