@@ -46,7 +46,7 @@ def test_start_returns_once_the_process_is_execd(runtime, bundle):
         runtime("start", cid, check=True)
         assert os.readlink(f"/proc/{pid}/exe").endswith("/busybox")
         runtime("kill", cid, "USR1", check=True)
-        assert wait_for(lambda: runtime.state(cid)["status"] == "stopped", 10), "USR1 was lost"
+        assert wait_for(lambda c=cid: runtime.state(c)["status"] == "stopped", 10), "USR1 was lost"
         runtime("delete", cid, check=True)
 
 
