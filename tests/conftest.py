@@ -57,6 +57,14 @@ def busybox_rootfs(tmp_path_factory) -> str:
     return make_busybox_rootfs(str(tmp_path_factory.mktemp("busybox") / "rootfs"))
 
 
+CGROUP_V2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")  # cgroup v2 alone (the v2 guest), else v1 or hybrid
+
+
+def cgroup_dir(controller: str, path: str) -> str:
+    """Where the cgroup at `path` is for `controller`: one tree on v2, one per controller on v1."""
+    return f"/sys/fs/cgroup{path}" if CGROUP_V2 else f"/sys/fs/cgroup/{controller}{path}"
+
+
 def run_captured(argv: list[str], timeout: float, **kw) -> subprocess.CompletedProcess:
     """Run and capture through files, not pipes: a created or detached container
     (or its monitor) keeps its stdio open, and a pipe would never reach EOF."""

@@ -11,6 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests.conftest import cgroup_dir
+
 pytestmark = pytest.mark.root
 
 
@@ -151,7 +153,7 @@ def test_killed_monitor_ps_stays_truthful_and_rm_cleans(berth):
     assert "Exited" in berth("ps", "-a", check=True).stdout
     berth("rm", "orphan", check=True)
     assert not os.path.exists(cdir)
-    assert not os.path.exists(f"/sys/fs/cgroup/memory/berth/{cid}")
+    assert not os.path.exists(cgroup_dir("memory", f"/berth/{cid}"))
     assert berth("ps", "-aq").stdout == ""
 
 

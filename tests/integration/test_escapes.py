@@ -170,6 +170,34 @@ def test_device_nodes_made_inside_stay_closed(berth):
                    "c 1 3 open", "c 1 5 open", "c 10 200 open"]  # fmt: skip
 
 
+def host_block_device() -> tuple[int, int]:
+    """A block device of /dev that this test itself can open: the one under / first (a sandboxed
+    host may deny even root its disk), else the first that opens."""
+    import stat
+
+    nodes = [e.path for e in os.scandir("/dev") if stat.S_ISBLK(e.stat(follow_symlinks=False).st_mode)]
+    nodes.sort(key=lambda p: (os.stat(p).st_rdev != os.stat("/").st_dev, p))
+    for path in nodes:
+        try:
+            os.close(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
+        except OSError:
+            continue
+        rdev = os.stat(path).st_rdev
+        return os.major(rdev), os.minor(rdev)
+    raise AssertionError(f"none of the block devices {nodes} opens for root here: nothing to probe with")
+
+
+def test_a_made_block_device_reads_only_under_privileged(berth):
+    """A block device of the host's, made with mknod (CAP_MKNOD is a default capability): a default
+    container cannot open it, a --privileged one reads it (the same probe). Reads, never writes."""
+    major, minor = host_block_device()
+    probe = f"mknod /tmp/disk b {major} {minor} && head -c 512 /tmp/disk >/dev/null 2>&1 && echo read || echo denied"
+    out = berth("run", "--rm", "--network", "none", "busybox", "sh", "-c", probe, check=True).stdout
+    assert out == "denied\n", out
+    out = berth("run", "--rm", "--network", "none", "--privileged", "busybox", "sh", "-c", probe, check=True).stdout
+    assert out == "read\n", out
+
+
 def test_security_shows_the_isolation_at_a_glance(berth, tmp_path):
     import json
 

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from tests.conftest import host_mountinfo, unique
+from tests.conftest import cgroup_dir, host_mountinfo, unique
 
 pytestmark = pytest.mark.root
 
@@ -20,7 +20,7 @@ def leftovers(runtime, bundle, cid) -> list[str]:
         found.append("state directory")
     cg = bundle.config.get("linux", {}).get("cgroupsPath", "")
     for ctl in ("memory", "pids", "cpu", "freezer", "unified"):
-        if cg and os.path.exists(f"/sys/fs/cgroup/{ctl}{cg}"):
+        if cg and os.path.exists(cgroup_dir(ctl, cg)):
             found.append(f"{ctl} cgroup")
     return found
 

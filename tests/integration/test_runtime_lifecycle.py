@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.conftest import host_mountinfo, unique, userns_bundle, wait_for
+from tests.conftest import CGROUP_V2, cgroup_dir, host_mountinfo, unique, userns_bundle, wait_for
 
 pytestmark = pytest.mark.root
 
@@ -61,7 +61,7 @@ def test_create_start_kill_delete(runtime, bundle):
     assert set(state) >= {"ociVersion", "id", "pid", "status", "bundle", "rootfs", "created", "owner"}
     assert state["bundle"] == str(bundle)
     cgroup = bundle.config["linux"]["cgroupsPath"]
-    assert os.path.isdir(f"/sys/fs/cgroup/memory{cgroup}")
+    assert os.path.isdir(cgroup_dir("memory", cgroup))
     runtime("start", cid, check=True)
     assert runtime.state(cid)["status"] == "running"
     assert "cannot start an already running container" in runtime("start", cid).stderr
@@ -73,7 +73,7 @@ def test_create_start_kill_delete(runtime, bundle):
         time.sleep(0.01)
     assert runtime.state(cid)["status"] == "stopped"
     runtime("delete", cid, check=True)
-    assert not os.path.exists(f"/sys/fs/cgroup/memory{cgroup}")
+    assert not os.path.exists(cgroup_dir("memory", cgroup))
     assert not os.path.exists(os.path.join(runtime.root, cid))
     assert "does not exist" in runtime("state", cid).stderr
 
@@ -177,9 +177,13 @@ def test_update_changes_cgroup(runtime, bundle):
         cid,
         check=True,
     )
-    assert open(f"/sys/fs/cgroup/pids{cg}/pids.max").read().strip() == "33"
-    assert open(f"/sys/fs/cgroup/memory{cg}/memory.limit_in_bytes").read().strip() == str(100 << 20)
-    assert open(f"/sys/fs/cgroup/cpu{cg}/cpu.cfs_quota_us").read().strip() == "20000"
+    assert open(cgroup_dir("pids", cg) + "/pids.max").read().strip() == "33"
+    if CGROUP_V2:
+        assert open(cgroup_dir("memory", cg) + "/memory.max").read().strip() == str(100 << 20)
+        assert open(cgroup_dir("cpu", cg) + "/cpu.max").read().strip() == "20000 100000"
+    else:
+        assert open(cgroup_dir("memory", cg) + "/memory.limit_in_bytes").read().strip() == str(100 << 20)
+        assert open(cgroup_dir("cpu", cg) + "/cpu.cfs_quota_us").read().strip() == "20000"
     assert "between 10 and 1000" in runtime("update", "--blkio-weight", "5", cid).stderr
 
 
@@ -254,7 +258,7 @@ def test_failing_prestart_hook_fails_create_and_leaves_nothing(runtime, bundle):
     proc = runtime("create", "--bundle", str(bundle), cid)
     assert proc.returncode != 0 and "prestart hook /bin/false" in proc.stderr
     assert not os.path.exists(os.path.join(runtime.root, cid))
-    assert not os.path.exists("/sys/fs/cgroup/memory" + bundle.config["linux"]["cgroupsPath"])
+    assert not os.path.exists(cgroup_dir("memory", bundle.config["linux"]["cgroupsPath"]))
 
 
 def test_user_namespace_mappings(runtime, bundle, open_rootfs):
