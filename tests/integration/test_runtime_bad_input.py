@@ -108,6 +108,28 @@ def test_bad_cgroup_value(runtime, bundle):
     fails(runtime, bundle, "create", expect="cpuset.cpus")
 
 
+def test_unknown_capability_is_refused_at_create(runtime, bundle):
+    bundle.config["process"]["capabilities"]["permitted"].append("CAP_NOPE")
+    bundle.set_args("true")
+    fails(runtime, bundle, "create", expect="process.capabilities.permitted: unknown capability 'CAP_NOPE'")
+
+
+@pytest.mark.parametrize(
+    "resources, named",
+    [
+        ({"network": {"classID": 1048577}}, "linux.resources.network"),
+        ({"network": {"priorities": [{"name": "eth0", "priority": 5}]}}, "linux.resources.network"),
+        ({"hugepageLimits": [{"pageSize": "64KB", "limit": 65536}]}, "hugetlb"),
+    ],
+)
+def test_a_limit_the_host_cannot_apply_fails_create(runtime, bundle, resources, named):
+    """A container never runs without a limit it asked for (these were dropped silently). This host
+    and the v2 guest have no net_cls/net_prio and no 64KB huge pages."""
+    bundle.config["linux"]["resources"].update(resources)
+    bundle.set_args("true")
+    fails(runtime, bundle, "create", expect=named)
+
+
 def test_id_in_use(runtime, bundle):
     bundle.set_args("sleep", "100")
     cid = unique()

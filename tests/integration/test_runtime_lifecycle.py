@@ -50,6 +50,34 @@ def test_start_returns_once_the_process_is_execd(runtime, bundle):
         runtime("delete", cid, check=True)
 
 
+def test_joins_a_mount_namespace_by_path(runtime, bundle):
+    """linux.namespaces may name a mount namespace to join, as runc allows: here one the test made
+    (a copy of the host's table, private), so the container's mounts change it and never the host's."""
+    holder = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sleep", "60"])
+    try:
+        path = f"/proc/{holder.pid}/ns/mnt"
+        assert wait_for(lambda: os.readlink(path) != os.readlink("/proc/self/ns/mnt"))
+        for n in bundle.config["linux"]["namespaces"]:
+            if n["type"] == "mount":
+                n["path"] = path
+        bundle.set_args("sh", "-c", "readlink /proc/self/ns/mnt; test -x /bin/busybox && echo rootfs")
+        before = host_mountinfo()
+        out = runtime("run", "--bundle", str(bundle), unique(), check=True).stdout.split()
+        assert out == [os.readlink(path), "rootfs"], out
+        assert host_mountinfo() == before
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_fifo_device_entry_is_made_but_no_cgroup_rule(runtime, bundle):
+    """A "p" entry of linux.devices is a FIFO in /dev; the device cgroup takes no rule for it (v1
+    refused 'p 8:666 rwm' with EINVAL and the create failed)."""
+    bundle.config["linux"]["devices"] = [{"type": "p", "path": "/dev/fifo", "major": 8, "minor": 666}]
+    bundle.set_args("sh", "-c", "test -p /dev/fifo && echo fifo")
+    assert runtime("run", "--bundle", str(bundle), unique(), check=True).stdout == "fifo\n"
+
+
 def test_create_start_kill_delete(runtime, bundle):
     bundle.set_args("sh", "-c", "echo started > /dev/shm/x; exec sleep 1000")
     cid = unique()

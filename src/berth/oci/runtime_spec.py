@@ -155,6 +155,25 @@ class BlockIO:
 
 
 @record
+class HugepageLimit:
+    page_size: str
+    limit: int
+
+
+@record
+class InterfacePriority:
+    name: str
+    priority: int
+
+
+@record
+class Network:
+    _json_names = {"class_id": "classID"}
+    class_id: int | None = None
+    priorities: tuple[InterfacePriority, ...] = ()
+
+
+@record
 class Resources:
     _json_names = {"block_io": "blockIO"}
     devices: tuple[DeviceRule, ...] = ()
@@ -162,6 +181,9 @@ class Resources:
     cpu: CPU | None = None
     pids: Pids | None = None
     block_io: BlockIO | None = None
+    hugepage_limits: tuple[HugepageLimit, ...] = ()
+    network: Network | None = None
+    rdma: dict[str, object] = {}
     unified: dict[str, str] = {}
 
 

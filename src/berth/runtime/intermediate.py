@@ -28,7 +28,8 @@ def enter_namespaces(ch: sync.Channel, types: dict[str, str], ns_fds: dict[str, 
         ch.expect(sync.OK)
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
-    for t, fd in ns_fds.items():
+    # the mount namespace last: joining it changes the root that later path lookups start from
+    for t, fd in sorted(ns_fds.items(), key=lambda item: item[0] == "mount"):
         ns.setns(fd, ns.TYPES[t][0])
         os.close(fd)
     flags = 0

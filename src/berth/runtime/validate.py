@@ -43,10 +43,6 @@ def validate(spec: Spec, bundle: str) -> str:
             raise NotFound(f"namespace {t}: {path} does not exist")
     if "mount" not in types:
         raise InvalidArgument("config.json: a mount namespace is required; berth never changes the host's mounts")
-    if types.get("mount"):
-        raise InvalidArgument(
-            "config.json: joining an existing mount namespace is not supported; the rootfs needs its own"
-        )
     if spec.hostname and "uts" not in types:
         raise InvalidArgument("config.json: hostname needs a uts namespace of the container's own")
     linux = spec.linux
@@ -65,8 +61,28 @@ def validate(spec: Spec, bundle: str) -> str:
             rootfs_propagation(linux.rootfs_propagation)
         except ValueError as e:
             raise InvalidArgument(f"config.json: {e}") from None
+    _check_capabilities(spec)
     warn_unsupported_lsm(spec)
     return rootfs
+
+
+def _check_capabilities(spec: Spec) -> None:
+    """An unknown name is refused here, at create: it used to pass create and start, then kill the
+    process as init set its capabilities (runc warns and drops it; a container never runs with
+    other capabilities than it asked for)."""
+    capset = spec.process.capabilities
+    if capset is None:
+        return
+    from berth.linux import caps
+
+    for kind in ("bounding", "effective", "inheritable", "permitted", "ambient"):
+        for name in getattr(capset, kind):
+            try:
+                caps.number(name)
+            except ValueError:
+                raise InvalidArgument(
+                    f"config.json: process.capabilities.{kind}: unknown capability {name!r}"
+                ) from None
 
 
 def warn_unsupported_lsm(spec: Spec) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from berth.errors import InvalidArgument
 from berth.oci.runtime_spec import Resources
 from berth.runtime import cgroups
 from berth.runtime.cgroups import files
@@ -11,7 +12,17 @@ from berth.runtime.cgroups import files
 # controller module -> the Resources field it applies; each is imported only when
 # a config sets that field (every module costs start-up time)
 CONTROLLERS = (("cpuset", "cpu"), ("memory", "memory"), ("cpu", "cpu"), ("pids", "pids"),
-               ("blkio", "block_io"), ("devices", "devices"))  # fmt: skip
+               ("blkio", "block_io"), ("hugetlb", "hugepage_limits"), ("net_cls", "network"),
+               ("net_prio", "network"), ("rdma", "rdma"), ("devices", "devices"))  # fmt: skip
+
+
+def _asks(name: str, resources: Resources, field: str) -> bool:
+    """Whether the config sets something the controller `name` applies."""
+    if name == "net_cls":
+        return resources.network is not None and resources.network.class_id is not None
+    if name == "net_prio":
+        return resources.network is not None and bool(resources.network.priorities)
+    return bool(getattr(resources, field))
 
 
 def _controller(name: str):
@@ -54,13 +65,17 @@ class V1Manager(cgroups.Manager):
         which would let a container open any device node it can mknod). `update` leaves them."""
         resources = resources or Resources()
         for name, field in CONTROLLERS:
-            d = self._dir(name)
-            if d is None:
+            wanted = devices if name == "devices" else _asks(name, resources, field)
+            if not wanted:
                 continue
+            d = self._dir(name)
+            if d is None:  # never run without a limit the config asked for
+                raise InvalidArgument(
+                    f"cgroup: linux.resources.{field} needs the {name} controller, which this host lacks"
+                )
             if name == "devices":
-                if devices:
-                    _controller(name).apply(d, resources, extra_devices)
-            elif getattr(resources, field):
+                _controller(name).apply(d, resources, extra_devices)
+            else:
                 _controller(name).apply(d, resources)
 
     def join(self) -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import time
 
-from berth.errors import Unavailable
+from berth.errors import InvalidArgument, Unavailable
 from berth.oci.runtime_spec import Resources
 from berth.runtime import cgroups
-from berth.runtime.cgroups import device_rules, files
-from berth.runtime.cgroups.v2 import cpu, cpuset, io, memory, pids
+from berth.runtime.cgroups import device_rules, files, rdma
+from berth.runtime.cgroups.v2 import cpu, cpuset, hugetlb, io, memory, pids
 
-CONTROLLERS = (cpuset, memory, cpu, pids, io)
+CONTROLLERS = (cpuset, memory, cpu, pids, io, hugetlb, rdma)
 
 
 class V2Manager(cgroups.Manager):
@@ -42,6 +42,9 @@ class V2Manager(cgroups.Manager):
             device_filter.apply(self.dir, device_rules.rules_for(resources, extra_devices))
         if resources is None:
             return
+        network = resources.network
+        if network is not None and (network.class_id is not None or network.priorities):
+            raise InvalidArgument("cgroup: linux.resources.network needs net_cls and net_prio, which cgroup v2 has not")
         for ctl in CONTROLLERS:
             ctl.apply(self.dir, resources)
         for key, value in resources.unified.items():

@@ -1,0 +1,15 @@
+#!/bin/bash
+# The runtime, container, limit and escape tests on a kernel whose only cgroup hierarchy is v2:
+# a User-mode Linux guest (tests/v2vm/README.md). Builds the guest once (about two minutes, from
+# Debian's packages; again when pyproject.toml changes), then boots it with this tree copied in.
+# Exit: pytest's in the guest; 124 the guest timed out, 125 it died (its console is shown).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export V2VM_DIR=${V2VM_DIR:-/var/tmp/bv2}
+bash tests/v2vm/build-vm.sh
+tests=(tests/unit tests/integration/test_device_filter.py tests/integration/test_limits.py
+       tests/integration/test_escapes.py tests/integration/test_runtime_lifecycle.py
+       tests/integration/test_containers.py)
+V2VM_SRC=$PWD V2VM_TIMEOUT=${V2VM_TIMEOUT:-2400} bash tests/v2vm/run-in-vm.sh \
+  "test -f /sys/fs/cgroup/cgroup.controllers && ! grep -qw cgroup /proc/mounts || { echo 'the guest is not cgroup v2-only' >&2; exit 1; }
+   .venv/bin/python -m pytest -q -p no:cacheprovider --timeout 600 ${tests[*]} ${*:-}"

@@ -1,0 +1,3 @@
+from berth.runtime.cgroups.rdma import NAME, apply
+
+__all__ = ["NAME", "apply"]
