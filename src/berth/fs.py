@@ -161,3 +161,36 @@ def _filtered(tar, dest: str, kind: str):
                 m.mode = (m.mode | 0o600) & ~(0o011 if not m.mode & 0o100 else 0)
         m.mode &= ~(stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX | 0o022)
         yield m
+
+
+class DirLock:
+    """An exclusive flock on a directory: the per-container lock. It serialises holders in other
+    processes and in other threads alike (each takes it through an open of its own); the kernel
+    lets it go when its holder dies. `with DirLock(path):` waits for it."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.fd = -1
+
+    def acquire(self) -> "DirLock":
+        import fcntl
+
+        fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        self.fd = fd
+        return self
+
+    def release(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> "DirLock":
+        return self if self.fd >= 0 else self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

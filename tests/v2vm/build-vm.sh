@@ -33,9 +33,11 @@ BERTH_SRC=${BERTH_SRC:-$PWD}
 host_mirror() {
   local f
   for f in /etc/apt/sources.list.d/*.sources; do
-    [ -e "$f" ] && awk '/^URIs:/ && $2 !~ /security/ {print $2; exit}' "$f"
+    [ ! -e "$f" ] || awk '/^URIs:/ && $2 !~ /security/ {print $2; exit}' "$f"
   done | head -1
-  [ -e /etc/apt/sources.list ] && awk '$1 == "deb" && $0 !~ /security/ {for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) {print $i; exit}}' /etc/apt/sources.list
+  if [ -e /etc/apt/sources.list ]; then
+    awk '$1 == "deb" && $0 !~ /security/ {for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) {print $i; exit}}' /etc/apt/sources.list
+  fi
 }
 MIRROR=${MIRROR:-$(host_mirror | head -1)}
 [ -n "$MIRROR" ] || { echo "build-vm: no Debian mirror in /etc/apt/sources.list*: set MIRROR" >&2; exit 1; }

@@ -28,7 +28,7 @@ from berth.db import by_name_or_id, connect
 from berth.engine import names
 from berth.engine.options import CreateOptions
 from berth.errors import AlreadyExists, BerthError, FailedPrecondition, InvalidArgument, NotFound
-from berth.fs import atomic_write, remove_tree
+from berth.fs import DirLock, atomic_write, remove_tree
 from berth.oci.record import to_json
 
 CREATED, RUNNING, EXITED = "created", "running", "exited"
@@ -203,6 +203,23 @@ class Engine:
         if not rows:
             raise NotFound(f"No such container: {ref}")
         return Container(self, rows[0])
+
+    def _held(self, ref: str) -> tuple[DirLock, Container]:
+        """The container's lock, taken, and the container as read again under it (lock, re-read,
+        act): every state change holds it, so that two of them on one container never interleave
+        (two starts once made two monitors that deleted each other's files). Another container's
+        calls do not wait. The monitor takes no lock: a container's status reads as running until
+        its monitor has recorded the exit, so nothing acts on what the monitor is still finishing."""
+        c = self.get(ref)
+        try:
+            lock = DirLock(c.dir).acquire()
+        except FileNotFoundError:
+            raise NotFound(f"No such container: {ref}") from None
+        try:
+            return lock, self.get(c.id)
+        except BaseException:
+            lock.release()
+            raise
 
     def list(self) -> list[Container]:
         rows = self.db.execute(f"SELECT {self._COLUMNS} FROM containers ORDER BY created DESC").fetchall()
@@ -498,10 +515,11 @@ class Engine:
             c, att, monitor = self.start_attached(ref)
             tty = bool(c.config.get("tty"))
             return self.end_attached(c, monitor, attaching.pump(att, tty=tty, stdin=bool(c.config.get("interactive"))))
-        c = self.get(ref)
-        if c.status == RUNNING:
-            return 0
-        self._prepare_start(c, lambda sandbox: self._start_monitor(c, sandbox))
+        lock, c = self._held(ref)
+        with lock:
+            if c.status == RUNNING:
+                return 0
+            self._prepare_start(c, lambda sandbox: self._start_monitor(c, sandbox))
         return 0
 
     def start_attached(self, ref: str):
@@ -509,17 +527,18 @@ class Engine:
         (container, berth.engine.attach.Attachment, the monitor process)."""
         from berth.engine import attach as attaching
 
-        c = self.get(ref)
-        if c.status == RUNNING:
-            raise FailedPrecondition(f"container {c.id} is already running")
-        monitor = self._prepare_start(c, lambda sandbox: self._monitor(c, attach=True, sandbox=sandbox),
-                                      attached=True)  # fmt: skip
-        try:
-            att = attaching.connect(c.dir, bool(c.config.get("interactive")), alive=lambda: monitor.poll() is None)
-        except FileNotFoundError:
-            monitor.wait()
-            self._raise_start_error(c)
-            raise
+        lock, c = self._held(ref)
+        with lock:  # until our client is in: the monitor starts the container then
+            if c.status == RUNNING:
+                raise FailedPrecondition(f"container {c.id} is already running")
+            monitor = self._prepare_start(c, lambda sandbox: self._monitor(c, attach=True, sandbox=sandbox),
+                                          attached=True)  # fmt: skip
+            try:
+                att = attaching.connect(c.dir, bool(c.config.get("interactive")), alive=lambda: monitor.poll() is None)
+            except FileNotFoundError:
+                monitor.wait()
+                self._raise_start_error(c)
+                raise
         att.monitor_pid = monitor.pid
         return c, att, monitor
 
@@ -624,7 +643,11 @@ class Engine:
             self._runtime("resume", c.id)
 
     def kill(self, ref: str, signal: str = "KILL") -> Container:
-        c = self.get(ref)
+        lock, c = self._held(ref)
+        with lock:
+            return self._kill(c, ref, signal)
+
+    def _kill(self, c: Container, ref: str, signal: str) -> Container:
         if c.status != RUNNING:
             raise FailedPrecondition(f"cannot kill container: {ref}: container {c.id} is not running")
         self._thaw(c)
@@ -646,7 +669,12 @@ class Engine:
 
     def stop(self, ref: str, timeout: float | None = None, signal: str = "") -> Container:
         """SIGTERM (or --stop-signal), then SIGKILL after 10 s (or --stop-timeout)."""
-        c = self.get(ref)
+        lock, c = self._held(ref)
+        with lock:
+            return self._stop(c, timeout, signal)
+
+    def _stop(self, c: Container, timeout: float | None, signal: str) -> Container:
+        ref = c.id
         if c.status != RUNNING:
             return c
         signal = signal or c.config.get("stopSignal") or "TERM"
@@ -672,7 +700,11 @@ class Engine:
             self.networking.down(c.id)
 
     def remove(self, ref: str, force: bool = False, volumes: bool = False) -> Container:
-        c = self.get(ref)
+        lock, c = self._held(ref)
+        with lock:
+            return self._remove(c, ref, force, volumes)
+
+    def _remove(self, c: Container, ref: str, force: bool, volumes: bool) -> Container:
         if c.status == RUNNING:
             if not force:
                 raise FailedPrecondition(
@@ -712,66 +744,72 @@ class Engine:
                 pass  # another container still has its cgroup there
 
     def pause(self, ref: str, resume: bool = False) -> Container:
-        c = self.get(ref)
-        if c.status != RUNNING:
-            raise FailedPrecondition(f"container {c.id} is not running")
-        if c.paused != resume:
-            raise FailedPrecondition(f"container {c.id} is {'not ' if resume else ''}paused")
-        proc = self._runtime("resume" if resume else "pause", c.id)
-        if proc.returncode != 0:
-            raise FailedPrecondition(proc.stderr.strip().removeprefix("berth-runtime: "))
-        self._event(c, "unpause" if resume else "pause")
-        return c
+        lock, c = self._held(ref)
+        with lock:
+            if c.status != RUNNING:
+                raise FailedPrecondition(f"container {c.id} is not running")
+            if c.paused != resume:
+                raise FailedPrecondition(f"container {c.id} is {'not ' if resume else ''}paused")
+            proc = self._runtime("resume" if resume else "pause", c.id)
+            if proc.returncode != 0:
+                raise FailedPrecondition(proc.stderr.strip().removeprefix("berth-runtime: "))
+            self._event(c, "unpause" if resume else "pause")
+            return c
 
     def update(self, ref: str, runtime_args: list[str]) -> Container:
         """New limits: applied by the runtime when running, and written into the bundle for the next start
         (only there, for a container that is not running)."""
         from berth.runtime.container_update import merge_into_config
 
-        c = self.get(ref)
-        if c.status == RUNNING:
-            proc = self._runtime("update", *runtime_args, c.id)
-            if proc.returncode != 0:
-                raise InvalidArgument(proc.stderr.strip().removeprefix("berth-runtime: "))
-        # the bundle's spec holds them for the next start (and inspect), merged as the runtime merged
-        # them into its copy: never read from the runtime's own state, which another runtime keeps elsewhere
-        path = os.path.join(c.dir, "bundle", "config.json")
-        with open(path, "rb") as f:
-            doc = merge_into_config(fastjson.loads(f.read()), runtime_args)
-        atomic_write(path, fastjson.dumps(doc).encode())
-        return c
+        lock, c = self._held(ref)
+        with lock:
+            if c.status == RUNNING:
+                proc = self._runtime("update", *runtime_args, c.id)
+                if proc.returncode != 0:
+                    raise InvalidArgument(proc.stderr.strip().removeprefix("berth-runtime: "))
+            # the bundle's spec holds them for the next start (and inspect), merged as the runtime merged
+            # them into its copy: never read from the runtime's own state, which another runtime keeps elsewhere
+            path = os.path.join(c.dir, "bundle", "config.json")
+            with open(path, "rb") as f:
+                doc = merge_into_config(fastjson.loads(f.read()), runtime_args)
+            atomic_write(path, fastjson.dumps(doc).encode())
+            return c
 
     # -- networks --------------------------------------------------------------------
     def network_connect(self, ref: str, network: str, ip: str = "", aliases: tuple[str, ...] = ()) -> None:
         """Join a network now if the container runs, and at each start from now on."""
-        c = self.get(ref)
-        if not _bridged(c.config.get("network", "")):
-            raise FailedPrecondition(
-                "container sharing network namespace with another container or host cannot be connected to any other network"
-            )
-        join = self.networking.connect(c, network, ip, aliases, c.pid if c.status == RUNNING else 0)
-        self.networking.event(join["Name"], "connect", container=c.id)
-        c.config["ExtraNetworks"] = [*(c.config.get("ExtraNetworks") or []), join]
-        self.db.execute("UPDATE containers SET config = ? WHERE id = ?", (fastjson.dumps(c.config), c.id))
+        lock, c = self._held(ref)
+        with lock:
+            if not _bridged(c.config.get("network", "")):
+                raise FailedPrecondition(
+                    "container sharing network namespace with another container or host cannot be connected to any other network"
+                )
+            join = self.networking.connect(c, network, ip, aliases, c.pid if c.status == RUNNING else 0)
+            self.networking.event(join["Name"], "connect", container=c.id)
+            c.config["ExtraNetworks"] = [*(c.config.get("ExtraNetworks") or []), join]
+            self.db.execute("UPDATE containers SET config = ? WHERE id = ?", (fastjson.dumps(c.config), c.id))
 
     def network_disconnect(self, ref: str, network: str) -> None:
-        c = self.get(ref)
-        net = self.networking.store.get(network)
-        extra = c.config.get("ExtraNetworks") or []
-        kept = [j for j in extra if j.get("Name") not in (net.name, net.id)]
-        primary = (
-            self.networking.store.get(c.config.get("network") or "") if _bridged(c.config.get("network", "")) else None
-        )
-        if len(kept) == len(extra) and (primary is None or primary.id != net.id):
-            raise FailedPrecondition(f"container {c.id} is not connected to network {net.name}")
-        if primary is not None and primary.id == net.id:
-            raise FailedPrecondition(
-                f"berth cannot disconnect container {c.name} from {net.name}, the network it was created on"
+        lock, c = self._held(ref)
+        with lock:
+            net = self.networking.store.get(network)
+            extra = c.config.get("ExtraNetworks") or []
+            kept = [j for j in extra if j.get("Name") not in (net.name, net.id)]
+            primary = (
+                self.networking.store.get(c.config.get("network") or "")
+                if _bridged(c.config.get("network", ""))
+                else None
             )
-        self.networking.disconnect(c, net.id)
-        self.networking.event(net.name, "disconnect", container=c.id)
-        c.config["ExtraNetworks"] = kept
-        self.db.execute("UPDATE containers SET config = ? WHERE id = ?", (fastjson.dumps(c.config), c.id))
+            if len(kept) == len(extra) and (primary is None or primary.id != net.id):
+                raise FailedPrecondition(f"container {c.id} is not connected to network {net.name}")
+            if primary is not None and primary.id == net.id:
+                raise FailedPrecondition(
+                    f"berth cannot disconnect container {c.name} from {net.name}, the network it was created on"
+                )
+            self.networking.disconnect(c, net.id)
+            self.networking.event(net.name, "disconnect", container=c.id)
+            c.config["ExtraNetworks"] = kept
+            self.db.execute("UPDATE containers SET config = ? WHERE id = ?", (fastjson.dumps(c.config), c.id))
 
     def network_users(self, net_id: str) -> list[Container]:
         """Containers made on or connected to a network (running or not)."""
@@ -785,15 +823,16 @@ class Engine:
         return out
 
     def rename(self, ref: str, new: str) -> None:
-        c = self.get(ref)
-        new = names.validate(new)
-        try:
-            self.db.execute("UPDATE containers SET name = ? WHERE id = ?", (new, c.id))
-        except sqlite3.IntegrityError:
-            raise AlreadyExists(f'Conflict. The container name "/{new}" is already in use.') from None
-        renamed = self.get(c.id)
-        self._actor(renamed)
-        self._event(renamed, "rename", oldName="/" + c.name)
+        lock, c = self._held(ref)
+        with lock:
+            new = names.validate(new)
+            try:
+                self.db.execute("UPDATE containers SET name = ? WHERE id = ?", (new, c.id))
+            except sqlite3.IntegrityError:
+                raise AlreadyExists(f'Conflict. The container name "/{new}" is already in use.') from None
+            renamed = self.get(c.id)
+            self._actor(renamed)
+            self._event(renamed, "rename", oldName="/" + c.name)
 
     def top(self, ref: str, ps_args: list[str]) -> str:
         c = self.get(ref)

@@ -1,0 +1,135 @@
+"""Two state changes on one container at once, through `berth` as users run them: the per-container
+lock serialises them, so each pair ends in a state one of its orders would give, with nothing half
+made or left behind. (Two starts of one created container once both failed, ten times out of ten.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+
+import pytest
+
+from tests.conftest import cgroup_dir
+
+pytestmark = pytest.mark.root
+ROUNDS = 3
+
+
+def together(berth, *commands: tuple[str, ...]):
+    """Run the commands at the same moment, each in a thread; their results in order."""
+    barrier = threading.Barrier(len(commands))
+    results: list = [None] * len(commands)
+
+    def one(i: int, args: tuple[str, ...]) -> None:
+        barrier.wait()
+        results[i] = berth(*args)
+
+    threads = [threading.Thread(target=one, args=(i, args)) for i, args in enumerate(commands)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def status(berth, name: str) -> str:
+    return json.loads(berth("inspect", name, check=True).stdout)[0]["State"]["Status"]
+
+
+def assert_gone(berth, cid: str) -> None:
+    """Removed, with nothing of it left: row, directory, runtime state, cgroup."""
+    assert berth("inspect", cid).returncode == 1
+    assert not os.path.exists(os.path.join(berth.root, "containers", cid))
+    assert not os.path.exists(os.path.join(berth.root, "runtime", cid))
+    assert not os.path.exists(cgroup_dir("pids", f"/berth/{cid}"))
+
+
+def create(berth, name: str, *flags: str) -> str:
+    return berth("create", "--name", name, "--network", "none", *flags, "busybox", "sleep", "300",
+                 check=True).stdout.strip()  # fmt: skip
+
+
+def test_two_starts_of_one_container(berth):
+    for i in range(ROUNDS):
+        cid = create(berth, f"twice{i}")
+        a, b = together(berth, ("start", cid), ("start", cid))
+        assert (a.returncode, b.returncode) == (0, 0), (a.stderr, b.stderr)
+        assert status(berth, cid) == "running"
+        assert berth("exec", cid, "ps", "-o", "comm", check=True).stdout.split() == ["COMMAND", "sleep", "ps"]
+        berth("rm", "-f", cid, check=True)
+        assert_gone(berth, cid)
+
+
+def test_start_and_remove(berth):
+    for i in range(ROUNDS):
+        cid = create(berth, f"startrm{i}")
+        start, rm = together(berth, ("start", cid), ("rm", "-f", cid))
+        assert rm.returncode == 0, rm.stderr
+        assert start.returncode == 0 or "No such container" in start.stderr, start.stderr
+        assert_gone(berth, cid)
+
+
+def test_stop_and_start(berth):
+    for i in range(ROUNDS):
+        cid = create(berth, f"stopstart{i}")
+        berth("start", cid, check=True)
+        stop, start = together(berth, ("stop", "-t", "1", cid), ("start", cid))
+        assert (stop.returncode, start.returncode) == (0, 0), (stop.stderr, start.stderr)
+        assert status(berth, cid) in ("running", "exited")
+        berth("rm", "-f", cid, check=True)
+        assert_gone(berth, cid)
+
+
+def test_kill_and_remove(berth):
+    for i in range(ROUNDS):
+        cid = create(berth, f"killrm{i}")
+        berth("start", cid, check=True)
+        kill, rm = together(berth, ("kill", cid), ("rm", "-f", cid))
+        assert rm.returncode == 0, rm.stderr
+        assert kill.returncode == 0 or "is not running" in kill.stderr or "No such container" in kill.stderr
+        assert_gone(berth, cid)
+
+
+def test_two_renames(berth):
+    for i in range(ROUNDS):
+        cid = create(berth, f"named{i}")
+        a, b = together(berth, ("rename", cid, f"first{i}"), ("rename", cid, f"second{i}"))
+        assert (a.returncode, b.returncode) == (0, 0), (a.stderr, b.stderr)
+        name = json.loads(berth("inspect", cid, check=True).stdout)[0]["Name"]
+        assert name in (f"/first{i}", f"/second{i}")
+        berth("rm", cid, check=True)
+
+
+def test_update_and_start(berth):
+    """Whichever comes first, the running container ends with the limit: in the bundle for its start,
+    or applied to its cgroup by the runtime."""
+    limit = "/sys/fs/cgroup/pids.max" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else \
+        "/sys/fs/cgroup/pids/pids.max"  # fmt: skip
+    for i in range(ROUNDS):
+        cid = create(berth, f"upstart{i}")
+        update, start = together(berth, ("update", "--pids-limit", "42", cid), ("start", cid))
+        assert (update.returncode, start.returncode) == (0, 0), (update.stderr, start.stderr)
+        assert berth("exec", cid, "cat", limit, check=True).stdout.strip() == "42"
+        berth("rm", "-f", cid, check=True)
+
+
+def test_two_network_connects(berth):
+    """Both networks recorded: each connect reads the container's config and writes it back, and
+    without the lock one write lost the other's network."""
+    from tests.conftest import unique
+
+    nets = [unique("rn"), unique("rn")]
+    for net in nets:
+        berth("network", "create", net, check=True)
+    try:
+        cid = berth("create", "--name", "twonets", "busybox", "sleep", "300", check=True).stdout.strip()
+        a, b = together(berth, ("network", "connect", nets[0], cid), ("network", "connect", nets[1], cid))
+        assert (a.returncode, b.returncode) == (0, 0), (a.stderr, b.stderr)
+        berth("start", cid, check=True)  # inspect lists a container's networks while it runs
+        joined = json.loads(berth("inspect", cid, check=True).stdout)[0]["NetworkSettings"]["Networks"]
+        assert set(nets) <= set(joined), joined
+        berth("rm", "-f", cid, check=True)
+    finally:
+        for net in nets:
+            berth("network", "rm", net)
