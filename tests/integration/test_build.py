@@ -366,3 +366,17 @@ def test_builder_prune_forgets_the_cache(cli, tmp_path):
     assert proc.stdout.startswith("Total:")
     assert not Path(cli.root, "build", "mounts").exists()
     assert "Using cache" not in build(cli, ctx, "-t", "prunable").stdout
+
+
+def test_run_steps_get_the_default_bridge_unless_told(cli, tmp_path):
+    """As Docker's builder: a RUN step has the default bridge's address and route (so `apt-get
+    install` can work); --network none takes it away; nothing of the step's network stays."""
+    probe = "RUN ip -o -4 addr show eth0 | grep -q 'inet 10\\.89\\.' && ip route | grep -q '^default via'"
+    ctx = context(tmp_path, f"FROM busybox\n{probe}\n")
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout.count("veth")
+    build(cli, ctx, "--no-cache", "-t", "netstep")
+    refused = build(cli, ctx, "--no-cache", "--network", "none", check=False)
+    assert refused.returncode != 0
+    assert subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout.count("veth") == links
+    assert leftovers(cli) == ([], [], "")
+    cli("rmi", "netstep", check=True)

@@ -35,6 +35,22 @@ def test_every_busybox_applet_resolves(berth):
     assert "broken" not in out and "lo:" in out, out
 
 
+def test_create_with_an_unknown_user_fails_only_at_start(berth, tmp_path):
+    """As Docker: create succeeds (so create + export or cp can take files out of the image), start
+    fails with Docker's message, and once the user exists in the container's files it starts as them."""
+    cid = berth("create", "-u", "nosuch", "--network", "none", "busybox", "id", "-u", check=True).stdout.strip()
+    assert berth("export", "-o", str(tmp_path / "fs.tar"), cid).returncode == 0
+    start = berth("start", "-a", cid)
+    assert start.returncode != 0
+    assert start.stderr.strip().endswith("unable to find user nosuch: no matching entries in passwd file"), start.stderr
+    run = berth("run", "--rm", "-u", "nosuch", "--network", "none", "busybox", "true")
+    assert run.returncode == 125 and "unable to find user nosuch" in run.stderr
+    (tmp_path / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\nnosuch:x:4321:4321::/:/bin/sh\n")
+    berth("cp", str(tmp_path / "passwd"), f"{cid}:/etc/passwd", check=True)
+    assert berth("start", "-a", cid, check=True).stdout == "4321\n"
+    berth("rm", cid, check=True)
+
+
 def test_docker_exit_codes_for_bad_input(berth):
     for args, code, message in (
         (("run", "nosuchimage"), 125, "No such image"),

@@ -614,7 +614,7 @@ class Builder:
         if hit is not None:
             return self._apply(state, key, hit, None, created_by)
         request = RunRequest(key=os.urandom(32).hex(), parent=self._top(state), config=state.config, argv=argv, env=args_env + proxies,
-                             network="none" if network in ("", "default") else network, binds=binds, tmpfs=tmpfs)  # fmt: skip
+                             network="" if network == "default" else network, binds=binds, tmpfs=tmpfs)  # fmt: skip
         output: object = self.out
         captured = None
         if self.opts.quiet:

@@ -80,7 +80,12 @@ class EngineStepRunner(StepRunner):
             # the monitor is in a session of its own: Ctrl-C reaches the builder, which stops the step;
             # held while it is spawned, so that it lands once the builder knows the monitor's pid
             with HeldSignals():
-                monitor = self.engine._monitor(c, attach=True)
+                sandbox = self.engine._sandbox(c)  # a RUN step on a bridge network: Docker's default
+                try:
+                    monitor = self.engine._monitor(c, attach=True, sandbox=sandbox)
+                finally:
+                    if sandbox is not None:
+                        sandbox.close()  # the monitor holds its own copies
             self._copy_output(c, monitor, output, cancelled)
             error = c._read("error")
             code = monitor.returncode
@@ -94,7 +99,7 @@ class EngineStepRunner(StepRunner):
                 self._stop(request.key, monitor)
             raise
         finally:
-            self._forget(request.key)
+            self._forget(request.key, request.network)
 
     def _copy_output(self, c, monitor, output, cancelled) -> None:
         """The step's output (attached before it starts) into the build's, until it exits."""
@@ -139,10 +144,12 @@ class EngineStepRunner(StepRunner):
         monitor.send_signal(9)  # the container never came up: the monitor itself, by its PID
         monitor.wait()
 
-    def _forget(self, cid: str) -> None:
+    def _forget(self, cid: str, network: str) -> None:
         """Remove the step's container but keep its snapshot: the builder commits or removes it."""
         if os.path.exists(os.path.join(self.engine.runtime_root, cid)):
             self.engine._runtime("delete", "--force", cid)
+        if network not in ("none", "host"):
+            self.engine.networking.down(cid)  # its address and veth (none if it never got that far)
         self.engine.db.execute("DELETE FROM containers WHERE id = ?", (cid,))
         remove_tree(os.path.join(self.engine.root, "containers", cid))
         self.engine._remove_cgroup_parent()

@@ -68,6 +68,9 @@ def restart_policy(text: str) -> dict:
     return {"Name": name, "MaximumRetryCount": int(count or 0)}
 
 
+USER_UNRESOLVED = "user-unresolved"  # the USER a create could not find, looked up again at start
+
+
 class Container:
     def __init__(self, engine: Engine, row) -> None:
         self.engine = engine
@@ -280,9 +283,14 @@ class Engine:
                 **((image_config.config.healthcheck if image_config.config else None) or {}), **opts.healthcheck}  # fmt: skip
             if check.get("Test") and check["Test"][0] != "NONE":  # the monitor runs it
                 atomic_write(os.path.join(cdir, "healthcheck.json"), fastjson.dumps(check).encode())
-            uid, gid, groups = self._resolve_user(
-                opts.user or (image_config.config.user if image_config.config else ""), top
-            )
+            user = opts.user or (image_config.config.user if image_config.config else "")
+            try:
+                uid, gid, groups = self._resolve_user(user, top)
+            except ContainerError:
+                # Docker creates it and fails at start: `create` then `cp` or `export` takes files out
+                # of an image whose USER its passwd lacks. Looked up again at each start until found.
+                uid, gid, groups = 0, 0, (0,)
+                atomic_write(os.path.join(cdir, USER_UNRESOLVED), user.encode())
             from berth.engine import spec
             from berth.oci.runtime_spec import spec_to_json
 
@@ -564,6 +572,7 @@ class Engine:
 
     def _prepare_start(self, c: Container, begin, attached: bool = False):
         """Clear the last run's files, set up the network sandbox and run `begin(sandbox)`."""
+        self._resolve_pending_user(c)
         for name in (
             "exit.json",
             "error",
@@ -577,16 +586,7 @@ class Engine:
                 os.unlink(os.path.join(c.dir, name))
             except FileNotFoundError:
                 pass
-        sandbox = None
-        if _bridged(c.config.get("network", "")):
-            try:
-                sandbox = self.networking.up(c, self._hostname(c))
-            except FailedPrecondition as e:
-                if "Bind for" not in str(e):
-                    raise
-                raise ContainerError(
-                    f"driver failed programming external connectivity on endpoint {c.name} ({c.id}): {e}", 125
-                ) from None
+        sandbox = self._sandbox(c)
         try:
             if attached:
                 self._event(c, "attach")  # docker's order: attach, then start
@@ -598,6 +598,34 @@ class Engine:
         finally:
             if sandbox is not None:
                 sandbox.close()  # the monitor holds its own copies
+
+    def _sandbox(self, c: Container):
+        """The network namespace and held ports of a container on a bridge network (None on none,
+        host or another container's), for its monitor to inherit; the caller closes it."""
+        if not _bridged(c.config.get("network", "")):
+            return None
+        try:
+            return self.networking.up(c, self._hostname(c))
+        except FailedPrecondition as e:
+            if "Bind for" not in str(e):
+                raise
+            raise ContainerError(
+                f"driver failed programming external connectivity on endpoint {c.name} ({c.id}): {e}", 125
+            ) from None
+
+    def _resolve_pending_user(self, c: Container) -> None:
+        """A user create could not find: looked up in the container's files now (Docker's error if
+        still missing), and written into the bundle's process."""
+        user = c._read(USER_UNRESOLVED)
+        if user is None:
+            return
+        uid, gid, groups = self._resolve_user(user, c.id)
+        path = os.path.join(c.dir, "bundle", "config.json")
+        with open(path, "rb") as f:
+            doc = fastjson.loads(f.read())
+        doc["process"]["user"].update(uid=uid, gid=gid, additionalGids=list(groups))
+        atomic_write(path, fastjson.dumps(doc).encode())
+        os.unlink(os.path.join(c.dir, USER_UNRESOLVED))
 
     def published_ports(self, containers: list[Container]) -> dict[str, list[dict]]:
         """{container id: its published ports} for those that run with some (one query for all)."""
