@@ -61,6 +61,18 @@ def test_unknown_namespace(runtime, bundle):
     fails(runtime, bundle, "create", expect="unknown namespace type 'galaxy'")
 
 
+@pytest.mark.parametrize(
+    "entry, expect",
+    [({"type": "pid"}, "namespace 'pid' given twice"), ({"path": "/proc/1/ns/net"}, "namespaces[6].type: required")],
+)
+def test_namespace_entries_checked_as_runc_does(runtime, bundle, entry, expect):
+    """runc refuses both too ("duplicated ns", "namespace ... does not exist")."""
+    assert len(bundle.config["linux"]["namespaces"]) == 6
+    bundle.config["linux"]["namespaces"].append(entry)
+    bundle.write()
+    fails(runtime, bundle, "create", expect=expect)
+
+
 def test_missing_namespace_path(runtime, bundle):
     bundle.config["linux"]["namespaces"][0] = {"type": "pid", "path": "/proc/999999999/ns/pid"}
     bundle.write()
