@@ -356,29 +356,17 @@ class Networking:
 
     def _retire_default_later(self) -> None:
         """Removing a bridge costs ~60 ms (the kernel waits out RCU readers, iptables matches rules to
-        delete them): a child of ours does it once the bridge has been idle for LINGER seconds, so
-        the command returns at once and a burst of `run --rm` keeps one bridge."""
-        threading = sys.modules.get("threading")
-        if threading is not None and threading.active_count() > 1:
-            # a build's stages run in threads: forking them could leave a lock held forever in the
-            # child, so a fresh interpreter does it (off the hot path: builds only)
-            from berth.foreground import DEVNULL, spawn
+        delete them): a process of its own does it once the bridge has been idle for LINGER seconds,
+        so the command returns at once and a burst of `run --rm` keeps one bridge."""
+        from berth.foreground import DEVNULL, spawn
 
-            spawn([sys.executable, "-c", "import sys; from berth.engine.networking import Networking; "
-                   "Networking(sys.argv[1])._retire_after_linger()", self.root],
-                  stdin=DEVNULL, stdout=DEVNULL, stderr=DEVNULL, setsid=True)  # fmt: skip
-            return
-        pid = os.fork()
-        if pid:
-            return
-        try:
-            os.setsid()
-            null = os.open(os.devnull, os.O_RDWR)
-            for fd in (0, 1, 2):
-                os.dup2(null, fd)
-            Networking(self.root)._retire_after_linger()  # a connection of its own: never the parent's
-        finally:
-            os._exit(0)
+        # A fresh interpreter, never a fork: SQLite's lock bookkeeping is per process and a forked
+        # child inherits the parent's, so its transactions took no real lock and read a stale
+        # snapshot (no leases at all) and removed the bridge under live containers. A fork of a
+        # threaded caller (a build's stages) could also keep a lock held forever.
+        spawn([sys.executable, "-c", "import sys; from berth.engine.networking import Networking; "
+               "Networking(sys.argv[1])._retire_after_linger()", self.root],
+              stdin=DEVNULL, stdout=DEVNULL, stderr=DEVNULL, setsid=True)  # fmt: skip
 
     def _retire_after_linger(self) -> None:
         import time
