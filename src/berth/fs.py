@@ -173,16 +173,27 @@ class DirLock:
         self.fd = -1
 
     def acquire(self) -> "DirLock":
+        self._take(blocking=True)
+        return self
+
+    def try_acquire(self) -> bool:
+        """Take it if no one holds it; False at once otherwise."""
+        return self._take(blocking=False)
+
+    def _take(self, blocking: bool) -> bool:
         import fcntl
 
         fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            fcntl.flock(fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
         except BaseException:
             os.close(fd)
             raise
         self.fd = fd
-        return self
+        return True
 
     def release(self) -> None:
         if self.fd >= 0:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 
 import pytest
 
@@ -133,3 +134,55 @@ def test_two_network_connects(berth):
     finally:
         for net in nets:
             berth("network", "rm", net)
+
+
+def restart_count(berth, cid: str) -> int:
+    return int(berth("inspect", "-f", "{{.RestartCount}}", cid, check=True).stdout)
+
+
+def wait_for_restarts(berth, cid: str, count: int) -> None:
+    """Until the monitor has written its count-th restart: it is then waiting out that delay."""
+    deadline = time.monotonic() + 30
+    while restart_count(berth, cid) < count:
+        assert time.monotonic() < deadline, f"{cid} never restarted {count} times"
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("verb", [("stop",), ("rm", "-f")])
+def test_stop_or_remove_while_the_monitor_waits_to_restart(berth, verb):
+    """Within the doubling delay before a restart, a stop or rm acts at once and no run follows
+    (the monitor once restarted the container after a stop, which waited out the delay)."""
+    cid = berth("run", "-d", "--network", "none", "--restart", "always", "busybox", "sh", "-c", "echo run; exit 3",
+                check=True).stdout.strip()  # fmt: skip
+    wait_for_restarts(berth, cid, 5)  # a delay of 3.2 s has just begun
+    runs = berth("logs", cid, check=True).stdout.count("run")
+    began = time.monotonic()
+    berth(*verb, cid, check=True)
+    assert time.monotonic() - began < 1.5
+    if verb == ("rm", "-f"):
+        assert_gone(berth, cid)
+        return
+    time.sleep(0.5)
+    state = json.loads(berth("inspect", cid, check=True).stdout)[0]
+    assert (state["State"]["Status"], state["State"]["ExitCode"], state["RestartCount"]) == ("exited", 3, 5)
+    assert berth("logs", cid, check=True).stdout.count("run") == runs
+    berth("rm", cid, check=True)
+    assert_gone(berth, cid)
+
+
+def test_stop_meets_a_restart(berth):
+    """A stop at any moment around a restart (in the delay, while the monitor starts the container
+    again under the lock, just after) reaches the process it stops: the second run traps TERM, so a
+    stop whose signal went to no container waits out its whole timeout."""
+    script = "if [ -e /ran ]; then trap 'exit 0' TERM; sleep 300 & wait; fi; touch /ran; exit 3"
+    for i, pause in enumerate((0.0, 0.1, 0.18, 0.22, 0.3, 0.5)):
+        cid = berth("run", "-d", "--network", "none", "--restart", "on-failure", "busybox", "sh", "-c", script,
+                    check=True).stdout.strip()  # fmt: skip
+        wait_for_restarts(berth, cid, 1)  # the first run has exited 3; a delay of 0.2 s has begun
+        time.sleep(pause)
+        began = time.monotonic()
+        berth("stop", "-t", "10", cid, check=True)
+        assert time.monotonic() - began < 3, f"round {i}: the stop's signal was lost"
+        assert status(berth, cid) == "exited"
+        berth("rm", cid, check=True)
+        assert_gone(berth, cid)

@@ -211,8 +211,8 @@ class Engine:
         """The container's lock, taken, and the container as read again under it (lock, re-read,
         act): every state change holds it, so that two of them on one container never interleave
         (two starts once made two monitors that deleted each other's files). Another container's
-        calls do not wait. The monitor takes no lock: a container's status reads as running until
-        its monitor has recorded the exit, so nothing acts on what the monitor is still finishing."""
+        calls do not wait. The monitor takes it to restart the container or record its exit, unless
+        stopped-by-user is there: stop, kill and rm write that first, then wait holding the lock."""
         c = self.get(ref)
         try:
             lock = DirLock(c.dir).acquire()

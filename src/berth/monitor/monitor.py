@@ -47,7 +47,7 @@ import time
 from berth import fastjson, streams
 from berth.argv import BOOL, STR, Option, parse
 from berth.foreground import DEVNULL, Foreground, reap, spawn
-from berth.fs import atomic_write
+from berth.fs import DirLock, atomic_write
 from berth.linux import mount as m
 from berth.monitor.attach import AttachServer
 from berth.monitor.logs import now, open_logger
@@ -111,23 +111,32 @@ def _main(argv: list[str] | None) -> int:
     terminal = bool(spec.get("process", {}).get("terminal"))
     server = AttachServer(cdir, stdin=opts["stdin"], stdin_once=opts["stdin_once"] and not terminal)
     code = None
+    lock = None  # the first run is the engine's start, which holds the container's lock meanwhile
     try:
         if attach and not _first_client(server, fg):
             return _failed(cdir, "the container was stopped before it started", 128 + _signal.SIGTERM)
         while True:
-            code = _run_once(cid, cdir, bundle, base, attach, logger, opts["stdin"], terminal, server, fg)
+            code = _run_once(cid, cdir, bundle, base, attach, logger, opts["stdin"], terminal, server, fg, lock)
+            lock = None  # _run_once let it go once the container ran
             if code is None:  # the runtime failed: _failed has recorded why
                 code = _read_code(cdir)
                 return code
             _died(cid, cdir, code)
+            lock = _lock_unless_stopping(cdir)
             if not _should_restart(policy, code, restarts, cdir):
                 break
             restarts += 1
             atomic_write(os.path.join(cdir, "restart-count"), str(restarts).encode())
-            time.sleep(min(0.1 * 2 ** min(restarts, 6), 5.0))  # Docker's doubling delay, capped
+            _release(lock)
+            lock = None
+            _back_off(cdir, min(0.1 * 2 ** min(restarts, 6), 5.0))  # Docker's doubling delay, capped
+            lock = _lock_unless_stopping(cdir)
+            if _stopping(cdir):  # a stop, kill or rm came during the delay: no more runs
+                break
         atomic_write(os.path.join(cdir, "exit.json"), fastjson.dumps({"code": code, "finished": now()}).encode())
         return code
     finally:
+        _release(lock)
         watched = server.attached() > 0
         server.finish(code if code is not None else 125)  # after exit.json: clients may remove the container
         fg.close()
@@ -157,9 +166,38 @@ def _first_client(server: AttachServer, fg: Foreground) -> bool:
     return True
 
 
+def _lock_unless_stopping(cdir: str) -> DirLock | None:
+    """The container's lock, for a restart or the recorded exit: the engine's state changes hold it,
+    so none of them meets a container half restarted. A stop, kill or rm marks stopped-by-user,
+    then holds the lock until this monitor records the exit: seeing the mark, go on without it."""
+    lock = DirLock(cdir)
+    while not lock.try_acquire():
+        if _stopping(cdir):
+            return None
+        time.sleep(0.01)
+    return lock
+
+
+def _release(lock: DirLock | None) -> None:
+    if lock is not None:
+        lock.release()
+
+
+def _stopping(cdir: str) -> bool:
+    return os.path.exists(os.path.join(cdir, "stopped-by-user"))
+
+
+def _back_off(cdir: str, delay: float) -> None:
+    """Sleep before a restart, cut short by a stop, kill or rm: they must not wait out the delay."""
+    deadline = time.monotonic() + delay
+    while time.monotonic() < deadline and not _stopping(cdir):
+        time.sleep(min(0.02, max(0.0, deadline - time.monotonic())))
+
+
 def _run_once(cid: str, cdir: str, bundle: str, base: list[str], attach: bool, logger, stdin: bool, terminal: bool,
-              server: AttachServer, fg: Foreground) -> int | None:  # fmt: skip
-    """Create and start the container once and wait for it; its exit code (None if it could not start)."""
+              server: AttachServer, fg: Foreground, lock: DirLock | None) -> int | None:  # fmt: skip
+    """Create and start the container once and wait for it; its exit code (None if it could not
+    start). `lock`, if given, is let go once the runtime has started the container."""
     pid_file = os.path.join(cdir, "init.pid")
     in_r = in_w = -1
     if stdin and not terminal:
@@ -204,6 +242,7 @@ def _run_once(cid: str, cdir: str, bundle: str, base: list[str], attach: bool, l
             return None
         return code
     runtime.wait()
+    _release(lock)
     if runtime.returncode != 0:
         message = _runtime_error(err_path, pipes)
         _failed(cdir, message, _exit_code_for(message))
@@ -244,7 +283,7 @@ def _restart_policy(cdir: str) -> dict:
 def _should_restart(policy: dict, code: int, restarts: int, cdir: str) -> bool:
     """Docker's --restart: no, on-failure[:N], always, unless-stopped; never after `stop` or `kill`."""
     name = policy.get("Name", "no")
-    if name in ("", "no") or os.path.exists(os.path.join(cdir, "stopped-by-user")):
+    if name in ("", "no") or _stopping(cdir):
         return False
     if name == "on-failure":
         return code != 0 and (not policy.get("MaximumRetryCount") or restarts < policy["MaximumRetryCount"])
