@@ -163,16 +163,18 @@ def _filtered(tar, dest: str, kind: str):
         yield m
 
 
-class DirLock:
-    """An exclusive flock on a directory: the per-container lock. It serialises holders in other
-    processes and in other threads alike (each takes it through an open of its own); the kernel
-    lets it go when its holder dies. `with DirLock(path):` waits for it."""
+class Flock:
+    """An exclusive flock on a directory (the per-container lock) or, with `file`, on a lock file
+    made if missing. It serialises holders in other processes and in other threads alike (each
+    takes it through an open of its own); the kernel lets it go when its holder dies.
+    `with Flock(path):` waits for it."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, file: bool = False) -> None:
         self.path = path
         self.fd = -1
+        self._flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC if file else os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
-    def acquire(self) -> "DirLock":
+    def acquire(self) -> "Flock":
         self._take(blocking=True)
         return self
 
@@ -183,7 +185,7 @@ class DirLock:
     def _take(self, blocking: bool) -> bool:
         import fcntl
 
-        fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fd = os.open(self.path, self._flags, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -200,7 +202,7 @@ class DirLock:
             os.close(self.fd)
             self.fd = -1
 
-    def __enter__(self) -> "DirLock":
+    def __enter__(self) -> "Flock":
         return self if self.fd >= 0 else self.acquire()
 
     def __exit__(self, *exc: object) -> None:

@@ -10,6 +10,8 @@ without a real lock, saw no leases, and took the bridge from under live containe
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -58,3 +60,32 @@ def test_parallel_runs_on_one_network(berth, network, n, rounds):
         assert berth("rm", "-f", *ids, check=True).stdout.split() == ids
         time.sleep(PAUSES[r % len(PAUSES)])
     assert berth("ps", "-aq").stdout == ""
+
+
+def retiring(root: str) -> int:
+    """The processes waiting to retire the default bridge of the berth root given."""
+    count = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if any(b"_retire_after_linger" in a for a in argv) and root.encode() in argv:
+            count += 1
+    return count
+
+
+def test_one_process_waits_to_retire_the_bridge(berth):
+    """A run of `run --rm` on the default bridge leaves one process waiting to retire it, not one
+    per container (each an interpreter that cost the next run CPU time), and none once it is gone."""
+    most = 0
+    for _ in range(8):
+        berth("run", "--rm", "busybox", "true", check=True)
+        most = max(most, retiring(berth.root))
+        time.sleep(0.3)
+    assert 1 <= most <= 2, most
+    deadline = time.monotonic() + LINGER + 5
+    while retiring(berth.root) or b"berth0" in subprocess.run(["ip", "-o", "link"], capture_output=True).stdout:
+        assert time.monotonic() < deadline, "the idle bridge or a process waiting to retire it stayed"
+        time.sleep(0.1)

@@ -28,7 +28,7 @@ from berth.db import by_name_or_id, connect
 from berth.engine import names
 from berth.engine.options import CreateOptions
 from berth.errors import AlreadyExists, BerthError, FailedPrecondition, InvalidArgument, NotFound
-from berth.fs import DirLock, atomic_write, remove_tree
+from berth.fs import Flock, atomic_write, remove_tree
 from berth.oci.record import to_json
 
 CREATED, RUNNING, EXITED = "created", "running", "exited"
@@ -207,7 +207,7 @@ class Engine:
             raise NotFound(f"No such container: {ref}")
         return Container(self, rows[0])
 
-    def _held(self, ref: str) -> tuple[DirLock, Container]:
+    def _held(self, ref: str) -> tuple[Flock, Container]:
         """The container's lock, taken, and the container as read again under it (lock, re-read,
         act): every state change holds it, so that two of them on one container never interleave
         (two starts once made two monitors that deleted each other's files). Another container's
@@ -215,7 +215,7 @@ class Engine:
         stopped-by-user is there: stop, kill and rm write that first, then wait holding the lock."""
         c = self.get(ref)
         try:
-            lock = DirLock(c.dir).acquire()
+            lock = Flock(c.dir).acquire()
         except FileNotFoundError:
             raise NotFound(f"No such container: {ref}") from None
         try:

@@ -337,29 +337,43 @@ class Networking:
 
     def retire_default(self, linger: float = 0.0) -> bool:
         """The default bridge and its rules, once no container has used it for `linger` seconds."""
+        return self._retire_default(linger) == "retired"
+
+    def _retire_default(self, linger: float) -> str:
+        """'retired', 'in use' (a live lease), 'recent' (idle for less than linger) or 'gone'."""
         from berth.network import bridge
         from berth.network.iproute import link_exists
 
         default = self.store.get("")
 
-        def retire() -> bool:
+        def retire() -> str:
             idle = self.store.idle_for(default)
-            if not link_exists(default.bridge) or idle < 0 or idle < linger:  # never under a live container
-                return False
+            if not link_exists(default.bridge):
+                return "gone"
+            if idle < 0:  # never under a live container
+                return "in use"
+            if idle < linger:
+                return "recent"
             bridge.remove(default.bridge, self.store.root)
-            return True
+            return "retired"
 
-        if self.store.locked(retire):
+        outcome = self.store.locked(retire)
+        if outcome == "retired":
             self._prune_rules()
-            return True
-        return False
+        return outcome
 
     def _retire_default_later(self) -> None:
         """Removing a bridge costs ~60 ms (the kernel waits out RCU readers, iptables matches rules to
         delete them): a process of its own does it once the bridge has been idle for LINGER seconds,
-        so the command returns at once and a burst of `run --rm` keeps one bridge."""
+        so the command returns at once and a burst of `run --rm` keeps one bridge. One such process
+        at a time: while one waits (holding retire.lock), it sees this release too."""
         from berth.foreground import DEVNULL, spawn
+        from berth.fs import Flock
 
+        free = Flock(self._retire_lock(), file=True)
+        if not free.try_acquire():
+            return
+        free.release()  # the process started below takes it
         # A fresh interpreter, never a fork: SQLite's lock bookkeeping is per process and a forked
         # child inherits the parent's, so its transactions took no real lock and read a stale
         # snapshot (no leases at all) and removed the bridge under live containers. A fork of a
@@ -368,14 +382,32 @@ class Networking:
                "Networking(sys.argv[1])._retire_after_linger()", self.root],
               stdin=DEVNULL, stdout=DEVNULL, stderr=DEVNULL, setsid=True)  # fmt: skip
 
-    def _retire_after_linger(self) -> None:
-        import time
-
+    def _retire_lock(self) -> str:
         from berth.network.store import state_dir
 
-        time.sleep(LINGER + 0.05)
-        if os.path.exists(os.path.join(state_dir(), "networks.db")):  # not removed meanwhile
-            self.retire_default(LINGER)
+        return os.path.join(state_dir(), "retire.lock")
+
+    def _retire_after_linger(self) -> None:
+        """The retiring process: waits out LINGER from the last release, lets go of retire.lock and
+        then looks (so a release that found the lock held is seen here), and goes round again while
+        the bridge has been idle too briefly. It ends once the bridge is gone or in use: the next
+        release starts another."""
+        import time
+
+        from berth.fs import Flock
+
+        lock = Flock(self._retire_lock(), file=True)
+        if not lock.try_acquire():
+            return  # another one waits
+        wait = LINGER
+        while True:
+            time.sleep(wait + 0.05)
+            lock.release()
+            if not os.path.exists(self._retire_lock()) or self._retire_default(LINGER) != "recent":
+                return
+            if not lock.try_acquire():
+                return  # a newer one took over
+            wait = max(0.0, LINGER - self.store.idle_for(self.store.get("")))
 
     # -- reading --------------------------------------------------------------------
     def settings(self, c, running: bool) -> dict:

@@ -47,7 +47,7 @@ import time
 from berth import fastjson, streams
 from berth.argv import BOOL, STR, Option, parse
 from berth.foreground import DEVNULL, Foreground, reap, spawn
-from berth.fs import DirLock, atomic_write
+from berth.fs import Flock, atomic_write
 from berth.linux import mount as m
 from berth.monitor.attach import AttachServer
 from berth.monitor.logs import now, open_logger
@@ -166,11 +166,11 @@ def _first_client(server: AttachServer, fg: Foreground) -> bool:
     return True
 
 
-def _lock_unless_stopping(cdir: str) -> DirLock | None:
+def _lock_unless_stopping(cdir: str) -> Flock | None:
     """The container's lock, for a restart or the recorded exit: the engine's state changes hold it,
     so none of them meets a container half restarted. A stop, kill or rm marks stopped-by-user,
     then holds the lock until this monitor records the exit: seeing the mark, go on without it."""
-    lock = DirLock(cdir)
+    lock = Flock(cdir)
     while not lock.try_acquire():
         if _stopping(cdir):
             return None
@@ -178,7 +178,7 @@ def _lock_unless_stopping(cdir: str) -> DirLock | None:
     return lock
 
 
-def _release(lock: DirLock | None) -> None:
+def _release(lock: Flock | None) -> None:
     if lock is not None:
         lock.release()
 
@@ -195,7 +195,7 @@ def _back_off(cdir: str, delay: float) -> None:
 
 
 def _run_once(cid: str, cdir: str, bundle: str, base: list[str], attach: bool, logger, stdin: bool, terminal: bool,
-              server: AttachServer, fg: Foreground, lock: DirLock | None) -> int | None:  # fmt: skip
+              server: AttachServer, fg: Foreground, lock: Flock | None) -> int | None:  # fmt: skip
     """Create and start the container once and wait for it; its exit code (None if it could not
     start). `lock`, if given, is let go once the runtime has started the container."""
     pid_file = os.path.join(cdir, "init.pid")
