@@ -7,13 +7,17 @@ from __future__ import annotations
 import _sqlite3 as sqlite3
 import time
 
+SCHEMA_VERSION = 1  # PRAGMA user_version of every database berth writes; raised when a schema changes
+
 
 def connect(path: str, schema: str = "") -> sqlite3.Connection:
     """Open (making it if need be) a database shared by many short-lived processes.
 
     Switching a new database to WAL takes an exclusive lock that SQLite's busy
     timeout does not wait for, so processes racing to create the same database
-    retry that step; `schema` (idempotent statements) runs once WAL is on.
+    retry that step; `schema` (idempotent statements) runs once WAL is on. A
+    database a newer berth wrote (a higher schema version) is refused, never
+    read as if it had the schema this one knows.
     """
     wal = _is_wal(path)
     db = sqlite3.connect(path, timeout=30, isolation_level=None)
@@ -23,6 +27,7 @@ def connect(path: str, schema: str = "") -> sqlite3.Connection:
             if not wal:  # WAL is a property of the file: set once, read back from its header afterwards
                 db.execute("PRAGMA journal_mode=WAL")
             if schema:
+                _check_version(db, path)
                 db.executescript(schema)
             return db
         except sqlite3.OperationalError as e:
@@ -30,6 +35,20 @@ def connect(path: str, schema: str = "") -> sqlite3.Connection:
                 db.close()
                 raise
             time.sleep(0.01)
+
+
+def _check_version(db: sqlite3.Connection, path: str) -> None:
+    found = db.execute("PRAGMA user_version").fetchone()[0]
+    if found > SCHEMA_VERSION:
+        db.close()
+        from berth.errors import FailedPrecondition
+
+        raise FailedPrecondition(
+            f"{path} was written by a newer berth (schema version {found}; this one knows {SCHEMA_VERSION}): "
+            "use that berth, or another --root"
+        )
+    if found < SCHEMA_VERSION:  # new, or made before versions were recorded: the schema is the same
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
 def _is_wal(path: str) -> bool:

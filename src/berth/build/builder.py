@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import posixpath
 import threading
-import time
 
 from berth import fastjson
 from berth.build.backend import RunRequest, StepRunner
@@ -26,6 +25,7 @@ from berth.build.cache import Cache
 from berth.build.dockerfile import Dockerfile, Instruction, Stage, parse
 from berth.build.ignore import Matcher
 from berth.build.shell import expand, expand_words
+from berth.clock import rfc3339
 from berth.errors import BerthError, FailedPrecondition, InvalidArgument, NotFound
 from berth.oci.digest import sha256  # the builtin one: hashlib's OpenSSL import costs ~4 ms on the all-cached path
 from berth.oci.record import to_json
@@ -72,11 +72,6 @@ class State:
 
 def _copy_json(doc: dict) -> dict:
     return fastjson.loads(fastjson.dumps(doc))
-
-
-def now() -> str:
-    t = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
 
 
 def _key(*parts: object) -> str:
@@ -557,7 +552,7 @@ class Builder:
         sn = self.runner.snapshotter
         info = sn.stat(active)
         changes = diff.snapshot_changes(sn, active)
-        hit: dict = {"created": now(), "layer": []}
+        hit: dict = {"created": rfc3339(), "layer": []}
         if changes:
             with self.runner.content.writer() as writer:
                 diff.write_tar(writer, sn.fs(info), changes)
@@ -795,40 +790,27 @@ class Builder:
         return self._copy(stage, state, ins, add=True)
 
     def _owner(self, root: str, chown: str):
+        """--chown's USER[:GROUP], names looked up in the stage's own /etc/passwd and /etc/group."""
+        from berth import users
         from berth.build import copy as copying
 
         user, _, group = chown.partition(":")
 
-        def lookup(path: str, name: str) -> int:
-            if name.isdigit():
-                return int(name)
-            try:
-                with open(os.path.join(root, path)) as f:
-                    for line in f:
-                        fields = line.strip().split(":")
-                        if fields[0] == name and len(fields) > 2:
-                            return int(fields[2])
-            except OSError:
-                pass
-            raise InvalidArgument(
-                f"unable to convert uid/gid chown string to host mapping: can't find uid for user {name}"
-            )
+        def entry(path: str, name: str) -> list[str]:
+            found = users.find(users.entries(root, path) or [], name)
+            if found is None or len(found) < 3 or not found[2].isdigit():
+                raise InvalidArgument(
+                    f"unable to convert uid/gid chown string to host mapping: can't find uid for user {name}"
+                )
+            return found
 
-        uid = lookup("etc/passwd", user)
-        if group:
-            gid = lookup("etc/group", group)
-        elif user.isdigit():
-            gid = uid
+        if user.isdigit():
+            uid = gid = int(user)
         else:
-            gid = uid
-            try:
-                with open(os.path.join(root, "etc/passwd")) as f:
-                    for line in f:
-                        fields = line.strip().split(":")
-                        if fields[0] == user:
-                            gid = int(fields[3])
-            except OSError:
-                pass
+            found = entry("/etc/passwd", user)
+            uid, gid = int(found[2]), int(found[3]) if len(found) > 3 and found[3].isdigit() else int(found[2])
+        if group:
+            gid = int(group) if group.isdigit() else int(entry("/etc/group", group)[2])
         return copying.Owner(uid, gid)
 
     # -- the image ----------------------------------------------------------
@@ -836,7 +818,7 @@ class Builder:
         config = _copy_json(state.config)
         if self.opts.labels:
             config["config"]["Labels"] = {**(config["config"].get("Labels") or {}), **self.opts.labels}
-        config["created"] = self._last_created(config) or now()
+        config["created"] = self._last_created(config) or rfc3339()
         config["config"] = {k: v for k, v in config["config"].items() if v not in (None, [], {}, "")}
         config_bytes = fastjson.dumps(config).encode()
         config_digest = self.runner.content.put(config_bytes)

@@ -232,28 +232,26 @@ UPDATE_OPTIONS = [
 
 def update(engine, argv: list[str]) -> int:
     """`berth update`: new resource limits for running containers, kept for their next start."""
+    from berth.engine.options import ResourceUpdate
     from berth.units import parse_size
 
     opts, names = parse(argv, UPDATE_OPTIONS, interspersed=True)
-    args: list[str] = []
+
+    def number(flag: str, kind=int):
+        return kind(opts[flag]) if opts[flag] else None
+
+    def size(flag: str) -> int | None:
+        return parse_size(opts[flag]) if opts[flag] else None
+
     try:
-        if opts["cpus"]:
-            args += ["--cpu-period", "100000", "--cpu-quota", str(int(float(opts["cpus"]) * 100000))]
-        for flag, runtime_flag in (("cpu_shares", "--cpu-share"), ("pids_limit", "--pids-limit"),
-                                   ("blkio_weight", "--blkio-weight")):  # fmt: skip
-            if opts[flag]:
-                args += [runtime_flag, str(int(opts[flag]))]
+        limits = ResourceUpdate(cpus=number("cpus", float), cpu_shares=number("cpu_shares"),
+                                pids_limit=number("pids_limit"), blkio_weight=number("blkio_weight"))  # fmt: skip
     except ValueError as e:
         raise InvalidArgument(f"invalid value: {e}") from None
-    if opts["cpuset_cpus"]:
-        args += ["--cpuset-cpus", opts["cpuset_cpus"]]
-    for flag, runtime_flag in (("memory", "--memory"), ("memory_reservation", "--memory-reservation"),
-                               ("memory_swap", "--memory-swap")):  # fmt: skip
-        if opts[flag]:
-            args += [runtime_flag, str(parse_size(opts[flag]))]
-    if not args:
-        raise InvalidArgument("you must provide one or more flags when using this command")
-    return _each(engine, names, "update", lambda n: engine.update(n, args))
+    limits = limits.replace(cpuset_cpus=opts["cpuset_cpus"], memory=size("memory"),
+                            memory_reservation=size("memory_reservation"), memory_swap=size("memory_swap"))  # fmt: skip
+    limits.check()
+    return _each(engine, names, "update", lambda n: engine.update(n, limits))
 
 
 def port(engine, argv: list[str]) -> int:

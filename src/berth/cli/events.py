@@ -9,6 +9,7 @@ import time
 
 from berth import events, fastjson
 from berth.argv import LIST, STR, Option, parse
+from berth.clock import rfc3339_ns
 from berth.errors import InvalidArgument
 
 FILTERS = ("type", "event", "container", "image", "network", "label")
@@ -42,7 +43,7 @@ def _line(event: dict, fmt: str) -> str:
 
         return render(fmt, event)
     t = event["timeNano"]
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t // 1_000_000_000)) + f".{t % 1_000_000_000:09d}Z"
+    stamp = rfc3339_ns(t)
     attrs = ", ".join(f"{k}={v}" for k, v in sorted(event["Actor"].get("Attributes", {}).items()))
     return f"{stamp} {event['Type']} {event['Action']} {event['Actor']['ID']}" + (f" ({attrs})" if attrs else "")
 

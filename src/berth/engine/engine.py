@@ -24,9 +24,10 @@ import sys
 import time
 
 from berth import fastjson
+from berth.clock import rfc3339
 from berth.db import by_name_or_id, connect
 from berth.engine import names
-from berth.engine.options import CreateOptions
+from berth.engine.options import CPU_PERIOD, CreateOptions, ResourceUpdate, cpu_quota
 from berth.errors import AlreadyExists, BerthError, FailedPrecondition, InvalidArgument, NotFound
 from berth.fs import Flock, atomic_write, remove_tree
 from berth.oci.record import to_json
@@ -132,7 +133,7 @@ class Container:
     @property
     def started_at(self) -> str:
         try:
-            return _rfc3339(os.stat(os.path.join(self.dir, "init.pid")).st_mtime)
+            return rfc3339(os.stat(os.path.join(self.dir, "init.pid")).st_mtime)
         except FileNotFoundError:
             return ""
 
@@ -151,8 +152,19 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _rfc3339(t: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
+def _update_args(limits: ResourceUpdate) -> list[str]:
+    """The runtime's `update` flags (runc's) for the limits asked."""
+    args: list[str] = []
+    if limits.cpus is not None:
+        args += ["--cpu-period", str(CPU_PERIOD), "--cpu-quota", str(cpu_quota(limits.cpus))]
+    for value, flag in ((limits.cpu_shares, "--cpu-share"), (limits.pids_limit, "--pids-limit"),
+                        (limits.blkio_weight, "--blkio-weight"), (limits.memory, "--memory"),
+                        (limits.memory_reservation, "--memory-reservation"), (limits.memory_swap, "--memory-swap")):  # fmt: skip
+        if value is not None:
+            args += [flag, str(value)]
+    if limits.cpuset_cpus:
+        args += ["--cpuset-cpus", limits.cpuset_cpus]
+    return args
 
 
 class Engine:
@@ -304,7 +316,7 @@ class Engine:
             for attempt in range(10):
                 try:
                     self.db.execute("INSERT INTO containers (id, name, image, image_name, created, config) VALUES (?, ?, ?, ?, ?, ?)",
-                                    (cid, name, image_id, opts.image, _rfc3339(time.time()), fastjson.dumps(config)))  # fmt: skip
+                                    (cid, name, image_id, opts.image, rfc3339(), fastjson.dumps(config)))  # fmt: skip
                     break
                 except sqlite3.IntegrityError:
                     if opts.name or attempt == 9:
@@ -447,31 +459,29 @@ class Engine:
         return paths
 
     def _image_entries(self, top: str, path: str) -> list[list[str]]:
-        """The colon-separated entries of an image file (/etc/passwd, /etc/group), from the topmost
-        layer of snapshot `top` that has it; [] if none has."""
+        """The entries of an image file (/etc/passwd, /etc/group), from the topmost layer of
+        snapshot `top` that has it, read inside that layer; [] if none has."""
+        from berth import users
+
         sn = self.images.snapshotter
         for info in [sn.stat(top), *sn.chain(sn.stat(top))]:
-            try:
-                with open(os.path.join(sn.fs(info), path.lstrip("/"))) as f:
-                    return [line.strip().split(":") for line in f]
-            except (FileNotFoundError, NotADirectoryError):
-                continue
+            found = users.entries(sn.fs(info), path)
+            if found is not None:
+                return found
         return []
 
     def _resolve_user(self, user: str, top: str) -> tuple[int, int, tuple[int, ...]]:
         """UID[:GID] or NAME[:GROUP], names looked up in the image's /etc/passwd and /etc/group:
         (uid, gid, supplementary gids: the gid and the groups listing the user, as runc sets them)."""
+        from berth.users import find, member_of
+
         who, _, group = (user or "0").partition(":")
         passwd = self._image_entries(top, "/etc/passwd")
-
-        def lookup(entries: list[list[str]], key: str, field: int = 0) -> list[str] | None:
-            return next((e for e in entries if len(e) > field and e[field] == key), None)
-
         if who.isdigit():
-            entry = lookup(passwd, who, field=2)
+            entry = find(passwd, who, field=2)
             uid, gid = int(who), int(entry[3]) if entry else 0
         else:
-            entry = lookup(passwd, who)
+            entry = find(passwd, who)
             if entry is None:
                 raise ContainerError(f"unable to find user {who}: no matching entries in passwd file", 125)
             uid, gid = int(entry[2]), int(entry[3])
@@ -481,12 +491,11 @@ class Engine:
             if group.isdigit():
                 gid = int(group)
             else:
-                entry = lookup(groups, group)
+                entry = find(groups, group)
                 if entry is None:
                     raise ContainerError(f"unable to find group {group}: no matching entries in group file", 125)
                 gid = int(entry[2])
-        members = [int(e[2]) for e in groups if len(e) >= 4 and name and name in e[3].split(",")
-                   and e[2].isdigit() and int(e[2]) != gid]  # fmt: skip
+        members = [g for g in member_of(groups, name) if g != gid] if name else []
         return uid, gid, (gid, *members)
 
     def _monitor(self, c: Container, attach: bool, sandbox=None):
@@ -784,11 +793,13 @@ class Engine:
             self._event(c, "unpause" if resume else "pause")
             return c
 
-    def update(self, ref: str, runtime_args: list[str]) -> Container:
+    def update(self, ref: str, limits: ResourceUpdate) -> Container:
         """New limits: applied by the runtime when running, and written into the bundle for the next start
         (only there, for a container that is not running)."""
         from berth.runtime.container_update import merge_into_config
 
+        limits.check()
+        runtime_args = _update_args(limits)
         lock, c = self._held(ref)
         with lock:
             if c.status == RUNNING:

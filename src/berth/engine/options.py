@@ -1,8 +1,34 @@
-"""What `berth create` and `berth run` are asked for, as one record."""
+"""What `berth create` and `berth run` are asked for, and what `berth update` changes, as records."""
 
 from __future__ import annotations
 
+from berth.errors import InvalidArgument
 from berth.oci.record import record
+
+CPU_PERIOD = 100_000  # µs: Docker's --cpus N is a quota of N periods of this length
+
+
+def cpu_quota(cpus: float) -> int:
+    """--cpus as a CFS quota over CPU_PERIOD."""
+    return int(cpus * CPU_PERIOD)
+
+
+@record
+class ResourceUpdate:
+    """`berth update`: the limits to change on a container (None, or "", leaves one as it is)."""
+
+    cpus: float | None = None
+    cpu_shares: int | None = None
+    cpuset_cpus: str = ""
+    memory: int | None = None
+    memory_reservation: int | None = None
+    memory_swap: int | None = None  # memory + swap; -1 unlimited
+    pids_limit: int | None = None  # -1 unlimited
+    blkio_weight: int | None = None
+
+    def check(self) -> None:
+        if all(getattr(self, f) in (None, "") for f in self._fields):
+            raise InvalidArgument("you must provide one or more flags when using this command")
 
 
 @record

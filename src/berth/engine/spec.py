@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from berth import OCI_VERSION
-from berth.engine.options import CreateOptions
+from berth.engine.options import CPU_PERIOD, CreateOptions, cpu_quota
 from berth.errors import InvalidArgument
 from berth.oci import image_spec
 from berth.oci.runtime_spec import (
@@ -298,8 +298,8 @@ def build(opts, image_config: image_spec.ImageConfig, container_id: str, etc: di
         pids=Pids(limit=opts.pids_limit) if opts.pids_limit else None,
         cpu=CPU(
             shares=opts.cpu_shares or None,
-            quota=int(opts.cpus * 100000) if opts.cpus else None,
-            period=100000 if opts.cpus else None,
+            quota=cpu_quota(opts.cpus) if opts.cpus else None,
+            period=CPU_PERIOD if opts.cpus else None,
             cpus=opts.cpuset_cpus,
             mems=opts.cpuset_mems,
         )

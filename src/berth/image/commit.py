@@ -7,9 +7,8 @@ are left out, as Docker leaves out its init layer.
 
 from __future__ import annotations
 
-import time
-
 from berth import fastjson
+from berth.clock import rfc3339
 from berth.image.importer import apply_changes
 from berth.image.store import Image, ImageStore
 from berth.oci import image_spec
@@ -49,8 +48,7 @@ def commit(store: ImageStore, base: Image | None, key: str, tags: list[str], cha
             size = writer.written
         layers = [*layers, image_spec.Descriptor(media_type=image_spec.OCI_LAYER, digest=digest, size=size)]
         diff_ids.append(digest)  # uncompressed: the digest is the diff ID
-        t = time.time()
-        created = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
+        created = rfc3339()
         container_config = apply_changes(
             (base_config.config if base_config and base_config.config else image_spec.ContainerConfig()), list(change)
         )

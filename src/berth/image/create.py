@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import time
-
 from berth import fastjson
+from berth.clock import rfc3339
 from berth.image.layer_writer import write_layer
 from berth.image.store import Image, ImageStore
 from berth.oci import image_spec
 
 DEFAULT_ENV = ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",)
-
-
-def now() -> str:
-    t = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
 
 
 def image_from_directory(store: ImageStore, root: str, tags: list[str] | tuple[str, ...], created_by: str,
@@ -31,7 +25,7 @@ def image_from_layers(store: ImageStore, layers: list[tuple[str, str]], tags: li
 
 
 def _image_from_layers(store: ImageStore, layers, tags, cmd, env) -> Image:
-    created = now()
+    created = rfc3339()
     descriptors, diff_ids, history = [], [], []
     for root, created_by in layers:
         desc, diff_id = write_layer(store.content, root)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 from berth import fastjson
+from berth.clock import rfc3339
 from berth.errors import InvalidArgument
 from berth.image.codec import Hashing, decompressed, sniff
-from berth.image.create import DEFAULT_ENV, now
+from berth.image.create import DEFAULT_ENV
 from berth.image.store import Image, ImageStore
 from berth.oci import image_spec
 
@@ -100,7 +101,7 @@ def import_tarball(store: ImageStore, stream, name: str, changes: list[str], mes
         media = {"": image_spec.OCI_LAYER, "gzip": image_spec.OCI_LAYER_GZIP, "zstd": image_spec.OCI_LAYER_ZSTD}[
             compression
         ]
-        created = now()
+        created = rfc3339()
         config = image_spec.ImageConfig(
             architecture=image_spec.host_arch(), os="linux", created=created,
             rootfs=image_spec.RootFS(type="layers", diff_ids=(reader.digest(),)), config=container_config,

@@ -15,14 +15,11 @@ import subprocess
 import time
 
 from berth import fastjson
+from berth.clock import rfc3339
 from berth.foreground import REAPED
 from berth.fs import atomic_write
 
 NS = 1_000_000_000
-
-
-def _stamp(t: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
 
 
 class Health:
@@ -78,7 +75,7 @@ class Health:
 
     def _record(self, code: int, output: str, now: float) -> None:
         state = self.state
-        state["Log"] = [*state["Log"], {"Start": _stamp(self.began), "End": _stamp(time.time()), "ExitCode": code,
+        state["Log"] = [*state["Log"], {"Start": rfc3339(self.began), "End": rfc3339(), "ExitCode": code,
                                         "Output": output}][-5:]  # fmt: skip
         if code == 0:
             state["Status"], state["FailingStreak"] = "healthy", 0

@@ -9,19 +9,14 @@ and max-file, the file rotates (container.log.1 is the newest older one).
 from __future__ import annotations
 
 import os
-import time
 
 from berth import fastjson
+from berth.clock import rfc3339
 from berth.errors import InvalidArgument
 
 DRIVERS = ("json-file", "k8s-file", "none")
 OPTIONS = ("max-size", "max-file")
 LOG = "container.log"
-
-
-def now() -> str:
-    t = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
 
 
 def check(driver: str, opts: dict[str, str]) -> dict:
@@ -77,9 +72,9 @@ class Logger:
         text = data.decode("utf-8", "replace")
         if self.k8s:
             full = text.endswith("\n")
-            record = f"{now()} {stream} {'F' if full else 'P'} {text.removesuffix(chr(10))}\n".encode()
+            record = f"{rfc3339()} {stream} {'F' if full else 'P'} {text.removesuffix(chr(10))}\n".encode()
         else:
-            record = (fastjson.dumps({"log": text, "stream": stream, "time": now()}) + "\n").encode()
+            record = (fastjson.dumps({"log": text, "stream": stream, "time": rfc3339()}) + "\n").encode()
         if self.max_size and self.size and self.size + len(record) > self.max_size:
             self._rotate()
         os.write(self.fd, record)

@@ -46,11 +46,12 @@ import time
 
 from berth import fastjson, streams
 from berth.argv import BOOL, STR, Option, parse
+from berth.clock import rfc3339
 from berth.foreground import DEVNULL, Foreground, reap, spawn
 from berth.fs import Flock, atomic_write
 from berth.linux import mount as m
 from berth.monitor.attach import AttachServer
-from berth.monitor.logs import now, open_logger
+from berth.monitor.logs import open_logger
 
 OPTIONS = [Option("id", STR, ""), Option("dir", STR, ""), Option("runtime", STR, ""), Option("runtime-root", STR, ""),
            Option("attach", BOOL), Option("stdin", BOOL), Option("stdin-once", BOOL), Option("netns", STR, ""),
@@ -133,7 +134,7 @@ def _main(argv: list[str] | None) -> int:
             lock = _lock_unless_stopping(cdir)
             if _stopping(cdir):  # a stop, kill or rm came during the delay: no more runs
                 break
-        atomic_write(os.path.join(cdir, "exit.json"), fastjson.dumps({"code": code, "finished": now()}).encode())
+        atomic_write(os.path.join(cdir, "exit.json"), fastjson.dumps({"code": code, "finished": rfc3339()}).encode())
         return code
     finally:
         _release(lock)
@@ -445,6 +446,7 @@ def _exit_code_for(message: str) -> int:
 def _failed(cdir: str, message: str, code: int) -> int:
     atomic_write(os.path.join(cdir, "error"), message.encode())
     atomic_write(
-        os.path.join(cdir, "exit.json"), fastjson.dumps({"code": code, "finished": now(), "error": message}).encode()
+        os.path.join(cdir, "exit.json"),
+        fastjson.dumps({"code": code, "finished": rfc3339(), "error": message}).encode(),
     )
     return code

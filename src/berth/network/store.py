@@ -14,6 +14,7 @@ import os
 import time
 
 from berth import fastjson
+from berth.clock import rfc3339
 from berth.db import Transaction, by_name_or_id, connect
 from berth.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from berth.network.iproute import link_exists, owner, routes
@@ -91,11 +92,6 @@ def _lease(row) -> Lease:
                  fastjson.loads(row[8]), row[9])  # fmt: skip
 
 
-def _now() -> str:
-    t = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
-
-
 class NetworkStore:
     def __init__(self, root: str) -> None:
         self.root = root
@@ -124,7 +120,7 @@ class NetworkStore:
         if self.db.execute("SELECT 1 FROM networks WHERE name = ?", (DEFAULT_NAME,)).fetchone() is None:
             net = ipaddress.ip_network(DEFAULT_SUBNET)
             self.db.execute(f"INSERT OR IGNORE INTO networks ({_NET_COLUMNS}) VALUES (?, ?, ?, ?, ?, 0, '{{}}', ?, 0)",
-                            (os.urandom(32).hex(), DEFAULT_NAME, str(net), str(net[1]), DEFAULT_BRIDGE, _now()))  # fmt: skip
+                            (os.urandom(32).hex(), DEFAULT_NAME, str(net), str(net[1]), DEFAULT_BRIDGE, rfc3339()))  # fmt: skip
 
     def create(self, name: str, subnet: str = "", gateway: str = "", internal: bool = False,
                labels: dict[str, str] | None = None) -> Network:  # fmt: skip
@@ -165,7 +161,7 @@ class NetworkStore:
             bridge = "berth-" + net_id[:9]
             self.db.execute(f"INSERT INTO networks ({_NET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             (net_id, name, str(net), str(gw), bridge, int(internal), fastjson.dumps(labels or {}),
-                             _now(), int(bool(subnet))))  # fmt: skip
+                             rfc3339(), int(bool(subnet))))  # fmt: skip
         return self.get(net_id)
 
     def remove(self, net: Network) -> None:

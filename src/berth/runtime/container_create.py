@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 
 from berth import fastjson
+from berth.clock import rfc3339
 from berth.errors import BerthError, FailedPrecondition, InvalidArgument, NotFound
 from berth.fs import atomic_write, remove_tree
 from berth.linux import ns, prctl
@@ -131,7 +132,7 @@ def create(root: str, container_id: str, bundle: str, pid_file: str | None = Non
         child = 0
         state = statedir.ContainerState(
             id=container_id, bundle=bundle, rootfs=rootfs, pid=init_pid,
-            pid_start=statedir.process_start(init_pid), created=statedir.now_rfc3339(),
+            pid_start=statedir.process_start(init_pid), created=rfc3339(),
             annotations=spec.annotations, cgroup_path=cg.path, cgroup_dirs=made,
         )  # fmt: skip
         statedir.save(root, state)

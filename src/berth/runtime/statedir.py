@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import os
-import time
 
 from berth import OCI_VERSION, fastjson
 from berth.errors import AlreadyExists, InvalidArgument, NotFound
@@ -118,8 +117,3 @@ def oci_state(state: ContainerState, status_: str) -> dict:
     if state.annotations:
         out["annotations"] = state.annotations
     return out
-
-
-def now_rfc3339() -> str:
-    t = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1e9):09d}Z"
