@@ -148,13 +148,19 @@ def wait_for_restarts(berth, cid: str, count: int) -> None:
         time.sleep(0.02)
 
 
-@pytest.mark.parametrize("verb", [("stop",), ("rm", "-f")])
-def test_stop_or_remove_while_the_monitor_waits_to_restart(berth, verb):
-    """Within the doubling delay before a restart, a stop or rm acts at once and no run follows
-    (the monitor once restarted the container after a stop, which waited out the delay)."""
+@pytest.mark.parametrize("verb", [("stop",), ("kill",), ("rm", "-f")])
+def test_stop_kill_or_remove_while_the_monitor_waits_to_restart(berth, verb):
+    """Within the doubling delay before a restart the container shows Docker's restarting state, and
+    a stop, kill or rm acts at once with no run after it (the monitor once restarted the container
+    after a stop, which waited out the delay; a kill failed for want of a process)."""
     cid = berth("run", "-d", "--network", "none", "--restart", "always", "busybox", "sh", "-c", "echo run; exit 3",
                 check=True).stdout.strip()  # fmt: skip
     wait_for_restarts(berth, cid, 5)  # a delay of 3.2 s has just begun
+    state = json.loads(berth("inspect", cid, check=True).stdout)[0]["State"]
+    assert (state["Status"], state["Running"], state["Restarting"]) == ("restarting", True, True)
+    assert berth("ps", "--format", "{{.Status}}", "--filter", "status=restarting", check=True).stdout.startswith(
+        "Restarting (3) "
+    )
     runs = berth("logs", cid, check=True).stdout.count("run")
     began = time.monotonic()
     berth(*verb, cid, check=True)
@@ -165,6 +171,7 @@ def test_stop_or_remove_while_the_monitor_waits_to_restart(berth, verb):
     time.sleep(0.5)
     state = json.loads(berth("inspect", cid, check=True).stdout)[0]
     assert (state["State"]["Status"], state["State"]["ExitCode"], state["RestartCount"]) == ("exited", 3, 5)
+    assert state["State"]["Restarting"] is False
     assert berth("logs", cid, check=True).stdout.count("run") == runs
     berth("rm", cid, check=True)
     assert_gone(berth, cid)

@@ -77,6 +77,7 @@ def container_json(c) -> dict:
         spec = fastjson.loads(f.read())
     process = spec["process"]
     status = c.status
+    restarting = c.restarting if status == "running" else None
     exit = c.exit or {}
     cfg = c.config
     return {
@@ -85,10 +86,10 @@ def container_json(c) -> dict:
         "Path": process["args"][0],
         "Args": process["args"][1:],
         "State": {
-            "Status": "paused" if status == "running" and c.paused else status,
+            "Status": "paused" if status == "running" and c.paused else "restarting" if restarting else status,
             "Running": status == "running",
             "Paused": status == "running" and c.paused,
-            "Restarting": False,
+            "Restarting": bool(restarting),
             "OOMKilled": False,
             "Dead": False,
             "Pid": c.pid,

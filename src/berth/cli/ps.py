@@ -28,7 +28,9 @@ def _matches(c, filters: list[tuple[str, str]]) -> bool:
         if key == "id" and not any(c.id.startswith(v) for v in values):
             return False
         if key == "status":
-            status = "paused" if c.status == "running" and c.paused else c.status
+            status = c.status
+            if status == "running":
+                status = "paused" if c.paused else "restarting" if c.restarting else status
             if status not in values:
                 return False
         if key == "label":
@@ -43,6 +45,10 @@ def _matches(c, filters: list[tuple[str, str]]) -> bool:
 
 
 def status_text(c, status: str) -> str:
+    restarting = c.restarting if status == "running" else None
+    if restarting:
+        since = time.time() - human.parse_time(restarting.get("finished", ""))
+        return f"Restarting ({restarting.get('code', 0)}) {human.duration(since)} ago"
     if status == "running":
         started = human.parse_time(c.started_at)
         health = c.health

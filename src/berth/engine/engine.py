@@ -111,6 +111,17 @@ class Container:
         return EXITED  # the monitor was killed and the container is gone with it
 
     @property
+    def restarting(self) -> dict | None:
+        """The last run's exit ({"code", "finished"}) while a restart policy waits to run it again."""
+        if self.status != RUNNING:
+            return None
+        text = self._read("restarting.json")
+        try:
+            return fastjson.loads(text) if text else None
+        except ValueError:
+            return None
+
+    @property
     def health(self) -> dict | None:
         """Docker's State.Health, while a health check is configured."""
         text = self._read("health.json")
@@ -589,6 +600,7 @@ class Engine:
             "monitor.pid",
             "stopped-by-user",
             "restart-count",
+            "restarting.json",
             "health.json",
         ):
             try:
@@ -689,6 +701,9 @@ class Engine:
             raise FailedPrecondition(f"cannot kill container: {ref}: container {c.id} is not running")
         self._thaw(c)
         atomic_write(os.path.join(c.dir, "stopped-by-user"), b"")
+        if c.restarting:  # no process to signal: the mark alone ends the wait for the next run, as Docker's
+            self._event(c, "kill", signal=signal)
+            return c
         proc = self._runtime("kill", c.id, signal)
         if proc.returncode != 0:
             raise InvalidArgument(proc.stderr.strip().removeprefix("berth-runtime: "))

@@ -24,6 +24,7 @@ The monitor writes there:
     DIR/container.log        the logs (monitor/logs.py: json-file, k8s-file or none, as DIR/log-config.json says)
     DIR/attach.sock          the attach socket, while the monitor runs
     DIR/exit.json            {"code": N, "finished": RFC3339} when the container has exited
+    DIR/restarting.json      the same for the last run, while a restart policy waits to run it again
     DIR/error                one line, when the container could not be started
 
 On a bridge network the engine has made the container's network namespace: the monitor inherits
@@ -56,6 +57,7 @@ from berth.monitor.logs import open_logger
 OPTIONS = [Option("id", STR, ""), Option("dir", STR, ""), Option("runtime", STR, ""), Option("runtime-root", STR, ""),
            Option("attach", BOOL), Option("stdin", BOOL), Option("stdin-once", BOOL), Option("netns", STR, ""),
            Option("hold", STR, ""), Option("exit-command", STR, "")]  # fmt: skip
+RESTARTING = "restarting.json"
 # how long an attached start waits for the client that asked for it
 _FIRST_CLIENT_TIMEOUT = 10.0
 _NOT_FORWARDED = {_signal.SIGCHLD, _signal.SIGWINCH, _signal.SIGURG, _signal.SIGPIPE, _signal.SIGHUP}
@@ -128,6 +130,8 @@ def _main(argv: list[str] | None) -> int:
                 break
             restarts += 1
             atomic_write(os.path.join(cdir, "restart-count"), str(restarts).encode())
+            # Docker's "restarting" state, until the container runs again (or never does)
+            atomic_write(os.path.join(cdir, RESTARTING), fastjson.dumps({"code": code, "finished": rfc3339()}).encode())
             _release(lock)
             lock = None
             _back_off(cdir, min(0.1 * 2 ** min(restarts, 6), 5.0))  # Docker's doubling delay, capped
@@ -138,6 +142,7 @@ def _main(argv: list[str] | None) -> int:
         return code
     finally:
         _release(lock)
+        _not_restarting(cdir)
         watched = server.attached() > 0
         server.finish(code if code is not None else 125)  # after exit.json: clients may remove the container
         fg.close()
@@ -177,6 +182,13 @@ def _lock_unless_stopping(cdir: str) -> Flock | None:
             return None
         time.sleep(0.01)
     return lock
+
+
+def _not_restarting(cdir: str) -> None:
+    try:
+        os.unlink(os.path.join(cdir, RESTARTING))
+    except FileNotFoundError:
+        pass
 
 
 def _release(lock: Flock | None) -> None:
@@ -244,6 +256,7 @@ def _run_once(cid: str, cdir: str, bundle: str, base: list[str], attach: bool, l
         return code
     runtime.wait()
     _release(lock)
+    _not_restarting(cdir)
     if runtime.returncode != 0:
         message = _runtime_error(err_path, pipes)
         _failed(cdir, message, _exit_code_for(message))
