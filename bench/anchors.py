@@ -74,9 +74,13 @@ class Podman:
         (top / "containers.conf").write_text(PODMAN_CONF)
         self.env = dict(os.environ, CONTAINERS_CONF=str(top / "containers.conf"))
         self.base = [binary, "--root", str(top / "root"), "--runroot", str(top / "run"), "--storage-driver", "vfs"]
+        self.top = top
 
     def __call__(self, *args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
         kw.setdefault("stdin", subprocess.DEVNULL)
+        # conmon writes a file named `oom` into its working directory when a container is
+        # OOM-killed: in ours, never the caller's (it once landed in the repository)
+        kw.setdefault("cwd", str(self.top))
         return subprocess.run([*self.base, *args], capture_output=True, text=True, env=self.env, timeout=timeout, **kw)
 
     def argv(self, *args: str) -> tuple[list[str], dict]:
