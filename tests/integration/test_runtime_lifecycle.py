@@ -184,6 +184,14 @@ def test_exec_detached_with_pid_file(runtime, bundle, tmp_path):
     pid = int(pid_file.read_text())
     assert open(f"/proc/{pid}/cmdline").read().split("\0")[:2] == ["sleep", "999"]
     assert os.readlink(f"/proc/{pid}/ns/pid") == os.readlink(f"/proc/{runtime.state(cid)['pid']}/ns/pid")
+    # exec returns once the process is exec'd: with a large environment to build just before the
+    # execve, a pid file written at an earlier hang-up named a process still running Python
+    # (seen in the slow v2 guest: the channel was closed with the other fds, before the execve)
+    process = {"args": ["sleep", "998"], "env": [f"V{i}=x" for i in range(100_000)], "cwd": "/"}
+    (tmp_path / "process.json").write_text(json.dumps(process))
+    runtime("exec", "-d", "--pid-file", str(pid_file), "--process", str(tmp_path / "process.json"), cid, check=True)
+    pid = int(pid_file.read_text())
+    assert open(f"/proc/{pid}/cmdline").read().split("\0")[:2] == ["sleep", "998"]
     runtime("kill", "--all", cid, "KILL", check=True)
 
 

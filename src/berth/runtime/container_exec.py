@@ -158,7 +158,9 @@ def _join_and_exec(ch: sync.Channel, c: Container, ns_fds: list, process: Proces
             os.close(console_fd)
         process_setup.set_rlimits(process)
         executable = process_setup.find_executable(process.args, process.env)
-        process_setup.finalize(process, seccomp_filter, preserve_fds, executable)
+        # the channel stays open to the execve (close-on-exec): main's end of file then means the
+        # process is exec'd, not that finalize closed the fds (a pid file written then named Python)
+        process_setup.finalize(process, seccomp_filter, preserve_fds, executable, keep_fd=ch.wfd)
     except BaseException as e:  # noqa: BLE001
         try:
             ch.send(sync.ERROR, describe(e))
