@@ -7,7 +7,7 @@ import berth
 
 SRC = Path(berth.__file__).parent
 LAYER = {
-    "oci": 0, "linux": 0, "fs": 0, "clock": 0, "users": 0, "errors": 0, "argv": 0, "fastjson": 0, "units": 0, "tables": 0, "foreground": 0, "db": 0, "events": 0, "streams": 0,
+    "oci": 0, "linux": 0, "fs": 0, "clock": 0, "users": 0, "daemon_config": 0, "errors": 0, "argv": 0, "fastjson": 0, "units": 0, "tables": 0, "foreground": 0, "db": 0, "events": 0, "streams": 0,
     "__init__": 0,
     "runtime": 1, "monitor": 1, "content": 1, "snapshot": 1, "registry": 1, "network": 1,
     "image": 2, "build": 2, "engine": 3, "cli": 4, "api": 4, "client": 4, "cri": 5,

@@ -47,7 +47,7 @@ def _host_config_rest(cfg: dict, spec: dict) -> dict:
         "GroupAdd": None, "IOMaximumBandwidth": 0, "IOMaximumIOps": 0, "Isolation": "", "KernelMemory": 0,
         "KernelMemoryTCP": 0, "Links": None, "MaskedPaths": linux.get("maskedPaths") or None,
         "ReadonlyPaths": linux.get("readonlyPaths") or None, "MemorySwappiness": None, "OomKillDisable": False,
-        "OomScoreAdj": cfg.get("oomScoreAdj") or 0, "Runtime": "berth-runtime",
+        "OomScoreAdj": cfg.get("oomScoreAdj") or 0, "Runtime": cfg.get("runtime") or "berth-runtime",
         "SecurityOpt": list(cfg.get("securityOpt") or []) or None, "ShmSize": cfg.get("shmSize") or 67108864,
         "Ulimits": ulimits or None, "UsernsMode": "", "VolumeDriver": "", "VolumesFrom": None,
     }  # fmt: skip

@@ -139,12 +139,16 @@ def info(engine, argv: list[str]) -> int:
     except OSError:
         pass
     u = os.uname()
+    from berth.engine import runtimes
+
+    known = runtimes.available()
     doc = {
         "Containers": len(containers), "ContainersRunning": states.count("running") - paused,
         "ContainersPaused": paused, "ContainersStopped": len(containers) - states.count("running"),
         "Images": len(engine.images.list()), "ServerVersion": __version__,
         "Driver": "overlay" if engine.images.snapshotter.whiteouts_as_devices else "copy",
-        "CgroupDriver": "cgroupfs", "CgroupVersion": cgroup_version, "DefaultRuntime": "berth-runtime",
+        "CgroupDriver": "cgroupfs", "CgroupVersion": cgroup_version, "DefaultRuntime": runtimes.default_name(),
+        "Runtimes": {name: {"path": path} for name, path in known.items()},
         "SecurityOptions": ["name=seccomp,profile=builtin"], "KernelVersion": u.release, "OperatingSystem": pretty,
         "OSType": "linux", "Architecture": u.machine, "NCPU": os.cpu_count(),
         "MemTotal": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "Name": u.nodename,
@@ -163,7 +167,7 @@ def info(engine, argv: list[str]) -> int:
              f"  Paused: {doc['ContainersPaused']}", f"  Stopped: {doc['ContainersStopped']}",
              f" Images: {doc['Images']}", f" Server Version: berth {__version__}", f" Storage Driver: {doc['Driver']}",
              f" Cgroup Driver: {doc['CgroupDriver']}", f" Cgroup Version: {cgroup_version}",
-             " Runtimes: berth-runtime", f" Default Runtime: {doc['DefaultRuntime']}", " Security Options:",
+             f" Runtimes: {' '.join(known)}", f" Default Runtime: {doc['DefaultRuntime']}", " Security Options:",
              "  seccomp", "   Profile: builtin", f" Kernel Version: {u.release}", f" Operating System: {pretty}",
              " OSType: linux", f" Architecture: {u.machine}", f" CPUs: {doc['NCPU']}",
              f" Total Memory: {doc['MemTotal'] / (1 << 30):.2f}GiB", f" Name: {u.nodename}",

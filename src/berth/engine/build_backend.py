@@ -135,8 +135,9 @@ class EngineStepRunner(StepRunner):
     def _stop(self, cid: str, monitor) -> None:
         """Kill the step's processes; the monitor then records the exit and deletes the runtime state."""
         monitor.send_signal(15)  # one still waiting for us gives up before it makes the container
+        c = self.engine.get(cid)
         for _ in range(20):
-            self.engine._runtime("kill", "--all", cid, "KILL")
+            self.engine._runtime(c, "kill", "--all", cid, "KILL")
             for _ in range(25):
                 if monitor.poll() is not None:
                     return
@@ -147,7 +148,7 @@ class EngineStepRunner(StepRunner):
     def _forget(self, cid: str, network: str) -> None:
         """Remove the step's container but keep its snapshot: the builder commits or removes it."""
         if os.path.exists(os.path.join(self.engine.runtime_root, cid)):
-            self.engine._runtime("delete", "--force", cid)
+            self.engine._runtime(self.engine.get(cid), "delete", "--force", cid)
         if network not in ("none", "host"):
             self.engine.networking.down(cid)  # its address and veth (none if it never got that far)
         self.engine.db.execute("DELETE FROM containers WHERE id = ?", (cid,))

@@ -188,8 +188,6 @@ class Engine:
         self.db = connect(os.path.join(root, "containers.db"),
                           "CREATE TABLE IF NOT EXISTS containers (id TEXT PRIMARY KEY, name TEXT UNIQUE NOT NULL,"
                           " image TEXT NOT NULL, image_name TEXT NOT NULL, created TEXT NOT NULL, config TEXT NOT NULL);")  # fmt: skip
-        bindir = os.path.dirname(sys.executable)
-        self.runtime = os.path.join(bindir, "berth-runtime")
         self.runtime_root = os.path.join(root, "runtime")
 
     @property
@@ -268,6 +266,10 @@ class Engine:
         """A container on the committed snapshot `top` with the image config given (build's RUN steps
         use it, with image_volumes=False: a step gets no volumes for the image's VOLUMEs, as BuildKit;
         and with the id they chose, `cid`)."""
+        from berth.engine import runtimes
+
+        runtime = opts.runtime or runtimes.default_name()
+        runtime_path = runtimes.resolve(runtime)  # an unknown one fails here, before anything is made
         cid = cid or os.urandom(32).hex()
         name = names.validate(opts.name) if opts.name else names.generate(self._name_taken)
         existing = self.db.execute("SELECT id FROM containers WHERE name = ?", (name,)).fetchone()
@@ -321,6 +323,9 @@ class Engine:
             atomic_write(os.path.join(cdir, "bundle", "config.json"), fastjson.dumps(spec_to_json(oci)).encode())
             config = to_json(opts)
             config["Image"] = opts.image
+            config["runtime"] = runtime
+            if runtime != runtimes.BERTH_RUNTIME:  # ours moves with the install: found again each time
+                config["runtimePath"] = runtime_path
             config["VolumeNames"], config["AnonymousVolumes"] = used, anonymous
             config.update(network)
             config["LogConfig"] = log_config
@@ -517,7 +522,7 @@ class Engine:
         from berth.foreground import DEVNULL, spawn
 
         argv = [*_program("berth.monitor.monitor"), "--id", c.id, "--dir", c.dir,
-                "--runtime", self.runtime, "--runtime-root", self.runtime_root] + (["--attach"] if attach else [])  # fmt: skip
+                "--runtime", self.runtime_of(c), "--runtime-root", self.runtime_root] + (["--attach"] if attach else [])  # fmt: skip
         if c.config.get("interactive"):
             # -i: the container's stdin is the monitor's pipe (else /dev/null, as Docker's); for an
             # attached run, the client closing its input closes the container's (Docker's StdinOnce)
@@ -681,15 +686,22 @@ class Engine:
             raise ContainerError(f"failed to create the container's task: {error.strip()}", code)
 
     # -- stop, kill, remove -------------------------------------------------
-    def _runtime(self, *args: str):
+    def runtime_of(self, c: Container) -> str:
+        """The executable of the container's OCI runtime, as create found it (containers from before
+        the choice: berth-runtime)."""
+        from berth.engine import runtimes
+
+        return c.config.get("runtimePath") or runtimes.resolve(runtimes.BERTH_RUNTIME)
+
+    def _runtime(self, c: Container, *args: str):
         import subprocess
 
-        return subprocess.run([self.runtime, "--root", self.runtime_root, *args], capture_output=True, text=True)
+        return subprocess.run([self.runtime_of(c), "--root", self.runtime_root, *args], capture_output=True, text=True)
 
     def _thaw(self, c: Container) -> None:
         """Frozen tasks cannot act on a signal, SIGKILL included, until thawed."""
         if c.paused:
-            self._runtime("resume", c.id)
+            self._runtime(c, "resume", c.id)
 
     def kill(self, ref: str, signal: str = "KILL") -> Container:
         lock, c = self._held(ref)
@@ -704,7 +716,7 @@ class Engine:
         if c.restarting:  # no process to signal: the mark alone ends the wait for the next run, as Docker's
             self._event(c, "kill", signal=signal)
             return c
-        proc = self._runtime("kill", c.id, signal)
+        proc = self._runtime(c, "kill", c.id, signal)
         if proc.returncode != 0:
             raise InvalidArgument(proc.stderr.strip().removeprefix("berth-runtime: "))
         self._event(c, "kill", signal=signal)
@@ -734,12 +746,12 @@ class Engine:
         if timeout is None:
             timeout = c.config.get("stopTimeout") if c.config.get("stopTimeout") is not None else 10
         self._thaw(c)
-        self._runtime("kill", c.id, signal)
+        self._runtime(c, "kill", c.id, signal)
         self._event(c, "kill", signal=signal)
         try:
             self.wait(ref, timeout)
         except FailedPrecondition:
-            self._runtime("kill", "--all", c.id, "KILL")
+            self._runtime(c, "kill", "--all", c.id, "KILL")
             self._event(c, "kill", signal="KILL")
             self.wait(ref, 30)
         self._network_down(c)
@@ -764,14 +776,14 @@ class Engine:
                 )
             self._thaw(c)
             atomic_write(os.path.join(c.dir, "stopped-by-user"), b"")
-            self._runtime("kill", "--all", c.id, "KILL")
+            self._runtime(c, "kill", "--all", c.id, "KILL")
             self._event(c, "kill", signal="KILL")
             try:
                 self.wait(ref, 30)
             except FailedPrecondition:
                 pass
         if os.path.exists(os.path.join(self.runtime_root, c.id)):
-            self._runtime("delete", "--force", c.id)  # what a killed monitor left behind
+            self._runtime(c, "delete", "--force", c.id)  # what a killed monitor left behind
         self._network_down(c)
         # the row goes last: a directory that cannot go (still mounted somewhere) fails the rm with
         # the container still listed, for another rm to finish, rather than leaving it unseen
@@ -802,7 +814,7 @@ class Engine:
                 raise FailedPrecondition(f"container {c.id} is not running")
             if c.paused != resume:
                 raise FailedPrecondition(f"container {c.id} is {'not ' if resume else ''}paused")
-            proc = self._runtime("resume" if resume else "pause", c.id)
+            proc = self._runtime(c, "resume" if resume else "pause", c.id)
             if proc.returncode != 0:
                 raise FailedPrecondition(proc.stderr.strip().removeprefix("berth-runtime: "))
             self._event(c, "unpause" if resume else "pause")
@@ -818,7 +830,7 @@ class Engine:
         lock, c = self._held(ref)
         with lock:
             if c.status == RUNNING:
-                proc = self._runtime("update", *runtime_args, c.id)
+                proc = self._runtime(c, "update", *runtime_args, c.id)
                 if proc.returncode != 0:
                     raise InvalidArgument(proc.stderr.strip().removeprefix("berth-runtime: "))
             # the bundle's spec holds them for the next start (and inspect), merged as the runtime merged
@@ -892,7 +904,7 @@ class Engine:
         c = self.get(ref)
         if c.status != RUNNING:
             raise FailedPrecondition(f"container {c.id} is not running")
-        proc = self._runtime("ps", c.id, *(ps_args or ["-ef"]))
+        proc = self._runtime(c, "ps", c.id, *(ps_args or ["-ef"]))
         if proc.returncode != 0:
             raise FailedPrecondition(proc.stderr.strip().removeprefix("berth-runtime: "))
         return proc.stdout
@@ -921,7 +933,7 @@ class Engine:
         if not args:
             raise InvalidArgument('"exec" requires at least 2 arguments.')
         self._check_executable(c, args[0], env)
-        argv = [self.runtime, "--root", self.runtime_root, "exec"]
+        argv = [self.runtime_of(c), "--root", self.runtime_root, "exec"]
         for e in env:
             argv += ["--env", e]
         if workdir:

@@ -64,6 +64,7 @@ class CreateOptions:
     cpuset_cpus: str = ""
     cpuset_mems: str = ""
     read_only: bool = False
+    runtime: str = ""  # --runtime: berth-runtime, runc, crun or one named in daemon.json ("" the default)
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ()
     privileged: bool = False

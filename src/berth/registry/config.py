@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import os
 
-from berth import fastjson
+from berth import daemon_config, fastjson
+from berth.daemon_config import config_dir
 from berth.errors import InvalidArgument
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
-
-
-def config_dir() -> str:
-    return os.environ.get("BERTH_CONFIG_DIR") or "/etc/berth"
 
 
 class Settings:
@@ -29,14 +26,7 @@ class Settings:
 
     @classmethod
     def load(cls) -> Settings:
-        path = os.path.join(config_dir(), "daemon.json")
-        try:
-            with open(path, "rb") as f:
-                doc = fastjson.loads(f.read())
-        except FileNotFoundError:
-            doc = {}
-        except ValueError as e:
-            raise InvalidArgument(f"{path}: {e}") from None
+        doc = daemon_config.load()
         return cls(list(doc.get("insecure-registries") or []), list(doc.get("registry-mirrors") or []),
                    os.path.join(config_dir(), "certs.d"))  # fmt: skip
 

@@ -1,0 +1,29 @@
+"""berth's configuration file, Docker's daemon.json: /etc/berth/daemon.json ($BERTH_CONFIG_DIR
+overrides /etc/berth). Keys berth reads: insecure-registries, registry-mirrors, runtimes,
+default-runtime."""
+
+from __future__ import annotations
+
+import os
+
+
+def config_dir() -> str:
+    return os.environ.get("BERTH_CONFIG_DIR") or "/etc/berth"
+
+
+def load() -> dict:
+    """The file's settings ({} when there is none); a file that is not JSON is an error naming it."""
+    from berth import fastjson
+    from berth.errors import InvalidArgument
+
+    path = os.path.join(config_dir(), "daemon.json")
+    try:
+        with open(path, "rb") as f:
+            doc = fastjson.loads(f.read())
+    except FileNotFoundError:
+        return {}
+    except ValueError as e:
+        raise InvalidArgument(f"{path}: {e}") from None
+    if not isinstance(doc, dict):
+        raise InvalidArgument(f"{path}: not a JSON object")
+    return doc
