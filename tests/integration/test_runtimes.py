@@ -67,3 +67,13 @@ def test_the_default_runtime_from_daemon_json(berth, runc, tmp_path):
     (broken / "daemon.json").write_text("{not json")
     bad = berth("run", "--rm", "busybox", "true", env=dict(os.environ, BERTH_CONFIG_DIR=str(broken)))
     assert bad.returncode == 125 and "daemon.json" in bad.stderr, bad.stderr
+
+
+def test_a_commands_default_runtime_by_path(berth, runc):
+    """`berth --runtime PATH` (Podman's global flag): the default of every container the command makes."""
+    cid = berth("--runtime", runc, "create", "--network", "none", "busybox", "echo", "hi", check=True).stdout.strip()
+    assert berth("inspect", "-f", "{{.HostConfig.Runtime}}", cid, check=True).stdout.strip() == runc
+    assert berth("start", "-a", cid, check=True).stdout == "hi\n"  # the container keeps its runtime
+    bad = berth("--runtime", "/nonexistent/runc", "run", "--rm", "busybox", "true")
+    assert bad.returncode == 125 and "invalid runtime /nonexistent/runc: not an executable file" in bad.stderr
+    assert berth("ps", "-aq", "--no-trunc").stdout.split() == [cid]  # nothing made by the refused run

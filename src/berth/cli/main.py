@@ -15,6 +15,7 @@ from berth.errors import BerthError
 
 GLOBAL = [
     Option("root", STR, "", help="where berth keeps images (default /var/lib/berth, or $BERTH_ROOT)"),
+    Option("runtime", STR, "", help="OCI runtime for the containers made (name or path; $BERTH_RUNTIME)"),
     Option("debug,D", BOOL, help="show tracebacks"),
     Option("help,h", BOOL, help="show help"),
     Option("version,v", BOOL, help="print the version"),
@@ -154,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         verb, args = rest[0], rest[1:]
         root = opts["root"] or os.environ.get("BERTH_ROOT") or "/var/lib/berth"
+        if opts["runtime"]:
+            os.environ["BERTH_RUNTIME"] = opts["runtime"]  # the default of every container this command makes
         if verb == "runtime":
             from berth.runtime.cli import main as runtime_main
 

@@ -1,6 +1,7 @@
-"""The OCI runtimes the engine runs containers with, chosen per container (`--runtime`, Docker's
-flag) as the runtime's command line is the boundary: berth-runtime by default, runc or crun if
-on PATH, or any runc-compatible runtime named in daemon.json ("runtimes": {"NAME": {"path":
+"""The OCI runtimes the engine runs containers with, chosen per container (`run --runtime`,
+Docker's flag; `berth --runtime` or $BERTH_RUNTIME for a command's default, Podman's) as the
+runtime's command line is the boundary: berth-runtime by default, runc or crun if on PATH, a
+path to one, or any runc-compatible runtime named in daemon.json ("runtimes": {"NAME": {"path":
 "/usr/bin/crun"}}, "default-runtime": "NAME", Docker's keys)."""
 
 from __future__ import annotations
@@ -15,14 +16,20 @@ _ON_PATH = ("runc", "crun")  # known by name, as Docker knows runc
 
 
 def default_name() -> str:
+    """`berth --runtime` ($BERTH_RUNTIME), else daemon.json's default-runtime, else berth-runtime."""
     from berth import daemon_config
 
-    return daemon_config.load().get("default-runtime") or BERTH_RUNTIME
+    return os.environ.get("BERTH_RUNTIME") or daemon_config.load().get("default-runtime") or BERTH_RUNTIME
 
 
 def resolve(name: str) -> str:
-    """The executable of the runtime called `name` ("" for the default)."""
+    """The executable of the runtime called `name` ("" for the default), or `name` itself when it
+    is a path to one (Podman's form)."""
     name = name or default_name()
+    if os.sep in name:
+        if not os.path.isfile(name) or not os.access(name, os.X_OK):
+            raise InvalidArgument(f"invalid runtime {name}: not an executable file")
+        return name
     if name == BERTH_RUNTIME:
         return os.path.join(os.path.dirname(sys.executable), BERTH_RUNTIME)
     import shutil
