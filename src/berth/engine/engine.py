@@ -112,9 +112,8 @@ class Container:
 
     @property
     def restarting(self) -> dict | None:
-        """The last run's exit ({"code", "finished"}) while a restart policy waits to run it again."""
-        if self.status != RUNNING:
-            return None
+        """The last run's exit ({"code", "finished"}) while a restart policy waits to run it again;
+        meaningful while the status is running, which every caller has read already."""
         text = self._read("restarting.json")
         try:
             return fastjson.loads(text) if text else None
