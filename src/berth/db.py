@@ -6,12 +6,15 @@ from __future__ import annotations
 # import (datetime, collections.abc) costs ~2 ms on every command; the classes are the same
 import _sqlite3 as sqlite3
 import time
+from _thread import _local  # threading itself costs ~1 ms to import
+
+_open_databases = [0]  # Databases not closed yet, in this process
 
 SCHEMA_VERSION = 1  # PRAGMA user_version of every database berth writes; raised when a schema changes
 
 
-def connect(path: str, schema: str = "") -> sqlite3.Connection:
-    """Open (making it if need be) a database shared by many short-lived processes.
+def connect(path: str, schema: str = "") -> Database:
+    """Open (making it if need be) a database shared by many processes, and by the threads of one.
 
     Switching a new database to WAL takes an exclusive lock that SQLite's busy
     timeout does not wait for, so processes racing to create the same database
@@ -19,12 +22,17 @@ def connect(path: str, schema: str = "") -> sqlite3.Connection:
     database a newer berth wrote (a higher schema version) is refused, never
     read as if it had the schema this one knows.
     """
-    wal = _is_wal(path)
-    db = sqlite3.connect(path, timeout=30, isolation_level=None)
+    return Database(path, _open(path, schema))
+
+
+def _open(path: str, schema: str = "", wal: bool = False) -> sqlite3.Connection:
+    # shared by no two threads (Database hands each its own); closed by whichever thread closes the Database
+    db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
     deadline = time.monotonic() + 30
     while True:
         try:
-            if not wal:  # WAL is a property of the file: set once, read back from its header afterwards
+            # WAL is a property of the file: set once (an exclusive lock), read back afterwards
+            if not wal and db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 db.execute("PRAGMA journal_mode=WAL")
             if schema:
                 _check_version(db, path)
@@ -35,6 +43,59 @@ def connect(path: str, schema: str = "") -> sqlite3.Connection:
                 db.close()
                 raise
             time.sleep(0.01)
+
+
+class Database:
+    """One database for every thread of a process: each thread gets a connection of its own on
+    first use (a connection, and the transaction open on it, must not be shared). A thread's
+    connection closes when the thread ends (it lives only in the thread's local storage); close()
+    closes the opening thread's, and the calling thread's."""
+
+    __slots__ = ("path", "_local", "_first")
+
+    def __init__(self, path: str, first: sqlite3.Connection) -> None:
+        self.path = path
+        self._local = _local()
+        self._local.conn = self._first = first
+        _open_databases[0] += 1
+
+    def _conn(self) -> sqlite3.Connection:
+        try:
+            return self._local.conn
+        except AttributeError:
+            self._local.conn = conn = _open(self.path, wal=True)  # the first connection made it WAL
+            return conn
+
+    def execute(self, sql: str, params=()) -> sqlite3.Cursor:
+        return self._conn().execute(sql, params)
+
+    def executemany(self, sql: str, rows) -> sqlite3.Cursor:
+        return self._conn().executemany(sql, rows)
+
+    def executescript(self, sql: str) -> sqlite3.Cursor:
+        return self._conn().executescript(sql)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._conn().in_transaction
+
+    def close(self) -> None:
+        if self._first is None:
+            return
+        mine = getattr(self._local, "conn", None)
+        _open_databases[0] -= 1
+        self._first.close()
+        self._first = None
+        if mine is not None:
+            mine.close()
+        self._local = _local()
+
+
+def none_open() -> bool:
+    """No database is open in this process: a fork's child may open its own safely (SQLite keeps
+    its lock bookkeeping per process, and a child would inherit the parent's, while the locks
+    themselves stay with the parent)."""
+    return _open_databases[0] == 0
 
 
 def _check_version(db: sqlite3.Connection, path: str) -> None:
@@ -51,21 +112,7 @@ def _check_version(db: sqlite3.Connection, path: str) -> None:
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
-def _is_wal(path: str) -> bool:
-    """The database header's read and write versions (bytes 18, 19) are 2 in WAL mode."""
-    import os
-
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return False
-    try:
-        return os.pread(fd, 2, 18) == b"\x02\x02"
-    finally:
-        os.close(fd)
-
-
-def by_name_or_id(db: sqlite3.Connection, columns: str, table: str, ref: str) -> list[tuple]:
+def by_name_or_id(db: Database, columns: str, table: str, ref: str) -> list[tuple]:
     """Docker's way to name an object: the row whose name or ID is `ref`, else (three or more hex
     digits) those whose ID starts with it. More than one row: an ambiguous prefix."""
     row = db.execute(f"SELECT {columns} FROM {table} WHERE name = ? OR id = ?", (ref, ref)).fetchone()
@@ -83,10 +130,10 @@ class Transaction:
 
     __slots__ = ("db",)
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
 
-    def __enter__(self) -> sqlite3.Connection:
+    def __enter__(self) -> Database:
         try:
             self.db.execute("BEGIN IMMEDIATE")
         except BaseException:

@@ -85,3 +85,61 @@ def test_a_newer_berths_database_is_refused(tmp_path):
     db.close()
     with pytest.raises(FailedPrecondition, match="written by a newer berth"):
         connect(str(path), SCHEMA)
+
+
+def test_each_thread_has_its_own_connection_and_transaction(db):
+    """A transaction open in one thread is not another thread's: the second waits for the write
+    lock, then sees the first's committed row. Ended threads' connections do not pile up (SQLite
+    parks a closed connection's fd while others hold locks on the file, and reuses it)."""
+    import gc
+    import os
+    import threading
+
+    def round_() -> list:
+        inside, release, seen = threading.Event(), threading.Event(), []
+
+        def first():
+            with Transaction(db):
+                db.execute("INSERT INTO t VALUES (?, 'first')", (str(len(rows(db))),))
+                inside.set()
+                release.wait(5)
+
+        def second():
+            inside.wait(5)
+            seen.append(db.in_transaction)  # the first's transaction is not open here
+            release.set()
+            with Transaction(db):
+                seen.append(len(rows(db)))
+
+        threads = [threading.Thread(target=first), threading.Thread(target=second)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        gc.collect()
+        return seen
+
+    assert round_() == [False, 1]
+    fds = len(os.listdir("/proc/self/fd"))
+    assert round_() == [False, 2]
+    assert len(os.listdir("/proc/self/fd")) == fds
+
+
+def test_a_second_connection_keeps_the_first_ones_locks(tmp_path):
+    """POSIX drops all of a process's locks on a file when any fd on it closes: opening a database
+    must never open and close the file itself. It did (a header check), so another process closing
+    its connection thought it was the last one and deleted the WAL and shm files under ours (whose
+    next statement failed with "disk I/O error")."""
+    import subprocess
+    import sys
+
+    path = str(tmp_path / "t.db")
+    first = connect(path, SCHEMA)
+    first.execute("INSERT INTO t VALUES ('a')")
+    second = connect(path, SCHEMA)
+    code = f"import _sqlite3 as s; c = s.connect({path!r}); c.execute('SELECT * FROM t').fetchall(); c.close()"
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert (tmp_path / "t.db-shm").exists() and (tmp_path / "t.db-wal").exists()
+    assert [r[0] for r in first.execute("SELECT x FROM t")] == ["a"]
+    second.close()
+    first.close()

@@ -19,6 +19,7 @@ USED = {
     "_ctypes": ("CFuncPtr", "Structure", "Array", "_SimpleCData", "dlopen", "byref", "sizeof", "addressof",
                 "get_errno", "FUNCFLAG_CDECL", "FUNCFLAG_USE_ERRNO", "RTLD_LOCAL"),
     "_sqlite3": ("connect", "Connection", "Row", "OperationalError", "IntegrityError"),
+    "_thread": ("_local", "allocate_lock"),
 }  # fmt: skip
 
 
