@@ -161,6 +161,12 @@ def test_detached_run_exec_ps_pause_resume(runtime, bundle):
     pids = json.loads(runtime("ps", "--format", "json", cid, check=True).stdout)
     assert runtime.state(cid)["pid"] in pids
     assert str(runtime.state(cid)["pid"]) in runtime("ps", cid, check=True).stdout
+    stats = json.loads(runtime("events", "--stats", cid, check=True).stdout)  # runc's shape
+    assert stats["type"] == "stats" and stats["id"] == cid
+    # at least init: an exec just ended may still be counted while it is reaped
+    assert stats["data"]["pids"]["current"] >= 1 and stats["data"]["memory"]["usage"]["usage"] > 0
+    assert stats["data"]["cpu"]["usage"]["total"] > 0
+    assert "only --stats" in runtime("events", cid).stderr
     runtime("pause", cid, check=True)
     assert runtime.state(cid)["status"] == "paused"
     assert runtime("exec", cid, "true").returncode != 0

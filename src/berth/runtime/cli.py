@@ -100,6 +100,14 @@ COMMANDS: dict[str, tuple[str, list[Option], str]] = {
         [Option("format,f", STR, "table", "table or json")],
         "processes in a container",
     ),
+    "events": (
+        "<container-id>",
+        [
+            Option("stats", BOOL, help="display the container's stats once, then exit"),
+            Option("interval", STR, "5s", "stats collection interval (only --stats is supported)"),
+        ],
+        "display container stats",
+    ),
     "pause": ("<container-id>", [], "suspend all processes in a container"),
     "resume": ("<container-id>", [], "resume a paused container"),
     "update": ("<container-id>", _UPDATE, "update a container's resource limits"),
@@ -228,6 +236,8 @@ def _dispatch(ctx: Context, cmd: str, o: dict, args: list[str]) -> int:
         return _list(root, o)
     if cmd == "ps":
         return _ps(root, o, args)
+    if cmd == "events":
+        return _events(root, o, args)
     if cmd in ("pause", "resume"):
         from berth.runtime import container_pause
 
@@ -326,6 +336,21 @@ def _ps(root: str, o: dict, args: list[str]) -> int:
         fields = line.split()
         if len(fields) > col and fields[col].isdigit() and int(fields[col]) in keep:
             sys.stdout.write(line + "\n")
+    return 0
+
+
+def _events(root: str, o: dict, args: list[str]) -> int:
+    """runc's `events --stats`: one {"type": "stats", "id", "data"} object. The event stream
+    (OOM notices and stats every --interval) is not kept: the engine's monitor reports exits."""
+    from berth.runtime.container import Container
+
+    cid = _one_id(args, "events")
+    if not o["stats"]:
+        raise InvalidArgument("events: only --stats is supported (the stream of events is not)")
+    c = Container(root, cid)
+    if c.status() == "stopped":
+        raise InvalidArgument(f"container {cid} is not running")
+    _print_json({"type": "stats", "id": cid, "data": c.cgroup.stats()})
     return 0
 
 

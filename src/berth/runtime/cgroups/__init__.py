@@ -54,6 +54,11 @@ class Manager:
         """(subdir, fstype, mount data, host dir) for mounting cgroups in the container."""
         raise NotImplementedError
 
+    def stats(self) -> dict:
+        """What the cgroup has used, as runc's `events --stats` reports it (its "data"): cpu, memory,
+        pids and blkio, with the host's own counters where the controller is missing."""
+        raise NotImplementedError
+
 
 def mounts(mountinfo: str = "/proc/self/mountinfo") -> list[tuple[str, str, list[str]]]:
     """(mount point, fstype, super options) of every cgroup file system."""

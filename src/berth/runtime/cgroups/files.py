@@ -46,6 +46,33 @@ def read(directory: str, name: str) -> str:
         return f.read().strip()
 
 
+def read_or(directory: str | None, name: str, default: str = "") -> str:
+    """A control file's content, or `default` where the controller or the file is missing
+    (statistics: a host without blkio still reports the rest)."""
+    if directory is None:
+        return default
+    try:
+        return read(directory, name)
+    except OSError:
+        return default
+
+
+def number(text: str) -> int:
+    """A counter or a limit ("max" is none: 0)."""
+    word = text.split()[0] if text.split() else ""
+    return int(word) if word.isdigit() else 0
+
+
+def keyed(text: str) -> dict[str, int]:
+    """memory.stat, cpu.stat: `key value` lines."""
+    out = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if value.strip().isdigit():
+            out[key] = int(value)
+    return out
+
+
 def make_dirs(path: str) -> tuple[str, ...]:
     """mkdir -p, returning the directories made, outermost first.
 

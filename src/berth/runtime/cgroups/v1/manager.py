@@ -107,3 +107,21 @@ class V1Manager(cgroups.Manager):
 
     def layout(self) -> list[tuple[str, str, str, str]]:
         return self.layout_
+
+    def stats(self) -> dict:
+        memory, blkio = self._dir("memory"), self._dir("blkio")
+        service = []
+        for line in files.read_or(blkio, "blkio.throttle.io_service_bytes").splitlines():
+            fields = line.split()
+            if len(fields) == 3 and ":" in fields[0]:
+                major, _, minor = fields[0].partition(":")
+                service.append({"major": int(major), "minor": int(minor), "op": fields[1], "value": int(fields[2])})
+        return {
+            "cpu": {"usage": {"total": files.number(files.read_or(self._dir("cpuacct"), "cpuacct.usage"))}},
+            "memory": {"usage": {"usage": files.number(files.read_or(memory, "memory.usage_in_bytes")),
+                                 "limit": files.number(files.read_or(memory, "memory.limit_in_bytes"))},
+                       "stats": files.keyed(files.read_or(memory, "memory.stat"))},
+            "pids": {"current": files.number(files.read_or(self._dir("pids"), "pids.current")),
+                     "limit": files.number(files.read_or(self._dir("pids"), "pids.max"))},
+            "blkio": {"ioServiceBytesRecursive": service},
+        }  # fmt: skip

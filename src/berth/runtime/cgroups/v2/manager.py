@@ -83,3 +83,24 @@ class V2Manager(cgroups.Manager):
 
     def layout(self) -> list[tuple[str, str, str, str]]:
         return [("", "cgroup2", "", self.dir)]
+
+    def stats(self) -> dict:
+        cpu = files.keyed(files.read_or(self.dir, "cpu.stat"))
+        service = []
+        for line in files.read_or(self.dir, "io.stat").splitlines():
+            device, *pairs = line.split()
+            major, _, minor = device.partition(":")
+            values = dict(p.partition("=")[::2] for p in pairs)
+            for key, op in (("rbytes", "Read"), ("wbytes", "Write")):
+                if values.get(key, "").isdigit():
+                    service.append({"major": int(major), "minor": int(minor), "op": op, "value": int(values[key])})
+        return {
+            "cpu": {"usage": {"total": cpu.get("usage_usec", 0) * 1000, "user": cpu.get("user_usec", 0) * 1000,
+                              "kernel": cpu.get("system_usec", 0) * 1000}},
+            "memory": {"usage": {"usage": files.number(files.read_or(self.dir, "memory.current")),
+                                 "limit": files.number(files.read_or(self.dir, "memory.max"))},
+                       "stats": files.keyed(files.read_or(self.dir, "memory.stat"))},
+            "pids": {"current": files.number(files.read_or(self.dir, "pids.current")),
+                     "limit": files.number(files.read_or(self.dir, "pids.max"))},
+            "blkio": {"ioServiceBytesRecursive": service},
+        }  # fmt: skip
