@@ -3,6 +3,7 @@ helpers that run the installed `berth-runtime` (and runc) as a user would."""
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -50,6 +51,21 @@ def network_leftovers():
     if IS_ROOT and os.path.exists(os.path.join(NETWORK_ROOT, "networks.db")):
         subprocess.run([str(BIN / "berth"), "--root", NETWORK_ROOT, "network", "prune", "-f"], capture_output=True)
     shutil.rmtree(NETWORK_ROOT, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cgroup_parent_leftover():
+    """At the end: the /berth cgroup the containers' cgroups sat under, if empty. The runtime
+    removes it with the container whose create made it; the engine leaves the rest where it is
+    (Docker leaves /docker), and a test run leaves the host as it found it."""
+    existed = {p for p in glob.glob("/sys/fs/cgroup/*/berth") + ["/sys/fs/cgroup/berth"] if os.path.isdir(p)}
+    yield
+    for path in glob.glob("/sys/fs/cgroup/*/berth") + ["/sys/fs/cgroup/berth"]:
+        if path not in existed:
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass  # not ours to empty, or not there
 
 
 @pytest.fixture(scope="session")

@@ -40,6 +40,8 @@ def test_a_container_run_by_runc(berth, runc):
     assert berth("exec", cid, "cat", "/sys/fs/cgroup/pids/pids.max" if os.path.exists("/sys/fs/cgroup/pids")
                  else "/sys/fs/cgroup/pids.max", check=True).stdout.strip() == "33"  # fmt: skip
     assert "sleep 60" in berth("top", cid, check=True).stdout
+    stats = json.loads(berth("stats", "--no-stream", "--format", "json", cid, check=True).stdout)  # runc events --stats
+    assert int(stats["PIDs"]) >= 1 and stats["MemUsage"].split(" / ")[0] != "0B", stats
     berth("stop", "-t", "1", cid, check=True)
     assert berth("inspect", "-f", "{{.State.Status}}", cid, check=True).stdout.strip() == "exited"
     berth("rm", cid, check=True)

@@ -1,6 +1,8 @@
-"""The layering rule of DESIGN.md, checked over the source with ast."""
+"""The layering rule of DESIGN.md, checked over the source with ast: imports, and modules started
+by name (`-m berth.x`, `-c "from berth.x import ..."`, `__import__(f"berth.x.{name}")`)."""
 
 import ast
+import re
 from pathlib import Path
 
 import berth
@@ -25,23 +27,69 @@ def test_every_package_has_a_layer():
         assert path.stem in LAYER, f"{path.name} has no layer in the table"
 
 
+# the L0 helpers a front end may use to parse and render; everything else through the engine
+FRONT_END_HELPERS = {"argv", "errors", "tables", "units", "clock", "fastjson", "__init__"}
+MODULE_NAME = re.compile(r"(?:^|[\s;])(?:from |import |-m )?(berth(?:\.[a-z_][a-z0-9_]*)+)")
+
+
+def _named_modules(node: ast.AST) -> list[str]:
+    """Modules a string names: a whole string that is a dotted berth module, or one inside code
+    given to -c; an f-string's leading constant part counts."""
+    if isinstance(node, ast.JoinedStr):
+        first = node.values[0] if node.values else None
+        text = first.value if isinstance(first, ast.Constant) and isinstance(first.value, str) else ""
+        text = text.rstrip(".")
+    elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+        text = node.value
+    else:
+        return []
+    if re.fullmatch(r"berth(\.[a-z_][a-z0-9_]*)+", text):
+        return [text]
+    return [m for m in MODULE_NAME.findall(text) if "import" in text]
+
+
+def _edges(path: Path) -> list[str]:
+    names = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.append(node.module)
+        else:
+            names += _named_modules(node)
+    return names
+
+
+def test_modules_named_in_strings_are_seen():
+    tree = ast.parse(
+        'x = [sys.executable, "-m", "berth.cli.main"]; f"berth.runtime.{n}"; "import sys; from berth.cli import main"'
+    )
+    found = [name for node in ast.walk(tree) for name in _named_modules(node)]
+    assert sorted(found) == ["berth.cli", "berth.cli.main", "berth.runtime"], found
+
+
+def test_front_ends_reach_only_the_engine():
+    problems = []
+    for path in (SRC / "cli").rglob("*.py"):
+        for name in _edges(path):
+            if not name.startswith("berth.") or name == "berth":
+                continue
+            if top(name) not in {"cli", "engine", *FRONT_END_HELPERS}:
+                problems.append(f"cli/{path.relative_to(SRC / 'cli')}: imports {name}")
+    assert not problems, "\n".join(problems)
+
+
 def test_imports_only_go_down():
     problems = []
     for path in SRC.rglob("*.py"):
         rel = path.relative_to(SRC)
         own = rel.parts[0].removesuffix(".py")
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            for name in names:
-                if not name.startswith("berth.") or name == "berth":
-                    continue
-                other = top(name)
-                if other == own:
-                    continue
-                if LAYER[other] >= LAYER[own] and not (LAYER[other] == 0 and LAYER[own] == 0):
-                    problems.append(f"{rel}: imports {name} (layer {LAYER[other]} from layer {LAYER[own]})")
+        for name in _edges(path):
+            if not name.startswith("berth.") or name == "berth":
+                continue
+            other = top(name)
+            if other == own:
+                continue
+            if LAYER[other] >= LAYER[own] and not (LAYER[other] == 0 and LAYER[own] == 0):
+                problems.append(f"{rel}: imports {name} (layer {LAYER[other]} from layer {LAYER[own]})")
     assert not problems, "\n".join(problems)

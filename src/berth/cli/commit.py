@@ -20,26 +20,11 @@ def main(engine, argv: list[str]) -> int:
     opts, args = parse(argv, OPTIONS, interspersed=True)
     if not 1 <= len(args) <= 2:
         raise InvalidArgument('"commit" requires at least 1 and at most 2 arguments: CONTAINER [REPOSITORY[:TAG]]')
-    from berth.errors import NotFound
-    from berth.image.commit import commit
+    from berth.engine.container_files import CommitRequest, commit
 
-    c = engine.get(args[0])
-    try:
-        base = engine.images.get(c.image) if c.image else None
-    except NotFound:
-        base = None
-    paused = False
-    if opts["pause"] and c.status == "running" and not c.paused:
-        engine.pause(c.id)
-        paused = True
-    try:
-        command = " ".join([*(c.config.get("entrypoint") or []), *(c.config.get("command") or [])])
-        image = commit(engine.images, base, c.id, [args[1]] if len(args) > 1 else [], opts["change"],
-                       opts["message"], opts["author"], created_by=command)  # fmt: skip
-    finally:
-        if paused:
-            engine.pause(c.id, resume=True)
-    sys.stdout.write(image.id + "\n")
+    req = CommitRequest(tags=tuple(args[1:]), changes=tuple(opts["change"]), message=opts["message"],
+                        author=opts["author"], pause=opts["pause"])  # fmt: skip
+    sys.stdout.write(commit(engine, args[0], req) + "\n")
     return 0
 
 
@@ -47,8 +32,7 @@ def diff(engine, argv: list[str]) -> int:
     _opts, args = parse(argv, [], interspersed=True)
     if len(args) != 1:
         raise InvalidArgument('"diff" requires exactly 1 argument: CONTAINER')
-    from berth.image.commit import docker_diff
+    from berth.engine.container_files import changes
 
-    c = engine.get(args[0])
-    sys.stdout.write("".join(f"{kind} {path}\n" for kind, path in docker_diff(engine.images, c.id)))
+    sys.stdout.write("".join(f"{kind} {path}\n" for kind, path in changes(engine, args[0])))
     return 0

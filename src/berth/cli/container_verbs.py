@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
@@ -106,37 +105,20 @@ def logs(engine, argv: list[str]) -> int:
                                Option("since", STR, ""), Option("until", STR, "")], interspersed=True)  # fmt: skip
     if len(names) != 1:
         raise InvalidArgument('"logs" requires exactly 1 argument.')
-    c = engine.get(names[0])
-    from berth.monitor import logs as logfiles
+    from berth.engine.logs import read
 
-    if (c.config.get("LogConfig") or {}).get("Type") == "none":
-        raise FailedPrecondition("configured logging driver does not support reading")
-    path = os.path.join(c.dir, logfiles.LOG)
-    lines = [
-        line for name in logfiles.files(c.dir) if os.path.exists(name) for line in open(name, "rb").read().splitlines()
-    ]
-    if opts["since"] or opts["until"]:
-        since = _when(opts["since"], "since") if opts["since"] else None
-        until = _when(opts["until"], "until") if opts["until"] else None
-        lines = [line for line in lines if _within(line, since, until)]
+    tail = None
     if opts["tail"] != "all":
         try:
-            n = int(opts["tail"])
+            tail = int(opts["tail"])
         except ValueError:
             raise InvalidArgument(f"invalid value for --tail: {opts['tail']}") from None
-        lines = lines[-n:] if n > 0 else []
-    offset = os.path.getsize(path) if os.path.exists(path) else 0
-    _emit(lines, opts["timestamps"])
-    while opts["follow"] and c.status == "running":
-        time.sleep(0.1)
-        if os.path.exists(path) and os.path.getsize(path) < offset:
-            offset = 0  # rotated: the new file from its start
-        if os.path.exists(path) and os.path.getsize(path) > offset:
-            with open(path, "rb") as f:
-                f.seek(offset)
-                data = f.read()
-            offset += len(data)
-            _emit(data.splitlines(), opts["timestamps"])
+    since = _when(opts["since"], "since") if opts["since"] else None
+    until = _when(opts["until"], "until") if opts["until"] else None
+    for rec in read(engine, names[0], opts["follow"], tail, since, until):
+        out = sys.stdout if rec.stream == "stdout" else sys.stderr
+        out.write((rec.time + " " if opts["timestamps"] else "") + rec.text)
+        out.flush()
     return 0
 
 
@@ -156,24 +138,6 @@ def _when(text: str, flag: str) -> float:
     if not when:
         raise InvalidArgument(f'invalid value for "{flag}": {text!r}: use a Unix time, a duration (10m) or RFC 3339')
     return when
-
-
-def _within(raw: bytes, since: float | None, until: float | None) -> bool:
-    from berth.cli import human
-    from berth.monitor.logs import parse
-
-    when = human.parse_time(parse(raw).get("time", ""))
-    return (since is None or when >= since) and (until is None or when <= until)
-
-
-def _emit(lines: list[bytes], timestamps: bool) -> None:
-    from berth.monitor.logs import parse
-
-    for raw in lines:
-        rec = parse(raw)
-        out = sys.stdout if rec["stream"] == "stdout" else sys.stderr
-        out.write((rec["time"] + " " if timestamps else "") + rec["log"])
-        out.flush()
 
 
 def pause(engine, argv: list[str]) -> int:

@@ -12,25 +12,15 @@ from berth.tables import render
 OPTIONS = [Option("no-trunc", BOOL), Option("quiet,q", BOOL), Option("human,H", BOOL, default=True)]
 
 
-def main(store, argv: list[str]) -> int:
+def main(engine, argv: list[str]) -> int:
     opts, names = parse(argv, OPTIONS, interspersed=True)
     if len(names) != 1:
         raise InvalidArgument('"history" requires exactly 1 argument.')
-    image = store.get(names[0])
-    config = store.config(image)
-    layers = list(store.manifest(image).layers)
     rows = [["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]]
-    entries = []
-    for h in config.history:
-        size = 0
-        if not h.empty_layer and layers:
-            layer = layers.pop(0)
-            size = int(layer.annotations.get("io.berth.uncompressed-size", layer.size))
-        entries.append((h, size))
-    for i, (h, size) in enumerate(reversed(entries)):
-        image_col = (image.id if opts["no_trunc"] else image.id[7:19]) if i == 0 else "<missing>"
+    for h in engine.images.history(names[0]):
+        image_col = h.id[7:19] if h.id.startswith("sha256:") and not opts["no_trunc"] else h.id
         created_by = h.created_by if opts["no_trunc"] or len(h.created_by) <= 45 else h.created_by[:44] + "…"
-        rows.append([image_col, human.since(h.created), created_by, human.size(size), h.comment])
+        rows.append([image_col, human.since(h.created), created_by, human.size(h.size), h.comment])
     if opts["quiet"]:
         sys.stdout.write("".join(r[0] + "\n" for r in rows[1:]))
     else:

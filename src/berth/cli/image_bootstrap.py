@@ -6,15 +6,15 @@ import sys
 
 from berth.argv import STR, Option, parse
 from berth.errors import InvalidArgument
-from berth.image.bootstrap import KINDS, bootstrap
 
 OPTIONS = [Option("tag,t", STR, "", help="name the image (default KIND:latest)")]
 
 
-def main(store, argv: list[str]) -> int:
+def main(engine, argv: list[str]) -> int:
     opts, args = parse(argv, OPTIONS, interspersed=True)
     if len(args) != 1:
-        raise InvalidArgument(f'"image bootstrap" requires exactly 1 argument: one of {", ".join(KINDS)}')
-    image = bootstrap(store, args[0], opts["tag"] or None)
-    sys.stdout.write(image.id + "\n")
+        raise InvalidArgument(
+            f'"image bootstrap" requires exactly 1 argument: one of {", ".join(engine.images.bootstrap_kinds())}'
+        )
+    sys.stdout.write(engine.images.bootstrap(args[0], opts["tag"]) + "\n")
     return 0

@@ -7,14 +7,13 @@ import sys
 from berth.argv import BOOL, LIST, Option, parse
 from berth.cli import human
 from berth.errors import InvalidArgument
-from berth.image.gc import collect, prune_images
 
 OPTIONS = [Option("all,a", BOOL, help="remove all unused images, not just dangling ones"),
            Option("force,f", BOOL, help="do not prompt for confirmation"),
            Option("filter", LIST, help="not supported yet")]  # fmt: skip
 
 
-def main(store, argv: list[str]) -> int:
+def main(engine, argv: list[str]) -> int:
     opts, args = parse(argv, OPTIONS, interspersed=True)
     if args:
         raise InvalidArgument('"image prune" accepts no arguments.')
@@ -24,10 +23,7 @@ def main(store, argv: list[str]) -> int:
         what = "all images without at least one container associated to them" if opts["all"] else "all dangling images"
         if not human.confirm(f"This will remove {what}."):
             return 0
-    from berth.cli.rmi import containers_by_image
-
-    gone = prune_images(store, opts["all"], set(containers_by_image(store)))
-    freed = collect(store)
+    gone, freed = engine.images.prune(opts["all"])
     if gone:
         sys.stdout.write("Deleted Images:\n" + "".join(f"deleted: {i}\n" for i in gone) + "\n")
     sys.stdout.write(f"Total reclaimed space: {human.size(freed)}\n")

@@ -6,14 +6,12 @@ import sys
 
 from berth.argv import BOOL, STR, Option, parse
 from berth.errors import InvalidArgument, NotFound
-from berth.image.archive import load
-from berth.oci import reference
 
 OPTIONS = [Option("input,i", STR, "", help="read from a tar archive file instead of STDIN"),
            Option("quiet,q", BOOL, help="suppress the load output")]  # fmt: skip
 
 
-def main(store, argv: list[str]) -> int:
+def main(engine, argv: list[str]) -> int:
     opts, args = parse(argv, OPTIONS, interspersed=True)
     if args:
         raise InvalidArgument('"load" accepts no arguments.')
@@ -27,13 +25,8 @@ def main(store, argv: list[str]) -> int:
             raise InvalidArgument("requested load from stdin, but stdin is empty")
         stream = sys.stdin.buffer
     with stream:
-        loaded = load(store, stream)
+        loaded = engine.images.load(stream)
     if not opts["quiet"]:
-        for image, names in loaded:
-            if names:
-                for n in names:
-                    ref = reference.parse(n)
-                    sys.stdout.write(f"Loaded image: {ref.familiar_name()}:{ref.tag}\n")
-            else:
-                sys.stdout.write(f"Loaded image ID: {image.id}\n")
+        for image in loaded:
+            sys.stdout.write("".join(f"Loaded image: {n}\n" for n in image.names) or f"Loaded image ID: {image.id}\n")
     return 0

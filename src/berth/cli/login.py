@@ -16,18 +16,16 @@ OPTIONS = [
 ]
 
 
-def _server(args: list[str]) -> str:
-    from berth.registry.config import DOCKER_HUB
-
+def _server(engine, args: list[str]) -> str:
     if len(args) > 1:
         raise InvalidArgument('"login" requires at most 1 argument: [SERVER]')
-    server = args[0] if args else DOCKER_HUB
+    server = args[0] if args else engine.images.default_registry()
     return server.removeprefix("https://").removeprefix("http://").rstrip("/")
 
 
-def main(store, argv: list[str]) -> int:
+def main(engine, argv: list[str]) -> int:
     opts, args = parse(argv, OPTIONS, interspersed=True)
-    server = _server(args)
+    server = _server(engine, args)
     user, password = opts["username"], opts["password"]
     if opts["password_stdin"]:
         if password:
@@ -37,22 +35,14 @@ def main(store, argv: list[str]) -> int:
         password = sys.stdin.readline().rstrip("\n")
     if not user or not password:
         raise InvalidArgument("login needs --username and --password (or --password-stdin): there is no prompt")
-    from berth.registry.client import Client
-    from berth.registry.config import api_host, save_credentials
-
-    client = Client(api_host(server), tls_verify=opts["tls_verify"], auth=(user, password))
-    response = client.request("GET", "/v2/", "")
-    client.check(response, f"Get {client.scheme}://{client.host}/v2/")
-    save_credentials(server, user, password)
+    engine.images.login(server, user, password, opts["tls_verify"])
     sys.stdout.write("Login Succeeded\n")
     return 0
 
 
-def logout(store, argv: list[str]) -> int:
+def logout(engine, argv: list[str]) -> int:
     _opts, args = parse(argv, [], interspersed=True)
-    server = _server(args)
-    from berth.registry.config import save_credentials
-
-    save_credentials(server, None, None)
+    server = _server(engine, args)
+    engine.images.logout(server)
     sys.stdout.write(f"Removing login credentials for {server}\n")
     return 0

@@ -77,24 +77,6 @@ CONTAINER_VERBS = {
     "diff": "commit:diff", "stats": "stats", "cp": "cp", "update": "container_verbs:update",
     "port": "container_verbs:port",
 }  # fmt: skip
-IMAGE_MODULES = {
-    "images",
-    "image_inspect",
-    "rmi",
-    "tag",
-    "history",
-    "save",
-    "load",
-    "import_",
-    "image_bootstrap",
-    "image_prune",
-    "build",
-    "builder_prune",
-    "pull",
-    "push",
-    "login",
-    "manifest",
-}
 
 
 def usage() -> str:
@@ -112,17 +94,9 @@ def usage() -> str:
 
 
 def _run(target: str, root: str, argv: list[str]) -> int:
-    """Image verbs get the image store; container verbs the engine over it."""
+    """Every verb drives the engine's façade."""
     module, _, function = target.partition(":")
     fn = getattr(__import__(f"berth.cli.{module}", fromlist=["main"]), function or "main")
-    if module in IMAGE_MODULES:
-        from berth.image.store import ImageStore
-
-        store = ImageStore(root)
-        try:
-            return fn(store, argv)
-        finally:
-            store.close()
     from berth.engine.engine import Engine
 
     engine = Engine(root)
@@ -158,9 +132,9 @@ def main(argv: list[str] | None = None) -> int:
         if opts["runtime"]:
             os.environ["BERTH_RUNTIME"] = opts["runtime"]  # the default of every container this command makes
         if verb == "runtime":
-            from berth.runtime.cli import main as runtime_main
+            from berth.engine.runtimes import builtin_cli
 
-            return runtime_main(args)
+            return builtin_cli(args)
         if verb == "version":
             sys.stdout.write(f"berth version {__version__}\n")
             return 0

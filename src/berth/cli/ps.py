@@ -8,40 +8,12 @@ import time
 from berth import fastjson
 from berth.argv import BOOL, INT, LIST, STR, Option, parse
 from berth.cli import human
+from berth.engine.images import short_name
 from berth.errors import InvalidArgument
-from berth.oci import reference
 from berth.tables import render
 
 OPTIONS = [Option("all,a", BOOL), Option("quiet,q", BOOL), Option("latest,l", BOOL), Option("last,n", INT, -1),
            Option("no-trunc", BOOL), Option("format", STR, ""), Option("size,s", BOOL), Option("filter,f", LIST)]  # fmt: skip
-FILTERS = ("name", "id", "status", "label", "ancestor")
-
-
-def _matches(c, filters: list[tuple[str, str]]) -> bool:
-    """Docker's rule: values of one key are alternatives, different keys must all match."""
-    by_key: dict[str, list[str]] = {}
-    for key, value in filters:
-        by_key.setdefault(key, []).append(value)
-    for key, values in by_key.items():
-        if key == "name" and not any(v in c.name for v in values):
-            return False
-        if key == "id" and not any(c.id.startswith(v) for v in values):
-            return False
-        if key == "status":
-            status = c.status
-            if status == "running":
-                status = "paused" if c.paused else "restarting" if c.restarting else status
-            if status not in values:
-                return False
-        if key == "label":
-            labels = c.config.get("labels") or {}
-            for v in values:
-                k, sep, want = v.partition("=")
-                if k not in labels or (sep and labels[k] != want):
-                    return False
-        if key == "ancestor" and not any(v in (c.image_name, c.image, c.image[7:19]) for v in values):
-            return False
-    return True
 
 
 def status_text(c, status: str) -> str:
@@ -68,31 +40,12 @@ def status_text(c, status: str) -> str:
 
 def _size(engine, c) -> str:
     """Docker's SIZE: the writable layer, and with the image's layers the virtual size."""
-    from berth.errors import BerthError
-    from berth.fs import tree_size
-
-    sn = engine.images.snapshotter
-    try:
-        own = tree_size(sn.fs(sn.stat(c.id)))
-    except BerthError:
-        own = 0
-    try:
-        image = engine.images.get(c.image).size
-    except BerthError:
-        image = 0
+    own, image = engine.sizes(c)
     return f"{human.size(own)} (virtual {human.size(own + image)})"
 
 
 def _command(c, no_trunc: bool) -> str:
-    cfg = c.config
-    args = list(cfg.get("entrypoint") or []) + list(cfg.get("command") or [])
-    if not args:
-        try:
-            with open(f"{c.dir}/bundle/config.json", "rb") as f:
-                args = fastjson.loads(f.read())["process"]["args"]
-        except OSError:
-            args = []
-    text = " ".join(args)
+    text = " ".join(c.args)
     if not no_trunc and len(text) > 20:
         text = text[:19] + "…"
     return f'"{text}"'
@@ -118,16 +71,14 @@ def main(engine, argv: list[str]) -> int:
     opts, args = parse(argv, OPTIONS, interspersed=True)
     if args:
         raise InvalidArgument('"ps" accepts no arguments.')
-    filters = []
+    filters: dict[str, list[str]] = {}
     for f in opts["filter"]:
         key, sep, value = f.partition("=")
-        if not sep or key not in FILTERS:
+        if not sep:
             raise InvalidArgument(f"invalid filter '{f}'")
-        filters.append((key, value))
-    containers = engine.list()
-    if filters:
-        containers = [c for c in containers if _matches(c, filters)]
-    if not opts["all"] and not opts["latest"] and opts["last"] < 0 and not any(k == "status" for k, _ in filters):
+        filters.setdefault(key, []).append(value)
+    containers = engine.list(filters)
+    if not opts["all"] and not opts["latest"] and opts["last"] < 0 and "status" not in filters:
         containers = [c for c in containers if c.status == "running"]
     if opts["latest"]:
         containers = containers[:1]
@@ -142,11 +93,7 @@ def main(engine, argv: list[str]) -> int:
     for c in containers:
         status = c.status  # read once: each read is three files and /proc
         image = c.image_name
-        try:
-            ref = reference.parse(image)
-            image = f"{ref.familiar_name()}" + (f":{ref.tag}" if ref.tag != "latest" else "")
-        except reference.ReferenceError:
-            pass
+        image = short_name(image)
         rows.append({"ID": c.id if full else c.id[:12], "Image": image, "Command": _command(c, full),
                      "CreatedAt": c.created, "RunningFor": human.since(c.created), "Status": status_text(c, status),
                      "State": status, "Ports": ports_text(c, published.get(c.id) if status == "running" else None), "Names": c.name, "Labels": ",".join(f"{k}={v}" for k, v in (c.config.get("labels") or {}).items()),

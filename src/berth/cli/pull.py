@@ -8,7 +8,6 @@ import time
 from berth.argv import BOOL, STR, Option, parse
 from berth.cli import human
 from berth.errors import InvalidArgument
-from berth.image.pull import Progress
 
 OPTIONS = [
     Option("all-tags,a", BOOL, help="download all tagged images in the repository"),
@@ -18,9 +17,10 @@ OPTIONS = [
 ]
 
 
-class Lines(Progress):
-    """Docker's pull/push display: on a terminal one line per layer, redrawn with a
-    bar; otherwise a plain line per change of status; nothing with -q."""
+class Lines:
+    """A pull's or a push's progress (the calls of berth.engine.images.Progress) as Docker draws
+    it: on a terminal one line per layer, redrawn with a bar; otherwise a plain line per change
+    of status; nothing with -q."""
 
     def __init__(self, out, quiet: bool) -> None:
         self.out, self.quiet, self.tty = out, quiet, out.isatty() and not quiet
@@ -73,36 +73,17 @@ class Lines(Progress):
         self.out.flush()
 
 
-def main(store, argv: list[str]) -> int:
+def main(engine, argv: list[str]) -> int:
     opts, args = parse(argv, OPTIONS, interspersed=True)
     if len(args) != 1:
         raise InvalidArgument('"pull" requires exactly 1 argument: NAME[:TAG|@DIGEST]')
-    from berth.image.pull import pull
-    from berth.oci import reference
+    from berth.engine.images import canonical, familiar
 
     progress = Lines(sys.stdout, opts["quiet"])
-    names = [args[0]]
-    if opts["all_tags"]:
-        ref = reference.parse(args[0])
-        if ref.digest or ":" in args[0].rpartition("/")[2]:
-            raise InvalidArgument("tag can't be used with --all-tags/-a")
-        names = [f"{ref.domain}/{ref.path}:{tag}" for tag in _tags(ref, opts["tls_verify"])]
+    names = engine.images.repository_tags(args[0], opts["tls_verify"]) if opts["all_tags"] else [args[0]]
     for name in names:
-        pull(store, name, opts["platform"], progress, tls_verify=opts["tls_verify"])
-        ref = reference.parse(name)
-        familiar = ref.familiar_name() + (f"@{ref.digest}" if ref.digest else f":{ref.tag}")
-        progress.line(f"Status: Downloaded newer image for {familiar}")
+        engine.images.pull(name, opts["platform"], progress, tls_verify=opts["tls_verify"])
+        progress.line(f"Status: Downloaded newer image for {familiar(name)}")
         if opts["quiet"]:
-            sys.stdout.write(str(ref) + "\n")
+            sys.stdout.write(canonical(name) + "\n")
     return 0
-
-
-def _tags(ref, tls_verify: bool) -> list[str]:
-    from berth import fastjson
-    from berth.registry.client import Client
-    from berth.registry.config import api_host
-
-    client = Client(api_host(ref.domain), tls_verify=tls_verify)
-    response = client.request("GET", f"/v2/{ref.path}/tags/list", f"repository:{ref.path}:pull")
-    client.check(response, f"{client.host}/{ref.path}: tags")
-    return sorted(fastjson.loads(response.data).get("tags") or [])

@@ -15,15 +15,13 @@ OPTIONS = [
 ]
 
 
-def main(store, argv: list[str]) -> int:
+def main(engine, argv: list[str]) -> int:
     opts, args = parse(argv, OPTIONS, interspersed=True)
     if len(args) != 1:
         raise InvalidArgument('"push" requires exactly 1 argument: NAME[:TAG]')
     if opts["all_tags"]:
         raise InvalidArgument("push --all-tags is not supported yet: push each tag")
-    from berth.image.push import push
-
-    tag, digest, _size = push(store, args[0], Lines(sys.stdout, opts["quiet"]), tls_verify=opts["tls_verify"])
+    engine.images.push(args[0], Lines(sys.stdout, opts["quiet"]), tls_verify=opts["tls_verify"])
     if opts["quiet"]:
         sys.stdout.write(f"{args[0]}\n")
     return 0

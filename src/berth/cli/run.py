@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from berth.argv import BOOL, LIST, STR, Option, parse
-from berth.engine.options import CreateOptions
+from berth.engine.options import CreateOptions, check_ports, check_signal
 from berth.errors import InvalidArgument
 from berth.units import parse_size
 
@@ -230,13 +230,7 @@ def _extra(opts: dict) -> dict:
                  "dns": tuple(opts["dns"]), "dns_search": tuple(opts["dns_search"]),
                  "dns_options": tuple(opts["dns_option"]), "devices": tuple(opts["device"]),
                  "log_driver": opts["log_driver"], "log_opts": _log_opts(opts["log_opt"])}  # fmt: skip
-    if opts["publish"] or opts["expose"]:
-        from berth.network import ports  # Docker checks these before anything reaches the engine
-
-        for spec in opts["publish"]:
-            ports.parse(spec)
-        for spec in opts["expose"]:
-            ports.parse_expose(spec)
+    check_ports(opts["publish"], opts["expose"])  # Docker checks these before anything is pulled or made
     for spec in opts["mount"]:
         kind, item = _mount(spec)
         out[kind] += (item,)
@@ -264,12 +258,7 @@ def _extra(opts: dict) -> dict:
     if "oom_score_adj" in out and not -1000 <= out["oom_score_adj"] <= 1000:
         raise InvalidArgument(f"invalid --oom-score-adj value {out['oom_score_adj']}: must be between -1000 and 1000")
     if opts["stop_signal"]:
-        from berth.linux import signals
-
-        try:
-            signals.parse(opts["stop_signal"])
-        except ValueError as e:
-            raise InvalidArgument(str(e)) from None
+        check_signal(opts["stop_signal"])
         out["stop_signal"] = opts["stop_signal"]
     return out
 
@@ -308,23 +297,10 @@ def ensure_image(engine, image: str, policy: str, platform: str = "") -> None:
     """Docker's --pull: always, missing (pull only what is not here) or never."""
     import os
 
-    from berth.errors import NotFound
+    from berth.cli.pull import Lines
 
     policy = policy or os.environ.get("BERTH_PULL_POLICY") or "missing"
-    if policy not in ("always", "missing", "never"):
-        raise InvalidArgument(f'invalid pull option: \'{policy}\': must be one of "always", "missing" or "never"')
-    if policy == "never":
-        return
-    if policy == "missing":
-        try:
-            engine.images.get(image)
-            return
-        except NotFound:
-            sys.stderr.write(f"Unable to find image '{image}' locally\n")
-    from berth.cli.pull import Lines
-    from berth.image.pull import pull
-
-    pull(engine.images, image, platform, Lines(sys.stderr, False))
+    engine.ensure_image(image, policy, platform, Lines(sys.stderr, False))
 
 
 def main(engine, argv: list[str]) -> int:

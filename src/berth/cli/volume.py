@@ -92,14 +92,9 @@ def prune(engine, argv: list[str]) -> int:
         if not human.confirm(f"This will remove {what}."):
             return 0
     from berth.cli import human
-    from berth.fs import tree_size
+    from berth.engine.volumes import prune as prune_volumes
 
-    gone, freed = [], 0
-    for v in engine.volumes.list():
-        if (opts["all"] or v["Anonymous"]) and not engine.volume_users(v["Name"]):
-            freed += tree_size(v["Mountpoint"])
-            engine.volumes.remove(v["Name"], [])
-            gone.append(v["Name"])
+    gone, freed = prune_volumes(engine, opts["all"])
     if gone:
         sys.stdout.write("Deleted Volumes:\n" + "".join(n + "\n" for n in gone) + "\n")
     sys.stdout.write(f"Total reclaimed space: {human.size(freed)}\n")

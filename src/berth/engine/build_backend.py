@@ -33,7 +33,7 @@ class EngineStepRunner(StepRunner):
             from berth.engine.engine import Engine
 
             self._engine = Engine(self.root)
-            self._engine._images = self.images
+            self._engine._store = self.images
         return self._engine
 
     def base(self, ref: str) -> BaseImage:
@@ -147,17 +147,17 @@ class EngineStepRunner(StepRunner):
 
     def _forget(self, cid: str, network: str) -> None:
         """Remove the step's container but keep its snapshot: the builder commits or removes it."""
-        if os.path.exists(os.path.join(self.engine.runtime_root, cid)):
-            self.engine._runtime(self.engine.get(cid), "delete", "--force", cid)
+        c = self.engine.get(cid)
+        if self.engine.runtime_leftover(c):
+            self.engine._runtime(c, "delete", "--force", cid)
         if network not in ("none", "host"):
             self.engine.networking.down(cid)  # its address and veth (none if it never got that far)
         self.engine.db.execute("DELETE FROM containers WHERE id = ?", (cid,))
         remove_tree(os.path.join(self.engine.root, "containers", cid))
-        self.engine._remove_cgroup_parent()
 
     def close(self) -> None:
         if self._engine is not None:
-            self._engine._images = None  # closed below, once
+            self._engine._store = None  # closed below, once
             self._engine.close()
         self.images.close()
 

@@ -22,6 +22,7 @@ import _sqlite3 as sqlite3  # the C module: the package adds only datetime adapt
 import os
 import sys
 import time
+from _thread import allocate_lock
 
 from berth import fastjson
 from berth.clock import rfc3339
@@ -33,6 +34,9 @@ from berth.fs import Flock, atomic_write, remove_tree
 from berth.oci.record import to_json
 
 CREATED, RUNNING, EXITED = "created", "running", "exited"
+PAUSED = "paused"  # in the container's directory while the runtime has it paused
+_SCHEMA = ("CREATE TABLE IF NOT EXISTS containers (id TEXT PRIMARY KEY, name TEXT UNIQUE NOT NULL, image TEXT NOT NULL,"
+           " image_name TEXT NOT NULL, created TEXT NOT NULL, config TEXT NOT NULL);")  # fmt: skip
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -128,17 +132,21 @@ class Container:
 
     @property
     def paused(self) -> bool:
-        """Frozen by `pause`: read from the freezer (v1) or cgroup.freeze (v2)."""
-        for path in (
-            f"/sys/fs/cgroup/freezer/berth/{self.id}/freezer.state",
-            f"/sys/fs/cgroup/berth/{self.id}/cgroup.freeze",
-        ):
-            try:
-                with open(path) as f:
-                    return f.read().strip() in ("FROZEN", "FREEZING", "1")
-            except OSError:
-                continue
-        return False
+        """Frozen by `pause`: the engine's own record of it (the runtime's state says the same, but
+        asking it is a process per container; its cgroup files are the runtime's business)."""
+        return os.path.exists(os.path.join(self.dir, PAUSED))
+
+    @property
+    def args(self) -> list[str]:
+        """The command it runs: its entrypoint and command, else the process of its bundle."""
+        args = [*(self.config.get("entrypoint") or []), *(self.config.get("command") or [])]
+        if args:
+            return args
+        try:
+            with open(f"{self.dir}/bundle/config.json", "rb") as f:
+                return fastjson.loads(f.read())["process"]["args"]
+        except OSError:
+            return []
 
     @property
     def started_at(self) -> str:
@@ -146,6 +154,20 @@ class Container:
             return rfc3339(os.stat(os.path.join(self.dir, "init.pid")).st_mtime)
         except FileNotFoundError:
             return ""
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _reap() -> None:
+    """The monitors (and other children) this process started and that have ended since."""
+    children = sys.modules.get("berth.engine.children")
+    if children is not None:  # imported once one was adopted
+        children.reap()
 
 
 def _bridged(mode: str) -> bool:
@@ -180,28 +202,49 @@ def _update_args(limits: ResourceUpdate) -> list[str]:
 class Engine:
     def __init__(self, root: str) -> None:
         self.root = root
-        self._images = None
-        self._volumes = None
-        self._networking = None
+        self._db = self._store = self._volumes = self._networking = None
+        self._opening = allocate_lock()  # the stores below are opened once, by whichever thread first asks
         os.makedirs(os.path.join(root, "containers"), exist_ok=True)
-        self.db = connect(os.path.join(root, "containers.db"),
-                          "CREATE TABLE IF NOT EXISTS containers (id TEXT PRIMARY KEY, name TEXT UNIQUE NOT NULL,"
-                          " image TEXT NOT NULL, image_name TEXT NOT NULL, created TEXT NOT NULL, config TEXT NOT NULL);")  # fmt: skip
         self.runtime_root = os.path.join(root, "runtime")
+
+    def _opened(self, attr: str, make):
+        value = getattr(self, attr)
+        if value is None:
+            with self._opening:
+                value = getattr(self, attr)
+                if value is None:
+                    value = make()
+                    setattr(self, attr, value)
+        return value
+
+    @property
+    def db(self):
+        """containers.db, opened on first use: a build or an image verb never needs it."""
+        return self._opened("_db", lambda: connect(os.path.join(self.root, "containers.db"), _SCHEMA))
+
+    @property
+    def store(self):
+        """The ImageStore, opened (and imported) on first use: exec, ps, logs and kill never need it."""
+
+        def make():
+            from berth.image.store import ImageStore
+
+            return ImageStore(self.root)
+
+        return self._opened("_store", make)
 
     @property
     def images(self):
-        """The ImageStore, opened (and imported) on first use: exec, ps, logs and kill never need it."""
-        if self._images is None:
-            from berth.image.store import ImageStore
+        """The image half of the façade (berth.engine.images.Images)."""
+        from berth.engine.images import Images
 
-            self._images = ImageStore(self.root)
-        return self._images
+        return Images(self)
 
     def close(self) -> None:
-        self.db.close()
-        if self._images is not None:
-            self._images.close()
+        if self._db is not None:
+            self._db.close()
+        if self._store is not None:
+            self._store.close()
         if self._volumes is not None:
             self._volumes.close()
         if self._networking is not None:
@@ -234,6 +277,7 @@ class Engine:
         calls do not wait. The monitor takes it to restart the container or record its exit, unless
         stopped-by-user is there: stop, kill and rm write that first, then wait holding the lock."""
         c = self.get(ref)
+        _reap()
         try:
             lock = Flock(c.dir).acquire()
         except FileNotFoundError:
@@ -244,20 +288,66 @@ class Engine:
             lock.release()
             raise
 
-    def list(self) -> list[Container]:
+    def ensure_image(self, name: str, policy: str = "missing", platform: str = "", progress=None) -> None:
+        """Docker's pull policy: always, missing (pull only what is not here) or never. Here, not
+        in Images: `run` of an image present loads nothing more."""
+        if policy not in ("always", "missing", "never"):
+            raise InvalidArgument(f'invalid pull option: \'{policy}\': must be one of "always", "missing" or "never"')
+        if policy == "never":
+            return
+        if policy == "missing":
+            try:
+                self.store.get(name)
+                return
+            except NotFound:
+                if progress is not None:
+                    progress.line(f"Unable to find image '{name}' locally")
+        self.images.pull(name, platform, progress)
+
+    def inspect(self, ref: str) -> dict:
+        """Docker's container inspect document."""
+        from berth.engine.documents import container_document
+
+        return container_document(self.get(ref))
+
+    def list(self, filters: dict[str, list[str]] | None = None) -> list[Container]:
+        """Newest first. Docker's ps filters (name, id, status, label, ancestor): values of one key
+        are alternatives (labels: all must hold), different keys must all match."""
+        _reap()
         rows = self.db.execute(f"SELECT {self._COLUMNS} FROM containers ORDER BY created DESC").fetchall()
-        return [Container(self, r) for r in rows]
+        found = [Container(self, r) for r in rows]
+        if filters:
+            from berth.engine.filters import check_container_filters, container_matches
+
+            check_container_filters(filters)
+            found = [c for c in found if container_matches(c, filters)]
+        return found
+
+    def sizes(self, c: Container) -> tuple[int, int]:
+        """(its writable layer's bytes, its image's): Docker's SizeRw and SizeRootFs less SizeRw."""
+        from berth.fs import tree_size
+
+        sn = self.store.snapshotter
+        try:
+            own = tree_size(sn.fs(sn.stat(c.id)))
+        except BerthError:
+            own = 0
+        try:
+            image = self.store.get(c.image).size
+        except BerthError:
+            image = 0
+        return own, image
 
     # -- create, start, run ---------------------------------------------------
     def create(self, opts: CreateOptions) -> Container:
-        image = self.images.get(opts.image)
-        image_config = self.images.config(image)
+        image = self.store.get(opts.image)
+        image_config = self.store.config(image)
         from berth.engine import spec  # containers' specs: not loaded by ps, exec, logs, kill
 
         spec.command(opts, image_config.config)  # "No command specified" before anything is made
         from berth.image.unpack import unpack
 
-        return self.create_on(opts, image.id, image_config, unpack(self.images, image, image_config))
+        return self.create_on(opts, image.id, image_config, unpack(self.store, image, image_config))
 
     def create_on(
         self, opts: CreateOptions, image_id: str, image_config, top: str, image_volumes: bool = True, cid: str = ""
@@ -281,7 +371,7 @@ class Engine:
         exposed = tuple((image_config.config.exposed_ports if image_config.config else None) or ())
         network = self.networking.check(opts, exposed)
         cdir = os.path.join(self.root, "containers", cid)
-        sn = self.images.snapshotter
+        sn = self.store.snapshotter
         made_volumes: list[str] = []
         try:
             fresh: list[tuple[str, str]] = []
@@ -358,7 +448,7 @@ class Engine:
 
     def _discard(self, cid: str, volumes: list[str] = ()) -> None:
         try:
-            self.images.snapshotter.remove(cid)
+            self.store.snapshotter.remove(cid)
         except BerthError:
             pass
         remove_tree(os.path.join(self.root, "containers", cid))
@@ -370,19 +460,21 @@ class Engine:
 
     @property
     def networking(self):
-        if self._networking is None:
+        def make():
             from berth.engine.networking import Networking
 
-            self._networking = Networking(self.root)
-        return self._networking
+            return Networking(self.root)
+
+        return self._opened("_networking", make)
 
     @property
     def volumes(self):
-        if self._volumes is None:
+        def make():
             from berth.engine.volumes import Volumes
 
-            self._volumes = Volumes(self.root)
-        return self._volumes
+            return Volumes(self.root)
+
+        return self._opened("_volumes", make)
 
     def _volume_binds(self, opts: CreateOptions, made: list[str], image_volumes: tuple[str, ...] = (),
                       fresh: list[tuple[str, str]] | None = None) -> tuple[CreateOptions, list[str], list[str]]:  # fmt: skip
@@ -415,34 +507,12 @@ class Engine:
         return opts.replace(volumes=tuple(binds)), used, anonymous
 
     def _copy_up(self, mounts: list, target: str, fresh: list[tuple[str, str]]) -> None:
-        """The image's files at each new volume's path, copied into it (ownership and modes kept).
-        The snapshot is mounted in a mount namespace of this process's own, the path resolved inside
-        it (openat2 RESOLVE_IN_ROOT: a symlink in the image never leads out), and unmounted again."""
-        from berth.foreground import DEVNULL, spawn
-        from berth.linux import mount as m
-        from berth.linux.openat2 import open_in_root
+        """The image's files at each new volume's path, copied into it (ownership and modes kept),
+        from the snapshot mounted in a child process of its own (berth.engine.isolated)."""
+        from berth.engine import isolated
 
-        m.private_mount_namespace()
-        m.mount_all([to_json(x) for x in mounts], target)
-        try:
-            root = os.open(target, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-            try:
-                for directory, dest in fresh:
-                    try:
-                        fd = open_in_root(root, dest, os.O_PATH | os.O_DIRECTORY)
-                    except OSError:
-                        continue  # nothing there in the image: the volume stays empty
-                    try:
-                        cp = spawn([next(p for p in ("/usr/bin/cp", "/bin/cp") if os.path.exists(p)), "-a", f"/proc/{os.getpid()}/fd/{fd}/.", directory + "/"],
-                                   stdin=DEVNULL, stdout=DEVNULL, stderr=DEVNULL)  # fmt: skip
-                        if cp.wait() != 0:
-                            raise FailedPrecondition(f"copying the image's content at {dest} into its volume failed")
-                    finally:
-                        os.close(fd)
-            finally:
-                os.close(root)
-        finally:
-            m.umount2(target, m.MNT_DETACH)
+        isolated.call("berth.engine.volumes:copy_up", {"mounts": [to_json(x) for x in mounts], "target": target,
+                                                       "fresh": [list(f) for f in fresh]})  # fmt: skip
 
     def volume_users(self, name: str) -> list[str]:
         return [c.id[:12] for c in self.list() if name in (c.config.get("VolumeNames") or [])]
@@ -478,7 +548,7 @@ class Engine:
         snapshot `top` that has it, read inside that layer; [] if none has."""
         from berth import users
 
-        sn = self.images.snapshotter
+        sn = self.store.snapshotter
         for info in [sn.stat(top), *sn.chain(sn.stat(top))]:
             found = users.entries(sn.fs(info), path)
             if found is not None:
@@ -527,8 +597,8 @@ class Engine:
             # attached run, the client closing its input closes the container's (Docker's StdinOnce)
             argv += ["--stdin", "--stdin-once"] if attach else ["--stdin"]
         if c.config.get("autoRemove"):
-            # --rm: the monitor runs `berth rm` once the container has exited for good, unattached
-            remove = [*_program("berth.cli.main"), "--root", self.root, "rm", "-f", "-v", c.id]
+            # --rm: the monitor removes the container once it has exited for good, unattached
+            remove = [*_program("berth.engine.autoremove"), self.root, c.id]
             argv += ["--exit-command", fastjson.dumps(remove)]
         if sandbox is not None:
             for fd in sandbox.fds:
@@ -606,6 +676,7 @@ class Engine:
             "restart-count",
             "restarting.json",
             "health.json",
+            PAUSED,
         ):
             try:
                 os.unlink(os.path.join(c.dir, name))
@@ -667,7 +738,10 @@ class Engine:
         return (c._read("hostname") or c.id[:12]).strip()
 
     def _start_monitor(self, c: Container, sandbox) -> int:
+        from berth.engine import children
+
         proc = self._monitor(c, attach=False, sandbox=sandbox)
+        children.adopt(proc)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if c._read("init.pid") or c._read("exit.json"):
@@ -701,6 +775,7 @@ class Engine:
         """Frozen tasks cannot act on a signal, SIGKILL included, until thawed."""
         if c.paused:
             self._runtime(c, "resume", c.id)
+            _unlink(os.path.join(c.dir, PAUSED))
 
     def kill(self, ref: str, signal: str = "KILL") -> Container:
         lock, c = self._held(ref)
@@ -781,30 +856,22 @@ class Engine:
                 self.wait(ref, 30)
             except FailedPrecondition:
                 pass
-        if os.path.exists(os.path.join(self.runtime_root, c.id)):
-            self._runtime(c, "delete", "--force", c.id)  # what a killed monitor left behind
+        if self.runtime_leftover(c):
+            self._runtime(c, "delete", "--force", c.id)
         self._network_down(c)
         # the row goes last: a directory that cannot go (still mounted somewhere) fails the rm with
         # the container still listed, for another rm to finish, rather than leaving it unseen
         self._discard(c.id, list(c.config.get("AnonymousVolumes") or []) if volumes else [])
         self.db.execute("DELETE FROM containers WHERE id = ?", (c.id,))
         self._event(c, "destroy")
-        self._remove_cgroup_parent()
         return c
 
     @staticmethod
-    def _remove_cgroup_parent() -> None:
-        """The /berth parent every container's cgroup sits under, once it is empty."""
-        base = "/sys/fs/cgroup"
-        try:
-            hierarchies = [os.path.join(base, h, "berth") for h in os.listdir(base)]
-        except OSError:
-            hierarchies = []
-        for parent in [*hierarchies, os.path.join(base, "berth")]:
-            try:
-                os.rmdir(parent)
-            except OSError:
-                pass  # another container still has its cgroup there
+    def runtime_leftover(c: Container) -> bool:
+        """Whether the runtime may still hold the container: its monitor started and never recorded
+        a clean end (it was killed, or the runtime failed). The monitor deletes it from the runtime
+        before it writes exit.json; read from the container's own files, never the runtime's."""
+        return c._read("monitor.pid") is not None and (c._read("exit.json") is None or c._read("error") is not None)
 
     def pause(self, ref: str, resume: bool = False) -> Container:
         lock, c = self._held(ref)
@@ -816,6 +883,10 @@ class Engine:
             proc = self._runtime(c, "resume" if resume else "pause", c.id)
             if proc.returncode != 0:
                 raise FailedPrecondition(proc.stderr.strip().removeprefix("berth-runtime: "))
+            if resume:
+                _unlink(os.path.join(c.dir, PAUSED))
+            else:
+                atomic_write(os.path.join(c.dir, PAUSED), b"")
             self._event(c, "unpause" if resume else "pause")
             return c
 
@@ -908,17 +979,13 @@ class Engine:
             raise FailedPrecondition(proc.stderr.strip().removeprefix("berth-runtime: "))
         return proc.stdout
 
-    def rootfs(self, c: Container) -> str:
-        """A path to the container's root file system: its init's /proc/PID/root while it runs (its
-        snapshot is mounted already, in the monitor's namespace), else the snapshot mounted in a mount
-        namespace of this process's own, gone when the process exits."""
-        if c.status == RUNNING and c.pid:
-            return f"/proc/{c.pid}/root"
+    def mount_rootfs(self, c: Container) -> str:
+        """The container's snapshot mounted at its bundle's rootfs, in this process's mount
+        namespace: only for a process that has one of its own (berth.engine.isolated's child)."""
         from berth.linux import mount as m
 
         with open(os.path.join(c.dir, "rootfs-mounts.json"), "rb") as f:
             mounts = fastjson.loads(f.read())
-        m.private_mount_namespace()
         target = os.path.join(c.dir, "bundle", "rootfs")
         m.mount_all(mounts, target)
         return target

@@ -378,9 +378,11 @@ class Networking:
         # child inherits the parent's, so its transactions took no real lock and read a stale
         # snapshot (no leases at all) and removed the bridge under live containers. A fork of a
         # threaded caller (a build's stages) could also keep a lock held forever.
-        spawn([sys.executable, "-c", "import sys; from berth.engine.networking import Networking; "
-               "Networking(sys.argv[1])._retire_after_linger()", self.root],
-              stdin=DEVNULL, stdout=DEVNULL, stderr=DEVNULL, setsid=True)  # fmt: skip
+        from berth.engine import children
+
+        children.adopt(spawn([sys.executable, "-c", "import sys; from berth.engine.networking import Networking; "
+                              "Networking(sys.argv[1])._retire_after_linger()", self.root],
+                             stdin=DEVNULL, stdout=DEVNULL, stderr=DEVNULL, setsid=True))  # fmt: skip
 
     def _retire_lock(self) -> str:
         from berth.network.store import state_dir

@@ -8,6 +8,27 @@ from berth.oci.record import record
 CPU_PERIOD = 100_000  # µs: Docker's --cpus N is a quota of N periods of this length
 
 
+def check_ports(publish: list[str] | tuple[str, ...], expose: list[str] | tuple[str, ...] = ()) -> None:
+    """-p and --expose specs, refused with Docker's messages."""
+    if publish or expose:
+        from berth.network import ports
+
+        for spec in publish:
+            ports.parse(spec)
+        for spec in expose:
+            ports.parse_expose(spec)
+
+
+def check_signal(name: str) -> None:
+    """A signal's name or number (--stop-signal, kill -s)."""
+    from berth.linux import signals
+
+    try:
+        signals.parse(name)
+    except ValueError as e:
+        raise InvalidArgument(str(e)) from None
+
+
 def cpu_quota(cpus: float) -> int:
     """--cpus as a CFS quota over CPU_PERIOD."""
     return int(cpus * CPU_PERIOD)

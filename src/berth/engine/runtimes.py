@@ -62,3 +62,10 @@ def available() -> dict[str, str]:
         if isinstance(entry, dict) and entry.get("path"):
             found[name] = entry["path"]
     return found
+
+
+def builtin_cli(argv: list[str]) -> int:
+    """`berth runtime ...`: berth's own runtime, runc's command line, in this process."""
+    from berth.runtime.cli import main
+
+    return main(argv)

@@ -88,3 +88,45 @@ def split(item: str) -> tuple[str, str, str]:
     if len(parts) in (2, 3) and parts[1].startswith("/"):
         return parts[0], parts[1], parts[2] if len(parts) == 3 else ""
     raise InvalidArgument(f"invalid volume specification: '{item}'")
+
+
+def prune(engine, everything: bool = False) -> tuple[list[str], int]:
+    """Anonymous volumes no container uses (with everything, named ones too): (names, bytes freed)."""
+    from berth.fs import tree_size
+
+    gone, freed = [], 0
+    for v in engine.volumes.list():
+        if (everything or v["Anonymous"]) and not engine.volume_users(v["Name"]):
+            freed += tree_size(v["Mountpoint"])
+            engine.volumes.remove(v["Name"], [])
+            gone.append(v["Name"])
+    return gone, freed
+
+
+def copy_up(mounts: list[dict], target: str, fresh: list[list[str]]) -> None:
+    """In berth.engine.isolated's child: the snapshot mounted at target, then the image's content at
+    each (volume directory, path) copied into the volume. The path is resolved inside the snapshot
+    (openat2 RESOLVE_IN_ROOT: a symlink in the image never leads out)."""
+    from berth.errors import FailedPrecondition
+    from berth.foreground import DEVNULL, spawn
+    from berth.linux import mount as m
+    from berth.linux.openat2 import open_in_root
+
+    m.mount_all(mounts, target)
+    root = os.open(target, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for directory, dest in fresh:
+            try:
+                fd = open_in_root(root, dest, os.O_PATH | os.O_DIRECTORY)
+            except OSError:
+                continue  # nothing there in the image: the volume stays empty
+            try:
+                cp = next(p for p in ("/usr/bin/cp", "/bin/cp") if os.path.exists(p))
+                child = spawn([cp, "-a", f"/proc/{os.getpid()}/fd/{fd}/.", directory + "/"],
+                              stdin=DEVNULL, stdout=DEVNULL, stderr=DEVNULL)  # fmt: skip
+                if child.wait() != 0:
+                    raise FailedPrecondition(f"copying the image's content at {dest} into its volume failed")
+            finally:
+                os.close(fd)
+    finally:
+        os.close(root)

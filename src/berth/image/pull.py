@@ -15,22 +15,13 @@ import threading
 
 from berth import fastjson
 from berth.errors import BerthError, InvalidArgument, NotFound, Unavailable
+from berth.image.progress import Progress
 from berth.image.store import Image, ImageStore
 from berth.oci import image_spec, reference
 from berth.registry.client import Client
 from berth.registry.config import api_host
 
 CHUNK = 1 << 20
-
-
-class Progress:
-    """What a pull reports; the CLI draws it."""
-
-    def layer(self, digest: str, status: str, current: int = 0, total: int = 0) -> None:
-        pass
-
-    def line(self, text: str) -> None:
-        pass
 
 
 def _choose(index: dict, platform: str, where: str) -> dict:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 
 from berth.errors import InvalidArgument, Unavailable
-from berth.image.pull import Progress
+from berth.image.progress import Progress
 from berth.image.store import ImageStore
 from berth.oci import reference
 from berth.registry.client import Client

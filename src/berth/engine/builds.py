@@ -1,0 +1,139 @@
+"""Builds for every front end: a context (a directory, or a stream holding a tar archive or a
+lone Dockerfile) and a typed request in, the image's ID out, progress written to `out`.
+
+A build mounts its steps' root file systems, so it runs in a child process with a mount
+namespace of its own (berth.engine.isolated): what it mounts goes with it, and the caller's
+namespace, signal handlers and threads are left as they were."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+import tempfile
+from typing import BinaryIO
+
+from berth.errors import InvalidArgument, NotFound, Unsupported
+from berth.fs import extract_tar, remove_tree
+from berth.oci.record import record
+
+NETWORKS = ("", "default", "none", "host")
+
+
+@record
+class BuildRequest:
+    context: str | BinaryIO  # a directory, a tar archive's path, or a stream (a tar archive or a Dockerfile)
+    dockerfile: str = ""  # its path ("" for CONTEXT/Dockerfile); a relative one is tried in the context too
+    dockerfile_text: bytes | None = None  # given instead of read (docker build -f -)
+    tags: tuple[str, ...] = ()
+    build_args: dict[str, str] | None = None
+    target: str = ""
+    labels: dict[str, str] | None = None
+    no_cache: bool = False
+    pull: str = "missing"  # FROM's images: always, missing or never pulled
+    network: str = ""  # RUN steps': default, none or host
+    platform: str = ""
+    quiet: bool = False
+
+
+def check(req: BuildRequest) -> None:
+    """Refuse a request before anything is made."""
+    from berth.image.store import normalize
+    from berth.oci.image_spec import host_platform
+
+    if req.platform and req.platform != host_platform():
+        raise Unsupported(f"--platform {req.platform}: berth builds for the host's platform ({host_platform()}) only")
+    if req.network not in NETWORKS:
+        raise Unsupported(f"--network {req.network}: RUN steps take default, none or host")
+    for tag in req.tags:
+        try:
+            normalize(tag)
+        except Exception as e:  # noqa: BLE001 - the reference parser's own message
+            raise InvalidArgument(f'invalid argument "{tag}" for "-t, --tag" flag: {e}') from None
+
+
+def build(engine, req: BuildRequest, out: BinaryIO) -> str:
+    """The image's ID. The steps run in a child process with a mount namespace of its own
+    (berth.engine.isolated): this process's never changes."""
+    check(req)
+    from berth.engine import isolated
+
+    scratch: list[str] = []
+    try:
+        context, text = _context(req.context, scratch)
+        text = req.dockerfile_text if req.dockerfile_text is not None else text
+        if text is None:
+            text = _read_dockerfile(req.dockerfile, context)
+        options = {"context": context, "dockerfile": text.decode(),
+                   "dockerfile_name": os.path.basename(req.dockerfile or "Dockerfile"), "tags": list(req.tags),
+                   "build_args": dict(req.build_args or {}), "target": req.target, "no_cache": req.no_cache,
+                   "labels": dict(req.labels or {}), "network": req.network, "quiet": req.quiet}  # fmt: skip
+        return isolated.call("berth.engine.builds:build_here", {"root": engine.root, "pull": req.pull,
+                                                                 "options": options}, out)  # fmt: skip
+    finally:
+        for path in scratch:
+            remove_tree(path)
+
+
+def build_here(root: str, pull: str, options: dict, out: BinaryIO) -> str:
+    """The build itself, in the child process berth.engine.isolated made for it."""
+    from berth.build.builder import Builder, Options
+    from berth.engine.build_backend import EngineStepRunner
+    from berth.image.store import ImageStore
+
+    store = ImageStore(root)
+    try:
+        with store.lock():
+            builder = Builder(lambda: EngineStepRunner(root, pull), root, Options(**options), out)
+            try:
+                return builder.build()
+            finally:
+                builder.close()
+    finally:
+        store.close()
+
+
+def _context(context: str | BinaryIO, scratch: list[str]) -> tuple[str, bytes | None]:
+    """(the context directory, the Dockerfile when the stream was one)."""
+    if isinstance(context, str):
+        if os.path.isdir(context):
+            return context, None
+        if context.startswith(("http://", "https://", "git@", "git://")):
+            raise Unsupported(f"unable to prepare context: remote contexts ({context}) are not supported: "
+                              "use a local directory or a tar archive")  # fmt: skip
+        if not os.path.isfile(context):
+            raise NotFound(f'unable to prepare context: path "{context}" not found')
+        try:
+            tar = tarfile.open(context)
+        except tarfile.TarError:
+            raise InvalidArgument(
+                f"unable to prepare context: {context} is neither a directory nor a tar archive"
+            ) from None
+    else:
+        data = context.read()
+        try:
+            tar = tarfile.open(fileobj=io.BytesIO(data))
+        except tarfile.TarError:
+            empty = tempfile.mkdtemp(prefix="berth-context-")
+            scratch.append(empty)
+            return empty, data  # a Dockerfile, with an empty context
+    root = tempfile.mkdtemp(prefix="berth-context-")
+    scratch.append(root)
+    with tar:
+        try:
+            extract_tar(tar, root, "data")
+        except (tarfile.TarError, OSError) as e:
+            raise InvalidArgument(f"unable to prepare context: {e}") from None
+    return root, None
+
+
+def _read_dockerfile(name: str, context: str) -> bytes:
+    path = name or os.path.join(context, "Dockerfile")
+    if name and not os.path.isabs(name) and not os.path.exists(name) and os.path.exists(os.path.join(context, name)):
+        path = os.path.join(context, name)
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except (FileNotFoundError, IsADirectoryError):
+        raise NotFound(f"unable to prepare context: unable to evaluate symlinks in Dockerfile path: "
+                       f"lstat {os.path.abspath(path)}: no such file or directory") from None  # fmt: skip

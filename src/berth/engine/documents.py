@@ -1,0 +1,208 @@
+"""Docker's inspect documents for containers and images, made once for every front end."""
+
+from __future__ import annotations
+
+from berth import fastjson
+from berth.oci import image_spec, reference
+
+
+def _limits(spec: dict) -> dict:
+    """The resource limits as the bundle's spec holds them: what the container was made with,
+    or what `update` has set since (it writes them there)."""
+    resources = (spec.get("linux") or {}).get("resources") or {}
+    memory, cpu = resources.get("memory") or {}, resources.get("cpu") or {}
+    quota, period = cpu.get("quota"), cpu.get("period")
+    return {
+        "Memory": memory.get("limit") or 0, "MemorySwap": memory.get("swap") or 0,
+        "MemoryReservation": memory.get("reservation") or 0, "CpuShares": cpu.get("shares") or 0,
+        "CpusetCpus": cpu.get("cpus") or "", "CpusetMems": cpu.get("mems") or "",
+        "NanoCpus": int(quota * 1e9 / period) if quota and period and quota > 0 else 0,
+        "PidsLimit": (resources.get("pids") or {}).get("limit") or None,
+    }  # fmt: skip
+
+
+def _host_config_rest(cfg: dict, spec: dict) -> dict:
+    """The rest of docker's HostConfig: what berth has, else docker's value for "not set"."""
+    linux = spec.get("linux") or {}
+    cpu = (linux.get("resources") or {}).get("cpu") or {}
+    ulimits = []
+    for item in cfg.get("ulimits") or []:
+        name, _, values = item.partition("=")
+        soft, _, hard = values.partition(":")
+        ulimits.append({"Name": name, "Hard": int(hard or soft), "Soft": int(soft)})
+    binds = [v for v in cfg.get("volumes") or [] if v.startswith("/")]
+    return {
+        "Binds": binds or None, "BlkioWeight": 0, "BlkioWeightDevice": [], "BlkioDeviceReadBps": [],
+        "BlkioDeviceWriteBps": [], "BlkioDeviceReadIOps": [], "BlkioDeviceWriteIOps": [], "Cgroup": "",
+        "CgroupParent": "", "CgroupnsMode": "private", "ConsoleSize": [0, 0], "ContainerIDFile": "",
+        "CpuCount": 0, "CpuPercent": 0, "CpuPeriod": cpu.get("period") or 0, "CpuQuota": cpu.get("quota") or 0,
+        "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "DeviceCgroupRules": None, "DeviceRequests": None,
+        "GroupAdd": None, "IOMaximumBandwidth": 0, "IOMaximumIOps": 0, "Isolation": "", "KernelMemory": 0,
+        "KernelMemoryTCP": 0, "Links": None, "MaskedPaths": linux.get("maskedPaths") or None,
+        "ReadonlyPaths": linux.get("readonlyPaths") or None, "MemorySwappiness": None, "OomKillDisable": False,
+        "OomScoreAdj": cfg.get("oomScoreAdj") or 0, "Runtime": cfg.get("runtime") or "berth-runtime",
+        "SecurityOpt": list(cfg.get("securityOpt") or []) or None, "ShmSize": cfg.get("shmSize") or 67108864,
+        "Ulimits": ulimits or None, "UsernsMode": "", "VolumeDriver": "", "VolumesFrom": None,
+    }  # fmt: skip
+
+
+def _graph_driver(c) -> dict:
+    """docker's GraphDriver: the snapshot's directories (an overlay's lower, upper and work dirs)."""
+    try:
+        with open(f"{c.dir}/rootfs-mounts.json", "rb") as f:
+            mounts = fastjson.loads(f.read())
+    except (OSError, ValueError):
+        return {"Data": None, "Name": ""}
+    data = {}
+    for m in mounts:
+        for opt in m.get("options") or []:
+            key, _, value = opt.partition("=")
+            name = {"lowerdir": "LowerDir", "upperdir": "UpperDir", "workdir": "WorkDir"}.get(key)
+            if name:
+                data[name] = value
+    if data:
+        data["MergedDir"] = f"{c.dir}/bundle/rootfs"
+    return {"Data": data or None, "Name": mounts[0].get("type", "") if mounts else ""}
+
+
+def container_document(c) -> dict:
+    """Docker's container inspect document."""
+    with open(f"{c.dir}/bundle/config.json", "rb") as f:
+        spec = fastjson.loads(f.read())
+    process = spec["process"]
+    status = c.status
+    restarting = c.restarting if status == "running" else None
+    exit = c.exit or {}
+    cfg = c.config
+    return {
+        "Id": c.id,
+        "Created": c.created,
+        "Path": process["args"][0],
+        "Args": process["args"][1:],
+        "State": {
+            "Status": "paused" if status == "running" and c.paused else "restarting" if restarting else status,
+            "Running": status == "running",
+            "Paused": status == "running" and c.paused,
+            "Restarting": bool(restarting),
+            "OOMKilled": False,
+            "Dead": False,
+            "Pid": c.pid,
+            "ExitCode": exit.get("code", 0),
+            "Error": exit.get("error", ""),
+            "StartedAt": c.started_at or "0001-01-01T00:00:00Z",
+            "FinishedAt": exit.get("finished", "0001-01-01T00:00:00Z"),
+            **({"Health": c.health} if c.health else {}),
+        },  # fmt: skip
+        "Image": c.image,
+        "ResolvConfPath": f"{c.dir}/resolv.conf",
+        "HostnamePath": f"{c.dir}/hostname",
+        "HostsPath": f"{c.dir}/hosts",
+        "LogPath": f"{c.dir}/container.log",
+        "Name": "/" + c.name,
+        "RestartCount": int(c._read("restart-count") or 0),
+        "Driver": "overlay",
+        "Platform": "linux",
+        "HostConfig": {
+            "AutoRemove": cfg.get("autoRemove", False),
+            "RestartPolicy": {
+                "Name": (cfg.get("restart") or "no").partition(":")[0],
+                "MaximumRetryCount": int((cfg.get("restart") or "").partition(":")[2] or 0),
+            },
+            "NetworkMode": cfg.get("network") or "default",
+            "PortBindings": _port_bindings(cfg.get("PortBindings") or []),
+            "PublishAllPorts": cfg.get("publishAll", False),
+            "Dns": list(cfg.get("dns") or []),
+            "DnsSearch": list(cfg.get("dnsSearch") or []),
+            "DnsOptions": list(cfg.get("dnsOptions") or []),
+            "ExtraHosts": list(cfg.get("addHosts") or []) or None,
+            "Devices": [_device(d) for d in cfg.get("devices") or []],
+            "LogConfig": cfg.get("LogConfig") or {"Type": "json-file", "Config": {}},
+            "PidMode": cfg.get("pid", ""),
+            "IpcMode": cfg.get("ipc") or "private",
+            "UTSMode": cfg.get("uts", ""),
+            **_limits(spec),
+            "ReadonlyRootfs": cfg.get("readOnly", False),
+            "CapAdd": cfg.get("capAdd"),
+            "CapDrop": cfg.get("capDrop"),
+            "Privileged": cfg.get("privileged", False),
+            **_host_config_rest(cfg, spec),
+        },  # fmt: skip
+        "GraphDriver": _graph_driver(c),
+        "AppArmorProfile": "",
+        "ExecIDs": None,
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "Mounts": [],
+        "Config": {
+            "Hostname": spec.get("hostname", ""),
+            "Domainname": "",
+            "User": cfg.get("user", ""),
+            "AttachStdin": False,
+            "AttachStdout": False,
+            "AttachStderr": False,
+            "Tty": cfg.get("tty", False),
+            "OpenStdin": cfg.get("interactive", False),
+            "StdinOnce": False,
+            "Env": process.get("env"),
+            "Cmd": list(cfg.get("command") or []) or None,
+            "Image": c.image_name,
+            "Volumes": None,
+            "WorkingDir": process.get("cwd", ""),
+            "Entrypoint": cfg.get("entrypoint"),
+            "OnBuild": None,
+            "Labels": cfg.get("labels") or {},
+            **({"ExposedPorts": {p: {} for p in cfg["ExposedPorts"]}} if cfg.get("ExposedPorts") else {}),
+            **({"MacAddress": cfg["macAddress"]} if cfg.get("macAddress") else {}),
+        },  # fmt: skip
+        "NetworkSettings": c.engine.networking.settings(c, c.status == "running"),
+    }
+
+
+def _device(item: str) -> dict:
+    parts = item.split(":")
+    return {"PathOnHost": parts[0], "PathInContainer": parts[1] if len(parts) > 1 and parts[1] else parts[0],
+            "CgroupPermissions": parts[2] if len(parts) > 2 else "rwm"}  # fmt: skip
+
+
+def _port_bindings(bindings: list[dict]) -> dict:
+    out: dict[str, list] = {}
+    for b in bindings:
+        out.setdefault(f"{b['Port']}/{b['Proto']}", []).append({"HostIp": b["HostIp"], "HostPort": b["HostPort"]})
+    return out
+
+
+def image_document(store, image) -> dict:
+    """Docker's image inspect document."""
+    config = store.config(image)
+    raw_config = store.json_blob(image.id).get("config") or {}
+    manifest = store.manifest(image)
+    repo_tags = [f"{r.familiar_name()}:{r.tag}" for r in map(reference.parse, image.tags)]
+    repo_digests = sorted({f"{reference.parse(t).familiar_name()}@{image.manifest}" for t in image.tags})
+    container_config = {
+        "Hostname": "", "Domainname": "", "User": "", "AttachStdin": False, "AttachStdout": False,
+        "AttachStderr": False, "Tty": False, "OpenStdin": False, "StdinOnce": False, "Env": None, "Cmd": None,
+        "Image": "", "Volumes": None, "WorkingDir": "", "Entrypoint": None, "OnBuild": None, "Labels": None,
+    }  # fmt: skip
+    container_config.update(raw_config)
+    return {
+        "Id": image.id,
+        "RepoTags": repo_tags,
+        "RepoDigests": repo_digests,
+        "Parent": "",
+        "Comment": config.history[-1].comment if config.history else "",
+        "Created": config.created,
+        "DockerVersion": "",
+        "Author": config.author,
+        "Config": container_config,
+        "Architecture": config.architecture,
+        "Os": config.os,
+        "Size": image.size,
+        "GraphDriver": {"Data": None, "Name": "overlay"},
+        "RootFS": {"Type": config.rootfs.type, "Layers": list(config.rootfs.diff_ids)},
+        "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
+        "Descriptor": {
+            "mediaType": manifest.media_type or image_spec.OCI_MANIFEST,
+            "digest": image.manifest,
+            "size": store.content.size(image.manifest),
+        },  # fmt: skip
+    }

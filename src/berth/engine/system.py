@@ -1,0 +1,133 @@
+"""The engine as a whole: system prune, disk usage and info, for every front end."""
+
+from __future__ import annotations
+
+import os
+
+from berth.errors import BerthError
+from berth.fs import tree_size
+from berth.oci.record import record
+
+
+@record
+class Pruned:
+    containers: tuple[str, ...]
+    networks: tuple[str, ...]
+    images: tuple[str, ...]
+    volumes: tuple[str, ...]
+    reclaimed: int
+
+
+@record
+class Usage:
+    """One row of `system df`: how many, how many in use, their size, what removing the unused frees."""
+
+    total: int
+    active: int
+    size: int
+    reclaimable: int
+
+
+@record
+class DiskUsage:
+    images: Usage
+    containers: Usage
+    volumes: Usage
+    build_cache: Usage
+
+
+def prune(engine, everything: bool = False, volumes: bool = False) -> Pruned:
+    """Stopped containers, networks no container uses, dangling images (with everything: unused),
+    the build cache, and with volumes the anonymous volumes no container uses."""
+    containers = [c.id for c in engine.list() if c.status in ("exited", "created")]
+    for cid in containers:
+        engine.remove(cid)
+    net = engine.networking
+    networks = [n.name for n in net.store.list() if not n.is_default and not engine.network_users(n.id)]
+    for name in networks:
+        net.remove(name)
+    net.collect()  # what killed monitors left
+    net.retire_default()
+    reclaimed = engine.images.prune_build_cache()
+    images, freed = engine.images.prune(everything)
+    reclaimed += freed
+    gone: list[str] = []
+    if volumes:
+        from berth.engine.volumes import prune as prune_volumes
+
+        gone, freed = prune_volumes(engine)
+        reclaimed += freed
+    return Pruned(containers=tuple(containers), networks=tuple(networks), images=tuple(images), volumes=tuple(gone),
+                  reclaimed=reclaimed)  # fmt: skip
+
+
+def disk_usage(engine) -> DiskUsage:
+    from berth.build.cache import Cache
+
+    store = engine.store
+    containers = engine.list()
+    used = {c.image for c in containers}
+    images = store.list()
+    sn = store.snapshotter
+    sizes = {}
+    for c in containers:
+        try:
+            sizes[c.id] = tree_size(sn.fs(sn.stat(c.id)))
+        except BerthError:
+            sizes[c.id] = 0
+    cache = Cache(store.root)
+    try:
+        steps = cache.db.execute("SELECT COUNT(*) FROM steps").fetchone()[0]
+    finally:
+        cache.close()
+    cache_size = tree_size(os.path.join(store.root, "build", "mounts"))
+    vols = engine.volumes.list()
+    vol_sizes = {v["Name"]: tree_size(v["Mountpoint"]) for v in vols}
+    unused_vols = [v["Name"] for v in vols if not engine.volume_users(v["Name"])]
+    return DiskUsage(
+        images=Usage(total=len(images), active=len([i for i in images if i.id in used]),
+                     size=sum(i.size for i in images), reclaimable=sum(i.size for i in images if i.id not in used)),
+        containers=Usage(total=len(containers), active=len([c for c in containers if c.status == "running"]),
+                         size=sum(sizes.values()),
+                         reclaimable=sum(sizes[c.id] for c in containers if c.status != "running")),
+        volumes=Usage(total=len(vols), active=len(vols) - len(unused_vols), size=sum(vol_sizes.values()),
+                      reclaimable=sum(vol_sizes[n] for n in unused_vols)),
+        build_cache=Usage(total=steps, active=0, size=cache_size, reclaimable=cache_size),
+    )  # fmt: skip
+
+
+def info(engine) -> dict:
+    """Docker's /info document, with what berth has."""
+    from berth import __version__
+    from berth.engine import runtimes
+
+    containers = engine.list()
+    states = [c.status for c in containers]
+    paused = sum(1 for c in containers if c.status == "running" and c.paused)
+    with open("/proc/self/mountinfo") as f:
+        mounts = f.read()
+    cgroup_version = "2" if " - cgroup2 " in mounts and " - cgroup " not in mounts else "1"
+    u = os.uname()
+    return {
+        "Containers": len(containers), "ContainersRunning": states.count("running") - paused,
+        "ContainersPaused": paused, "ContainersStopped": len(containers) - states.count("running"),
+        "Images": len(engine.store.list()), "ServerVersion": __version__,
+        "Driver": "overlay" if engine.store.snapshotter.whiteouts_as_devices else "copy",
+        "CgroupDriver": "cgroupfs", "CgroupVersion": cgroup_version, "DefaultRuntime": runtimes.default_name(),
+        "Runtimes": {name: {"path": path} for name, path in runtimes.available().items()},
+        "SecurityOptions": ["name=seccomp,profile=builtin"], "KernelVersion": u.release,
+        "OperatingSystem": _os_name(), "OSType": "linux", "Architecture": u.machine, "NCPU": os.cpu_count(),
+        "MemTotal": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "Name": u.nodename,
+        "DockerRootDir": engine.root,
+    }  # fmt: skip
+
+
+def _os_name() -> str:
+    try:
+        with open("/etc/os-release") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    return line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return "Linux"
