@@ -21,10 +21,24 @@ BENCH_BRIDGE = ("bdbench0", "172.31.250.1/24")  # the networking benchmarks' (wi
 TEST_BRIDGE = ("bdtest0", "172.31.251.1/24")  # the tests' (no firewall rules; their containers use --network none)
 
 
+def private_mount_namespace() -> None:
+    """Run the rest of this program (and every anchor it starts) in a mount namespace of its own:
+    podman on overlay mounts its layers in the namespace it runs in, and they must never land in
+    the host's. Re-executes the program under `unshare` once; a no-op the second time."""
+    import sys
+
+    if os.environ.get("BERTH_BENCH_NAMESPACE") == "1":
+        return
+    os.environ["BERTH_BENCH_NAMESPACE"] = "1"
+    argv = ["unshare", "--mount", "--propagation", "private", sys.executable, *sys.argv]
+    os.execvp(argv[0], argv)
+
+
 class Dockerd:
-    def __init__(self, top: Path, bridge: bool = False) -> None:
+    def __init__(self, top: Path, bridge: bool = False, storage: str = "vfs") -> None:
         """bridge: with NAT and firewall rules on its bridge (BENCH_BRIDGE), for the networking
-        benchmarks; otherwise a bridge without either (TEST_BRIDGE), for the tests."""
+        benchmarks; otherwise a bridge without either (TEST_BRIDGE), for the tests. storage: vfs
+        for the tests (nothing to mount), overlay2 (what people run) for the benchmarks."""
         binary = shutil.which("dockerd")
         if binary is None or shutil.which("docker") is None:
             raise RuntimeError("docker is not installed: scripts/install.sh installs Debian's docker.io")
@@ -41,7 +55,7 @@ class Dockerd:
         self.proc = subprocess.Popen(
             ["unshare", "--mount", "--propagation", "private", binary, "--host", f"unix://{sock}",
              "--data-root", str(top / "data"), "--exec-root", str(top / "exec"), "--pidfile", str(top / "dockerd.pid"),
-             *network, "--storage-driver", "vfs",
+             *network, "--storage-driver", storage,
              "--exec-opt", "native.cgroupdriver=cgroupfs", "--default-ulimit", "nofile=1024:1024",
              "--default-ulimit", "nproc=1024:1024", "--containerd-namespace", "berth-test",
              "--containerd-plugins-namespace", "berth-test-plugins"],
@@ -67,13 +81,17 @@ class Dockerd:
 
 
 class Podman:
-    def __init__(self, top: Path) -> None:
+    def __init__(self, top: Path, storage: str = "vfs") -> None:
+        """storage: vfs for the tests, overlay (what people run) for the benchmarks, which run in
+        a mount namespace of their own (private_mount_namespace)."""
+        if storage != "vfs" and os.environ.get("BERTH_BENCH_NAMESPACE") != "1":
+            raise RuntimeError("podman on overlay mounts in its caller's namespace: call private_mount_namespace()")
         binary = shutil.which("podman")
         if binary is None:
             raise RuntimeError("podman is not installed: scripts/install.sh installs Debian's podman")
         (top / "containers.conf").write_text(PODMAN_CONF)
         self.env = dict(os.environ, CONTAINERS_CONF=str(top / "containers.conf"))
-        self.base = [binary, "--root", str(top / "root"), "--runroot", str(top / "run"), "--storage-driver", "vfs"]
+        self.base = [binary, "--root", str(top / "root"), "--runroot", str(top / "run"), "--storage-driver", storage]
         self.top = top
 
     def __call__(self, *args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess:

@@ -21,13 +21,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.anchors import Dockerd, Podman, stop_all  # noqa: E402
+from bench.anchors import Dockerd, Podman, private_mount_namespace, stop_all  # noqa: E402
 from bench.engine_run import BERTH, interleaved, report  # noqa: E402
 
 GOALS = {"cold": 0.5, "cached": 0.5, "copy": 1.0}
 
 
 def main() -> int:
+    private_mount_namespace()  # before anything is made: the anchors mount there
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
@@ -39,8 +40,8 @@ def main() -> int:
         subprocess.run([BERTH, "--root", root, "save", "-o", str(top / "busybox.tar"), "busybox"], check=True)
         (top / "docker").mkdir()
         (top / "podman").mkdir()
-        docker = Dockerd(top / "docker")
-        podman = Podman(top / "podman")
+        docker = Dockerd(top / "docker", storage="overlay2")
+        podman = Podman(top / "podman", storage="overlay")
         assert docker("load", "-i", str(top / "busybox.tar")).returncode == 0
         assert podman("load", "-i", str(top / "busybox.tar")).returncode == 0
         contexts = {

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.anchors import Dockerd  # noqa: E402
+from bench.anchors import Dockerd, private_mount_namespace  # noqa: E402
 from berth.image.bootstrap import make_busybox_rootfs  # noqa: E402
 
 BERTH = str(Path(sys.executable).parent / "berth")
@@ -35,6 +35,7 @@ def median_time(argv: list[str], env: dict | None, rounds: int) -> float:
 
 
 def main() -> int:
+    private_mount_namespace()  # before anything is made: the anchors mount there
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=7)
     args = ap.parse_args()
@@ -48,7 +49,7 @@ def main() -> int:
         subprocess.run([BERTH, "--root", root, "import", "-c", 'CMD ["sh"]', str(top / "busybox.tar"), "bench/busybox"],
                        check=True, stdout=subprocess.DEVNULL)  # fmt: skip
         (top / "docker").mkdir()
-        docker = Dockerd(top / "docker")
+        docker = Dockerd(top / "docker", storage="overlay2")
         assert docker("import", str(top / "busybox.tar"), "bench/busybox").returncode == 0
         made = 0
         results = []

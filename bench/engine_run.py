@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.anchors import Dockerd, Podman  # noqa: E402
+from bench.anchors import Dockerd, Podman, private_mount_namespace  # noqa: E402
 from berth.image.bootstrap import make_busybox_rootfs  # noqa: E402
 
 BERTH = str(Path(sys.executable).parent / "berth")
@@ -74,6 +74,7 @@ def report(title: str, medians: dict[str, float], rounds: int) -> None:
 
 
 def main() -> int:
+    private_mount_namespace()  # before anything is made: the anchors mount there
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=20)
     args = ap.parse_args()
@@ -91,8 +92,8 @@ def main() -> int:
         )
         (top / "docker").mkdir()
         (top / "podman").mkdir()
-        docker = Dockerd(top / "docker")
-        podman = Podman(top / "podman")
+        docker = Dockerd(top / "docker", storage="overlay2")
+        podman = Podman(top / "podman", storage="overlay")
         assert docker("import", str(top / "busybox.tar"), "bench/busybox").returncode == 0
         assert podman("import", str(top / "busybox.tar"), "localhost/bench/busybox").returncode == 0
         run = {

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.anchors import Dockerd, Podman, stop_all  # noqa: E402
+from bench.anchors import Dockerd, Podman, private_mount_namespace, stop_all  # noqa: E402
 from bench.engine_run import BERTH  # noqa: E402
 
 
@@ -44,6 +44,7 @@ def text_bytes(size: int) -> bytes:
 
 
 def main() -> int:
+    private_mount_namespace()  # before anything is made: the anchors mount there
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=7)
     args = ap.parse_args()
@@ -67,8 +68,8 @@ def main() -> int:
         print(f"archive: {os.path.getsize(archive) / 1e6:.1f} MB (docker-archive: 60 MB random + 14 MB text)")
         (top / "docker").mkdir()
         (top / "podman").mkdir()
-        docker = Dockerd(top / "docker")
-        podman = Podman(top / "podman")
+        docker = Dockerd(top / "docker", storage="overlay2")
+        podman = Podman(top / "podman", storage="overlay")
         load_root = str(top / "berth-load")
         tools = {
             "berth": (([BERTH, "--root", load_root, "load", "-i", archive], None),

@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.anchors import Dockerd, Podman  # noqa: E402
+from bench.anchors import Dockerd, Podman, private_mount_namespace  # noqa: E402
 from bench.engine_run import interleaved, report  # noqa: E402
 from berth.image.bootstrap import make_busybox_rootfs  # noqa: E402
 
@@ -63,6 +63,7 @@ def many_on_one_network(name: str, base: tuple[list[str], dict | None], image: s
 
 
 def main() -> int:
+    private_mount_namespace()  # before anything is made: the anchors mount there
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--containers", type=int, default=50)
@@ -79,8 +80,8 @@ def main() -> int:
         checked([BERTH, "--root", root, "import", "-c", 'CMD ["sh"]', str(top / "busybox.tar"), "bench/busybox"], None)
         (top / "docker").mkdir()
         (top / "podman").mkdir()
-        docker = Dockerd(top / "docker", bridge=True)
-        podman = Podman(top / "podman")
+        docker = Dockerd(top / "docker", bridge=True, storage="overlay2")
+        podman = Podman(top / "podman", storage="overlay")
         assert docker("import", str(top / "busybox.tar"), "bench/busybox").returncode == 0
         assert podman("import", str(top / "busybox.tar"), "localhost/bench/busybox").returncode == 0
         run = {

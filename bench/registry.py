@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.anchors import Dockerd, Podman, Registry, stop_all  # noqa: E402
+from bench.anchors import Dockerd, Podman, Registry, private_mount_namespace, stop_all  # noqa: E402
 from bench.engine_run import BERTH  # noqa: E402
 from bench.image_load import text_bytes  # noqa: E402
 
@@ -64,6 +64,7 @@ def report(title: str, times: dict[str, list[float]], goal: float) -> None:
 
 
 def main() -> int:
+    private_mount_namespace()  # before anything is made: the anchors mount there
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()
@@ -84,8 +85,8 @@ def main() -> int:
         reg = registry.host
         (top / "docker").mkdir()
         (top / "podman").mkdir()
-        docker = Dockerd(top / "docker")
-        podman = Podman(top / "podman")
+        docker = Dockerd(top / "docker", storage="overlay2")
+        podman = Podman(top / "podman", storage="overlay")
         assert docker("load", "-i", archive).returncode == 0
         assert podman("load", "-i", archive).returncode == 0
         pushes: dict[str, list[float]] = {"berth": [], "docker": [], "podman": []}
