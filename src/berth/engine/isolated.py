@@ -11,8 +11,9 @@ fresh interpreter costs ~15 ms and its imports again. Any other caller (a server
 interpreter: a fork's child inherits other threads' held locks, and SQLite's per-process lock
 bookkeeping for the databases the caller has open, so its own connections would take no real
 locks (the bridge-retiring process once did exactly that).
-SIGTERM or Ctrl-C here ends the child the same way, and KeyboardInterrupt is raised once it is
-gone."""
+SIGTERM or Ctrl-C here ends the child the same way (a SIGTERM to its main thread: a build's child
+runs the Go parser's threads, and a signal the kernel hands one of them never wakes Python's main
+thread), and KeyboardInterrupt is raised once the child is gone."""
 
 from __future__ import annotations
 
@@ -134,12 +135,11 @@ def _read_all(fd: int) -> bytes:
 
 def _end(pid: int) -> None:
     """The caller was interrupted: the child is told the same, and waited for (it undoes its work)."""
-    import signal
+    import _signal
 
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
+    from berth.linux.signals import to_main_thread
+
+    to_main_thread(pid, _signal.SIGTERM)  # the thread that runs Python's handlers, not a library's
     while True:
         try:
             os.waitpid(pid, 0)

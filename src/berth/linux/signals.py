@@ -34,3 +34,16 @@ def parse(text: str) -> int:
             if SIGRTMIN <= num <= SIGRTMAX:
                 return num
     raise ValueError(f"invalid signal: {text}")
+
+
+def to_main_thread(pid: int, sig: int) -> None:
+    """`sig` to process `pid`'s main thread (tgkill). kill(2) lets the kernel hand a signal to any
+    thread not blocking it, a library's own (the Go runtime's) included; Python then only marks
+    it, and its main thread, blocked in a system call, never learns of it (seen on Python 3.12)."""
+    from berth.linux.libc import check, libc
+
+    try:
+        check(libc.tgkill(pid, pid, sig), "tgkill")
+    except OSError as e:
+        if e.errno != 3:  # ESRCH: gone already
+            raise
