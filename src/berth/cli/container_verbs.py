@@ -87,7 +87,7 @@ def exec_(engine, argv: list[str]) -> int:
     opts, args = parse(argv, EXEC_OPTIONS)
     if len(args) < 2:
         raise InvalidArgument('"exec" requires at least 2 arguments.')
-    from berth.engine.engine import ExecStartError
+    from berth.engine.container import ExecStartError
 
     try:
         return engine.exec(args[0], args[1:], opts["env"], opts["user"], opts["workdir"], opts["detach"], opts["tty"],

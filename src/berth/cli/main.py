@@ -108,7 +108,7 @@ def _run(target: str, root: str, argv: list[str]) -> int:
 
 def _exit_code(e: BerthError, verb: str) -> int:
     """Docker's: 125 when run, create or exec fail in the engine; the error's own otherwise."""
-    from berth.engine.engine import ContainerError
+    from berth.engine.container import ContainerError
 
     if isinstance(e, ContainerError):
         return e.exit_code

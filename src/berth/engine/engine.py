@@ -27,32 +27,16 @@ from _thread import allocate_lock
 from berth import fastjson
 from berth.clock import rfc3339
 from berth.db import by_name_or_id, connect
-from berth.engine import names
+from berth.engine import names, user_lookup
+from berth.engine.container import CREATED, PAUSED, RUNNING, Container, ContainerError
 from berth.engine.options import CPU_PERIOD, CreateOptions, ResourceUpdate, cpu_quota
 from berth.errors import AlreadyExists, BerthError, FailedPrecondition, InvalidArgument, NotFound
 from berth.fs import Flock, atomic_write, remove_tree
 from berth.oci.record import to_json
 
-CREATED, RUNNING, EXITED = "created", "running", "exited"
-PAUSED = "paused"  # in the container's directory while the runtime has it paused
 _SCHEMA = ("CREATE TABLE IF NOT EXISTS containers (id TEXT PRIMARY KEY, name TEXT UNIQUE NOT NULL, image TEXT NOT NULL,"
            " image_name TEXT NOT NULL, created TEXT NOT NULL, config TEXT NOT NULL);")  # fmt: skip
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-class ContainerError(BerthError):
-    """A container could not be started; carries Docker's exit code (125, 126, 127)."""
-
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.exit_code = code
-
-
-class ExecStartError(ContainerError):
-    """An exec that could not start: docker's 126, its message on the exec's own output."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, 126)
 
 
 def _program(module: str) -> list[str]:
@@ -73,89 +57,6 @@ def restart_policy(text: str) -> dict:
     return {"Name": name, "MaximumRetryCount": int(count or 0)}
 
 
-USER_UNRESOLVED = "user-unresolved"  # the USER a create could not find, looked up again at start
-
-
-class Container:
-    def __init__(self, engine: Engine, row) -> None:
-        self.engine = engine
-        self.id, self.name, self.image, self.image_name, self.created = row[:5]
-        self.config = fastjson.loads(row[5])
-        self.dir = os.path.join(engine.root, "containers", self.id)
-
-    def _read(self, name: str) -> str | None:
-        try:
-            with open(os.path.join(self.dir, name)) as f:
-                return f.read()
-        except FileNotFoundError:
-            return None
-
-    @property
-    def exit(self) -> dict | None:
-        text = self._read("exit.json")
-        return fastjson.loads(text) if text else None
-
-    @property
-    def pid(self) -> int:
-        text = self._read("init.pid")
-        return int(text) if text and self.status == RUNNING else 0
-
-    @property
-    def status(self) -> str:
-        if self._read("exit.json") is not None:
-            return EXITED
-        monitor = self._read("monitor.pid")
-        if monitor is None:
-            return CREATED
-        init = self._read("init.pid")
-        if init and _alive(int(init)):
-            return RUNNING
-        if _alive(int(monitor)):
-            return RUNNING if init else CREATED  # starting
-        return EXITED  # the monitor was killed and the container is gone with it
-
-    @property
-    def restarting(self) -> dict | None:
-        """The last run's exit ({"code", "finished"}) while a restart policy waits to run it again;
-        meaningful while the status is running, which every caller has read already."""
-        text = self._read("restarting.json")
-        try:
-            return fastjson.loads(text) if text else None
-        except ValueError:
-            return None
-
-    @property
-    def health(self) -> dict | None:
-        """Docker's State.Health, while a health check is configured."""
-        text = self._read("health.json")
-        return fastjson.loads(text) if text else None
-
-    @property
-    def paused(self) -> bool:
-        """Frozen by `pause`: the engine's own record of it (the runtime's state says the same, but
-        asking it is a process per container; its cgroup files are the runtime's business)."""
-        return os.path.exists(os.path.join(self.dir, PAUSED))
-
-    @property
-    def args(self) -> list[str]:
-        """The command it runs: its entrypoint and command, else the process of its bundle."""
-        args = [*(self.config.get("entrypoint") or []), *(self.config.get("command") or [])]
-        if args:
-            return args
-        try:
-            with open(f"{self.dir}/bundle/config.json", "rb") as f:
-                return fastjson.loads(f.read())["process"]["args"]
-        except OSError:
-            return []
-
-    @property
-    def started_at(self) -> str:
-        try:
-            return rfc3339(os.stat(os.path.join(self.dir, "init.pid")).st_mtime)
-        except FileNotFoundError:
-            return ""
-
-
 def _unlink(path: str) -> None:
     try:
         os.unlink(path)
@@ -173,15 +74,6 @@ def _reap() -> None:
 def _bridged(mode: str) -> bool:
     """On a bridge network (the default or a user network), not none, host or container:NAME."""
     return mode not in ("none", "host") and not mode.startswith("container:")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-        return stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3] not in (b"Z", b"X")
-    except (OSError, ValueError):
-        return False
 
 
 def _update_args(limits: ResourceUpdate) -> list[str]:
@@ -399,12 +291,12 @@ class Engine:
                 atomic_write(os.path.join(cdir, "healthcheck.json"), fastjson.dumps(check).encode())
             user = opts.user or (image_config.config.user if image_config.config else "")
             try:
-                uid, gid, groups = self._resolve_user(user, top)
+                uid, gid, groups = user_lookup.resolve(self.store, user, top)
             except ContainerError:
                 # Docker creates it and fails at start: `create` then `cp` or `export` takes files out
                 # of an image whose USER its passwd lacks. Looked up again at each start until found.
                 uid, gid, groups = 0, 0, (0,)
-                atomic_write(os.path.join(cdir, USER_UNRESOLVED), user.encode())
+                atomic_write(os.path.join(cdir, user_lookup.UNRESOLVED), user.encode())
             from berth.engine import spec
             from berth.oci.runtime_spec import spec_to_json
 
@@ -543,46 +435,6 @@ class Engine:
             atomic_write(paths[name], text.encode())
         return paths
 
-    def _image_entries(self, top: str, path: str) -> list[list[str]]:
-        """The entries of an image file (/etc/passwd, /etc/group), from the topmost layer of
-        snapshot `top` that has it, read inside that layer; [] if none has."""
-        from berth import users
-
-        sn = self.store.snapshotter
-        for info in [sn.stat(top), *sn.chain(sn.stat(top))]:
-            found = users.entries(sn.fs(info), path)
-            if found is not None:
-                return found
-        return []
-
-    def _resolve_user(self, user: str, top: str) -> tuple[int, int, tuple[int, ...]]:
-        """UID[:GID] or NAME[:GROUP], names looked up in the image's /etc/passwd and /etc/group:
-        (uid, gid, supplementary gids: the gid and the groups listing the user, as runc sets them)."""
-        from berth.users import find, member_of
-
-        who, _, group = (user or "0").partition(":")
-        passwd = self._image_entries(top, "/etc/passwd")
-        if who.isdigit():
-            entry = find(passwd, who, field=2)
-            uid, gid = int(who), int(entry[3]) if entry else 0
-        else:
-            entry = find(passwd, who)
-            if entry is None:
-                raise ContainerError(f"unable to find user {who}: no matching entries in passwd file", 125)
-            uid, gid = int(entry[2]), int(entry[3])
-        name = entry[0] if entry else ""
-        groups = self._image_entries(top, "/etc/group") if group or name else []
-        if group:
-            if group.isdigit():
-                gid = int(group)
-            else:
-                entry = find(groups, group)
-                if entry is None:
-                    raise ContainerError(f"unable to find group {group}: no matching entries in group file", 125)
-                gid = int(entry[2])
-        members = [g for g in member_of(groups, name) if g != gid] if name else []
-        return uid, gid, (gid, *members)
-
     def _monitor(self, c: Container, attach: bool, sandbox=None):
         """The container's monitor, in a session of its own; attached, it waits for our client before
         it starts the container. With a sandbox (a bridge network's namespace and held ports), it
@@ -666,7 +518,7 @@ class Engine:
 
     def _prepare_start(self, c: Container, begin, attached: bool = False):
         """Clear the last run's files, set up the network sandbox and run `begin(sandbox)`."""
-        self._resolve_pending_user(c)
+        user_lookup.resolve_pending(self.store, c)
         for name in (
             "exit.json",
             "error",
@@ -708,20 +560,6 @@ class Engine:
             raise ContainerError(
                 f"driver failed programming external connectivity on endpoint {c.name} ({c.id}): {e}", 125
             ) from None
-
-    def _resolve_pending_user(self, c: Container) -> None:
-        """A user create could not find: looked up in the container's files now (Docker's error if
-        still missing), and written into the bundle's process."""
-        user = c._read(USER_UNRESOLVED)
-        if user is None:
-            return
-        uid, gid, groups = self._resolve_user(user, c.id)
-        path = os.path.join(c.dir, "bundle", "config.json")
-        with open(path, "rb") as f:
-            doc = fastjson.loads(f.read())
-        doc["process"]["user"].update(uid=uid, gid=gid, additionalGids=list(groups))
-        atomic_write(path, fastjson.dumps(doc).encode())
-        os.unlink(os.path.join(c.dir, USER_UNRESOLVED))
 
     def published_ports(self, containers: list[Container]) -> dict[str, list[dict]]:
         """{container id: its published ports} for those that run with some (one query for all)."""
@@ -993,53 +831,7 @@ class Engine:
     # -- exec ----------------------------------------------------------------
     def exec(self, ref: str, args: list[str], env: list[str] = (), user: str = "", workdir: str = "",
              detach: bool = False, tty: bool = False, privileged: bool = False) -> int:  # fmt: skip
-        c = self.get(ref)
-        if c.status != RUNNING:
-            raise FailedPrecondition(f"Container {c.id} is not running")
-        if not args:
-            raise InvalidArgument('"exec" requires at least 2 arguments.')
-        self._check_executable(c, args[0], env)
-        argv = [self.runtime_of(c), "--root", self.runtime_root, "exec"]
-        for e in env:
-            argv += ["--env", e]
-        if workdir:
-            argv += ["--cwd", workdir]
-        if user:
-            uid, gid, _groups = self._resolve_user(user, c.id)
-            argv += ["--user", f"{uid}:{gid}"]
-        if privileged:  # every capability berth may hand on, as run --privileged (seccomp stays the container's)
-            from berth.engine.spec import host_caps
+        """A process in a running container, on this process's stdio; its exit code (berth.engine.exec)."""
+        from berth.engine import exec as execs
 
-            for cap in host_caps():
-                argv += ["--cap", cap]
-        if detach:
-            argv.append("--detach")
-        if tty:
-            argv.append("--tty")  # berth-runtime proxies the pty to our stdio itself
-        # posix_spawn, not subprocess: exec is a hot path and subprocess costs ~6 ms to import
-        pid = os.posix_spawn(argv[0], [*argv, c.id, *args], os.environ)
-        _, status = os.waitpid(pid, 0)
-        return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
-
-    def _check_executable(self, c: Container, name: str, extra_env: list[str] | tuple[str, ...]) -> None:
-        """Docker's 126/127 before the runtime runs: looked up in the container's own root."""
-        from berth.linux.openat2 import open_in_root
-
-        with open(os.path.join(c.dir, "bundle", "config.json"), "rb") as f:
-            env = list(fastjson.loads(f.read())["process"].get("env", [])) + list(extra_env)
-        path = next((e[5:] for e in reversed(env) if e.startswith("PATH=")), "/usr/bin:/bin")
-        candidates = [name] if "/" in name else [f"{d or '.'}/{name}" for d in path.split(":")]
-        root = os.open(f"/proc/{c.pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            for cand in candidates:
-                try:
-                    fd = open_in_root(root, cand, os.O_PATH)
-                except OSError:
-                    continue
-                os.close(fd)
-                return
-        finally:
-            os.close(root)
-        problem = f"stat {name}: no such file or directory" if "/" in name else "executable file not found in $PATH"
-        raise ExecStartError(f'OCI runtime exec failed: exec failed: unable to start container process: exec: "{name}": '
-                             f"{problem}: unknown")  # fmt: skip
+        return execs.run(self, ref, list(args), list(env), user, workdir, detach, tty, privileged)
