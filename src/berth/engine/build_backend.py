@@ -37,25 +37,11 @@ class EngineStepRunner(StepRunner):
         return self._engine
 
     def base(self, ref: str) -> BaseImage:
-        from berth.errors import NotFound
-
-        if self.pull == "always":
-            self._pull(ref)
-        try:
-            image = self.images.get(ref)
-        except NotFound:
-            if self.pull != "missing":
-                raise
-            self._pull(ref)
-            image = self.images.get(ref)
+        self.engine.ensure_image(ref, self.pull)
+        image = self.images.get(ref)
         manifest = self.images.json_blob(image.manifest)
         return BaseImage(id=image.id, config=self.images.json_blob(manifest["config"]["digest"]),
                          layers=list(manifest.get("layers") or []))  # fmt: skip
-
-    def _pull(self, ref: str) -> None:
-        from berth.image.pull import pull
-
-        pull(self.images, ref)
 
     def unpack(self, layers: list[dict], diff_ids: list[str]) -> str:
         from berth.image.unpack import unpack_layers

@@ -70,8 +70,11 @@ def container_document(c) -> dict:
     with open(f"{c.dir}/bundle/config.json", "rb") as f:
         spec = fastjson.loads(f.read())
     process = spec["process"]
+    from berth.engine.filters import state
+
     status = c.status
-    restarting = c.restarting if status == "running" else None
+    word = state(c, status)
+    health = c.health
     exit = c.exit or {}
     cfg = c.config
     return {
@@ -80,10 +83,10 @@ def container_document(c) -> dict:
         "Path": process["args"][0],
         "Args": process["args"][1:],
         "State": {
-            "Status": "paused" if status == "running" and c.paused else "restarting" if restarting else status,
+            "Status": word,
             "Running": status == "running",
-            "Paused": status == "running" and c.paused,
-            "Restarting": bool(restarting),
+            "Paused": word == "paused",
+            "Restarting": word == "restarting",
             "OOMKilled": False,
             "Dead": False,
             "Pid": c.pid,
@@ -91,7 +94,7 @@ def container_document(c) -> dict:
             "Error": exit.get("error", ""),
             "StartedAt": c.started_at or "0001-01-01T00:00:00Z",
             "FinishedAt": exit.get("finished", "0001-01-01T00:00:00Z"),
-            **({"Health": c.health} if c.health else {}),
+            **({"Health": health} if health else {}),
         },  # fmt: skip
         "Image": c.image,
         "ResolvConfPath": f"{c.dir}/resolv.conf",

@@ -217,18 +217,21 @@ class Engine:
 
     def sizes(self, c: Container) -> tuple[int, int]:
         """(its writable layer's bytes, its image's): Docker's SizeRw and SizeRootFs less SizeRw."""
-        from berth.fs import tree_size
-
-        sn = self.store.snapshotter
-        try:
-            own = tree_size(sn.fs(sn.stat(c.id)))
-        except BerthError:
-            own = 0
         try:
             image = self.store.get(c.image).size
         except BerthError:
             image = 0
-        return own, image
+        return self.writable_size(c), image
+
+    def writable_size(self, c: Container) -> int:
+        """The bytes of its writable layer (0 if it has none)."""
+        from berth.fs import tree_size
+
+        sn = self.store.snapshotter
+        try:
+            return tree_size(sn.fs(sn.stat(c.id)))
+        except BerthError:
+            return 0
 
     # -- create, start, run ---------------------------------------------------
     def create(self, opts: CreateOptions) -> Container:
@@ -530,10 +533,7 @@ class Engine:
             "health.json",
             PAUSED,
         ):
-            try:
-                os.unlink(os.path.join(c.dir, name))
-            except FileNotFoundError:
-                pass
+            _unlink(os.path.join(c.dir, name))
         sandbox = self._sandbox(c)
         try:
             if attached:

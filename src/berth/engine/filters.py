@@ -22,15 +22,17 @@ def container_matches(c, filters: dict[str, list[str]]) -> bool:
             return False
         if key == "status" and state(c) not in values:
             return False
-        if key == "label":
-            labels = c.config.get("labels") or {}
-            for v in values:
-                k, sep, want = v.partition("=")
-                if k not in labels or (sep and labels[k] != want):
-                    return False
+        if key == "label" and not all(has_label(c.config.get("labels") or {}, v) for v in values):
+            return False
         if key == "ancestor" and not any(v in (c.image_name, c.image, c.image[7:19]) for v in values):
             return False
     return True
+
+
+def has_label(labels: dict[str, str], want: str) -> bool:
+    """KEY or KEY=VALUE, as Docker's label filters take it."""
+    key, sep, value = want.partition("=")
+    return key in labels and (not sep or labels[key] == value)
 
 
 def state(c, status: str = "") -> str:

@@ -13,9 +13,7 @@ TYPE_CHECKING = False  # typing imports re: kept off `run`'s path
 if TYPE_CHECKING:
     from typing import BinaryIO
 
-__all__ = ["Images", "ImageSummary", "HistoryEntry", "Loaded", "Pushed", "Progress", "ARCHIVE_FORMATS"]
-
-ARCHIVE_FORMATS = ("docker-archive", "oci-archive")
+__all__ = ["Images", "ImageSummary", "HistoryEntry", "Loaded", "Pushed", "Progress"]
 
 IMAGE_FILTERS = ("reference", "dangling", "label", "before", "since")
 
@@ -105,9 +103,11 @@ class Images:
                 continue
             labels = {}
             if "label" in filters:
+                from berth.engine.filters import has_label
+
                 config = self.store.config(image).config
                 labels = (config.labels if config else None) or {}
-                if not all(_has_label(labels, want) for want in filters["label"]):
+                if not all(has_label(labels, want) for want in filters["label"]):
                     continue
             out.append(ImageSummary(id=image.id, manifest=image.manifest, created=image.created, size=image.size,
                                     names=tuple((r.familiar_name(), r.tag) for r in refs), labels=labels))  # fmt: skip
@@ -259,10 +259,7 @@ class Images:
         return client.get_manifest(ref.path, ref.digest or ref.tag)[0]
 
     def save(self, names: list[str], out: BinaryIO, fmt: str = "docker-archive") -> None:
-        if fmt not in ARCHIVE_FORMATS:
-            raise InvalidArgument(f"unknown archive format {fmt!r}: docker-archive or oci-archive")
-        for name in names:
-            self.store.get(name)  # fail before writing anything
+        """docker-archive or oci-archive; an unknown format or name fails before anything is written."""
         from berth.image.archive import save
 
         save(self.store, names, out, fmt)
@@ -340,11 +337,6 @@ def _matches(pattern: str, ref) -> bool:
     name = ref.familiar_name()
     pattern_name, _, pattern_tag = pattern.partition(":")
     return fnmatch.fnmatchcase(name, pattern_name) and (not pattern_tag or fnmatch.fnmatchcase(ref.tag, pattern_tag))
-
-
-def _has_label(labels: dict, want: str) -> bool:
-    key, sep, value = want.partition("=")
-    return key in labels and (not sep or labels[key] == value)
 
 
 def _tag_names(image) -> set[str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 
-from berth.errors import BerthError
 from berth.fs import tree_size
 from berth.oci.record import record
 
@@ -68,13 +67,8 @@ def disk_usage(engine) -> DiskUsage:
     containers = engine.list()
     used = {c.image for c in containers}
     images = store.list()
-    sn = store.snapshotter
-    sizes = {}
-    for c in containers:
-        try:
-            sizes[c.id] = tree_size(sn.fs(sn.stat(c.id)))
-        except BerthError:
-            sizes[c.id] = 0
+    sizes = {c.id: engine.writable_size(c) for c in containers}
+    running = {c.id for c in containers if c.status == "running"}  # each status is three files and /proc
     cache = Cache(store.root)
     try:
         steps = cache.db.execute("SELECT COUNT(*) FROM steps").fetchone()[0]
@@ -87,9 +81,8 @@ def disk_usage(engine) -> DiskUsage:
     return DiskUsage(
         images=Usage(total=len(images), active=len([i for i in images if i.id in used]),
                      size=sum(i.size for i in images), reclaimable=sum(i.size for i in images if i.id not in used)),
-        containers=Usage(total=len(containers), active=len([c for c in containers if c.status == "running"]),
-                         size=sum(sizes.values()),
-                         reclaimable=sum(sizes[c.id] for c in containers if c.status != "running")),
+        containers=Usage(total=len(containers), active=len(running), size=sum(sizes.values()),
+                         reclaimable=sum(size for cid, size in sizes.items() if cid not in running)),
         volumes=Usage(total=len(vols), active=len(vols) - len(unused_vols), size=sum(vol_sizes.values()),
                       reclaimable=sum(vol_sizes[n] for n in unused_vols)),
         build_cache=Usage(total=steps, active=0, size=cache_size, reclaimable=cache_size),

@@ -56,7 +56,7 @@ class Manager:
 
     def stats(self) -> dict:
         """What the cgroup has used, as runc's `events --stats` reports it (its "data"): cpu, memory,
-        pids and blkio, with the host's own counters where the controller is missing."""
+        pids and blkio, 0 where a controller or a file is missing."""
         raise NotImplementedError
 
 
