@@ -133,8 +133,13 @@ class EngineStepRunner(StepRunner):
 
     def _forget(self, cid: str, network: str) -> None:
         """Remove the step's container but keep its snapshot: the builder commits or removes it."""
-        c = self.engine.get(cid)
-        if self.engine.runtime_leftover(c):
+        from berth.errors import NotFound
+
+        try:
+            c = self.engine.get(cid)
+        except NotFound:
+            c = None  # interrupted before its row was written: no monitor, nothing in the runtime
+        if c is not None and self.engine.runtime_leftover(c):
             self.engine._runtime(c, "delete", "--force", cid)
         if network not in ("none", "host"):
             self.engine.networking.down(cid)  # its address and veth (none if it never got that far)
