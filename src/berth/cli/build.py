@@ -59,7 +59,7 @@ def main(engine, argv: list[str]) -> int:
 
     _signal.signal(_signal.SIGTERM, stop)  # stopped like Ctrl-C: the step's container and snapshot go too
     try:
-        image_id = build(engine, req, sys.stdout.buffer)
+        image_id = build(engine, req, sys.stdout.buffer, own_process=True)  # a one-shot process: the build's
     except KeyboardInterrupt:
         sys.stderr.write("ERROR: the build was interrupted\n")
         return 130

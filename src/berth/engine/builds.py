@@ -52,9 +52,11 @@ def check(req: BuildRequest) -> None:
             raise InvalidArgument(f'invalid argument "{tag}" for "-t, --tag" flag: {e}') from None
 
 
-def build(engine, req: BuildRequest, out: BinaryIO) -> str:
+def build(engine, req: BuildRequest, out: BinaryIO, own_process: bool = False) -> str:
     """The image's ID. The steps run in a child process with a mount namespace of its own
-    (berth.engine.isolated): this process's never changes."""
+    (berth.engine.isolated): this process's never changes. `own_process`: the caller is a one-shot
+    process the build may take over (the CLI): the build runs in it, its mount namespace unshared
+    first, with no child and no pipe between the steps and `out`, and a Ctrl-C lands in it directly."""
     check(req)
     from berth.engine import isolated
 
@@ -68,6 +70,11 @@ def build(engine, req: BuildRequest, out: BinaryIO) -> str:
                    "dockerfile_name": os.path.basename(req.dockerfile or "Dockerfile"), "tags": list(req.tags),
                    "build_args": dict(req.build_args or {}), "target": req.target, "no_cache": req.no_cache,
                    "labels": dict(req.labels or {}), "network": req.network, "quiet": req.quiet}  # fmt: skip
+        if own_process:
+            from berth.linux.mount import private_mount_namespace
+
+            private_mount_namespace()  # before any thread (the Go parser's included)
+            return build_here(engine.root, req.pull, options, out)
         return isolated.call("berth.engine.builds:build_here", {"root": engine.root, "pull": req.pull,
                                                                  "options": options}, out)  # fmt: skip
     finally:
@@ -76,7 +83,7 @@ def build(engine, req: BuildRequest, out: BinaryIO) -> str:
 
 
 def build_here(root: str, pull: str, options: dict, out: BinaryIO) -> str:
-    """The build itself, in the child process berth.engine.isolated made for it."""
+    """The build itself, in a process with a mount namespace of its own."""
     from berth.build.builder import Builder, Options
     from berth.engine.build_backend import EngineStepRunner
     from berth.image.store import ImageStore
