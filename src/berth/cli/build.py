@@ -36,6 +36,17 @@ def _pairs(items: list[str], flag: str) -> dict[str, str]:
     return out
 
 
+def _interrupted(e: BaseException | None) -> bool:
+    """A Ctrl-C, even one that landed in an import's class body: Python 3.11 wraps what
+    __set_name__ raises in a RuntimeError (ipaddress's cached_property, on a RUN step's path)."""
+    seen = 0
+    while e is not None and seen < 10:
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        e, seen = e.__cause__ or e.__context__, seen + 1
+    return False
+
+
 def main(engine, argv: list[str]) -> int:
     opts, args = parse(argv, OPTIONS, interspersed=True)
     if len(args) != 1:
@@ -60,7 +71,9 @@ def main(engine, argv: list[str]) -> int:
     _signal.signal(_signal.SIGTERM, stop)  # stopped like Ctrl-C: the step's container and snapshot go too
     try:
         image_id = build(engine, req, sys.stdout.buffer, own_process=True)  # a one-shot process: the build's
-    except KeyboardInterrupt:
+    except BaseException as e:
+        if not _interrupted(e):
+            raise
         sys.stderr.write("ERROR: the build was interrupted\n")
         return 130
     if opts["iidfile"]:

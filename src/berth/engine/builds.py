@@ -7,15 +7,15 @@ namespace, signal handlers and threads are left as they were."""
 
 from __future__ import annotations
 
-import io
 import os
-import tarfile
-import tempfile
-from typing import BinaryIO
 
 from berth.errors import InvalidArgument, NotFound, Unsupported
 from berth.fs import extract_tar, remove_tree
 from berth.oci.record import record
+
+TYPE_CHECKING = False  # typing, tarfile and tempfile cost ~15 ms: kept off a cached rebuild's path
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 NETWORKS = ("", "default", "none", "host")
 
@@ -102,9 +102,13 @@ def build_here(root: str, pull: str, options: dict, out: BinaryIO) -> str:
 
 def _context(context: str | BinaryIO, scratch: list[str]) -> tuple[str, bytes | None]:
     """(the context directory, the Dockerfile when the stream was one)."""
+    if isinstance(context, str) and os.path.isdir(context):
+        return context, None
+    import io
+    import tarfile
+    import tempfile
+
     if isinstance(context, str):
-        if os.path.isdir(context):
-            return context, None
         if context.startswith(("http://", "https://", "git@", "git://")):
             raise Unsupported(f"unable to prepare context: remote contexts ({context}) are not supported: "
                               "use a local directory or a tar archive")  # fmt: skip
