@@ -10,6 +10,7 @@ from __future__ import annotations
 import _signal
 import os
 import select
+import sys
 
 from berth.linux import prctl
 
@@ -184,10 +185,13 @@ class HeldSignals:
 
 
 def spawn(argv: list[str], stdin: int | None = None, stdout: int | None = None, stderr: int | None = None,
-          setsid: bool = False, new_group: bool = False) -> Child:  # fmt: skip
+          setsid: bool = False, new_group: bool = False, channel: int = -1) -> Child:  # fmt: skip
     """posix_spawn with stdio redirected (an fd, DEVNULL, or None to inherit); the caller's fds are
-    close-on-exec already (Python's default), so nothing else leaks into the child."""
+    close-on-exec already (Python's default), so nothing else leaks into the child. `channel`, if
+    given, becomes the child's ARGS_FD (see Prestarted)."""
     actions, null = [], -1
+    if channel >= 0:
+        actions.append((os.POSIX_SPAWN_DUP2, channel, ARGS_FD))
     for target, fd in ((0, stdin), (1, stdout), (2, stderr)):
         if fd == DEVNULL:
             if null < 0:
@@ -203,3 +207,71 @@ def spawn(argv: list[str], stdin: int | None = None, stdout: int | None = None, 
         if null >= 0:
             os.close(null)
     return Child(pid, argv)
+
+
+ARGS_FD = 3  # where a prestarted program reads its arguments
+
+
+class Prestarted:
+    """A program started before its arguments are known, so that its interpreter's start overlaps
+    the caller's own work (`berth run` makes the container meanwhile). It reads its arguments, and
+    the fds it is given, from a socket at ARGS_FD (`receive`); closed unused, the socket ends the
+    program, which has done nothing yet."""
+
+    def __init__(self, argv: list[str], stdin: int | None = None, stdout: int | None = None,
+                 stderr: int | None = None, setsid: bool = False) -> None:  # fmt: skip
+        import _socket
+
+        ours, theirs = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM, 0)
+        try:
+            self.child = spawn(argv, stdin, stdout, stderr, setsid=setsid, channel=theirs.fileno())
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        self.sock = ours
+
+    def start(self, args: list[str], fds: list[int] = ()) -> Child:
+        """Hand the program its arguments and `fds` (they arrive as new fds, in this order)."""
+        import _socket
+
+        data = b"\0".join(arg.encode() for arg in args) + b"\0"
+        try:
+            rights = b"".join(fd.to_bytes(4, sys.byteorder) for fd in fds)
+            sent = self.sock.sendmsg([data], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, rights)] if fds else [])
+            self.sock.sendall(data[sent:])
+        finally:
+            self.close()
+        return self.child
+
+    def close(self) -> None:
+        """Unused: the program reads nothing and ends."""
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+
+def receive(fd: int = ARGS_FD) -> tuple[list[str], list[int]] | None:
+    """What Prestarted.start sent: (the arguments, the fds), or None if the starter gave up."""
+    import _socket
+
+    sock = _socket.socket(fileno=fd)
+    chunks, fds = [], []
+    try:
+        while True:
+            data, ancillary, _, _ = sock.recvmsg(65536, _socket.CMSG_SPACE(64 * 4))
+            for level, kind, payload in ancillary:
+                if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+                    fds += [int.from_bytes(payload[i : i + 4], sys.byteorder) for i in range(0, len(payload) - 3, 4)]
+            if not data:
+                break
+            chunks.append(data)
+    finally:
+        sock.close()
+    for got in fds:
+        os.set_inheritable(got, False)
+    data = b"".join(chunks)
+    if not data:
+        return None
+    return [arg.decode() for arg in data[:-1].split(b"\0")], fds

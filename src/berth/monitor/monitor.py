@@ -4,6 +4,12 @@ exit code, and cleans up.
 
     python -m berth.monitor --id ID --dir DIR --runtime PATH --runtime-root DIR [--attach] [--stdin [--stdin-once]]
                             [--netns FD [--hold FD,...]] [--exit-command JSON-ARGV]
+    python -m berth.monitor --prestarted
+
+The engine starts it the second way, ahead of the container (berth.foreground.Prestarted):
+it imports while the engine makes the container, then reads the arguments of the first way
+from fd 3, with the fds they name (--netns and --hold count in those, from 0). Its socket
+closed unread, it ends having made nothing.
 
 It runs `RUNTIME --root DIR run --detach --bundle ... --pid-file ... ID` (runc's
 command line: runc works too) and becomes the subreaper of the container's init.
@@ -48,7 +54,7 @@ import time
 from berth import fastjson, streams
 from berth.argv import BOOL, STR, Option, parse
 from berth.clock import rfc3339
-from berth.foreground import DEVNULL, Foreground, reap, spawn
+from berth.foreground import DEVNULL, Child, Foreground, Prestarted, reap, receive, spawn
 from berth.fs import Flock, atomic_write
 from berth.linux import mount as m
 from berth.monitor.attach import AttachServer
@@ -63,24 +69,48 @@ _FIRST_CLIENT_TIMEOUT = 10.0
 _NOT_FORWARDED = {_signal.SIGCHLD, _signal.SIGWINCH, _signal.SIGURG, _signal.SIGPIPE, _signal.SIGHUP}
 
 
-def mount_rootfs(mounts: list[dict], target: str) -> None:
-    """Mount the snapshot at target, in this process's own mount namespace."""
-    m.private_mount_namespace()
-    m.mount_all(mounts, target)
+def _prestart_runtime() -> Prestarted | None:
+    """berth-runtime started ahead (its interpreter's start overlaps ours and the engine's work):
+    berth's own, the one installed beside this Python, which the engine runs by default. It is
+    started in our mount namespace, where the rootfs will be mounted; never a runtime named
+    otherwise (runc), which gets its command line."""
+    path = os.path.join(os.path.dirname(sys.executable), "berth-runtime")
+    if not os.access(path, os.X_OK):
+        return None
+    return Prestarted([path, "--prestarted"], stdin=DEVNULL, stdout=DEVNULL, stderr=DEVNULL)
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    fds = None
+    runtime = None
+    if argv == ["--prestarted"]:  # the engine started us ahead of the container: our arguments come on ARGS_FD
+        m.private_mount_namespace()  # first: the runtime started now must share it
+        runtime = _prestart_runtime()
+        got = receive()
+        if got is None:
+            if runtime is not None:
+                runtime.close()
+                runtime.child.wait()
+            return 0  # not needed after all: nothing was made
+        argv, fds = got
+    else:
+        m.private_mount_namespace()
     try:
-        return _main(argv)
+        return _main(argv, fds, runtime)
     except BaseException as e:  # noqa: BLE001 - a monitor that dies must say why where the engine looks
-        opts, _ = parse(sys.argv[1:] if argv is None else argv, OPTIONS)
+        opts, _ = parse(argv, OPTIONS)
         if opts["dir"] and not os.path.exists(os.path.join(opts["dir"], "exit.json")):
             _failed(opts["dir"], f"monitor: {e.__class__.__name__}: {e}", 125)
         raise
 
 
-def _main(argv: list[str] | None) -> int:
-    opts, _ = parse(sys.argv[1:] if argv is None else argv, OPTIONS)
+def _main(argv: list[str], fds: list[int] | None, prestarted: Prestarted | None) -> int:
+    """`fds`: the fds the engine handed over with the arguments (--netns and --hold count in it),
+    None when the arguments were a command line (they are fd numbers then). `prestarted`: a
+    runtime started ahead, for the first run if it is the runtime asked for. Runs in a mount
+    namespace of the monitor's own (the host's mount table is never touched)."""
+    opts, _ = parse(argv, OPTIONS)
     cid, cdir, runtime, rroot = opts["id"], opts["dir"], opts["runtime"], opts["runtime_root"]
     attach = opts["attach"]
     if os.getsid(0) != os.getpid():
@@ -91,18 +121,18 @@ def _main(argv: list[str] | None) -> int:
     bundle = os.path.join(cdir, "bundle")
     base = [runtime, "--root", rroot]
     for fd in opts["hold"].split(",") if opts["hold"] else ():
-        os.set_inheritable(int(fd), False)  # ours to hold; never the container's
+        os.set_inheritable(_fd(fds, fd), False)  # ours to hold; never the container's
     spec = _bundle_config(bundle)  # read once: the workdir, the terminal and the netns come from it
     if opts["netns"]:
         from berth.linux import ns
 
-        fd = int(opts["netns"])
+        fd = _fd(fds, opts["netns"])
         ns.setns(fd, ns.CLONE_NEWNET)
         os.close(fd)
         _point_at_our_netns(bundle, spec)
     try:
         with open(os.path.join(cdir, "rootfs-mounts.json"), "rb") as f:
-            mount_rootfs(fastjson.loads(f.read()), os.path.join(bundle, "rootfs"))
+            m.mount_all(fastjson.loads(f.read()), os.path.join(bundle, "rootfs"))
     except OSError as e:
         return _failed(cdir, f"mounting the container's root file system: {e.strerror or e}", 125)
     _make_workdir(bundle, spec)
@@ -119,7 +149,9 @@ def _main(argv: list[str] | None) -> int:
         if attach and not _first_client(server, fg):
             return _failed(cdir, "the container was stopped before it started", 128 + _signal.SIGTERM)
         while True:
-            code = _run_once(cid, cdir, bundle, base, attach, logger, opts["stdin"], terminal, server, fg, lock)
+            code = _run_once(cid, cdir, bundle, base, attach, logger, opts["stdin"], terminal, server, fg, lock,
+                             prestarted)  # fmt: skip
+            prestarted = None
             lock = None  # _run_once let it go once the container ran
             if code is None:  # the runtime failed: _failed has recorded why
                 code = _read_code(cdir)
@@ -200,6 +232,10 @@ def _stopping(cdir: str) -> bool:
     return os.path.exists(os.path.join(cdir, "stopped-by-user"))
 
 
+def _fd(fds: list[int] | None, value: str) -> int:
+    return fds[int(value)] if fds is not None else int(value)
+
+
 def _back_off(cdir: str, delay: float) -> None:
     """Sleep before a restart, cut short by a stop, kill or rm: they must not wait out the delay."""
     deadline = time.monotonic() + delay
@@ -208,7 +244,7 @@ def _back_off(cdir: str, delay: float) -> None:
 
 
 def _run_once(cid: str, cdir: str, bundle: str, base: list[str], attach: bool, logger, stdin: bool, terminal: bool,
-              server: AttachServer, fg: Foreground, lock: Flock | None) -> int | None:  # fmt: skip
+              server: AttachServer, fg: Foreground, lock: Flock | None, prestarted: Prestarted | None) -> int | None:  # fmt: skip
     """Create and start the container once and wait for it; its exit code (None if it could not
     start). `lock`, if given, is let go once the runtime has started the container."""
     pid_file = os.path.join(cdir, "init.pid")
@@ -229,8 +265,8 @@ def _run_once(cid: str, cdir: str, bundle: str, base: list[str], attach: bool, l
         # it and deletes it, so no `delete` process follows (~20 ms of `run --rm`); detached, the
         # monitor waits itself, and no runtime process stays for the container's life.
         mode = ["run"] if attach else ["run", "--detach"]
-        runtime = spawn([*base, *log_args, *mode, *console_args, "--bundle", bundle, "--pid-file", pid_file, cid],
-                        stdin=in_r if in_r >= 0 else DEVNULL, stdout=out_w, stderr=err_w)  # fmt: skip
+        runtime = _start_runtime([*base, *log_args, *mode, *console_args, "--bundle", bundle, "--pid-file", pid_file, cid],
+                                 in_r, out_w, err_w, prestarted)  # fmt: skip
     for fd in (in_r, out_w, err_w):
         if fd >= 0:
             os.close(fd)
@@ -272,6 +308,21 @@ def _run_once(cid: str, cdir: str, bundle: str, base: list[str], attach: bool, l
             health.stop()
     spawn([*base, "delete", "--force", cid], stdin=DEVNULL, stdout=DEVNULL, stderr=DEVNULL).wait()
     return code
+
+
+def _start_runtime(argv: list[str], stdin: int, stdout: int, stderr: int, prestarted: Prestarted | None) -> Child:
+    """The runtime process with these stdio (stdin -1: /dev/null): the prestarted one if it is
+    the runtime asked for (it takes the stdio as fds), else a new one."""
+    if prestarted is not None and prestarted.child.args[0] == argv[0]:
+        null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC) if stdin < 0 else -1
+        try:
+            return prestarted.start(argv[1:], [stdin if stdin >= 0 else null, stdout, stderr])
+        finally:
+            if null >= 0:
+                os.close(null)
+    if prestarted is not None:
+        prestarted.close()  # it ends; reaped with the others
+    return spawn(argv, stdin=stdin if stdin >= 0 else DEVNULL, stdout=stdout, stderr=stderr)
 
 
 def _died(cid: str, cdir: str, code: int) -> None:

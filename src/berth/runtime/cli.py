@@ -157,6 +157,10 @@ def _one_id(args: list[str], cmd: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv == ["--prestarted"]:
+        argv = _prestarted()
+        if argv is None:
+            return 0
     ctx = None
     try:
         opts, rest = parse(argv, GLOBAL)
@@ -183,6 +187,22 @@ def main(argv: list[str] | None = None) -> int:
         )
         (ctx or Context({"root": "", "log": "", "log_format": "text", "debug": False})).error(msg)
         return 1
+
+
+def _prestarted() -> list[str] | None:
+    """berth's extension, not runc's: started ahead by berth's monitor (berth.foreground.Prestarted),
+    the command line and the stdio (three fds) come on fd 3; None if the monitor gave up."""
+    from berth.foreground import receive
+    from berth.runtime import container_run  # noqa: F401 - `run`'s path, loaded while the monitor is busy
+
+    got = receive()
+    if got is None:
+        return None
+    args, fds = got
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    return args
 
 
 def _dispatch(ctx: Context, cmd: str, o: dict, args: list[str]) -> int:
