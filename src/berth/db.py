@@ -10,22 +10,25 @@ from _thread import _local  # threading itself costs ~1 ms to import
 
 _open_databases = [0]  # Databases not closed yet, in this process
 
-SCHEMA_VERSION = 1  # PRAGMA user_version of every database berth writes; raised when a schema changes
 
-
-def connect(path: str, schema: str = "") -> Database:
+def connect(path: str, schema: str = "", version: int = 1, migrations: dict | None = None) -> Database:
     """Open (making it if need be) a database shared by many processes, and by the threads of one.
 
     Switching a new database to WAL takes an exclusive lock that SQLite's busy
     timeout does not wait for, so processes racing to create the same database
-    retry that step; `schema` (idempotent statements) runs once WAL is on. A
-    database a newer berth wrote (a higher schema version) is refused, never
-    read as if it had the schema this one knows.
+    retry that step; `schema` (idempotent statements) runs once WAL is on.
+
+    `version` is the schema's (PRAGMA user_version); a database of an older one is brought up to
+    it by `migrations` ({version: function(connection)}, each run in one transaction with the
+    version's change, by whichever process opens it first), and one a newer berth wrote is
+    refused, never read as if it had the schema this one knows. A database from before versions
+    were recorded (0) has version 1's schema.
     """
-    return Database(path, _open(path, schema))
+    return Database(path, _open(path, schema, version=version, migrations=migrations or {}))
 
 
-def _open(path: str, schema: str = "", wal: bool = False) -> sqlite3.Connection:
+def _open(path: str, schema: str = "", wal: bool = False, version: int = 1, migrations: dict | None = None
+          ) -> sqlite3.Connection:  # fmt: skip
     # shared by no two threads (Database hands each its own); closed by whichever thread closes the Database
     db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
     deadline = time.monotonic() + 30
@@ -35,14 +38,18 @@ def _open(path: str, schema: str = "", wal: bool = False) -> sqlite3.Connection:
             if not wal and db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 db.execute("PRAGMA journal_mode=WAL")
             if schema:
-                _check_version(db, path)
+                _check_version(db, path, version)
                 db.executescript(schema)
+                _migrate(db, version, migrations or {})
             return db
         except sqlite3.OperationalError as e:
             if "locked" not in str(e) or time.monotonic() > deadline:
                 db.close()
                 raise
             time.sleep(0.01)
+        except BaseException:
+            db.close()
+            raise
 
 
 class Database:
@@ -98,18 +105,32 @@ def none_open() -> bool:
     return _open_databases[0] == 0
 
 
-def _check_version(db: sqlite3.Connection, path: str) -> None:
+def _check_version(db: sqlite3.Connection, path: str, version: int) -> None:
     found = db.execute("PRAGMA user_version").fetchone()[0]
-    if found > SCHEMA_VERSION:
-        db.close()
+    if found > version:
         from berth.errors import FailedPrecondition
 
         raise FailedPrecondition(
-            f"{path} was written by a newer berth (schema version {found}; this one knows {SCHEMA_VERSION}): "
+            f"{path} was written by a newer berth (schema version {found}; this one knows {version}): "
             "use that berth, or another --root"
         )
-    if found < SCHEMA_VERSION:  # new, or made before versions were recorded: the schema is the same
-        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _migrate(db: sqlite3.Connection, version: int, migrations: dict) -> None:
+    if db.execute("PRAGMA user_version").fetchone()[0] >= version:
+        return
+    db.execute("BEGIN IMMEDIATE")  # another process may be migrating it: the version is read again under the lock
+    try:
+        found = db.execute("PRAGMA user_version").fetchone()[0]
+        for step in range(max(found, 1) + 1, version + 1):
+            if step in migrations:
+                migrations[step](db)
+        if found < version:
+            db.execute(f"PRAGMA user_version = {version}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
 
 
 def by_name_or_id(db: Database, columns: str, table: str, ref: str) -> list[tuple]:

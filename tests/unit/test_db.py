@@ -1,11 +1,11 @@
 """berth.db: Transaction's commit and rollback, a Ctrl-C that lands after the COMMIT included; the
-schema version every database records, and a newer one refused."""
+schema version every database records, an older one migrated, and a newer one refused."""
 
 import _sqlite3 as sqlite3
 
 import pytest
 
-from berth.db import SCHEMA_VERSION, Transaction, by_name_or_id, connect
+from berth.db import Transaction, by_name_or_id, connect
 from berth.errors import FailedPrecondition
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS t (x TEXT);"
@@ -64,7 +64,7 @@ def version(path) -> int:
 
 def test_a_new_database_records_the_version(tmp_path):
     connect(str(tmp_path / "a.db"), SCHEMA).close()
-    assert version(tmp_path / "a.db") == SCHEMA_VERSION
+    assert version(tmp_path / "a.db") == 1
 
 
 def test_a_database_from_before_versions_gets_one(tmp_path):
@@ -74,14 +74,14 @@ def test_a_database_from_before_versions_gets_one(tmp_path):
     db = connect(str(tmp_path / "old.db"), SCHEMA)
     assert db.execute("SELECT x FROM t").fetchall() == [("kept",)]
     db.close()
-    assert version(tmp_path / "old.db") == SCHEMA_VERSION
+    assert version(tmp_path / "old.db") == 1
 
 
 def test_a_newer_berths_database_is_refused(tmp_path):
     path = tmp_path / "new.db"
     connect(str(path), SCHEMA).close()
     db = sqlite3.connect(str(path))
-    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.execute(f"PRAGMA user_version = {2}")
     db.close()
     with pytest.raises(FailedPrecondition, match="written by a newer berth"):
         connect(str(path), SCHEMA)
@@ -143,3 +143,46 @@ def test_a_second_connection_keeps_the_first_ones_locks(tmp_path):
     assert [r[0] for r in first.execute("SELECT x FROM t")] == ["a"]
     second.close()
     first.close()
+
+
+def test_an_older_schema_is_migrated_once_under_the_lock(tmp_path):
+    """Version 1 to 3: each step's function runs once, in order, and the version follows; a
+    database already at the version runs none."""
+    path = str(tmp_path / "m.db")
+    connect(path, SCHEMA).close()
+    db = sqlite3.connect(path)
+    db.execute("INSERT INTO t VALUES ('one')")
+    db.commit()
+    db.close()
+    ran = []
+
+    def step(n):
+        def run(conn):
+            ran.append(n)
+            conn.execute("UPDATE t SET x = x || ?", (f"+{n}",))
+
+        return run
+
+    migrations = {2: step(2), 3: step(3)}
+    db = connect(path, SCHEMA, 3, migrations)
+    assert db.execute("SELECT x FROM t").fetchall() == [("one+2+3",)]
+    db.close()
+    assert ran == [2, 3] and version(path) == 3
+    connect(path, SCHEMA, 3, migrations).close()
+    assert ran == [2, 3]
+
+
+def test_a_failed_migration_leaves_the_database_as_it_was(tmp_path):
+    path = str(tmp_path / "m.db")
+    connect(path, SCHEMA).close()
+
+    def broken(conn):
+        conn.execute("INSERT INTO t VALUES ('half')")
+        raise RuntimeError("no")
+
+    with pytest.raises(RuntimeError):
+        connect(path, SCHEMA, 2, {2: broken})
+    db = connect(path, SCHEMA)
+    assert db.execute("SELECT x FROM t").fetchall() == []
+    db.close()
+    assert version(path) == 1

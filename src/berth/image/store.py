@@ -20,7 +20,12 @@ from berth.errors import InvalidArgument, NotFound
 from berth.oci import image_spec, reference
 from berth.oci.record import record
 
-SCHEMA_VERSION = 1
+_SCHEMA = """
+    CREATE TABLE IF NOT EXISTS images (id TEXT PRIMARY KEY, manifest TEXT NOT NULL,
+        created TEXT NOT NULL DEFAULT '', size INTEGER NOT NULL DEFAULT 0, added REAL NOT NULL);
+    CREATE TABLE IF NOT EXISTS tags (name TEXT PRIMARY KEY,
+        image TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE);
+"""
 DEFAULT_ROOT = "/var/lib/berth"
 
 
@@ -38,27 +43,9 @@ class ImageStore:
         self.root = root
         os.makedirs(root, mode=0o711, exist_ok=True)
         self.content = ContentStore(os.path.join(root, "content"))
-        self.db = connect(os.path.join(root, "images.db"))
+        self.db = connect(os.path.join(root, "images.db"), _SCHEMA)
         self.db.execute("PRAGMA foreign_keys=ON")
-        self._migrate()
         self._snapshotter = None
-
-    def _migrate(self) -> None:
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise InvalidArgument(f"{self.root} was written by a newer berth (schema {version}); upgrade berth")
-        if version < 1:
-            self.db.executescript(
-                """
-                BEGIN IMMEDIATE;
-                CREATE TABLE IF NOT EXISTS images (id TEXT PRIMARY KEY, manifest TEXT NOT NULL,
-                    created TEXT NOT NULL DEFAULT '', size INTEGER NOT NULL DEFAULT 0, added REAL NOT NULL);
-                CREATE TABLE IF NOT EXISTS tags (name TEXT PRIMARY KEY,
-                    image TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE);
-                PRAGMA user_version = 1;
-                COMMIT;
-                """
-            )
 
     @property
     def snapshotter(self):
