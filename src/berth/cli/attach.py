@@ -37,7 +37,7 @@ def attach(engine, argv: list[str]) -> int:
         att.close()
         return 1
     try:
-        code = pump(att, tty=tty, stdin=stdin, keys=keys, sig_proxy=opts["sig_proxy"])
+        code = pump(att, tty=tty, stdin=stdin, keys=keys, sig_proxy=opts["sig_proxy"], own_process=True)
     except Detached:
         sys.stderr.write("read escape sequence\n")  # docker's words, and its exit code
         return 1
@@ -75,7 +75,9 @@ def run_attached(engine, ref: str, keys_spec: str = "", sig_proxy: bool = True, 
     keys = detach_keys(keys_spec or DEFAULT_DETACH_KEYS)
     c, att, monitor = engine.start_attached(ref)
     try:
-        code = pump(att, tty=tty, stdin=interactive, keys=keys if interactive else None, sig_proxy=sig_proxy)
+        code = pump(
+            att, tty=tty, stdin=interactive, keys=keys if interactive else None, sig_proxy=sig_proxy, own_process=True
+        )
     except Detached:
         return 0  # docker run's: a quiet 0; the monitor, in a session of its own, runs on
     except Terminated as e:

@@ -115,19 +115,26 @@ def connect(cdir: str, stdin: bool, alive=lambda: True, timeout: float = 30.0) -
 
 
 def pump(att: Attachment, *, tty: bool, stdin: bool, keys: bytes | None = None, sig_proxy: bool = True,
-         stdin_fd: int = 0, stdout_fd: int = 1, stderr_fd: int = 2) -> int | None:  # fmt: skip
-    """Until the container exits (its code) or the detach keys are typed (raises Detached)."""
+         stdin_fd: int = 0, stdout_fd: int = 1, stderr_fd: int = 2, own_process: bool = False) -> int | None:  # fmt: skip
+    """Until the container exits (its code) or the detach keys are typed (raises Detached).
+
+    `own_process`: the calling process is this attachment's alone (the CLI, on its main thread):
+    its signals are caught (proxied to the container with `sig_proxy`, SIGWINCH passing the
+    terminal's size on) and its terminal made raw, then restored. Otherwise (a server's thread,
+    any library caller) the process's signal handlers and terminal are left as they are."""
     saved_tty = None
-    if tty and stdin and os.isatty(stdin_fd):
+    if own_process and tty and stdin and os.isatty(stdin_fd):
         import termios
         import tty as tty_mod
 
         saved_tty = termios.tcgetattr(stdin_fd)
         tty_mod.setraw(stdin_fd, termios.TCSANOW)  # what was typed ahead goes on to the container
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-    old_wakeup = _signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
-    caught = (*(PROXIED if sig_proxy and not tty else _ENDING if tty else ()), _signal.SIGWINCH)
-    saved = {sig: _signal.signal(sig, wake_only) for sig in caught}
+    saved, old_wakeup = {}, None
+    if own_process:
+        old_wakeup = _signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+        caught = (*(PROXIED if sig_proxy and not tty else _ENDING if tty else ()), _signal.SIGWINCH)
+        saved = {sig: _signal.signal(sig, wake_only) for sig in caught}
     try:
         size_fd = stdout_fd if os.isatty(stdout_fd) else stdin_fd  # the terminal whose size the container gets
         if tty:
@@ -136,7 +143,8 @@ def pump(att: Attachment, *, tty: bool, stdin: bool, keys: bytes | None = None, 
     finally:
         for sig, handler in saved.items():
             _signal.signal(sig, handler)
-        _signal.set_wakeup_fd(old_wakeup)
+        if old_wakeup is not None:
+            _signal.set_wakeup_fd(old_wakeup)
         os.close(wake_r)
         os.close(wake_w)
         if saved_tty is not None:
