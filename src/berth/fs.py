@@ -36,6 +36,13 @@ def write_text(path: str, text: str) -> None:
         os.close(fd)
 
 
+def unlink_if_present(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
 def remove_tree(path: str) -> None:
     """rm -rf without shutil, which costs `re` and the compression modules at import."""
     try:

@@ -9,14 +9,19 @@ import pytest
 pytestmark = pytest.mark.root
 
 SCRIPT = """
-import os, sys
+import os, signal, sys
 from berth.engine.engine import Engine
 from berth.engine.options import CreateOptions
+
+def handlers():
+    return [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGWINCH, signal.SIGHUP)]
 
 engine = Engine(sys.argv[1])
 c = engine.create(CreateOptions(image="busybox", command=("sh", "-c", "echo hi; exit 3"), name="api-attached",
                                 network="none"))
+before = handlers()
 code = engine.start(c.id, attach=True)  # this process's stdio, the exit code
+assert handlers() == before and signal.set_wakeup_fd(-1) == -1, "the caller's signal handling changed"
 engine.remove(c.id)
 d = engine.create(CreateOptions(image="busybox", command=("sh", "-c", "echo detached"), name="api-detached",
                                 network="none"))
@@ -100,3 +105,80 @@ def test_the_image_and_system_facade(berth):
     assert lines[7:9] == ["archive True", "built True"] and lines[9].startswith("pruned True"), lines[7:10]
     assert lines[10].startswith("gone No such container: ")
     assert "api-test" not in berth("images").stdout
+
+
+TYPED_SCRIPT = """
+import os, sys
+from berth.engine.engine import Engine
+from berth.engine.options import CreateOptions, DeviceMapping, Mount, PortBinding, RestartPolicy, Ulimit
+from berth.errors import InvalidArgument
+
+engine = Engine(sys.argv[1])
+host_dir = sys.argv[2]
+opts = CreateOptions(
+    image="busybox", network="none", name="api-typed",
+    command=("sh", "-c", "cat /host/f; cat /proc/self/mounts | grep -c ' /scratch tmpfs '; ulimit -n; ls -l /dev/zz"),
+    mounts=(Mount(type="bind", source=host_dir, target="/host", read_only=True),
+            Mount(type="volume", source="api-typed-vol", target="/data"),
+            Mount(type="tmpfs", target="/scratch", options=("size=1m",))),
+    ulimits=(Ulimit(name="nofile", soft=321, hard=654),),
+    devices=(DeviceMapping(path_on_host="/dev/zero", path_in_container="/dev/zz", permissions="r"),),
+    publish=(PortBinding(port=80),),  # no bridge: Docker drops it, as -p with --network none
+    restart=RestartPolicy(name="on-failure", maximum_retry_count=2),
+)
+c = engine.create(opts)
+engine.start(c.id)
+print("exit", engine.wait(c.id))
+from berth.engine import logs
+print("saw", repr("".join(r.text for r in logs.read(engine, c.id) if r.stream == "stdout")))
+host = engine.inspect(c.id)["HostConfig"]
+print("binds", host["Binds"])
+print("tmpfs", host["Tmpfs"], "ulimits", host["Ulimits"], "restart", host["RestartPolicy"])
+print("devices", host["Devices"])
+engine.remove(c.id, force=True)
+engine.volumes.remove("api-typed-vol", [])
+for bad in (Mount(type="bind", source="relative", target="/x"), Mount(type="nfs", target="/x"),
+            Mount(type="tmpfs", target="x")):
+    try:
+        engine.create(CreateOptions(image="busybox", mounts=(bad,)))
+    except InvalidArgument as e:
+        print("refused", e)
+for bad in (dict(ulimits=(Ulimit(name="nofile", soft=10, hard=5),)),
+            dict(restart=RestartPolicy(name="sometimes")),
+            dict(restart=RestartPolicy(name="always"), auto_remove=True)):
+    try:
+        engine.create(CreateOptions(image="busybox", **bad))
+    except InvalidArgument as e:
+        print("refused", e)
+print("left", [x.name for x in engine.list()])
+engine.close()
+"""
+
+
+def test_create_takes_records(berth, tmp_path):
+    """Mounts, limits, devices, ports and the restart policy as records, as the API servers will
+    pass them; what the container sees, what inspect shows, and bad records refused before
+    anything is made."""
+    host_dir = tmp_path / "host"
+    host_dir.mkdir()
+    (host_dir / "f").write_text("from the host\n")
+    proc = subprocess.run([sys.executable, "-c", TYPED_SCRIPT, berth.root, str(host_dir)], capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "exit 0", proc.stdout
+    seen = eval(lines.pop(1).removeprefix("saw "))  # the container's stdout
+    host_file, tmpfs_mounts, nofile, device = seen.splitlines()
+    assert (host_file, tmpfs_mounts, nofile) == ("from the host", "1", "321")
+    assert device.startswith("c") and "1,   5" in device and device.endswith("/dev/zz"), device
+    assert lines[1] == f"binds ['{host_dir}:/host:ro', 'api-typed-vol:/data']"
+    assert lines[2] == ("tmpfs {'/scratch': 'size=1m'} ulimits [{'Name': 'nofile', 'Hard': 654, 'Soft': 321}] "
+                        "restart {'Name': 'on-failure', 'MaximumRetryCount': 2}")  # fmt: skip
+    assert lines[3] == "devices [{'PathOnHost': '/dev/zero', 'PathInContainer': '/dev/zz', 'CgroupPermissions': 'r'}]"
+    assert lines[4].startswith("refused invalid mount source 'relative'")
+    assert lines[5].startswith("refused mount type unknown: 'nfs'")
+    assert lines[6].startswith("refused invalid mount target 'x'")
+    assert lines[7] == "refused invalid ulimit argument: nofile=10:5"
+    assert lines[8].startswith("refused invalid restart policy 'sometimes'")
+    assert lines[9] == "refused Conflicting options: --restart and --rm"
+    assert lines[10] == "left []"

@@ -5,7 +5,16 @@ from __future__ import annotations
 import sys
 
 from berth.argv import BOOL, LIST, STR, Option, parse
-from berth.engine.options import CreateOptions, check_ports, check_signal
+from berth.engine.options import (
+    CreateOptions,
+    DeviceMapping,
+    Mount,
+    PortBinding,
+    RestartPolicy,
+    Ulimit,
+    check_expose,
+    check_signal,
+)
 from berth.errors import InvalidArgument
 from berth.units import parse_size
 
@@ -139,43 +148,12 @@ def _healthcheck(opts: dict) -> dict:
     return out
 
 
-def _restart(opts: dict) -> str:
+def _restart(opts: dict) -> RestartPolicy | None:
     if not opts["restart"] or opts["restart"] == "no":
-        return ""
+        return None
     if opts["rm"]:
         raise InvalidArgument("Conflicting options: --restart and --rm")
-    from berth.engine.engine import restart_policy
-
-    restart_policy(opts["restart"])  # checked now, with Docker's wording
-    return opts["restart"]
-
-
-def _mount(spec: str) -> tuple[str, str]:
-    """--mount type=bind|volume|tmpfs,source=,target=[,readonly][,tmpfs-size=] as a -v or --tmpfs item."""
-    fields: dict[str, str] = {}
-    for part in spec.split(","):
-        key, sep, value = part.partition("=")
-        key = {"src": "source", "dst": "target", "destination": "target", "ro": "readonly"}.get(key, key)
-        if key not in ("type", "source", "target", "readonly", "tmpfs-size", "tmpfs-mode", "bind-propagation"):
-            raise InvalidArgument(
-                f"invalid argument \"{spec}\" for \"--mount\" flag: unexpected key '{key}' in '{part}'"
-            )
-        fields[key] = value if sep else "true"
-    kind, target = fields.get("type", "volume"), fields.get("target", "")
-    if not target.startswith("/"):
-        raise InvalidArgument(f'invalid argument "{spec}" for "--mount" flag: target is required and must be absolute')
-    ro = ":ro" if fields.get("readonly", "false") in ("true", "1") else ""
-    if kind == "bind":
-        if not fields.get("source", "").startswith("/"):
-            raise InvalidArgument(
-                f'invalid argument "{spec}" for "--mount" flag: a bind mount needs an absolute source'
-            )
-        return "volumes", f"{fields['source']}:{target}{ro}"
-    if kind == "volume":
-        return "volumes", (f"{fields['source']}:{target}{ro}" if fields.get("source") else target)
-    if kind == "tmpfs":
-        return "tmpfs", target + (f":size={fields['tmpfs-size']}" if fields.get("tmpfs-size") else "")
-    raise InvalidArgument(f'invalid argument "{spec}" for "--mount" flag: mount type unknown: {kind!r}')
+    return RestartPolicy.parse(opts["restart"])
 
 
 def _log_opts(items: list[str]) -> dict[str, str]:
@@ -223,17 +201,17 @@ def _cpuset(value: str, what: str) -> None:
 
 def _extra(opts: dict) -> dict:
     """The flags that go to the spec as they are, checked here for Docker's messages."""
-    out: dict = {"ulimits": tuple(opts["ulimit"]), "add_hosts": tuple(opts["add_host"]),
-                 "tmpfs": tuple(opts["tmpfs"]), "volumes": tuple(opts["volume"]), "publish": tuple(opts["publish"]),
+    # Docker checks these before anything is pulled or made
+    mounts = (*(Mount.parse_volume(v) for v in opts["volume"]), *(Mount.parse_tmpfs(t) for t in opts["tmpfs"]),
+              *(Mount.parse_mount(m) for m in opts["mount"]))  # fmt: skip
+    out: dict = {"ulimits": tuple(Ulimit.parse(u) for u in opts["ulimit"]), "add_hosts": tuple(opts["add_host"]),
+                 "mounts": mounts, "publish": tuple(b for p in opts["publish"] for b in PortBinding.parse(p)),
                  "publish_all": opts["publish_all"], "expose": tuple(opts["expose"]), "ip": opts["ip"],
                  "mac_address": opts["mac_address"], "network_aliases": tuple(opts["network_alias"]),
                  "dns": tuple(opts["dns"]), "dns_search": tuple(opts["dns_search"]),
-                 "dns_options": tuple(opts["dns_option"]), "devices": tuple(opts["device"]),
+                 "dns_options": tuple(opts["dns_option"]), "devices": tuple(DeviceMapping.parse(d) for d in opts["device"]),
                  "log_driver": opts["log_driver"], "log_opts": _log_opts(opts["log_opt"])}  # fmt: skip
-    check_ports(opts["publish"], opts["expose"])  # Docker checks these before anything is pulled or made
-    for spec in opts["mount"]:
-        kind, item = _mount(spec)
-        out[kind] += (item,)
+    check_expose(opts["expose"])
     if opts["shm_size"]:
         try:
             out["shm_size"] = parse_size(opts["shm_size"])
@@ -312,6 +290,7 @@ def main(engine, argv: list[str]) -> int:
         detach_keys(opts["detach_keys"])  # a bad value fails before anything is made
     if not opts["detach"] and not is_terminal_ok(options.tty, options.interactive):
         return 1
+    engine.warm_monitor()  # it starts while the image is checked and the container made
     ensure_image(engine, options.image, opts["pull"], opts["platform"])
     c = engine.create(options)
     try:

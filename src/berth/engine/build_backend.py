@@ -52,12 +52,13 @@ class EngineStepRunner(StepRunner):
         return unpack_layers(self.images, descriptors, diff_ids)
 
     def run(self, request: RunRequest, output, cancelled) -> int:
-        from berth.engine.options import CreateOptions
+        from berth.engine.options import CreateOptions, Mount
         from berth.foreground import HeldSignals
 
         config = image_spec.parse_config(request.config)
+        mounts = (*(Mount.parse_volume(b) for b in request.binds), *(Mount.parse_tmpfs(t) for t in request.tmpfs))
         opts = CreateOptions(image="(build)", command=tuple(request.argv), entrypoint=(), env=tuple(request.env),
-                             network=request.network, volumes=tuple(request.binds), tmpfs=tuple(request.tmpfs))  # fmt: skip
+                             network=request.network, mounts=mounts)  # fmt: skip
         monitor = None
         try:
             # the id is the builder's: a Ctrl-C at any point here still finds what to remove

@@ -25,12 +25,11 @@ def _host_config_rest(cfg: dict, spec: dict) -> dict:
     """The rest of docker's HostConfig: what berth has, else docker's value for "not set"."""
     linux = spec.get("linux") or {}
     cpu = (linux.get("resources") or {}).get("cpu") or {}
-    ulimits = []
-    for item in cfg.get("ulimits") or []:
-        name, _, values = item.partition("=")
-        soft, _, hard = values.partition(":")
-        ulimits.append({"Name": name, "Hard": int(hard or soft), "Soft": int(soft)})
-    binds = [v for v in cfg.get("volumes") or [] if v.startswith("/")]
+    ulimits = [{"Name": u["name"], "Hard": u["hard"], "Soft": u["soft"]} for u in cfg.get("ulimits") or []]
+    mounts = cfg.get("mounts") or []
+    binds = [f"{m['source']}:{m['target']}" + (":ro" if m.get("readOnly") else "") for m in mounts
+             if m["type"] in ("bind", "volume") and m.get("source")]  # fmt: skip
+    tmpfs = {m["target"]: ",".join(m.get("options") or []) for m in mounts if m["type"] == "tmpfs"}
     return {
         "Binds": binds or None, "BlkioWeight": 0, "BlkioWeightDevice": [], "BlkioDeviceReadBps": [],
         "BlkioDeviceWriteBps": [], "BlkioDeviceReadIOps": [], "BlkioDeviceWriteIOps": [], "Cgroup": "",
@@ -42,7 +41,7 @@ def _host_config_rest(cfg: dict, spec: dict) -> dict:
         "ReadonlyPaths": linux.get("readonlyPaths") or None, "MemorySwappiness": None, "OomKillDisable": False,
         "OomScoreAdj": cfg.get("oomScoreAdj") or 0, "Runtime": cfg.get("runtime") or "berth-runtime",
         "SecurityOpt": list(cfg.get("securityOpt") or []) or None, "ShmSize": cfg.get("shmSize") or 67108864,
-        "Ulimits": ulimits or None, "UsernsMode": "", "VolumeDriver": "", "VolumesFrom": None,
+        "Tmpfs": tmpfs or None, "Ulimits": ulimits or None, "UsernsMode": "", "VolumeDriver": "", "VolumesFrom": None,
     }  # fmt: skip
 
 
@@ -108,8 +107,8 @@ def container_document(c) -> dict:
         "HostConfig": {
             "AutoRemove": cfg.get("autoRemove", False),
             "RestartPolicy": {
-                "Name": (cfg.get("restart") or "no").partition(":")[0],
-                "MaximumRetryCount": int((cfg.get("restart") or "").partition(":")[2] or 0),
+                "Name": (cfg.get("restart") or {}).get("name") or "no",
+                "MaximumRetryCount": (cfg.get("restart") or {}).get("maximumRetryCount") or 0,
             },
             "NetworkMode": cfg.get("network") or "default",
             "PortBindings": _port_bindings(cfg.get("PortBindings") or []),
@@ -161,10 +160,9 @@ def container_document(c) -> dict:
     }
 
 
-def _device(item: str) -> dict:
-    parts = item.split(":")
-    return {"PathOnHost": parts[0], "PathInContainer": parts[1] if len(parts) > 1 and parts[1] else parts[0],
-            "CgroupPermissions": parts[2] if len(parts) > 2 else "rwm"}  # fmt: skip
+def _device(d: dict) -> dict:
+    return {"PathOnHost": d["pathOnHost"], "PathInContainer": d.get("pathInContainer") or d["pathOnHost"],
+            "CgroupPermissions": d.get("permissions") or "rwm"}  # fmt: skip
 
 
 def _port_bindings(bindings: list[dict]) -> dict:

@@ -1,8 +1,12 @@
 """The engine's Python API: containers from images, run through the monitor.
 
-    Engine(root)  .create(CreateOptions) .start(ref, attach) .run(...) .list(all)
+    Engine(root)  .create(CreateOptions) .start(ref, attach) .start_attached(ref) .list(filters)
                   .get(ref) .inspect(ref) .exec(ref, ...) .kill(ref, sig) .stop(ref, timeout)
-                  .remove(ref, force) .logs(ref) .wait(ref)
+                  .remove(ref, force) .wait(ref) .pause(ref) .update(ref, ResourceUpdate) ...
+
+Engine is put together from parts named for what they do: creating.py (create), starting.py
+(start and attach, the monitor), and this module: the stores, lookups, and the rest of the
+lifecycle (stop, kill, wait, remove, pause, update, rename, top, exec, networks).
 
 State: containers.db (SQLite, WAL) holds each container's immutable config; what
 changes (running, exit code) lives in files the monitor writes in the
@@ -25,43 +29,29 @@ import time
 from _thread import allocate_lock
 
 from berth import fastjson
-from berth.clock import rfc3339
 from berth.db import by_name_or_id, connect
-from berth.engine import names, user_lookup
-from berth.engine.container import CREATED, PAUSED, RUNNING, Container, ContainerError
-from berth.engine.options import CPU_PERIOD, CreateOptions, ResourceUpdate, cpu_quota
+from berth.engine import names
+from berth.engine.container import CREATED, PAUSED, RUNNING, Container
+from berth.engine.creating import Creating
+from berth.engine.options import CPU_PERIOD, ResourceUpdate, cpu_quota
+from berth.engine.starting import Starting, bridged
 from berth.errors import AlreadyExists, BerthError, FailedPrecondition, InvalidArgument, NotFound
-from berth.fs import Flock, atomic_write, remove_tree
-from berth.oci.record import to_json
+from berth.fs import Flock, atomic_write, unlink_if_present
 
 _SCHEMA = ("CREATE TABLE IF NOT EXISTS containers (id TEXT PRIMARY KEY, name TEXT UNIQUE NOT NULL, image TEXT NOT NULL,"
            " image_name TEXT NOT NULL, created TEXT NOT NULL, config TEXT NOT NULL);")  # fmt: skip
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_VERSION = 2  # containers.db's schema: 2, create's options as records (mounts, port bindings, limits...)
 
 
-def _program(module: str) -> list[str]:
-    """argv that runs `module`'s main(): -S, no site (~2 ms); berth's own directory is all it imports from."""
-    return [sys.executable, "-S", "-c",
-            f"import sys; sys.path.insert(0, {_PACKAGE_DIR!r}); from {module} import main; sys.exit(main())"]  # fmt: skip
+def _typed_options(db) -> None:
+    """Version 1 kept create's -p, -v, --tmpfs, --ulimit, --device and --restart as the flags'
+    strings; version 2 keeps them as records (berth.engine.options), whoever asked."""
+    from berth.engine.options import upgrade_config
 
-
-def restart_policy(text: str) -> dict:
-    """--restart's value as Docker's HostConfig.RestartPolicy."""
-    name, _, count = text.partition(":")
-    if name not in ("no", "always", "unless-stopped", "on-failure") or (count and name != "on-failure"):
-        raise InvalidArgument(
-            f"invalid restart policy {text!r}: no, always, unless-stopped or on-failure[:max-retries]"
+    for cid, text in db.execute("SELECT id, config FROM containers").fetchall():
+        db.execute(
+            "UPDATE containers SET config = ? WHERE id = ?", (fastjson.dumps(upgrade_config(fastjson.loads(text))), cid)
         )
-    if count and (not count.isdigit() or int(count) < 0):
-        raise InvalidArgument(f"invalid restart policy {text!r}: maximum retry count must be a positive integer")
-    return {"Name": name, "MaximumRetryCount": int(count or 0)}
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def _reap() -> None:
@@ -69,11 +59,6 @@ def _reap() -> None:
     children = sys.modules.get("berth.engine.children")
     if children is not None:  # imported once one was adopted
         children.reap()
-
-
-def _bridged(mode: str) -> bool:
-    """On a bridge network (the default or a user network), not none, host or container:NAME."""
-    return mode not in ("none", "host") and not mode.startswith("container:")
 
 
 def _update_args(limits: ResourceUpdate) -> list[str]:
@@ -91,10 +76,11 @@ def _update_args(limits: ResourceUpdate) -> list[str]:
     return args
 
 
-class Engine:
+class Engine(Creating, Starting):
     def __init__(self, root: str) -> None:
         self.root = root
         self._db = self._store = self._volumes = self._networking = None
+        self._warm = None  # a monitor started ahead of its container (warm_monitor)
         self._opening = allocate_lock()  # the stores below are opened once, by whichever thread first asks
         os.makedirs(os.path.join(root, "containers"), exist_ok=True)
         self.runtime_root = os.path.join(root, "runtime")
@@ -112,7 +98,8 @@ class Engine:
     @property
     def db(self):
         """containers.db, opened on first use: a build or an image verb never needs it."""
-        return self._opened("_db", lambda: connect(os.path.join(self.root, "containers.db"), _SCHEMA))
+        return self._opened("_db", lambda: connect(os.path.join(self.root, "containers.db"), _SCHEMA, _VERSION,
+                                                   {2: _typed_options}))  # fmt: skip
 
     @property
     def store(self):
@@ -133,6 +120,10 @@ class Engine:
         return Images(self)
 
     def close(self) -> None:
+        if self._warm is not None:
+            self._warm.close()
+            self._warm.child.wait()
+            self._warm = None
         if self._db is not None:
             self._db.close()
         if self._store is not None:
@@ -234,124 +225,6 @@ class Engine:
             return 0
 
     # -- create, start, run ---------------------------------------------------
-    def create(self, opts: CreateOptions) -> Container:
-        image = self.store.get(opts.image)
-        image_config = self.store.config(image)
-        from berth.engine import spec  # containers' specs: not loaded by ps, exec, logs, kill
-
-        spec.command(opts, image_config.config)  # "No command specified" before anything is made
-        from berth.image.unpack import unpack
-
-        return self.create_on(opts, image.id, image_config, unpack(self.store, image, image_config))
-
-    def create_on(
-        self, opts: CreateOptions, image_id: str, image_config, top: str, image_volumes: bool = True, cid: str = ""
-    ) -> Container:
-        """A container on the committed snapshot `top` with the image config given (build's RUN steps
-        use it, with image_volumes=False: a step gets no volumes for the image's VOLUMEs, as BuildKit;
-        and with the id they chose, `cid`)."""
-        from berth.engine import runtimes
-
-        runtime = opts.runtime or runtimes.default_name()
-        runtime_path = runtimes.resolve(runtime)  # an unknown one fails here, before anything is made
-        cid = cid or os.urandom(32).hex()
-        name = names.validate(opts.name) if opts.name else names.generate(self._name_taken)
-        existing = self.db.execute("SELECT id FROM containers WHERE name = ?", (name,)).fetchone()
-        if existing:
-            raise AlreadyExists(f'Conflict. The container name "/{name}" is already in use by container "{existing[0]}". '
-                                "You have to remove (or rename) that container to be able to reuse that name.")  # fmt: skip
-        from berth.monitor.logs import check as check_log_config
-
-        log_config = check_log_config(opts.log_driver, dict(opts.log_opts))
-        exposed = tuple((image_config.config.exposed_ports if image_config.config else None) or ())
-        network = self.networking.check(opts, exposed)
-        cdir = os.path.join(self.root, "containers", cid)
-        sn = self.store.snapshotter
-        made_volumes: list[str] = []
-        try:
-            fresh: list[tuple[str, str]] = []
-            declared = (
-                tuple((image_config.config.volumes if image_config.config else None) or ()) if image_volumes else ()
-            )
-            spec_opts, used, anonymous = self._volume_binds(opts, made_volumes, declared, fresh)
-            os.makedirs(os.path.join(cdir, "bundle", "rootfs"))
-            mounts = sn.prepare(cid, top)
-            if fresh:
-                self._copy_up(mounts, os.path.join(cdir, "bundle", "rootfs"), fresh)
-            atomic_write(
-                os.path.join(cdir, "rootfs-mounts.json"), fastjson.dumps([to_json(m) for m in mounts]).encode()
-            )
-            etc = self._etc_files(cdir, opts)
-            if log_config != {"Type": "json-file", "Config": {}}:
-                atomic_write(os.path.join(cdir, "log-config.json"), fastjson.dumps(log_config).encode())
-            if opts.restart:
-                atomic_write(
-                    os.path.join(cdir, "restart-policy"), fastjson.dumps(restart_policy(opts.restart)).encode()
-                )
-            check = {} if opts.no_healthcheck else {
-                **((image_config.config.healthcheck if image_config.config else None) or {}), **opts.healthcheck}  # fmt: skip
-            if check.get("Test") and check["Test"][0] != "NONE":  # the monitor runs it
-                atomic_write(os.path.join(cdir, "healthcheck.json"), fastjson.dumps(check).encode())
-            user = opts.user or (image_config.config.user if image_config.config else "")
-            try:
-                uid, gid, groups = user_lookup.resolve(self.store, user, top)
-            except ContainerError:
-                # Docker creates it and fails at start: `create` then `cp` or `export` takes files out
-                # of an image whose USER its passwd lacks. Looked up again at each start until found.
-                uid, gid, groups = 0, 0, (0,)
-                atomic_write(os.path.join(cdir, user_lookup.UNRESOLVED), user.encode())
-            from berth.engine import spec
-            from berth.oci.runtime_spec import spec_to_json
-
-            oci = spec.build(spec_opts, image_config, cid, etc, uid, gid, self._init_pid_of, groups)
-            atomic_write(os.path.join(cdir, "bundle", "config.json"), fastjson.dumps(spec_to_json(oci)).encode())
-            config = to_json(opts)
-            config["Image"] = opts.image
-            config["runtime"] = runtime
-            if runtime != runtimes.BERTH_RUNTIME:  # ours moves with the install: found again each time
-                config["runtimePath"] = runtime_path
-            config["VolumeNames"], config["AnonymousVolumes"] = used, anonymous
-            config.update(network)
-            config["LogConfig"] = log_config
-            for attempt in range(10):
-                try:
-                    self.db.execute("INSERT INTO containers (id, name, image, image_name, created, config) VALUES (?, ?, ?, ?, ?, ?)",
-                                    (cid, name, image_id, opts.image, rfc3339(), fastjson.dumps(config)))  # fmt: skip
-                    break
-                except sqlite3.IntegrityError:
-                    if opts.name or attempt == 9:
-                        raise
-                    # a parallel create took the same generated name first: another one, as Docker retries
-                    name = names.generate(self._name_taken)
-        except sqlite3.IntegrityError:
-            self._discard(cid, made_volumes)
-            raise AlreadyExists(f'Conflict. The container name "/{name}" is already in use.') from None
-        except BaseException:
-            self._discard(cid, made_volumes)
-            raise
-        c = self.get(cid)
-        self._actor(c)
-        self._event(c, "create")
-        return c
-
-    @staticmethod
-    def _actor(c: Container) -> None:
-        """Who the monitor's `die` events are about."""
-        atomic_write(
-            os.path.join(c.dir, "actor.json"), fastjson.dumps({"image": c.image_name, "name": c.name}).encode()
-        )
-
-    def _discard(self, cid: str, volumes: list[str] = ()) -> None:
-        try:
-            self.store.snapshotter.remove(cid)
-        except BerthError:
-            pass
-        remove_tree(os.path.join(self.root, "containers", cid))
-        for name in volumes:  # made for a container that could not be made, or its anonymous ones at rm -v
-            try:
-                self.volumes.remove(name, [])
-            except NotFound:
-                pass  # an earlier rm that failed later took it already
 
     @property
     def networking(self):
@@ -371,195 +244,8 @@ class Engine:
 
         return self._opened("_volumes", make)
 
-    def _volume_binds(self, opts: CreateOptions, made: list[str], image_volumes: tuple[str, ...] = (),
-                      fresh: list[tuple[str, str]] | None = None) -> tuple[CreateOptions, list[str], list[str]]:  # fmt: skip
-        """-v NAME:/path, -v /path and the image's VOLUMEs no -v covers, as binds of volume directories:
-        (options for the spec, names, anonymous). Volumes made now go into `fresh` as (directory,
-        path in the container): the image's content there is copied in, as Docker does."""
-        from berth.engine import volumes
-
-        covered = {volumes.split(item)[1].rstrip("/") or "/" for item in opts.volumes}
-        items = list(opts.volumes) + [path for path in image_volumes if (path.rstrip("/") or "/") not in covered]
-        if not any(not item.startswith("/") or ":" not in item for item in items):
-            return opts, [], []
-        binds, used, anonymous = [], [], []
-        for item in items:
-            source, dest, mode = volumes.split(item)
-            if source.startswith("/"):
-                binds.append(item)
-                continue
-            if not source or not any(v["Name"] == source for v in self.volumes.list()):
-                vol = self.volumes.create(source, anonymous=not source)
-                made.append(vol["Name"])
-                if fresh is not None:
-                    fresh.append((vol["Mountpoint"], dest))
-            else:
-                vol = self.volumes.get(source)
-            used.append(vol["Name"])
-            if not source:
-                anonymous.append(vol["Name"])
-            binds.append(f"{vol['Mountpoint']}:{dest}" + (f":{mode}" if mode else ""))
-        return opts.replace(volumes=tuple(binds)), used, anonymous
-
-    def _copy_up(self, mounts: list, target: str, fresh: list[tuple[str, str]]) -> None:
-        """The image's files at each new volume's path, copied into it (ownership and modes kept),
-        from the snapshot mounted in a child process of its own (berth.engine.isolated)."""
-        from berth.engine import isolated
-
-        isolated.call("berth.engine.volumes:copy_up", {"mounts": [to_json(x) for x in mounts], "target": target,
-                                                       "fresh": [list(f) for f in fresh]})  # fmt: skip
-
     def volume_users(self, name: str) -> list[str]:
         return [c.id[:12] for c in self.list() if name in (c.config.get("VolumeNames") or [])]
-
-    def _name_taken(self, name: str) -> bool:
-        return self.db.execute("SELECT 1 FROM containers WHERE name = ?", (name,)).fetchone() is not None
-
-    def _init_pid_of(self, ref: str) -> int:
-        c = self.get(ref)
-        if c.status != RUNNING:
-            raise FailedPrecondition(f"cannot join the namespaces of container {ref}: it is not running")
-        return c.pid
-
-    def _etc_files(self, cdir: str, opts: CreateOptions) -> dict[str, str]:
-        """/etc/hostname, /etc/hosts and /etc/resolv.conf as Docker writes them; a bridge network's
-        address joins /etc/hosts at start, when the container has one."""
-        from berth.engine.networking import host_resolv_conf, hosts_file, resolv_conf
-
-        hostname = opts.hostname or os.path.basename(cdir)[:12]
-        files = {
-            "hostname": hostname + "\n",
-            "hosts": hosts_file(hostname, opts.add_hosts),
-            "resolv.conf": resolv_conf(host_resolv_conf(), opts.dns, opts.dns_search, opts.dns_options),
-        }
-        paths = {}
-        for name, text in files.items():
-            paths[name] = os.path.join(cdir, name)
-            atomic_write(paths[name], text.encode())
-        return paths
-
-    def _monitor(self, c: Container, attach: bool, sandbox=None):
-        """The container's monitor, in a session of its own; attached, it waits for our client before
-        it starts the container. With a sandbox (a bridge network's namespace and held ports), it
-        inherits those fds."""
-        # posix_spawn (foreground.spawn), not subprocess: run is a hot path and subprocess costs ~6 ms to import
-        from berth.foreground import DEVNULL, spawn
-
-        argv = [*_program("berth.monitor.monitor"), "--id", c.id, "--dir", c.dir,
-                "--runtime", self.runtime_of(c), "--runtime-root", self.runtime_root] + (["--attach"] if attach else [])  # fmt: skip
-        if c.config.get("interactive"):
-            # -i: the container's stdin is the monitor's pipe (else /dev/null, as Docker's); for an
-            # attached run, the client closing its input closes the container's (Docker's StdinOnce)
-            argv += ["--stdin", "--stdin-once"] if attach else ["--stdin"]
-        if c.config.get("autoRemove"):
-            # --rm: the monitor removes the container once it has exited for good, unattached
-            remove = [*_program("berth.engine.autoremove"), self.root, c.id]
-            argv += ["--exit-command", fastjson.dumps(remove)]
-        if sandbox is not None:
-            for fd in sandbox.fds:
-                os.set_inheritable(fd, True)
-            argv += ["--netns", str(sandbox.netns)] + (
-                ["--hold", ",".join(map(str, sandbox.held))] if sandbox.held else []
-            )
-        return spawn(argv, stdin=DEVNULL, stdout=DEVNULL, stderr=DEVNULL, setsid=True)
-
-    def start(self, ref: str, attach: bool = False) -> int:
-        """Start; attached (this process's stdio, no detach keys), wait and return the exit code,
-        else return once it runs."""
-        if attach:
-            from berth.engine import attach as attaching
-
-            c, att, monitor = self.start_attached(ref)
-            tty = bool(c.config.get("tty"))
-            return self.end_attached(c, monitor, attaching.pump(att, tty=tty, stdin=bool(c.config.get("interactive"))))
-        lock, c = self._held(ref)
-        with lock:
-            if c.status == RUNNING:
-                return 0
-            self._prepare_start(c, lambda sandbox: self._start_monitor(c, sandbox))
-        return 0
-
-    def start_attached(self, ref: str):
-        """Start with a client attached before the container runs (nothing it writes is missed):
-        (container, berth.engine.attach.Attachment, the monitor process)."""
-        from berth.engine import attach as attaching
-
-        lock, c = self._held(ref)
-        with lock:  # until our client is in: the monitor starts the container then
-            if c.status == RUNNING:
-                raise FailedPrecondition(f"container {c.id} is already running")
-            monitor = self._prepare_start(c, lambda sandbox: self._monitor(c, attach=True, sandbox=sandbox),
-                                          attached=True)  # fmt: skip
-            try:
-                att = attaching.connect(c.dir, bool(c.config.get("interactive")), alive=lambda: monitor.poll() is None)
-            except FileNotFoundError:
-                monitor.wait()
-                self._raise_start_error(c)
-                raise
-        att.monitor_pid = monitor.pid
-        return c, att, monitor
-
-    def attach(self, ref: str, stdin: bool = True):
-        """A client of a running container's monitor: (container, Attachment)."""
-        from berth.engine import attach as attaching
-
-        c = self.get(ref)
-        if c.status != RUNNING:
-            raise FailedPrecondition("You cannot attach to a stopped container, start it first")
-        if c.paused:
-            raise FailedPrecondition("You cannot attach to a paused container, unpause it first")
-        self._event(c, "attach")
-        return c, attaching.connect(c.dir, stdin and bool(c.config.get("interactive")), timeout=2.0)
-
-    def end_attached(self, c: Container, monitor, code: int | None) -> int:
-        """After an attached start's client has seen the exit (or the monitor gone): the exit code."""
-        monitor.wait()
-        self._raise_start_error(c)
-        if code is None:
-            code = int((self.get(c.id).exit or {}).get("code", 125))
-        return code
-
-    def _prepare_start(self, c: Container, begin, attached: bool = False):
-        """Clear the last run's files, set up the network sandbox and run `begin(sandbox)`."""
-        user_lookup.resolve_pending(self.store, c)
-        for name in (
-            "exit.json",
-            "error",
-            "init.pid",
-            "monitor.pid",
-            "stopped-by-user",
-            "restart-count",
-            "restarting.json",
-            "health.json",
-            PAUSED,
-        ):
-            _unlink(os.path.join(c.dir, name))
-        sandbox = self._sandbox(c)
-        try:
-            if attached:
-                self._event(c, "attach")  # docker's order: attach, then start
-                self._event(c, "start")  # attached: it runs until it exits, now or never
-                return begin(sandbox)
-            result = begin(sandbox)
-            self._event(c, "start")  # detached: once it runs, as Docker records it
-            return result
-        finally:
-            if sandbox is not None:
-                sandbox.close()  # the monitor holds its own copies
-
-    def _sandbox(self, c: Container):
-        """The network namespace and held ports of a container on a bridge network (None on none,
-        host or another container's), for its monitor to inherit; the caller closes it."""
-        if not _bridged(c.config.get("network", "")):
-            return None
-        try:
-            return self.networking.up(c, self._hostname(c))
-        except FailedPrecondition as e:
-            if "Bind for" not in str(e):
-                raise
-            raise ContainerError(
-                f"driver failed programming external connectivity on endpoint {c.name} ({c.id}): {e}", 125
-            ) from None
 
     def published_ports(self, containers: list[Container]) -> dict[str, list[dict]]:
         """{container id: its published ports} for those that run with some (one query for all)."""
@@ -571,30 +257,6 @@ class Engine:
             if lease.container in wanted and lease.ports:
                 out.setdefault(lease.container, []).extend(lease.ports)
         return out
-
-    def _hostname(self, c: Container) -> str:
-        return (c._read("hostname") or c.id[:12]).strip()
-
-    def _start_monitor(self, c: Container, sandbox) -> int:
-        from berth.engine import children
-
-        proc = self._monitor(c, attach=False, sandbox=sandbox)
-        children.adopt(proc)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if c._read("init.pid") or c._read("exit.json"):
-                break
-            if proc.poll() is not None:
-                break
-            time.sleep(0.005)
-        self._raise_start_error(c)
-        return 0
-
-    def _raise_start_error(self, c: Container) -> None:
-        error = c._read("error")
-        if error:
-            code = (c.exit or {}).get("code", 125)
-            raise ContainerError(f"failed to create the container's task: {error.strip()}", code)
 
     # -- stop, kill, remove -------------------------------------------------
     def runtime_of(self, c: Container) -> str:
@@ -613,7 +275,7 @@ class Engine:
         """Frozen tasks cannot act on a signal, SIGKILL included, until thawed."""
         if c.paused:
             self._runtime(c, "resume", c.id)
-            _unlink(os.path.join(c.dir, PAUSED))
+            unlink_if_present(os.path.join(c.dir, PAUSED))
 
     def kill(self, ref: str, signal: str = "KILL") -> Container:
         lock, c = self._held(ref)
@@ -672,7 +334,7 @@ class Engine:
 
     def _network_down(self, c: Container) -> None:
         """Addresses, port rules and an idle default bridge go when the container stops."""
-        if _bridged(c.config.get("network", "")):
+        if bridged(c.config.get("network", "")):
             self.networking.down(c.id)
 
     def remove(self, ref: str, force: bool = False, volumes: bool = False) -> Container:
@@ -722,7 +384,7 @@ class Engine:
             if proc.returncode != 0:
                 raise FailedPrecondition(proc.stderr.strip().removeprefix("berth-runtime: "))
             if resume:
-                _unlink(os.path.join(c.dir, PAUSED))
+                unlink_if_present(os.path.join(c.dir, PAUSED))
             else:
                 atomic_write(os.path.join(c.dir, PAUSED), b"")
             self._event(c, "unpause" if resume else "pause")
@@ -754,7 +416,7 @@ class Engine:
         """Join a network now if the container runs, and at each start from now on."""
         lock, c = self._held(ref)
         with lock:
-            if not _bridged(c.config.get("network", "")):
+            if not bridged(c.config.get("network", "")):
                 raise FailedPrecondition(
                     "container sharing network namespace with another container or host cannot be connected to any other network"
                 )
@@ -771,7 +433,7 @@ class Engine:
             kept = [j for j in extra if j.get("Name") not in (net.name, net.id)]
             primary = (
                 self.networking.store.get(c.config.get("network") or "")
-                if _bridged(c.config.get("network", ""))
+                if bridged(c.config.get("network", ""))
                 else None
             )
             if len(kept) == len(extra) and (primary is None or primary.id != net.id):
@@ -791,7 +453,7 @@ class Engine:
         out = []
         for c in self.list():
             joins = [c.config.get("network") or "bridge", *(j.get("Name") for j in c.config.get("ExtraNetworks") or [])]
-            if _bridged(c.config.get("network", "")) and any(j in (net.name, net.id) or (net.is_default and j == "default")
+            if bridged(c.config.get("network", "")) and any(j in (net.name, net.id) or (net.is_default and j == "default")
                                                             for j in joins):  # fmt: skip
                 out.append(c)
         return out

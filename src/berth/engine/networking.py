@@ -120,7 +120,7 @@ class Networking:
         from berth.network import ports
 
         mode = kind(opts.network)
-        bindings = [b for spec in opts.publish for b in ports.parse(spec)]
+        bindings = [b.docker() for b in opts.publish]
         expose = list(exposed) + [p for spec in opts.expose for p in ports.parse_expose(spec)]
         expose += [f"{b['Port']}/{b['Proto']}" for b in bindings]
         if opts.mac_address and not _valid_mac(opts.mac_address):

@@ -8,13 +8,11 @@ from berth.oci.record import record
 CPU_PERIOD = 100_000  # µs: Docker's --cpus N is a quota of N periods of this length
 
 
-def check_ports(publish: list[str] | tuple[str, ...], expose: list[str] | tuple[str, ...] = ()) -> None:
-    """-p and --expose specs, refused with Docker's messages."""
-    if publish or expose:
+def check_expose(expose: list[str] | tuple[str, ...]) -> None:
+    """--expose specs, refused with Docker's messages."""
+    if expose:
         from berth.network import ports
 
-        for spec in publish:
-            ports.parse(spec)
         for spec in expose:
             ports.parse_expose(spec)
 
@@ -53,6 +51,189 @@ class ResourceUpdate:
 
 
 @record
+class PortBinding:
+    """A container port published on the host (Docker's HostConfig.PortBindings entry)."""
+
+    port: int
+    proto: str = "tcp"
+    host_ip: str = ""  # "": every address
+    host_port: str = ""  # "": a free port the kernel picks
+
+    @staticmethod
+    def parse(spec: str) -> tuple[PortBinding, ...]:
+        """-p [IP:][HOSTPORT[-END]:]PORT[-END][/PROTO], refused with Docker's messages."""
+        from berth.network import ports
+
+        return tuple(PortBinding(port=b["Port"], proto=b["Proto"], host_ip=b["HostIp"], host_port=b["HostPort"])
+                     for b in ports.parse(spec))  # fmt: skip
+
+    def docker(self) -> dict:
+        return {"HostIp": self.host_ip, "HostPort": self.host_port, "Port": self.port, "Proto": self.proto}
+
+
+MOUNT_TYPES = ("bind", "volume", "tmpfs")
+
+
+@record
+class Mount:
+    """A file system in the container besides its root (Docker's HostConfig.Mounts entry)."""
+
+    type: str  # bind (a host path), volume (a named one; "" source: anonymous), tmpfs
+    target: str
+    source: str = ""
+    read_only: bool = False
+    options: tuple[str, ...] = ()  # tmpfs: size=, mode= and mount options
+
+    def check(self) -> None:
+        if self.type not in MOUNT_TYPES:
+            raise InvalidArgument(f"mount type unknown: {self.type!r}: bind, volume or tmpfs")
+        if not self.target.startswith("/"):
+            raise InvalidArgument(f"invalid mount target {self.target!r}: it must be an absolute path")
+        if self.type == "bind" and not self.source.startswith("/"):
+            raise InvalidArgument(f"invalid mount source {self.source!r}: a bind mount needs an absolute path")
+        if self.type == "tmpfs" and self.source:
+            raise InvalidArgument("a tmpfs mount takes no source")
+
+    @staticmethod
+    def parse_volume(item: str) -> Mount:
+        """-v's forms: /path (anonymous), NAME:/path or /host:/path, with :ro, :rw, :z or :Z after."""
+        parts = item.split(":")
+        if len(parts) == 1 and parts[0].startswith("/"):
+            return Mount(type="volume", target=parts[0])
+        if len(parts) not in (2, 3) or not parts[1].startswith("/") or not parts[0]:
+            raise InvalidArgument(f"invalid volume specification: '{item}'")
+        mode = parts[2].split(",") if len(parts) == 3 else []
+        if any(m not in ("ro", "rw", "z", "Z") for m in mode):
+            raise InvalidArgument(f"invalid mode: {parts[2]}")
+        kind = "bind" if parts[0].startswith("/") else "volume"
+        return Mount(type=kind, source=parts[0], target=parts[1], read_only="ro" in mode)
+
+    @staticmethod
+    def parse_tmpfs(item: str) -> Mount:
+        """--tmpfs /path[:OPTIONS]."""
+        target, _, options = item.partition(":")
+        if not target.startswith("/"):
+            raise InvalidArgument(f"invalid --tmpfs {item!r}: the path must be absolute")
+        return Mount(type="tmpfs", target=target, options=tuple(o for o in options.split(",") if o))
+
+    @staticmethod
+    def parse_mount(spec: str) -> Mount:
+        """--mount type=bind|volume|tmpfs,source=,target=[,readonly][,tmpfs-size=][,tmpfs-mode=]."""
+        fields: dict[str, str] = {}
+        for part in spec.split(","):
+            key, sep, value = part.partition("=")
+            key = {"src": "source", "dst": "target", "destination": "target", "ro": "readonly"}.get(key, key)
+            if key not in ("type", "source", "target", "readonly", "tmpfs-size", "tmpfs-mode", "bind-propagation"):
+                raise InvalidArgument(
+                    f"invalid argument \"{spec}\" for \"--mount\" flag: unexpected key '{key}' in '{part}'"
+                )
+            fields[key] = value if sep else "true"
+        kind, target = fields.get("type", "volume"), fields.get("target", "")
+        if kind not in MOUNT_TYPES:
+            raise InvalidArgument(f'invalid argument "{spec}" for "--mount" flag: mount type unknown: {kind!r}')
+        if not target.startswith("/"):
+            raise InvalidArgument(
+                f'invalid argument "{spec}" for "--mount" flag: target is required and must be absolute'
+            )
+        if kind == "bind" and not fields.get("source", "").startswith("/"):
+            raise InvalidArgument(
+                f'invalid argument "{spec}" for "--mount" flag: a bind mount needs an absolute source'
+            )
+        options = tuple(f"{name}={fields[key]}" for key, name in (("tmpfs-size", "size"), ("tmpfs-mode", "mode"))
+                        if kind == "tmpfs" and fields.get(key))  # fmt: skip
+        return Mount(type=kind, target=target, source=fields.get("source", "") if kind != "tmpfs" else "",
+                     read_only=fields.get("readonly", "false") in ("true", "1"), options=options)  # fmt: skip
+
+
+@record
+class Ulimit:
+    """A resource limit of the container's processes (Docker's HostConfig.Ulimits entry)."""
+
+    name: str  # nofile, nproc, core...
+    soft: int
+    hard: int
+
+    @staticmethod
+    def parse(item: str) -> Ulimit:
+        """--ulimit NAME=SOFT[:HARD]."""
+        name, sep, values = item.partition("=")
+        soft, _, hard = values.partition(":")
+        try:
+            soft_n = int(soft)
+            hard_n = int(hard) if hard else soft_n
+        except ValueError:
+            raise InvalidArgument(f"invalid ulimit argument: {item}") from None
+        limit = Ulimit(name=name, soft=soft_n, hard=hard_n)
+        if not sep:
+            raise InvalidArgument(f"invalid ulimit argument: {item}")
+        limit.check()
+        return limit
+
+    def check(self) -> None:
+        if not self.name.isalpha() or self.soft > self.hard:
+            raise InvalidArgument(f"invalid ulimit argument: {self.name}={self.soft}:{self.hard}")
+
+
+@record
+class DeviceMapping:
+    """A host device made in the container (Docker's HostConfig.Devices entry)."""
+
+    path_on_host: str
+    path_in_container: str = ""  # "": the same path
+    permissions: str = "rwm"
+
+    @staticmethod
+    def parse(item: str) -> DeviceMapping:
+        """--device HOST[:CONTAINER[:PERMISSIONS]]."""
+        parts = item.split(":")
+        device = DeviceMapping(path_on_host=parts[0], path_in_container=parts[1] if len(parts) > 1 else "",
+                               permissions=parts[2] if len(parts) > 2 else "rwm")  # fmt: skip
+        if len(parts) > 3 or not device.valid():
+            raise InvalidArgument(f'invalid argument "{item}" for "--device" flag: bad format for path: {item}')
+        return device
+
+    def valid(self) -> bool:
+        path = self.path_in_container or self.path_on_host
+        return bool(self.permissions) and all(c in "rwm" for c in self.permissions) and path.startswith("/")
+
+
+RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
+
+
+@record
+class RestartPolicy:
+    """What the monitor does when the container exits (Docker's HostConfig.RestartPolicy)."""
+
+    name: str = "no"
+    maximum_retry_count: int = 0  # on-failure only; 0: no limit
+
+    @staticmethod
+    def parse(text: str) -> RestartPolicy:
+        """--restart no|always|unless-stopped|on-failure[:max-retries]."""
+        name, _, count = text.partition(":")
+        if count and (name != "on-failure" or not count.isdigit()):
+            if name == "on-failure":
+                raise InvalidArgument(
+                    f"invalid restart policy {text!r}: maximum retry count must be a positive integer"
+                )
+            name = ""  # refused below
+        policy = RestartPolicy(name=name, maximum_retry_count=int(count or 0))
+        policy.check(text)
+        return policy
+
+    def check(self, text: str = "") -> None:
+        if self.name not in RESTART_POLICIES or (self.maximum_retry_count and self.name != "on-failure"):
+            raise InvalidArgument(
+                f"invalid restart policy {text or self.name!r}: no, always, unless-stopped or on-failure[:max-retries]"
+            )
+        if self.maximum_retry_count < 0:
+            raise InvalidArgument(f"invalid restart policy {text!r}: maximum retry count must be a positive integer")
+
+    def docker(self) -> dict:
+        return {"Name": self.name, "MaximumRetryCount": self.maximum_retry_count}
+
+
+@record
 class CreateOptions:
     image: str
     command: tuple[str, ...] = ()
@@ -66,9 +247,9 @@ class CreateOptions:
     ipc: str = ""
     uts: str = ""
     network: str = ""  # "" (the default bridge), a network's name, none, host, container:NAME
-    publish: tuple[str, ...] = ()  # -p [IP:][HOSTPORT:]PORT[/PROTO]
+    publish: tuple[PortBinding, ...] = ()
     publish_all: bool = False
-    expose: tuple[str, ...] = ()
+    expose: tuple[str, ...] = ()  # PORT[-END][/PROTO]
     ip: str = ""
     mac_address: str = ""
     network_aliases: tuple[str, ...] = ()
@@ -92,20 +273,70 @@ class CreateOptions:
     auto_remove: bool = False
     interactive: bool = False
     tty: bool = False
-    ulimits: tuple[str, ...] = ()  # nofile=1024:2048
+    ulimits: tuple[Ulimit, ...] = ()
     shm_size: int = 0
     sysctls: dict[str, str] = {}
     oom_score_adj: int | None = None
     stop_signal: str = ""
     stop_timeout: int | None = None
     add_hosts: tuple[str, ...] = ()  # name:ip
-    tmpfs: tuple[str, ...] = ()  # /path[:options]
-    volumes: tuple[str, ...] = ()  # /host:/container[:ro]
-    security_opt: tuple[str, ...] = ()
-    devices: tuple[str, ...] = ()  # --device HOST[:CONTAINER[:rwm]]
+    mounts: tuple[Mount, ...] = ()  # -v, --tmpfs and --mount
+    security_opt: tuple[str, ...] = ()  # seccomp=unconfined|PROFILE.json, no-new-privileges[=true|false]
+    devices: tuple[DeviceMapping, ...] = ()
     log_driver: str = ""  # json-file (default), k8s-file, none
     log_opts: dict[str, str] = {}  # max-size, max-file
-    restart: str = ""  # no, always, unless-stopped, on-failure[:N]
+    restart: RestartPolicy | None = None
     healthcheck: dict[str, object] = {}  # Docker's shape: Test, Interval, Timeout, StartPeriod, Retries (overrides)
     no_healthcheck: bool = False
-    init: bool = False  # --init: a small init (tini) as PID 1 that forwards signals and reaps  # seccomp=unconfined|PROFILE.json, no-new-privileges[=true|false]
+    init: bool = False  # --init: a small init (tini) as PID 1 that forwards signals and reaps
+
+    def check(self) -> None:
+        """What no container may be made with, whoever asked (the flags' own forms are checked where
+        they are parsed)."""
+        for m in self.mounts:
+            m.check()
+        for limit in self.ulimits:
+            limit.check()
+        for device in self.devices:
+            if not device.valid():
+                raise InvalidArgument(f"invalid device mapping {device.path_on_host!r}: bad format for path")
+        if self.restart is not None:
+            self.restart.check()
+            if self.auto_remove and self.restart.name != "no":
+                raise InvalidArgument("Conflicting options: --restart and --rm")
+
+
+def upgrade_config(cfg: dict) -> dict:
+    """A container's stored options from before they were records (containers.db version 1): the
+    flags' strings as the records' JSON. Anything unreadable is left out rather than kept as text
+    the records cannot read; version 1 had checked it all at create."""
+    from berth.oci.record import to_json
+
+    def each(items, parse) -> list:
+        out = []
+        for item in items or ():
+            if not isinstance(item, str):
+                out.append(item)  # a record's JSON already
+                continue
+            try:
+                got = parse(item)
+            except InvalidArgument:
+                continue
+            out += [to_json(g) for g in (got if isinstance(got, tuple) else (got,))]
+        return out
+
+    cfg = dict(cfg)
+    if cfg.get("publish"):
+        cfg["publish"] = each(cfg["publish"], PortBinding.parse)
+    mounts = each(cfg.pop("volumes", None), Mount.parse_volume) + each(cfg.pop("tmpfs", None), Mount.parse_tmpfs)
+    if mounts:
+        cfg["mounts"] = mounts
+    for key, parse in (("ulimits", Ulimit.parse), ("devices", DeviceMapping.parse)):
+        if cfg.get(key):
+            cfg[key] = each(cfg[key], parse)
+    restart = cfg.pop("restart", None)
+    if isinstance(restart, str):
+        restart = (each([restart], RestartPolicy.parse) or [None])[0] if restart not in ("", "no") else None
+    if restart:
+        cfg["restart"] = restart
+    return cfg

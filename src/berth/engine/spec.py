@@ -98,20 +98,9 @@ def namespaces(opts, pid_of) -> tuple[Namespace, ...]:
     return tuple(out)
 
 
-def rlimits(ulimits: tuple[str, ...]) -> tuple[Rlimit, ...]:
-    """Docker's --ulimit NAME=SOFT[:HARD]."""
-    out = []
-    for item in ulimits:
-        name, sep, values = item.partition("=")
-        soft, _, hard = values.partition(":")
-        try:
-            soft_n = int(soft)
-            hard_n = int(hard) if hard else soft_n
-        except ValueError:
-            raise InvalidArgument(f"invalid ulimit argument: {item}") from None
-        if not sep or not name.isalpha() or soft_n > hard_n:
-            raise InvalidArgument(f"invalid ulimit argument: {item}")
-        out.append(Rlimit(type="RLIMIT_" + name.upper(), soft=soft_n, hard=hard_n))
+def rlimits(ulimits: tuple) -> tuple[Rlimit, ...]:
+    """The container's rlimits: the Ulimits asked, and Docker's default for open files."""
+    out = [Rlimit(type="RLIMIT_" + u.name.upper(), soft=u.soft, hard=u.hard) for u in ulimits]
     if not any(r.type == "RLIMIT_NOFILE" for r in out):
         # Docker 25's default: a soft limit of 1024 (select() and old programs break above it) and a
         # generous hard one, never above what berth itself may grant
@@ -124,31 +113,21 @@ def rlimits(ulimits: tuple[str, ...]) -> tuple[Rlimit, ...]:
 
 
 def extra_mounts(opts) -> tuple[Mount, ...]:
-    """--tmpfs and -v: tmpfs mounts and bind mounts of host paths."""
+    """tmpfs mounts and bind mounts of host paths (volumes are binds of their directories by now)."""
     import os
 
     out = []
-    for item in opts.tmpfs:
-        dest, _, options = item.partition(":")
-        if not dest.startswith("/"):
-            raise InvalidArgument(f"invalid --tmpfs {item!r}: the path must be absolute")
-        out.append(Mount(destination=dest, type="tmpfs", source="tmpfs",
-                         options=("noexec", "nosuid", "nodev", *(o for o in options.split(",") if o))))  # fmt: skip
-    for item in opts.volumes:
-        parts = item.split(":")
-        if len(parts) not in (2, 3) or not parts[1].startswith("/"):
-            raise InvalidArgument(f"invalid volume specification: '{item}'")
-        source, dest = parts[0], parts[1]
-        mode = parts[2].split(",") if len(parts) == 3 else []
-        if not source.startswith("/"):
-            raise InvalidArgument(f"invalid volume specification: '{item}': not a volume the engine made")
-        if not os.path.exists(source):
-            raise InvalidArgument(f"invalid mount config: bind source path does not exist: {source}")
-        if any(m not in ("ro", "rw", "z", "Z") for m in mode):
-            raise InvalidArgument(f"invalid mode: {parts[2]}")
-        out.append(
-            Mount(destination=dest, type="bind", source=source, options=("rbind", "ro" if "ro" in mode else "rw"))
-        )
+    for m in opts.mounts:
+        if m.type == "tmpfs":
+            out.append(Mount(destination=m.target, type="tmpfs", source="tmpfs",
+                             options=("noexec", "nosuid", "nodev", *m.options, *(("ro",) if m.read_only else ()))))  # fmt: skip
+            continue
+        if m.type != "bind":
+            raise InvalidArgument(f"mount of {m.target}: a {m.type} mount was not resolved")  # the engine's own bug
+        if not os.path.exists(m.source):
+            raise InvalidArgument(f"invalid mount config: bind source path does not exist: {m.source}")
+        out.append(Mount(destination=m.target, type="bind", source=m.source,
+                         options=("rbind", "ro" if m.read_only else "rw")))  # fmt: skip
     return tuple(out)
 
 
@@ -192,19 +171,14 @@ def host_devices() -> tuple[Device, ...]:
     return tuple(out)
 
 
-def user_devices(items: tuple[str, ...]) -> tuple[tuple, tuple]:
-    """Docker's --device HOST[:CONTAINER[:PERMISSIONS]]: (the devices to make, the cgroup rules allowing them)."""
+def user_devices(items: tuple) -> tuple[tuple, tuple]:
+    """Docker's --device (DeviceMappings): (the devices to make, the cgroup rules allowing them)."""
     import os
     import stat
 
     devices, rules = [], []
     for item in items:
-        parts = item.split(":")
-        host = parts[0]
-        path = parts[1] if len(parts) > 1 and parts[1] else host
-        access = parts[2] if len(parts) > 2 else "rwm"
-        if len(parts) > 3 or not access or any(c not in "rwm" for c in access) or not path.startswith("/"):
-            raise InvalidArgument(f'invalid argument "{item}" for "--device" flag: bad format for path: {item}')
+        host, path, access = item.path_on_host, item.path_in_container or item.path_on_host, item.permissions
         try:
             st = os.stat(host)
         except OSError as e:

@@ -1,0 +1,195 @@
+"""Starting a container: its last run's files cleared, its network sandbox made, and its monitor
+started (detached, or with the caller's client attached before the container runs). A part of
+berth.engine.engine.Engine.
+
+The monitor is a program with an argv contract (berth.monitor.monitor), never imported here:
+started ahead (warm_monitor, berth.foreground.Prestarted) it imports while the container is made,
+and gets its arguments and the sandbox's fds once the container is ready to start."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from berth import fastjson
+from berth.engine import user_lookup
+from berth.engine.container import PAUSED, RUNNING, Container, ContainerError
+from berth.errors import FailedPrecondition
+from berth.fs import unlink_if_present
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def program(module: str) -> list[str]:
+    """argv that runs `module`'s main(): -S, no site (~2 ms); berth's own directory is all it imports from."""
+    return [sys.executable, "-S", "-c",
+            f"import sys; sys.path.insert(0, {_PACKAGE_DIR!r}); from {module} import main; sys.exit(main())"]  # fmt: skip
+
+
+def bridged(mode: str) -> bool:
+    """On a bridge network (the default or a user network), not none, host or container:NAME."""
+    return mode not in ("none", "host") and not mode.startswith("container:")
+
+
+class Starting:
+    def _monitor(self, c: Container, attach: bool, sandbox=None):
+        """The container's monitor, in a session of its own; attached, it waits for our client before
+        it starts the container. With a sandbox (a bridge network's namespace and held ports), it
+        is handed those fds."""
+        args = ["--id", c.id, "--dir", c.dir, "--runtime", self.runtime_of(c), "--runtime-root", self.runtime_root]
+        if attach:
+            args.append("--attach")
+        if c.config.get("interactive"):
+            # -i: the container's stdin is the monitor's pipe (else /dev/null, as Docker's); for an
+            # attached run, the client closing its input closes the container's (Docker's StdinOnce)
+            args += ["--stdin", "--stdin-once"] if attach else ["--stdin"]
+        if c.config.get("autoRemove"):
+            # --rm: the monitor removes the container once it has exited for good, unattached
+            remove = [*program("berth.engine.autoremove"), self.root, c.id]
+            args += ["--exit-command", fastjson.dumps(remove)]
+        fds: list[int] = []
+        if sandbox is not None:
+            fds = sandbox.fds  # counted from 0 in the monitor's arguments
+            args += ["--netns", "0"] + (["--hold", ",".join(map(str, range(1, len(fds))))] if sandbox.held else [])
+        with self._opening:
+            warm, self._warm = self._warm, None
+        return (warm or self._prestart()).start(args, fds)
+
+    def warm_monitor(self) -> None:
+        """Start the next container's monitor now, so that its interpreter's start overlaps the
+        caller's making of the container (`berth run`: create, then start); it waits for its
+        arguments until then, and ends unused at close()."""
+        with self._opening:
+            if self._warm is None:
+                self._warm = self._prestart()
+
+    @staticmethod
+    def _prestart():
+        # posix_spawn (foreground), not subprocess: run is a hot path and subprocess costs ~6 ms to import
+        from berth.foreground import DEVNULL, Prestarted
+
+        return Prestarted([*program("berth.monitor.monitor"), "--prestarted"], stdin=DEVNULL, stdout=DEVNULL,
+                          stderr=DEVNULL, setsid=True)  # fmt: skip
+
+    def start(self, ref: str, attach: bool = False) -> int:
+        """Start; attached (this process's stdio, no detach keys; its signal handlers and terminal
+        left alone), wait and return the exit code, else return once it runs."""
+        if attach:
+            from berth.engine import attach as attaching
+
+            c, att, monitor = self.start_attached(ref)
+            tty = bool(c.config.get("tty"))
+            return self.end_attached(c, monitor, attaching.pump(att, tty=tty, stdin=bool(c.config.get("interactive"))))
+        lock, c = self._held(ref)
+        with lock:
+            if c.status == RUNNING:
+                return 0
+            self._prepare_start(c, lambda sandbox: self._start_monitor(c, sandbox))
+        return 0
+
+    def start_attached(self, ref: str):
+        """Start with a client attached before the container runs (nothing it writes is missed):
+        (container, berth.engine.attach.Attachment, the monitor process)."""
+        from berth.engine import attach as attaching
+
+        lock, c = self._held(ref)
+        with lock:  # until our client is in: the monitor starts the container then
+            if c.status == RUNNING:
+                raise FailedPrecondition(f"container {c.id} is already running")
+            monitor = self._prepare_start(c, lambda sandbox: self._monitor(c, attach=True, sandbox=sandbox),
+                                          attached=True)  # fmt: skip
+            try:
+                att = attaching.connect(c.dir, bool(c.config.get("interactive")), alive=lambda: monitor.poll() is None)
+            except FileNotFoundError:
+                monitor.wait()
+                self._raise_start_error(c)
+                raise
+        att.monitor_pid = monitor.pid
+        return c, att, monitor
+
+    def attach(self, ref: str, stdin: bool = True):
+        """A client of a running container's monitor: (container, Attachment)."""
+        from berth.engine import attach as attaching
+
+        c = self.get(ref)
+        if c.status != RUNNING:
+            raise FailedPrecondition("You cannot attach to a stopped container, start it first")
+        if c.paused:
+            raise FailedPrecondition("You cannot attach to a paused container, unpause it first")
+        self._event(c, "attach")
+        return c, attaching.connect(c.dir, stdin and bool(c.config.get("interactive")), timeout=2.0)
+
+    def end_attached(self, c: Container, monitor, code: int | None) -> int:
+        """After an attached start's client has seen the exit (or the monitor gone): the exit code."""
+        monitor.wait()
+        self._raise_start_error(c)
+        if code is None:
+            code = int((self.get(c.id).exit or {}).get("code", 125))
+        return code
+
+    def _prepare_start(self, c: Container, begin, attached: bool = False):
+        """Clear the last run's files, set up the network sandbox and run `begin(sandbox)`."""
+        user_lookup.resolve_pending(self.store, c)
+        for name in (
+            "exit.json",
+            "error",
+            "init.pid",
+            "monitor.pid",
+            "stopped-by-user",
+            "restart-count",
+            "restarting.json",
+            "health.json",
+            PAUSED,
+        ):
+            unlink_if_present(os.path.join(c.dir, name))
+        sandbox = self._sandbox(c)
+        try:
+            if attached:
+                self._event(c, "attach")  # docker's order: attach, then start
+                self._event(c, "start")  # attached: it runs until it exits, now or never
+                return begin(sandbox)
+            result = begin(sandbox)
+            self._event(c, "start")  # detached: once it runs, as Docker records it
+            return result
+        finally:
+            if sandbox is not None:
+                sandbox.close()  # the monitor holds its own copies
+
+    def _sandbox(self, c: Container):
+        """The network namespace and held ports of a container on a bridge network (None on none,
+        host or another container's), for its monitor to inherit; the caller closes it."""
+        if not bridged(c.config.get("network", "")):
+            return None
+        try:
+            return self.networking.up(c, self._hostname(c))
+        except FailedPrecondition as e:
+            if "Bind for" not in str(e):
+                raise
+            raise ContainerError(
+                f"driver failed programming external connectivity on endpoint {c.name} ({c.id}): {e}", 125
+            ) from None
+
+    def _hostname(self, c: Container) -> str:
+        return (c._read("hostname") or c.id[:12]).strip()
+
+    def _start_monitor(self, c: Container, sandbox) -> int:
+        from berth.engine import children
+
+        proc = self._monitor(c, attach=False, sandbox=sandbox)
+        children.adopt(proc)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if c._read("init.pid") or c._read("exit.json"):
+                break
+            if proc.poll() is not None:
+                break
+            time.sleep(0.005)
+        self._raise_start_error(c)
+        return 0
+
+    def _raise_start_error(self, c: Container) -> None:
+        error = c._read("error")
+        if error:
+            code = (c.exit or {}).get("code", 125)
+            raise ContainerError(f"failed to create the container's task: {error.strip()}", code)
