@@ -56,8 +56,11 @@ def _typed_options(db) -> None:
 
 def _reap() -> None:
     """The monitors (and other children) this process started and that have ended since."""
-    children = sys.modules.get("berth.engine.children")
-    if children is not None:  # imported once one was adopted
+    if "berth.engine.children" in sys.modules:  # imported once one was adopted
+        # an import, not the sys.modules entry: another thread may be importing it still, and the
+        # import waits for it to finish (the bare entry has no `reap` yet)
+        from berth.engine import children
+
         children.reap()
 
 
