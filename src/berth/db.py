@@ -22,7 +22,9 @@ def connect(path: str, schema: str = "", version: int = 1, migrations: dict | No
     it by `migrations` ({version: function(connection)}, each run in one transaction with the
     version's change, by whichever process opens it first), and one a newer berth wrote is
     refused, never read as if it had the schema this one knows. A database from before versions
-    were recorded (0) has version 1's schema.
+    were recorded (0) has version 1's schema. `schema` runs only on a database below `version`
+    (opening one at it runs nothing more): a change to `schema` raises `version`, with a
+    migration for the databases that exist.
     """
     return Database(path, _open(path, schema, version=version, migrations=migrations or {}))
 
@@ -37,8 +39,8 @@ def _open(path: str, schema: str = "", wal: bool = False, version: int = 1, migr
             # WAL is a property of the file: set once (an exclusive lock), read back afterwards
             if not wal and db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 db.execute("PRAGMA journal_mode=WAL")
-            if schema:
-                _check_version(db, path, version)
+            # a database at this version has this schema: nothing more to run (every open pays for it)
+            if schema and _check_version(db, path, version) < version:
                 db.executescript(schema)
                 _migrate(db, version, migrations or {})
             return db
@@ -105,7 +107,8 @@ def none_open() -> bool:
     return _open_databases[0] == 0
 
 
-def _check_version(db: sqlite3.Connection, path: str, version: int) -> None:
+def _check_version(db: sqlite3.Connection, path: str, version: int) -> int:
+    """The database's version, refused if newer than `version`."""
     found = db.execute("PRAGMA user_version").fetchone()[0]
     if found > version:
         from berth.errors import FailedPrecondition
@@ -114,6 +117,7 @@ def _check_version(db: sqlite3.Connection, path: str, version: int) -> None:
             f"{path} was written by a newer berth (schema version {found}; this one knows {version}): "
             "use that berth, or another --root"
         )
+    return found
 
 
 def _migrate(db: sqlite3.Connection, version: int, migrations: dict) -> None:
