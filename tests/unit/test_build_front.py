@@ -109,3 +109,30 @@ def test_rfc3339_parsing_without_strptime():
         base = text.rstrip("Z").partition(".")[0]
         assert int(parse_time(text)) == calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S"))
     assert parse_time("") == 0.0 and parse_time("garbage") == 0.0
+
+
+def test_a_parsed_dockerfile_is_kept_and_read_back_alike(tmp_path, monkeypatch):
+    """The parse cache: the second parse of the same text reads the kept result (the Go parser is
+    not called) and yields the same instructions, heredocs, flags and ONBUILD triggers."""
+    from berth.build import dockerfile
+
+    text = ("ARG V=1\nFROM busybox AS base\nRUN <<EOF\necho hi\nEOF\nCOPY --from=base --chown=1:1 a b\n"
+            'ONBUILD RUN echo later\nCMD ["sh"]\n')  # fmt: skip
+    first = dockerfile.parse(text, "Dockerfile", str(tmp_path / "parsed"))
+
+    def no_go(text, path):
+        raise AssertionError("parsed again")
+
+    monkeypatch.setattr(dockerfile, "_go_parse", no_go)
+    again = dockerfile.parse(text, "Dockerfile", str(tmp_path / "parsed"))
+
+    def shape(df):
+        def ins(i):
+            return (i.cmd, i.args, i.original, i.line, i.json, i.flags, i.heredocs, i.sub and ins(i.sub))
+
+        return [ins(i) for i in df.meta_args], [(s.name, s.base, [ins(i) for i in s.instructions]) for s in df.stages]
+
+    assert shape(again) == shape(first)
+    assert shape(first)[1][0][2][0][6] == (("EOF", "echo hi\n"),)
+    with pytest.raises(AssertionError, match="parsed again"):
+        dockerfile.parse(text + "\n# changed\n", "Dockerfile", str(tmp_path / "parsed"))

@@ -24,7 +24,7 @@ import threading
 
 from berth import fastjson
 from berth.build.backend import StepRunner
-from berth.build.cache import Cache
+from berth.build.cache import Cache, parsed_dir
 from berth.build.dockerfile import Dockerfile, Instruction, Stage, parse
 from berth.build.ignore import Matcher
 from berth.build.instructions import ConfigInstructions
@@ -44,7 +44,7 @@ class Builder(Planning, ConfigInstructions, LayerSteps):
         self.runners, self.cache_root, self.opts, self.out = runners, cache_root, opts, out
         self._local = threading.local()
         self.progress = Progress(out, opts.quiet)
-        self.df: Dockerfile = parse(opts.dockerfile, opts.dockerfile_name)
+        self.df: Dockerfile = parse(opts.dockerfile, opts.dockerfile_name, parsed_dir(cache_root))
         self.matcher = Matcher.from_context(opts.context)
         self.cancel = threading.Event()
         self.used_args: set[str] = set()

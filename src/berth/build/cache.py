@@ -3,6 +3,7 @@ files' content digests by their stat; the directories of `RUN --mount=type=cache
 
     <root>/build/cache.db     steps, files (SQLite)
     <root>/build/mounts/<id>/ cache mounts
+    <root>/build/parsed/      Dockerfiles as the parser read them, by digest (build/dockerfile.py)
 
 Kept beside the image store. An entry only points at blobs and
 snapshots; the builder checks the blobs are still there before it trusts one
@@ -18,11 +19,16 @@ from berth import fastjson
 from berth.db import Transaction, connect
 
 
+def parsed_dir(root: str) -> str:
+    return os.path.join(root, "build", "parsed")
+
+
 class Cache:
     def __init__(self, root: str) -> None:
         """root: the store's root; the cache lives in its build/ directory."""
         self.dir = os.path.join(root, "build")
         self.mounts = os.path.join(self.dir, "mounts")
+        self.parsed = parsed_dir(root)
         os.makedirs(self.dir, exist_ok=True)
         self.db = connect(os.path.join(self.dir, "cache.db"), "CREATE TABLE IF NOT EXISTS steps (key TEXT PRIMARY KEY, result TEXT NOT NULL);"
                                 "CREATE TABLE IF NOT EXISTS files (path TEXT, dev INTEGER, ino INTEGER, size INTEGER,"
@@ -52,8 +58,9 @@ class Cache:
 
         entries = self.db.execute("DELETE FROM steps").rowcount
         self.db.execute("DELETE FROM files")
-        freed = tree_size(self.mounts)
+        freed = tree_size(self.mounts) + tree_size(self.parsed)
         remove_tree(self.mounts)
+        remove_tree(self.parsed)
         return entries, freed
 
     def close(self) -> None:

@@ -5,6 +5,10 @@ heredocs and the JSON forms are parsed by the `dockerfile` package, which wraps
 BuildKit's own Go parser, so berth reads a Dockerfile exactly as Docker does.
 What the parser leaves to its caller is checked here: known instructions,
 their argument counts and flags, with the file and line in every error.
+
+The parser's output is kept by the text's digest (`parse(..., cache_dir)`): the Go parser
+costs ~15 ms a build (its runtime's threads start and the first call waits for them), which
+a rebuild of the same Dockerfile skips.
 """
 
 from __future__ import annotations
@@ -67,13 +71,65 @@ class Dockerfile:
         self.escape = escape
 
 
-def parse(text: str, path: str = "Dockerfile") -> Dockerfile:
-    import dockerfile as goparser  # the Go parser loads only for builds
+class _Heredoc:
+    __slots__ = ("name", "content")
+
+    def __init__(self, name: str, content: str) -> None:
+        self.name, self.content = name, content
+
+
+class _Command:
+    """What the Go parser's Command holds, as the parse cache keeps it."""
+
+    __slots__ = ("cmd", "sub_cmd", "json", "original", "start_line", "flags", "value", "heredocs")
+
+    def __init__(self, doc: dict) -> None:
+        for name in self.__slots__:
+            setattr(self, name, doc[name])
+        self.heredocs = tuple(_Heredoc(name, content) for name, content in doc["heredocs"])
+
+
+def _go_parse(text: str, path: str) -> list:
+    import dockerfile as goparser  # the Go parser loads only for builds the cache has not seen
 
     try:
-        commands = goparser.parse_string(text)
+        return goparser.parse_string(text)
     except goparser.GoParseError as e:
         raise InvalidArgument(f"{path}:{_failing_line(goparser, text, str(e))}: {e}") from None
+
+
+def _parsed(text: str, path: str, cache_dir: str) -> list:
+    """The parser's commands for `text`: kept in `cache_dir` by the text's digest (and berth's
+    version, which pins the parser's), so a Dockerfile parsed once is never parsed again."""
+    if not cache_dir:
+        return _go_parse(text, path)
+    import os
+
+    from berth import __version__, fastjson
+    from berth.oci.digest import sha256
+
+    entry = os.path.join(cache_dir, sha256(f"{__version__}\0{text}".encode()).hexdigest() + ".json")
+    try:
+        with open(entry, "rb") as f:
+            return [_Command(doc) for doc in fastjson.loads(f.read())]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    commands = _go_parse(text, path)
+    docs = [{"cmd": c.cmd, "sub_cmd": c.sub_cmd, "json": c.json, "original": c.original, "start_line": c.start_line,
+             "flags": list(c.flags), "value": list(c.value), "heredocs": [[h.name, h.content] for h in c.heredocs]}
+            for c in commands]  # fmt: skip
+    from berth.fs import atomic_write
+
+    try:
+        os.makedirs(cache_dir, exist_ok=True)
+        atomic_write(entry, fastjson.dumps(docs).encode())
+    except OSError:
+        pass  # a read-only store: parsed again next time
+    return commands
+
+
+def parse(text: str, path: str = "Dockerfile", cache_dir: str = "") -> Dockerfile:
+    commands = _parsed(text, path, cache_dir)
     escape = _escape_directive(text)
     meta: list[Instruction] = []
     stages: list[Stage] = []
