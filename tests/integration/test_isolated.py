@@ -25,6 +25,9 @@ ours = os.readlink("/proc/self/ns/mnt")
 out = io.BytesIO()
 value = isolated.call("tests.integration.test_isolated:work", {"text": "hello"}, out)
 print(value["ns"] != ours, value["pid"] != os.getpid(), value["forked"], out.getvalue().decode())
+big = io.BytesIO()  # a request larger than an argv may be (128 KiB a string)
+isolated.call("tests.integration.test_isolated:work", {"text": "x" * 300_000}, big)
+print("big", big.getvalue() == b"x" * 300_000)
 try:
     isolated.call("tests.integration.test_isolated:fail", {})
 except NotFound as e:
@@ -53,7 +56,8 @@ def test_a_child_with_its_own_mount_namespace(mode, forked):
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     proc = subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True, timeout=60, cwd=root)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines() == [f"True True {forked} hello", "raised NotFound No such thing: x", "True"]
+    assert proc.stdout.splitlines() == [f"True True {forked} hello", "big True", "raised NotFound No such thing: x",
+                                        "True"]  # fmt: skip
 
 
 def test_an_interrupted_caller_ends_the_child(tmp_path):

@@ -66,15 +66,15 @@ def _start(target: str, kwargs: dict, out_w: int, result_w: int) -> int:
         if pid == 0:
             _child(target, kwargs, out_w, result_w)  # never returns
         return pid
-    from berth.foreground import spawn
+    from berth.foreground import Prestarted
 
-    request = fastjson.dumps({"target": target, "kwargs": kwargs, "out": out_w, "result": result_w})
-    for fd in (out_w, result_w):
-        if fd >= 0:
-            os.set_inheritable(fd, True)
+    # the request goes over a socket, not in argv: a request (a build's options, a Dockerfile)
+    # may be larger than the kernel lets an argv be
     package = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     code = f"import sys; sys.path.insert(0, {package!r}); from berth.engine.isolated import main; main()"
-    return spawn([sys.executable, "-S", "-c", code, request]).pid
+    child = Prestarted([sys.executable, "-S", "-c", code])
+    child.start([fastjson.dumps({"target": target, "kwargs": kwargs})], [result_w] + ([out_w] if out_w >= 0 else []))
+    return child.child.pid
 
 
 def main() -> None:
@@ -85,11 +85,14 @@ def main() -> None:
         raise KeyboardInterrupt
 
     _signal.signal(_signal.SIGTERM, stop)
-    request = fastjson.loads(sys.argv[1])
-    for fd in (request["out"], request["result"]):
-        if fd >= 0:
-            os.set_inheritable(fd, False)  # else what the work starts (a monitor) would hold our pipes open
-    _child(request["target"], request["kwargs"], request["out"], request["result"])
+    from berth.foreground import receive
+
+    got = receive()
+    if got is None:
+        os._exit(0)  # the caller gave up before it asked anything
+    (text,), fds = got
+    request = fastjson.loads(text)
+    _child(request["target"], request["kwargs"], fds[1] if len(fds) > 1 else -1, fds[0])
 
 
 def _child(target: str, kwargs: dict, out_fd: int, result_fd: int) -> None:
