@@ -3,39 +3,17 @@
 from __future__ import annotations
 
 import sys
-import time
 
 from berth import fastjson
 from berth.argv import BOOL, INT, LIST, STR, Option, parse
 from berth.cli import human
+from berth.engine import documents
 from berth.engine.images import short_name
 from berth.errors import InvalidArgument
 from berth.tables import render
 
 OPTIONS = [Option("all,a", BOOL), Option("quiet,q", BOOL), Option("latest,l", BOOL), Option("last,n", INT, -1),
            Option("no-trunc", BOOL), Option("format", STR, ""), Option("size,s", BOOL), Option("filter,f", LIST)]  # fmt: skip
-
-
-def status_text(c, status: str) -> str:
-    restarting = c.restarting if status == "running" else None
-    if restarting:
-        since = time.time() - human.parse_time(restarting.get("finished", ""))
-        return f"Restarting ({restarting.get('code', 0)}) {human.duration(since)} ago"
-    if status == "running":
-        started = human.parse_time(c.started_at)
-        health = c.health
-        mark = {"starting": " (health: starting)", "healthy": " (healthy)", "unhealthy": " (unhealthy)"}
-        suffix = " (Paused)" if c.paused else mark.get((health or {}).get("Status", ""), "")
-        return "Up " + human.duration(time.time() - started) + suffix
-    if status == "exited":
-        exit = c.exit or {}
-        finished = human.parse_time(exit.get("finished", ""))
-        return (
-            f"Exited ({exit.get('code', 255)}) {human.duration(time.time() - finished)} ago"
-            if finished
-            else "Exited (255)"
-        )
-    return "Created"
 
 
 def _size(engine, c) -> str:
@@ -95,7 +73,7 @@ def main(engine, argv: list[str]) -> int:
         image = c.image_name
         image = short_name(image)
         rows.append({"ID": c.id if full else c.id[:12], "Image": image, "Command": _command(c, full),
-                     "CreatedAt": c.created, "RunningFor": human.since(c.created), "Status": status_text(c, status),
+                     "CreatedAt": c.created, "RunningFor": human.since(c.created), "Status": documents.status_text(c, status),
                      "State": status, "Ports": ports_text(c, published.get(c.id) if status == "running" else None), "Names": c.name, "Labels": ",".join(f"{k}={v}" for k, v in (c.config.get("labels") or {}).items()),
                      "Networks": ",".join([c.config.get("network") or "bridge", *(n["Name"] for n in c.config.get("ExtraNetworks") or [])])})  # fmt: skip
         if opts["size"]:

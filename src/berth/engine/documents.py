@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 from berth import fastjson
+from berth.clock import parse_rfc3339
 from berth.oci import image_spec, reference
+from berth.units import human_duration
 
 
 def _limits(spec: dict) -> dict:
@@ -207,3 +211,55 @@ def image_document(store, image) -> dict:
             "size": store.content.size(image.manifest),
         },  # fmt: skip
     }
+
+
+def status_text(c, status: str) -> str:
+    """Docker's STATUS words: "Up 5 minutes (healthy)", "Exited (0) 2 hours ago", "Created"."""
+    restarting = c.restarting if status == "running" else None
+    if restarting:
+        since = time.time() - parse_rfc3339(restarting.get("finished", ""))
+        return f"Restarting ({restarting.get('code', 0)}) {human_duration(since)} ago"
+    if status == "running":
+        started = parse_rfc3339(c.started_at)
+        health = c.health
+        mark = {"starting": " (health: starting)", "healthy": " (healthy)", "unhealthy": " (unhealthy)"}
+        suffix = " (Paused)" if c.paused else mark.get((health or {}).get("Status", ""), "")
+        return "Up " + human_duration(time.time() - started) + suffix
+    if status == "exited":
+        exit = c.exit or {}
+        finished = parse_rfc3339(exit.get("finished", ""))
+        return (
+            f"Exited ({exit.get('code', 255)}) {human_duration(time.time() - finished)} ago"
+            if finished
+            else "Exited (255)"
+        )
+    return "Created"
+
+
+def container_summary(c, published: list[dict] | None = None, sizes_of=None) -> dict:
+    """Docker's container list entry (GET /containers/json). `published`: the container's bound
+    ports (Engine.published_ports); `sizes_of`: the engine, when sizes are asked for."""
+    from berth.engine.filters import state
+
+    status = c.status
+    cfg = c.config
+    ports, seen = [], set()
+    for b in published or []:
+        ports.append({"IP": b["HostIp"] or "0.0.0.0", "PrivatePort": b["Port"], "PublicPort": int(b["HostPort"]),
+                      "Type": b["Proto"]})  # fmt: skip
+        seen.add(f"{b['Port']}/{b['Proto']}")
+    for p in cfg.get("ExposedPorts") or []:
+        if p not in seen:
+            number, _, proto = p.partition("/")
+            ports.append({"PrivatePort": int(number), "Type": proto})
+    out = {
+        "Id": c.id, "Names": ["/" + c.name], "Image": c.image_name, "ImageID": c.image,
+        "Command": " ".join(c.args), "Created": int(parse_rfc3339(c.created)) if c.created else 0,
+        "Ports": ports, "Labels": dict(cfg.get("labels") or {}), "State": state(c, status),
+        "Status": status_text(c, status), "HostConfig": {"NetworkMode": cfg.get("network") or "bridge"},
+        "NetworkSettings": {"Networks": {}}, "Mounts": [],
+    }  # fmt: skip
+    if sizes_of:
+        own, image = sizes_of.sizes(c)
+        out["SizeRw"], out["SizeRootFs"] = own, own + image
+    return out

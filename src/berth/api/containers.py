@@ -1,0 +1,330 @@
+"""/containers: Docker's create body read into the engine's records, and the lifecycle calls.
+
+Docker's wording and status codes: 404 "No such container: X", 409 for a conflict (a name in
+use, a container not running), 304 for a start or stop with nothing to do."""
+
+from __future__ import annotations
+
+import time
+
+from berth import fastjson, streams
+from berth.api.http import ApiError, Request, Response, Stream, json_response, no_content
+from berth.engine.options import CreateOptions, DeviceMapping, Mount, PortBinding, RestartPolicy, Ulimit
+from berth.errors import FailedPrecondition, InvalidArgument
+
+_GO = {str: "string", int: "number", bool: "bool", list: "array", dict: "object", float: "number"}
+
+
+def _field(doc: dict, key: str, kind: type, where: str, default=None):
+    """doc[key] when it is of `kind` (null and absent: `default`); else Go's unmarshal message."""
+    value = doc.get(key)
+    if value is None:
+        return default
+    if kind is int and isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ApiError(400, f"json: cannot unmarshal {_GO.get(type(value), 'value')} into Go struct field "
+                            f"{where}.{key} of type {_GO[kind]}")  # fmt: skip
+    return value
+
+
+def _strings(doc: dict, key: str, where: str) -> tuple[str, ...]:
+    value = doc.get(key)
+    if isinstance(value, str):  # Docker takes "Cmd": "echo hi" as ["echo hi"]... and Entrypoint likewise
+        return (value,)
+    items = _field(doc, key, list, where, [])
+    if not all(isinstance(v, str) for v in items):
+        raise ApiError(400, f"json: cannot unmarshal array into Go struct field {where}.{key} of type []string")
+    return tuple(items)
+
+
+def _str_map(doc: dict, key: str, where: str) -> dict[str, str]:
+    value = _field(doc, key, dict, where, {})
+    if not all(isinstance(v, str) for v in value.values()):
+        raise ApiError(
+            400, f"json: cannot unmarshal object into Go struct field {where}.{key} of type map[string]string"
+        )
+    return dict(value)
+
+
+def create_options(body: dict, name: str) -> CreateOptions:
+    """Docker's create body (Config, with HostConfig and NetworkingConfig in it) as CreateOptions."""
+    cfg, where = body, "ContainerConfigWrapper"
+    host = _field(body, "HostConfig", dict, where, {})
+    image = _field(cfg, "Image", str, where, "")
+    if not image:
+        raise ApiError(400, "no image was specified")
+    entrypoint = _strings(cfg, "Entrypoint", where) if cfg.get("Entrypoint") is not None else None
+    mounts = [Mount.parse_volume(b) for b in _strings(host, "Binds", "HostConfig")]
+    for m in _field(host, "Mounts", list, "HostConfig", []):
+        mounts.append(_mount(m))
+    mounts += [Mount(type="tmpfs", target=path, options=tuple(o for o in opts.split(",") if o))
+               for path, opts in _str_map(host, "Tmpfs", "HostConfig").items()]  # fmt: skip
+    mounts += [Mount(type="volume", target=path) for path in _field(cfg, "Volumes", dict, where, {})
+               if not any(m.target == path for m in mounts)]  # fmt: skip
+    publish = []
+    for port, bindings in _field(host, "PortBindings", dict, "HostConfig", {}).items():
+        number, _, proto = port.partition("/")
+        if not number.isdigit():
+            raise ApiError(400, f"invalid port specification: {port!r}")
+        for b in bindings or [{}]:
+            publish.append(PortBinding(port=int(number), proto=proto or "tcp", host_ip=b.get("HostIp") or "",
+                                       host_port=str(b.get("HostPort") or "")))  # fmt: skip
+    restart = None
+    policy = _field(host, "RestartPolicy", dict, "HostConfig", {})
+    if policy.get("Name") not in (None, "", "no"):
+        restart = RestartPolicy(name=policy["Name"], maximum_retry_count=int(policy.get("MaximumRetryCount") or 0))
+    network = _field(host, "NetworkMode", str, "HostConfig", "")
+    endpoints = _field(_field(body, "NetworkingConfig", dict, where, {}), "EndpointsConfig", dict,
+                       "NetworkingConfig", {})  # fmt: skip
+    endpoint = endpoints.get(network) or (next(iter(endpoints.values())) if len(endpoints) == 1 else {}) or {}
+    health = _field(cfg, "Healthcheck", dict, where, {})
+    log = _field(host, "LogConfig", dict, "HostConfig", {})
+    nano = _field(host, "NanoCpus", int, "HostConfig", 0)
+    try:
+        return CreateOptions(
+            image=image, command=_strings(cfg, "Cmd", where), entrypoint=entrypoint, name=name,
+            env=_strings(cfg, "Env", where), workdir=_field(cfg, "WorkingDir", str, where, ""),
+            user=_field(cfg, "User", str, where, ""), hostname=_field(cfg, "Hostname", str, where, ""),
+            pid=_field(host, "PidMode", str, "HostConfig", ""), ipc=_ipc(_field(host, "IpcMode", str, "HostConfig", "")),
+            uts=_field(host, "UTSMode", str, "HostConfig", ""),
+            network="" if network in ("default", "bridge") else network, publish=tuple(publish),
+            publish_all=_field(host, "PublishAllPorts", bool, "HostConfig", False),
+            expose=tuple(_field(cfg, "ExposedPorts", dict, where, {})),
+            ip=((endpoint.get("IPAMConfig") or {}).get("IPv4Address") or ""),
+            mac_address=_field(cfg, "MacAddress", str, where, ""), network_aliases=tuple(endpoint.get("Aliases") or ()),
+            dns=_strings(host, "Dns", "HostConfig"), dns_search=_strings(host, "DnsSearch", "HostConfig"),
+            dns_options=_strings(host, "DnsOptions", "HostConfig"), labels=_str_map(cfg, "Labels", where),
+            memory=_field(host, "Memory", int, "HostConfig", 0), pids_limit=_field(host, "PidsLimit", int, "HostConfig", 0),
+            cpus=nano / 1e9, memory_swap=_field(host, "MemorySwap", int, "HostConfig", 0),
+            memory_reservation=_field(host, "MemoryReservation", int, "HostConfig", 0),
+            cpu_shares=_field(host, "CpuShares", int, "HostConfig", 0),
+            cpuset_cpus=_field(host, "CpusetCpus", str, "HostConfig", ""),
+            cpuset_mems=_field(host, "CpusetMems", str, "HostConfig", ""),
+            read_only=_field(host, "ReadonlyRootfs", bool, "HostConfig", False),
+            runtime=_field(host, "Runtime", str, "HostConfig", ""),
+            cap_add=_strings(host, "CapAdd", "HostConfig"), cap_drop=_strings(host, "CapDrop", "HostConfig"),
+            privileged=_field(host, "Privileged", bool, "HostConfig", False),
+            auto_remove=_field(host, "AutoRemove", bool, "HostConfig", False),
+            interactive=_field(cfg, "OpenStdin", bool, where, False), tty=_field(cfg, "Tty", bool, where, False),
+            ulimits=tuple(Ulimit(name=u.get("Name", ""), soft=int(u.get("Soft", 0)), hard=int(u.get("Hard", 0)))
+                          for u in _field(host, "Ulimits", list, "HostConfig", [])),
+            shm_size=_field(host, "ShmSize", int, "HostConfig", 0), sysctls=_str_map(host, "Sysctls", "HostConfig"),
+            oom_score_adj=_field(host, "OomScoreAdj", int, "HostConfig", None) or None,
+            stop_signal=_field(cfg, "StopSignal", str, where, ""),
+            stop_timeout=_field(cfg, "StopTimeout", int, where, None),
+            add_hosts=_strings(host, "ExtraHosts", "HostConfig"), mounts=tuple(mounts),
+            security_opt=_strings(host, "SecurityOpt", "HostConfig"),
+            devices=tuple(DeviceMapping(path_on_host=d.get("PathOnHost", ""), path_in_container=d.get("PathInContainer", ""),
+                                        permissions=d.get("CgroupPermissions") or "rwm")
+                          for d in _field(host, "Devices", list, "HostConfig", [])),
+            log_driver=log.get("Type") or "", log_opts=dict(log.get("Config") or {}), restart=restart,
+            healthcheck={k: v for k, v in health.items() if k in ("Test", "Interval", "Timeout", "StartPeriod", "Retries")
+                         and v} if health.get("Test") != ["NONE"] else {},
+            no_healthcheck=health.get("Test") == ["NONE"], init=bool(_field(host, "Init", bool, "HostConfig", False)),
+        )  # fmt: skip
+    except (TypeError, ValueError, AttributeError) as e:
+        raise ApiError(400, f"invalid container configuration: {e}") from None
+
+
+def _ipc(mode: str) -> str:
+    return "" if mode in ("private", "shareable") else mode
+
+
+def _mount(m) -> Mount:
+    if not isinstance(m, dict):
+        raise ApiError(400, "json: cannot unmarshal value into Go struct field HostConfig.Mounts of type mount.Mount")
+    tmpfs = m.get("TmpfsOptions") or {}
+    options = tuple(o for o in (f"size={tmpfs['SizeBytes']}" if tmpfs.get("SizeBytes") else "",
+                                f"mode={tmpfs['Mode']:o}" if tmpfs.get("Mode") else "") if o)  # fmt: skip
+    return Mount(type=m.get("Type") or "volume", target=m.get("Target") or "", source=m.get("Source") or "",
+                 read_only=bool(m.get("ReadOnly")), options=options)  # fmt: skip
+
+
+def create(engine, req: Request) -> Response:
+    name = req.arg("name")
+    if req.arg("platform") not in ("", "linux", "linux/amd64", "linux/arm64"):
+        raise ApiError(400, f"platform {req.arg('platform')} is not supported: berth runs the host's platform only")
+    opts = create_options(req.json(), name)
+    try:
+        opts.check()
+    except InvalidArgument as e:
+        raise ApiError(400, str(e)) from None
+    try:
+        engine.store.get(opts.image)
+    except Exception:  # noqa: BLE001 - Docker's own wording for a missing image at create
+        from berth.errors import NotFound
+
+        raise NotFound(f"No such image: {opts.image}") from None
+    c = engine.create(opts)
+    return json_response({"Id": c.id, "Warnings": []}, 201)
+
+
+def list_(engine, req: Request) -> Response:
+    from berth.engine import documents
+
+    filters = req.filters()
+    every = req.flag("all") or bool(filters)
+    containers = [c for c in engine.list(filters) if every or c.status == "running"]
+    limit = req.int_arg("limit", -1)
+    if limit is not None and limit > 0:
+        containers = containers[:limit]
+    published = engine.published_ports(containers)
+    return json_response([documents.container_summary(c, published.get(c.id), req.flag("size") and engine)
+                          for c in containers])  # fmt: skip
+
+
+def inspect(engine, req: Request, ref: str) -> Response:
+    doc = engine.inspect(ref)
+    if req.flag("size"):
+        own, image = engine.sizes(engine.get(ref))
+        doc["SizeRw"], doc["SizeRootFs"] = own, own + image
+    return json_response(doc)
+
+
+def start(engine, req: Request, ref: str) -> Response:
+    c = engine.get(ref)
+    if c.status == "running":
+        return Response(304, content_type="")
+    engine.start(c.id)
+    return no_content()
+
+
+def _timeout(req: Request) -> float | None:
+    t = req.int_arg("t")
+    if t is None:
+        t = req.int_arg("timeout")
+    return None if t is None or t < 0 else float(t)
+
+
+def stop(engine, req: Request, ref: str) -> Response:
+    c = engine.get(ref)
+    if c.status != "running":
+        return Response(304, content_type="")
+    engine.stop(c.id, _timeout(req), req.arg("signal"))
+    return no_content()
+
+
+def restart(engine, req: Request, ref: str) -> Response:
+    c = engine.get(ref)
+    if c.status == "running":
+        engine.stop(c.id, _timeout(req), req.arg("signal"))
+    engine.start(c.id)
+    return no_content()
+
+
+def kill(engine, req: Request, ref: str) -> Response:
+    c = engine.get(ref)
+    if c.status != "running":
+        raise FailedPrecondition(f"Cannot kill container: {ref}: Container {c.id} is not running")
+    engine.kill(c.id, req.arg("signal", "KILL"))
+    return no_content()
+
+
+def wait(engine, req: Request, ref: str) -> Stream:
+    """Docker's conditions: not-running (the default), next-exit, removed. The response's head
+    goes out at once and the body once the condition holds: the docker CLI sends `start` only
+    after the head of its `wait` has come (its `run`)."""
+    from berth.errors import BerthError, NotFound
+
+    condition = req.arg("condition", "not-running")
+    if condition not in ("not-running", "next-exit", "removed"):
+        raise ApiError(400, f"invalid condition: {condition!r}: not-running, next-exit or removed")
+    cid = engine.get(ref).id
+
+    def body():
+        try:
+            if condition == "next-exit":
+                while engine.get(cid).status != "running":  # not started yet: the exit of its next run
+                    time.sleep(0.02)
+            code = engine.wait(cid)
+            if condition == "removed":
+                while True:
+                    try:
+                        engine.get(cid)
+                    except NotFound:
+                        break
+                    time.sleep(0.02)
+            yield fastjson.dumps({"StatusCode": code, "Error": None}).encode() + b"\n"
+        except NotFound:  # removed meanwhile: Docker answers with the last code it knew
+            yield fastjson.dumps({"StatusCode": 0, "Error": None}).encode() + b"\n"
+        except BerthError as e:
+            yield fastjson.dumps({"StatusCode": -1, "Error": {"Message": str(e)}}).encode() + b"\n"
+
+    return Stream(body())
+
+
+def remove(engine, req: Request, ref: str) -> Response:
+    engine.remove(ref, force=req.flag("force"), volumes=req.flag("v"))
+    return no_content()
+
+
+def pause(engine, req: Request, ref: str) -> Response:
+    engine.pause(ref)
+    return no_content()
+
+
+def unpause(engine, req: Request, ref: str) -> Response:
+    engine.pause(ref, resume=True)
+    return no_content()
+
+
+def rename(engine, req: Request, ref: str) -> Response:
+    new = req.arg("name")
+    if not new:
+        raise ApiError(400, "a new name is required (name=...)")
+    engine.rename(ref, new)
+    return no_content()
+
+
+def top(engine, req: Request, ref: str) -> Response:
+    text = engine.top(ref, req.arg("ps_args", "-ef").split())
+    lines = [line for line in text.splitlines() if line.strip()]
+    titles = lines[0].split() if lines else []
+    processes = [line.split(None, len(titles) - 1) for line in lines[1:]] if titles else []
+    return json_response({"Titles": titles, "Processes": processes})
+
+
+def logs(engine, req: Request, ref: str) -> Stream:
+    """The log records as Docker sends them: framed by stream (8-byte headers) without a tty, as
+    they are with one."""
+    from berth.engine import logs as logs_
+
+    want_out, want_err = req.flag("stdout"), req.flag("stderr")
+    if not (want_out or want_err):
+        raise ApiError(400, "Bad parameters: you must choose at least one stream")
+    tail = req.arg("tail", "all")
+    if tail != "all" and not tail.lstrip("-").isdigit():
+        raise ApiError(400, f"invalid tail value {tail!r}: a number or all")
+    c = engine.get(ref)
+    tty = bool(c.config.get("tty"))
+    records = logs_.read(engine, c.id, follow=req.flag("follow"),
+                         tail=None if tail == "all" or int(tail) < 0 else int(tail),
+                         since=_time_arg(req, "since"), until=_time_arg(req, "until"))  # fmt: skip
+    stamps = req.flag("timestamps")
+
+    def chunks():
+        for r in records:
+            if (r.stream == "stdout" and not want_out) or (r.stream == "stderr" and not want_err):
+                continue
+            text = (f"{r.time} " if stamps else "") + r.text
+            data = text.encode()
+            yield data if tty else streams.frame(streams.STDERR if r.stream == "stderr" else streams.STDOUT, data)
+
+    kind = "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream"
+    return Stream(chunks(), kind)
+
+
+def _time_arg(req: Request, name: str) -> float | None:
+    value = req.arg(name)
+    if not value or value == "0":
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        from berth.clock import parse_rfc3339
+
+        t = parse_rfc3339(value)
+        if not t:
+            raise ApiError(400, f"invalid value for {name}: {value!r}") from None
+        return t

@@ -1,0 +1,264 @@
+"""HTTP/1.1 for the API server, on h11: one connection's requests in turn (keep-alive), bodies
+read whole up to a limit, responses whole, streamed (chunked), or the connection handed over
+raw after the response (Docker's hijack for attach and exec).
+
+h11 is a protocol state machine without I/O: this module owns the sockets, so a handler may
+take the raw connection over once its 101 or 200 is sent, which a framework built around
+its own event loop would not let it do."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterable, Iterator
+
+import h11
+
+from berth import fastjson
+from berth.errors import AlreadyExists, BerthError, FailedPrecondition, InvalidArgument, NotFound, Unsupported
+
+MAX_BODY = 64 << 20  # a request body larger than this (outside of streamed uploads) is refused
+MAX_HEADERS = 64 << 10
+CHUNK = 64 << 10
+
+
+class ApiError(Exception):
+    """An answer other than success, as Docker words it: `{"message": ...}` with the status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+_STATUS = {NotFound: 404, AlreadyExists: 409, FailedPrecondition: 409, InvalidArgument: 400, Unsupported: 501}
+
+
+def status_of(e: BerthError) -> int:
+    for cls in type(e).__mro__:
+        if cls in _STATUS:
+            return _STATUS[cls]
+    return 500
+
+
+class Request:
+    __slots__ = ("method", "path", "query", "headers", "body", "version", "stream")
+
+    def __init__(self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str],
+                 body: bytes, version: str, stream=None) -> None:  # fmt: skip
+        self.method, self.path, self.query, self.headers = method, path, query, headers
+        self.body, self.version, self.stream = body, version, stream
+
+    def json(self) -> dict:
+        if not self.body:
+            return {}
+        try:
+            doc = fastjson.loads(self.body)
+        except ValueError as e:
+            raise ApiError(400, f"invalid JSON: {e}") from None
+        if not isinstance(doc, dict):
+            raise ApiError(400, "invalid JSON: expected an object")
+        return doc
+
+    def arg(self, name: str, default: str = "") -> str:
+        values = self.query.get(name)
+        return values[-1] if values else default
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        value = self.arg(name)
+        if value == "":
+            return default
+        if value.lower() in ("1", "true", "yes"):
+            return True
+        if value.lower() in ("0", "false", "no"):
+            return False
+        raise ApiError(400, f"invalid boolean value for {name}: {value!r}")
+
+    def int_arg(self, name: str, default: int | None = None) -> int | None:
+        value = self.arg(name)
+        if value == "":
+            return default
+        try:
+            return int(value)
+        except ValueError:
+            raise ApiError(400, f"invalid value for {name}: {value!r}: an integer is expected") from None
+
+    def filters(self) -> dict[str, list[str]]:
+        """Docker's `filters` argument: {"key": ["value"]} or the older {"key": {"value": true}}."""
+        text = self.arg("filters")
+        if not text:
+            return {}
+        try:
+            doc = fastjson.loads(text)
+        except ValueError:
+            raise ApiError(400, f"invalid filter: {text!r} is not JSON") from None
+        if not isinstance(doc, dict):
+            raise ApiError(400, "invalid filter: expected an object")
+        out: dict[str, list[str]] = {}
+        for key, value in doc.items():
+            if isinstance(value, dict):
+                out[key] = [k for k, on in value.items() if on]
+            elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+                out[key] = list(value)
+            else:
+                raise ApiError(400, f"invalid filter {key!r}: expected a list of strings")
+        return out
+
+
+class Response:
+    __slots__ = ("status", "body", "content_type", "headers")
+
+    def __init__(self, status: int = 200, body: bytes = b"", content_type: str = "application/json",
+                 headers: list[tuple[str, str]] = ()) -> None:  # fmt: skip
+        self.status, self.body, self.content_type, self.headers = status, body, content_type, list(headers)
+
+
+def json_response(doc: object, status: int = 200) -> Response:
+    return Response(status, fastjson.dumps(doc).encode() + b"\n")
+
+
+def no_content() -> Response:
+    return Response(204, content_type="")
+
+
+class Stream:
+    """A body sent as it is made (chunked): the iterator is closed if the client goes away."""
+
+    __slots__ = ("chunks", "content_type", "status")
+
+    def __init__(self, chunks: Iterable[bytes], content_type: str = "application/json", status: int = 200) -> None:
+        self.chunks, self.content_type, self.status = chunks, content_type, status
+
+
+class Hijack:
+    """The connection taken over after the response's head: `take(sock, leftover)` owns the raw
+    socket until it returns (Docker's attach and exec start)."""
+
+    __slots__ = ("take", "content_type")
+
+    def __init__(self, take: Callable[[socket.socket, bytes], None],
+                 content_type: str = "application/vnd.docker.raw-stream") -> None:  # fmt: skip
+        self.take, self.content_type = take, content_type
+
+
+def _headers(content_type: str, extra: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    out = [("Server", "berth"), ("Api-Version", "1.51")]
+    if content_type:
+        out.append(("Content-Type", content_type))
+    return out + extra
+
+
+class Connection:
+    """One client's connection: requests in turn until it closes or a handler takes it over."""
+
+    def __init__(self, sock: socket.socket, dispatch: Callable[[Request], object], split_version) -> None:
+        self.sock = sock
+        self.dispatch = dispatch
+        self.split_version = split_version  # path -> (version, path without its /vX.Y prefix)
+        self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADERS)
+
+    def _next(self):
+        while True:
+            event = self.h11.next_event()
+            if event is not h11.NEED_DATA:
+                return event
+            data = self.sock.recv(CHUNK)
+            self.h11.receive_data(data)
+
+    def _send(self, event) -> None:
+        data = self.h11.send(event)
+        if data:
+            self.sock.sendall(data)
+
+    def serve(self) -> None:
+        try:
+            while True:
+                event = self._next()
+                if isinstance(event, h11.ConnectionClosed | type(None)):
+                    return
+                if not isinstance(event, h11.Request):
+                    return
+                if not self._answer(event):
+                    return
+                if self.h11.our_state is h11.MUST_CLOSE or self.h11.their_state is h11.MUST_CLOSE:
+                    return
+                self.h11.start_next_cycle()
+        except (h11.RemoteProtocolError, ConnectionError, OSError):
+            return
+        finally:
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+
+    def _read_body(self) -> bytes:
+        parts, size = [], 0
+        while True:
+            event = self._next()
+            if isinstance(event, h11.Data):
+                size += len(event.data)
+                if size > MAX_BODY:
+                    raise ApiError(413, f"request body too large (more than {MAX_BODY} bytes)")
+                parts.append(event.data)
+            elif isinstance(event, h11.EndOfMessage):
+                return b"".join(parts)
+            else:
+                raise ApiError(400, "the request ended before its body")
+
+    def _answer(self, req: h11.Request) -> bool:
+        """Answer one request; False once the connection is no longer ours to go on with."""
+        from urllib.parse import parse_qs, unquote, urlsplit
+
+        target = req.target.decode("latin-1")
+        parts = urlsplit(target)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in req.headers}
+        try:
+            body = self._read_body()
+            version, path = self.split_version(unquote(parts.path))
+            request = Request(req.method.decode(), path, parse_qs(parts.query, keep_blank_values=True), headers,
+                              body, version)  # fmt: skip
+            result = self.dispatch(request)
+        except ApiError as e:
+            result = _error(e.status, str(e))
+        except BerthError as e:
+            result = _error(status_of(e), str(e))
+        except Exception as e:  # noqa: BLE001 - the server's edge: a handler's bug is a 500, the server goes on
+            result = _error(500, f"internal error: {type(e).__name__}: {e}")
+        if isinstance(result, Hijack):
+            return self._hijack(result, "upgrade" in headers.get("connection", "").lower())
+        if isinstance(result, Stream):
+            return self._stream(result)
+        self._send(h11.Response(status_code=result.status, headers=_headers(result.content_type, result.headers
+                                + [("Content-Length", str(len(result.body)))])))  # fmt: skip
+        if result.body and req.method != b"HEAD":
+            self._send(h11.Data(data=result.body))
+        self._send(h11.EndOfMessage())
+        return True
+
+    def _stream(self, result: Stream) -> bool:
+        chunks: Iterator[bytes] = iter(result.chunks)
+        try:
+            self._send(h11.Response(status_code=result.status, headers=_headers(result.content_type, [])))
+            for chunk in chunks:
+                if chunk:
+                    self._send(h11.Data(data=chunk))
+            self._send(h11.EndOfMessage())
+            return True
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()  # a client gone mid-stream: the generator's own cleanup runs now
+
+    def _hijack(self, result: Hijack, upgrade: bool) -> bool:
+        head = _headers(result.content_type, [])
+        if upgrade:
+            self._send(h11.InformationalResponse(status_code=101, headers=head + [("Connection", "Upgrade"),
+                                                                                 ("Upgrade", "tcp")]))  # fmt: skip
+            leftover = self.h11.trailing_data[0]
+        else:  # old clients: a 200 whose body is the raw stream, until either side closes
+            self.sock.sendall(b"HTTP/1.1 200 OK\r\n" + b"".join(f"{k}: {v}\r\n".encode() for k, v in head) + b"\r\n")
+            leftover = b""
+        result.take(self.sock, leftover)
+        return False
+
+
+def _error(status: int, message: str) -> Response:
+    return json_response({"message": message}, status)

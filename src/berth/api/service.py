@@ -1,0 +1,54 @@
+"""`berth system service [--time SECONDS] [URI]`: podman's command, serving the Docker Engine
+API until stopped (SIGTERM, SIGINT) or idle for --time seconds (0: never; 5 by default, as
+podman's)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+from berth.argv import INT, Option, parse
+from berth.errors import BerthError, InvalidArgument
+
+OPTIONS = [Option("time,t", INT, 5, help="seconds without a client before the service exits (0: never)")]
+
+
+def main(global_opts: dict, argv: list[str]) -> int:
+    from berth.api.server import DEFAULT_URI, Service, listen
+    from berth.engine.engine import Engine
+
+    try:
+        opts, args = parse(argv, OPTIONS)
+        if len(args) > 1:
+            raise InvalidArgument('"system service" accepts at most one argument: the URI to listen on')
+        if opts["time"] < 0:
+            raise InvalidArgument("--time must be 0 (never) or a number of seconds")
+        uri = args[0] if args else DEFAULT_URI
+        root = global_opts["root"] or os.environ.get("BERTH_ROOT") or "/var/lib/berth"
+        if global_opts["runtime"]:
+            os.environ["BERTH_RUNTIME"] = global_opts["runtime"]
+        sock = listen(uri)
+    except BerthError as e:
+        sys.stderr.write(f"Error: {e}\n")
+        return e.exit_code
+    except OSError as e:
+        sys.stderr.write(f"Error: {uri}: {e.strerror or e}\n")
+        return 1
+    engine = Engine(root)
+    service = Service(engine, sock, float(opts["time"]))
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: service.stop())
+    sys.stderr.write(f"berth: serving the Docker API on {uri}\nexport DOCKER_HOST={uri}\n")
+    sys.stderr.flush()
+    try:
+        service.serve()
+    finally:
+        sock.close()
+        if uri.startswith("unix://") and not os.environ.get("LISTEN_FDS"):
+            try:
+                os.unlink(uri[len("unix://") :])
+            except FileNotFoundError:
+                pass
+        engine.close()
+    return 0

@@ -1,0 +1,25 @@
+"""The `berth` program: which front end a command line is for. `berth system service` serves
+the Docker Engine API (berth.api.service); everything else is the CLI (berth.cli.main). Above
+every front end, so that the CLI never imports a server, nor a server the CLI."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    from berth.argv import parse
+    from berth.cli.main import GLOBAL
+    from berth.cli.main import main as cli
+    from berth.errors import BerthError
+
+    try:
+        opts, rest = parse(argv, GLOBAL)
+    except BerthError:
+        return cli(argv)  # the CLI says what is wrong with it
+    if rest[:2] != ["system", "service"] or opts["help"]:
+        return cli(argv)
+    from berth.api.service import main as serve
+
+    return serve(opts, rest[2:])

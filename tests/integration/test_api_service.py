@@ -1,0 +1,219 @@
+"""`berth system service`: the Docker Engine API on a unix socket, driven by real clients (the
+docker SDK for Python, Debian's docker CLI) and by raw HTTP for what clients never send (bad
+bodies, unknown paths, versions out of range), plus a client gone mid-stream and the service
+killed and started again while its containers run on."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+
+import pytest
+
+from tests.conftest import BIN, wait_for
+
+pytestmark = pytest.mark.root
+
+docker = pytest.importorskip("docker")
+
+
+class Service:
+    def __init__(self, root: str, sock: str) -> None:
+        self.root, self.sock = root, sock
+        self.proc = subprocess.Popen([str(BIN / "berth"), "--root", root, "system", "service", "--time", "0",
+                                      f"unix://{sock}"], stderr=subprocess.PIPE, text=True)  # fmt: skip
+        assert wait_for(lambda: self.answers() or self.proc.poll() is not None, 20), "no socket"
+        assert self.proc.poll() is None, self.proc.stderr.read()
+
+    def answers(self) -> bool:
+        """Serving (a socket file alone may be a killed service's)."""
+        try:
+            return request(self.sock, "GET", "/_ping")[0] == 200
+        except OSError:
+            return False
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        self.proc.send_signal(sig)
+        return self.proc.wait(20)
+
+
+class UnixHTTP(http.client.HTTPConnection):
+    def __init__(self, path: str) -> None:
+        super().__init__("localhost", timeout=30)
+        self.path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(self.path)
+
+
+def request(sock: str, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+    conn = UnixHTTP(sock)
+    try:
+        conn.request(method, path, body=body, headers={"Content-Type": "application/json"} if body else {})
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def service(berth, tmp_path):
+    s = Service(berth.root, str(tmp_path / "berth.sock"))
+    yield s
+    if s.proc.poll() is None:
+        assert s.stop() == 0
+    assert not os.path.exists(s.sock), "the socket was left behind"
+
+
+@pytest.fixture
+def client(service):
+    c = docker.DockerClient(base_url=f"unix://{service.sock}", version="auto", timeout=60)
+    yield c
+    c.close()
+
+
+def test_ping_version_info_and_the_socket(service, client):
+    assert client.ping() is True
+    v = client.version()
+    assert v["ApiVersion"] == "1.51" and v["MinAPIVersion"] == "1.24" and v["Os"] == "linux"
+    assert client.info()["OSType"] == "linux"
+    assert oct(os.stat(service.sock).st_mode & 0o777) == "0o660"
+    status, _ = request(service.sock, "HEAD", "/_ping")
+    assert status == 200
+
+
+def test_the_sdk_runs_a_container_and_berth_sees_it(berth, client):
+    c = client.containers.run("busybox", ["sh", "-c", "echo out; echo err >&2; exit 3"], name="api-sdk",
+                              network_mode="none", labels={"made": "by-sdk"}, detach=True)  # fmt: skip
+    assert c.wait(timeout=30)["StatusCode"] == 3
+    assert c.logs(stdout=True, stderr=False) == b"out\n"
+    assert c.logs(stdout=False, stderr=True) == b"err\n"
+    assert "api-sdk" in berth("ps", "-a", "--format", "{{.Names}}").stdout.split()
+    listed = client.containers.list(all=True, filters={"label": "made=by-sdk"})
+    assert [x.name for x in listed] == ["api-sdk"] and listed[0].status == "exited"
+    assert client.containers.get("api-sdk").attrs["State"]["ExitCode"] == 3
+    c.remove()
+    assert "api-sdk" not in berth("ps", "-a").stdout
+
+
+def test_create_reads_dockers_host_config(berth, client, tmp_path):
+    (tmp_path / "h").mkdir()
+    (tmp_path / "h" / "f").write_text("from the host\n")
+    c = client.containers.create(
+        "busybox", ["sh", "-c", "cat /h/f; grep -c ' /t tmpfs ' /proc/mounts; ulimit -n; cat /data/x 2>/dev/null; echo x > /data/x"],
+        network_mode="none", volumes={str(tmp_path / "h"): {"bind": "/h", "mode": "ro"}, "api-vol": {"bind": "/data"}},
+        tmpfs={"/t": "size=1m"}, ulimits=[docker.types.Ulimit(name="nofile", soft=300, hard=400)],
+        restart_policy={"Name": "on-failure", "MaximumRetryCount": 1}, environment={"A": "1"}, working_dir="/tmp",
+    )  # fmt: skip
+    c.start()
+    assert c.wait(timeout=30)["StatusCode"] == 0
+    assert c.logs() == b"from the host\n1\n300\n"
+    host = client.api.inspect_container(c.id)["HostConfig"]
+    assert host["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 1}
+    assert host["Ulimits"] == [{"Name": "nofile", "Hard": 400, "Soft": 300}] and host["Tmpfs"] == {"/t": "size=1m"}
+    assert berth("inspect", "-f", "{{.Config.WorkingDir}}", c.id).stdout.strip() == "/tmp"
+    c.remove(v=True)
+    berth("volume", "rm", "api-vol")
+
+
+def test_lifecycle_calls(client):
+    c = client.containers.run("busybox", ["sleep", "30"], network_mode="none", detach=True, name="api-life")
+    assert c.status in ("created", "running")
+    c.reload()
+    assert c.status == "running"
+    assert c.top()["Titles"][0] == "UID" and any("sleep" in " ".join(p) for p in c.top()["Processes"])
+    c.pause()
+    c.reload()
+    assert c.status == "paused"
+    c.unpause()
+    c.rename("api-life2")
+    c.kill(signal="KILL")  # (sleep as PID 1 ignores TERM, in docker too)
+    assert c.wait(timeout=30)["StatusCode"] == 137
+    with pytest.raises(docker.errors.APIError) as e:
+        c.kill()
+    assert e.value.status_code == 409 and "is not running" in str(e.value)
+    c.start()
+    c.stop(timeout=1)
+    c.remove(force=True)
+    with pytest.raises(docker.errors.NotFound):
+        client.containers.get("api-life2")
+
+
+def test_images(client, berth):
+    names = [t for i in client.images.list() for t in i.tags]
+    assert "busybox:latest" in names
+    img = client.images.get("busybox")
+    assert img.id.startswith("sha256:") and img.attrs["Id"] == img.id
+    img.tag("api-test/bb", "one")
+    assert "api-test/bb:one" in [t for i in client.images.list() for t in i.tags]
+    client.images.remove("api-test/bb:one")
+    assert "api-test/bb" not in berth("images").stdout
+    assert client.images.get("busybox").history()[0]["Id"] == img.id
+
+
+def test_the_docker_cli_drives_the_service(service, berth):
+    env = dict(os.environ, DOCKER_HOST=f"unix://{service.sock}")
+
+    def docker_cli(*args):
+        return subprocess.run(["docker", *args], env=env, capture_output=True, text=True, timeout=60)
+
+    out = docker_cli("run", "-d", "--name", "cli-made", "--network", "none", "busybox", "sleep", "30")
+    assert out.returncode == 0, out.stderr
+    cid = out.stdout.strip()
+    assert docker_cli("ps", "--format", "{{.Names}} {{.Status}}").stdout.startswith("cli-made Up")
+    assert docker_cli("inspect", "-f", "{{.State.Running}} {{.Id}}", "cli-made").stdout.split() == ["true", cid]
+    assert "busybox" in docker_cli("images").stdout
+    assert docker_cli("rm", "-f", "cli-made").returncode == 0
+    assert "cli-made" not in berth("ps", "-a").stdout
+    gone = docker_cli("inspect", "cli-made")
+    assert gone.returncode == 1 and "No such object: cli-made" in gone.stderr  # the CLI's words, as with dockerd
+
+
+@pytest.mark.parametrize("method, path, body, status, message", [
+    ("POST", "/v1.41/containers/create", b"{not json", 400, "invalid JSON"),
+    ("POST", "/v1.41/containers/create", b'{"Image": "busybox", "Cmd": 7}', 400,
+     "json: cannot unmarshal number into Go struct field ContainerConfigWrapper.Cmd"),
+    ("POST", "/v1.41/containers/create", b'{"Cmd": ["true"]}', 400, "no image was specified"),
+    ("POST", "/v1.41/containers/create", b'{"Image": "nosuch/image"}', 404, "No such image: nosuch/image"),
+    ("POST", "/v1.41/containers/create", b'{"Image": "busybox", "HostConfig": {"Binds": ["a:b"]}}', 400,
+     "invalid volume specification: 'a:b'"),
+    ("POST", "/v1.41/containers/create", b'{"Image": "busybox", "HostConfig": {"Mounts": [{"Type": "nfs", "Target": "/x"}]}}',
+     400, "mount type unknown: 'nfs'"),
+    ("GET", "/v1.41/containers/nosuch/json", None, 404, "No such container: nosuch"),
+    ("GET", "/v1.41/containers/json?filters=%7Bbad", None, 400, "invalid filter"),
+    ("GET", "/v1.41/nowhere", None, 404, "page not found"),
+    ("GET", "/v9.99/version", None, 400, "client version 9.99 is too new"),
+    ("GET", "/v1.12/version", None, 400, "client version 1.12 is too old"),
+    ("POST", "/v1.41/containers/nosuch/wait?condition=sometimes", None, 400, "invalid condition"),
+])  # fmt: skip
+def test_bad_requests_get_dockers_status_and_message(service, method, path, body, status, message):
+    got, raw = request(service.sock, method, path, body)
+    assert got == status, raw
+    assert message in json.loads(raw)["message"]
+
+
+def test_a_client_gone_mid_stream_and_a_killed_service(berth, service, client, tmp_path):
+    c = client.containers.run("busybox", ["sh", "-c", "while true; do echo tick; sleep 0.2; done"],
+                              network_mode="none", detach=True, name="api-follow")  # fmt: skip
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(service.sock)
+    s.sendall(f"GET /v1.41/containers/{c.id}/logs?follow=1&stdout=1 HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    assert b"tick" in s.recv(4096) + s.recv(4096)
+    s.close()  # gone mid-stream: the service goes on
+    assert client.ping()
+    service.proc.kill()  # SIGKILL: the container runs on, and a new service finds it
+    service.proc.wait(10)
+    assert berth("inspect", "-f", "{{.State.Running}}", "api-follow").stdout.strip() == "true"
+    again = Service(berth.root, service.sock)
+    try:
+        fresh = docker.DockerClient(base_url=f"unix://{service.sock}", version="auto")
+        assert fresh.containers.get("api-follow").status == "running"
+        fresh.containers.get("api-follow").remove(force=True)
+        fresh.close()
+    finally:
+        service.proc = again.proc
