@@ -217,3 +217,31 @@ def test_a_client_gone_mid_stream_and_a_killed_service(berth, service, client, t
         fresh.close()
     finally:
         service.proc = again.proc
+
+
+def test_exec_through_the_sdk_and_the_cli(service, client):
+    c = client.containers.run("busybox", ["sleep", "60"], network_mode="none", detach=True, name="api-exec")
+    try:
+        code, (out, err) = c.exec_run(["sh", "-c", "echo to-out; echo to-err >&2; exit 4"], demux=True)
+        assert (code, out, err) == (4, b"to-out\n", b"to-err\n")
+        code, out = c.exec_run(["sh", "-c", "tty; echo $A"], tty=True, environment={"A": "from-env"})
+        assert code == 0 and out.replace(b"\r", b"").splitlines()[1:] == [b"from-env"], out
+        assert out.startswith(b"/dev/pts/"), out
+        code, out = c.exec_run(["nosuch-command"])
+        assert code in (126, 127) and b"executable file not found" in out, (code, out)
+        env = dict(os.environ, DOCKER_HOST=f"unix://{service.sock}")
+        ps = subprocess.run(["docker", "exec", "api-exec", "ps"], env=env, capture_output=True, text=True, timeout=60)
+        assert ps.returncode == 0 and "sleep 60" in ps.stdout, ps.stderr
+        piped = subprocess.run(["docker", "exec", "-i", "api-exec", "sh", "-c", "tr a-z A-Z; exit 5"], input="shout\n",
+                               env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert (piped.returncode, piped.stdout) == (5, "SHOUT\n"), piped.stderr
+        exec_id = client.api.exec_create(c.id, ["true"])["Id"]
+        client.api.exec_start(exec_id)
+        assert client.api.exec_inspect(exec_id)["ExitCode"] == 0
+        with pytest.raises(docker.errors.APIError) as e:
+            client.api.exec_start(exec_id)
+        assert e.value.status_code == 409
+    finally:
+        c.remove(force=True)
+    with pytest.raises(docker.errors.NotFound):
+        client.api.exec_inspect("0" * 64)

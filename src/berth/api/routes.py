@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from berth.api import containers, images, system
+from berth.api import containers, execs, images, system
 from berth.api.http import ApiError, Request
 
 MIN_VERSION, MAX_VERSION = "1.24", "1.51"
@@ -51,6 +51,9 @@ TABLE = [
     ("GET", rf"/containers/{_NAME}/logs", containers.logs),
     ("GET", rf"/containers/{_NAME}/top", containers.top),
     ("DELETE", rf"/containers/{_NAME}", containers.remove),
+    ("POST", rf"/containers/{_NAME}/exec", execs.create),
+    ("POST", r"/exec/(?P<exec_id>[0-9a-f]+)/start", execs.start),
+    ("GET", r"/exec/(?P<exec_id>[0-9a-f]+)/json", execs.inspect),
     ("GET", r"/images/json", images.list_),
     ("GET", rf"/images/{_IMAGE}/json", images.inspect),
     ("GET", rf"/images/{_IMAGE}/history", images.history),

@@ -14,6 +14,29 @@ from berth.errors import FailedPrecondition, InvalidArgument
 
 def run(engine, ref: str, args: list[str], env: list[str], user: str, workdir: str, detach: bool, tty: bool,
         privileged: bool) -> int:  # fmt: skip
+    """On this process's stdio: the exit code (128+N for a signal)."""
+    argv = command(engine, ref, args, env, user, workdir, detach, tty, privileged)
+    # posix_spawn, not subprocess: exec is a hot path and subprocess costs ~6 ms to import
+    pid = os.posix_spawn(argv[0], argv, os.environ)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+
+
+def start(engine, ref: str, args: list[str], env: list[str], user: str, workdir: str, tty: bool, privileged: bool,
+          stdin: int | None, stdout: int | None, stderr: int | None):  # fmt: skip
+    """With these fds as its stdio (a server's sockets or pipes; None: /dev/null; with `tty`, the
+    runtime proxies the pty to them): the runtime's process (berth.foreground.Child), for the
+    caller to wait for."""
+    from berth.foreground import DEVNULL, spawn
+
+    stdio = [DEVNULL if fd is None else fd for fd in (stdin, stdout, stderr)]
+    return spawn(command(engine, ref, args, env, user, workdir, False, tty, privileged), *stdio)
+
+
+def command(engine, ref: str, args: list[str], env: list[str], user: str, workdir: str, detach: bool, tty: bool,
+            privileged: bool) -> list[str]:  # fmt: skip
+    """The runtime's `exec` argv, after Docker's checks: a running container, a command that
+    exists in it (126 and 127 as ExecStartError before anything runs)."""
     c = engine.get(ref)
     if c.status != RUNNING:
         raise FailedPrecondition(f"Container {c.id} is not running")
@@ -36,11 +59,8 @@ def run(engine, ref: str, args: list[str], env: list[str], user: str, workdir: s
     if detach:
         argv.append("--detach")
     if tty:
-        argv.append("--tty")  # berth-runtime proxies the pty to our stdio itself
-    # posix_spawn, not subprocess: exec is a hot path and subprocess costs ~6 ms to import
-    pid = os.posix_spawn(argv[0], [*argv, c.id, *args], os.environ)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+        argv.append("--tty")  # berth-runtime proxies the pty to its stdio itself
+    return [*argv, c.id, *args]
 
 
 def _check_executable(c, name: str, extra_env: list[str] | tuple[str, ...]) -> None:
