@@ -245,3 +245,22 @@ def test_exec_through_the_sdk_and_the_cli(service, client):
         c.remove(force=True)
     with pytest.raises(docker.errors.NotFound):
         client.api.exec_inspect("0" * 64)
+
+
+def test_docker_run_in_the_foreground(service, berth):
+    """docker run attaches before it starts: nothing the container writes is missed, the exit code
+    is the container's, stdin reaches it, and --rm removes it."""
+    env = dict(os.environ, DOCKER_HOST=f"unix://{service.sock}")
+
+    def docker_cli(*args, stdin=None):
+        return subprocess.run(["docker", *args], env=env, input=stdin, capture_output=True, text=True, timeout=60)
+
+    out = docker_cli(
+        "run", "--name", "fg", "--network", "none", "busybox", "sh", "-c", "echo hi; echo oops >&2; exit 3"
+    )
+    assert (out.returncode, out.stdout, out.stderr) == (3, "hi\n", "oops\n")
+    assert berth("inspect", "-f", "{{.State.ExitCode}}", "fg").stdout.strip() == "3"
+    berth("rm", "fg")
+    piped = docker_cli("run", "--rm", "-i", "--network", "none", "busybox", "tr", "a-z", "A-Z", stdin="piped in\n")
+    assert (piped.returncode, piped.stdout) == (0, "PIPED IN\n"), piped.stderr
+    assert wait_for(lambda: berth("ps", "-aq").stdout.strip() == "", 10), berth("ps", "-a").stdout

@@ -183,10 +183,13 @@ def inspect(engine, req: Request, ref: str) -> Response:
 
 
 def start(engine, req: Request, ref: str) -> Response:
+    from berth.api import attach
+
     c = engine.get(ref)
     if c.status == "running":
         return Response(304, content_type="")
-    engine.start(c.id)
+    if not attach.start_waiting(engine, c.id):  # a client attached before the start is let in first
+        engine.start(c.id)
     return no_content()
 
 

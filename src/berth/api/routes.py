@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from berth.api import containers, execs, images, system
+from berth.api import attach, containers, execs, images, system
 from berth.api.http import ApiError, Request
 
 MIN_VERSION, MAX_VERSION = "1.24", "1.51"
@@ -52,6 +52,7 @@ TABLE = [
     ("GET", rf"/containers/{_NAME}/top", containers.top),
     ("DELETE", rf"/containers/{_NAME}", containers.remove),
     ("POST", rf"/containers/{_NAME}/exec", execs.create),
+    ("POST", rf"/containers/{_NAME}/attach", attach.attach),
     ("POST", r"/exec/(?P<exec_id>[0-9a-f]+)/start", execs.start),
     ("GET", r"/exec/(?P<exec_id>[0-9a-f]+)/json", execs.inspect),
     ("GET", r"/images/json", images.list_),

@@ -8,6 +8,7 @@ import sys
 
 from berth.argv import BOOL, STR, Option, parse
 from berth.engine.attach import DEFAULT_DETACH_KEYS, Detached, Terminated, detach_keys, pump
+from berth.engine.autoremove import remove_exited
 from berth.errors import InvalidArgument
 
 OPTIONS = [
@@ -50,18 +51,6 @@ def attach(engine, argv: list[str]) -> int:
     if c.config.get("autoRemove"):
         remove_exited(engine, c.id)  # the monitor leaves that to a client that saw the exit
     return code
-
-
-def remove_exited(engine, ref: str) -> None:
-    """--rm, by a client that saw the container exit; detached from, it runs on (its monitor
-    removes it later), and another client may have been first."""
-    from berth.errors import NotFound
-
-    try:
-        if engine.get(ref).status != "running":
-            engine.remove(ref, force=True, volumes=True)  # its anonymous volumes too, as docker's
-    except NotFound:
-        pass
 
 
 def run_attached(engine, ref: str, keys_spec: str = "", sig_proxy: bool = True, stdin: bool | None = None) -> int:

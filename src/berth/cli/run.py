@@ -305,7 +305,7 @@ def main(engine, argv: list[str]) -> int:
         engine.remove(c.id, force=True, volumes=True)  # a container that could not start is not left behind
         raise
     if options.auto_remove:
-        from berth.cli.attach import remove_exited
+        from berth.engine.autoremove import remove_exited
 
         remove_exited(engine, c.id)
     return code
