@@ -233,12 +233,18 @@ def wait(engine, req: Request, ref: str) -> Stream:
     condition = req.arg("condition", "not-running")
     if condition not in ("not-running", "next-exit", "removed"):
         raise ApiError(400, f"invalid condition: {condition!r}: not-running, next-exit or removed")
-    cid = engine.get(ref).id
+    c = engine.get(ref)
+    cid, last_exit = c.id, c.exit if c.status != "running" else None
 
     def body():
         try:
             if condition == "next-exit":
-                while engine.get(cid).status != "running":  # not started yet: the exit of its next run
+                # the exit of its next run: a run may start and end between two looks, so the exit
+                # record is compared, never the state alone
+                while True:
+                    now = engine.get(cid)
+                    if now.status == "running" or (now.exit is not None and now.exit != last_exit):
+                        break
                     time.sleep(0.02)
             code = engine.wait(cid)
             if condition == "removed":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 from berth import streams
 from berth.api.http import ApiError, Hijack, Request, Response, json_response
@@ -86,6 +87,15 @@ def start(engine, req: Request, exec_id: str):
                   "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream")  # fmt: skip
 
 
+def _failed_to_start(sock, message: bytes) -> None:
+    """An exec that could not start says why on its stream, as dockerd's does. Not together with
+    the response's head: clients read the head through a buffered reader and take the raw socket
+    over after it, so bytes that came with the head are lost to them (dockerd's message follows
+    runc's failure, tens of ms later)."""
+    time.sleep(0.05)
+    sock.sendall(message)
+
+
 def _code(status: int) -> int:
     return 128 - status if status < 0 else status
 
@@ -103,7 +113,7 @@ def _attached(record: dict, launch, tty: bool, sock, leftover: bytes) -> None:
             try:
                 child = launch(fd, fd, fd)
             except ExecStartError as e:
-                sock.sendall(f"{e}\r\n".encode())
+                _failed_to_start(sock, f"{e}\r\n".encode())
                 _finish(record, 126)
                 return
             record["Pid"] = child.pid
@@ -125,7 +135,7 @@ def _piped(record: dict, launch, sock, leftover: bytes) -> None:
     try:
         child = launch(in_r if in_r >= 0 else None, out_w, err_w)
     except ExecStartError as e:
-        sock.sendall(streams.frame(streams.STDERR, f"{e}\n".encode()))
+        _failed_to_start(sock, streams.frame(streams.STDERR, f"{e}\n".encode()))
         _finish(record, 126)
         for fd in (in_r, in_w, out_r, out_w, err_r, err_w):
             if fd >= 0:
