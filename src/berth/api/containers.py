@@ -10,7 +10,7 @@ import time
 from berth import fastjson, streams
 from berth.api.http import ApiError, Request, Response, Stream, json_response, no_content
 from berth.engine.options import CreateOptions, DeviceMapping, Mount, PortBinding, RestartPolicy, Ulimit
-from berth.errors import FailedPrecondition, InvalidArgument
+from berth.errors import FailedPrecondition
 
 _GO = {str: "string", int: "number", bool: "bool", list: "array", dict: "object", float: "number"}
 
@@ -145,17 +145,7 @@ def create(engine, req: Request) -> Response:
     name = req.arg("name")
     if req.arg("platform") not in ("", "linux", "linux/amd64", "linux/arm64"):
         raise ApiError(400, f"platform {req.arg('platform')} is not supported: berth runs the host's platform only")
-    opts = create_options(req.json(), name)
-    try:
-        opts.check()
-    except InvalidArgument as e:
-        raise ApiError(400, str(e)) from None
-    try:
-        engine.store.get(opts.image)
-    except Exception:  # noqa: BLE001 - Docker's own wording for a missing image at create
-        from berth.errors import NotFound
-
-        raise NotFound(f"No such image: {opts.image}") from None
+    opts = create_options(req.json(), name)  # checked, and its image looked up, by the engine
     c = engine.create(opts)
     return json_response({"Id": c.id, "Warnings": []}, 201)
 

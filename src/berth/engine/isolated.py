@@ -66,13 +66,12 @@ def _start(target: str, kwargs: dict, out_w: int, result_w: int) -> int:
         if pid == 0:
             _child(target, kwargs, out_w, result_w)  # never returns
         return pid
-    from berth.foreground import Prestarted
-
     # the request goes over a socket, not in argv: a request (a build's options, a Dockerfile)
     # may be larger than the kernel lets an argv be
-    package = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    code = f"import sys; sys.path.insert(0, {package!r}); from berth.engine.isolated import main; main()"
-    child = Prestarted([sys.executable, "-S", "-c", code])
+    from berth.engine.starting import program
+    from berth.foreground import Prestarted
+
+    child = Prestarted(program("berth.engine.isolated"))
     child.start([fastjson.dumps({"target": target, "kwargs": kwargs})], [result_w] + ([out_w] if out_w >= 0 else []))
     return child.child.pid
 
