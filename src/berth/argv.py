@@ -85,3 +85,14 @@ def usage(options: list[Option]) -> str:
         arg = "" if opt.kind == BOOL else " value"
         lines.append(f"   {names}{arg:<8} {opt.help}")
     return "\n".join(lines)
+
+
+def filters(items: list[str]) -> dict[str, list[str]]:
+    """Docker's repeated `--filter key=value` as {key: [values]} (a key's values are alternatives)."""
+    out: dict[str, list[str]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise InvalidArgument(f"bad format of filter (expected name=value): {item}")
+        out.setdefault(key, []).append(value)
+    return out

@@ -74,3 +74,22 @@ def human_duration(seconds: float) -> str:
     if hours < 24 * 365 * 2:
         return f"{hours // 24 // 30} months"
     return f"{hours // 24 // 365} years"
+
+
+_SIZES = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
+
+
+def human_size(n: float, precision: int = 3) -> str:
+    """go-units' HumanSize: 13300000 -> '13.3MB', decimal units, `precision` significant digits."""
+    i = 0
+    while n >= 1000 and i < len(_SIZES) - 1:
+        n /= 1000
+        i += 1
+    return f"{n:.{precision}g}{_SIZES[i]}"
+
+
+def progress_bar(current: int, total: int, width: int = 50) -> str:
+    """Docker's transfer bar: '[=====>      ] 1.2MB/3.4MB'."""
+    filled = width * current // total if total else 0
+    bar = "=" * max(filled - 1, 0) + (">" if filled < width else "=")
+    return f"[{bar:<{width}}] {human_size(current)}/{human_size(total)}"

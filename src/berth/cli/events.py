@@ -7,6 +7,7 @@ import sys
 
 from berth import fastjson
 from berth.argv import LIST, STR, Option, parse
+from berth.argv import filters as argv_filters
 from berth.clock import rfc3339_ns
 from berth.errors import InvalidArgument
 
@@ -33,12 +34,7 @@ def main(engine, argv: list[str]) -> int:
 
     since = _when(opts["since"], "since") if opts["since"] else None
     until = _when(opts["until"], "until") if opts["until"] else None
-    filters: dict[str, list[str]] = {}
-    for item in opts["filter"]:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise InvalidArgument(f"invalid filter '{item}'")
-        filters.setdefault(key, []).append(value)
+    filters = argv_filters(opts["filter"])
     from berth.engine.events import stream
 
     try:

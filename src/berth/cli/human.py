@@ -6,17 +6,9 @@ import time
 
 from berth.clock import parse_rfc3339 as parse_time
 from berth.units import human_duration as duration
+from berth.units import human_size
 
-_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
-
-
-def size(n: float, precision: int = 3) -> str:
-    """13300000 -> '13.3MB': decimal units, `precision` significant digits."""
-    i = 0
-    while n >= 1000 and i < len(_UNITS) - 1:
-        n /= 1000
-        i += 1
-    return f"{n:.{precision}g}{_UNITS[i]}"
+size = human_size  # the CLI's name for it
 
 
 def since(rfc3339: str) -> str:

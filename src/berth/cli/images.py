@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 
 from berth import fastjson
-from berth.argv import BOOL, LIST, STR, Option, parse
+from berth.argv import BOOL, LIST, STR, Option, filters, parse
 from berth.cli import human
 from berth.errors import InvalidArgument
 from berth.tables import render
@@ -24,19 +24,9 @@ OPTIONS = [
 ]
 
 
-def _filters(given: list[str]) -> dict[str, list[str]]:
-    filters: dict[str, list[str]] = {}
-    for item in given:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise InvalidArgument(f"bad format of filter (expected name=value): {item}")
-        filters.setdefault(key, []).append(value)
-    return filters
-
-
 def rows(engine, opts: dict, match: str) -> list[dict]:
     out = []
-    for image in engine.images.list(_filters(opts["filter"]), match):
+    for image in engine.images.list(filters(opts["filter"]), match):
         for repo, tag in image.names or [("<none>", "<none>")]:
             out.append({
                 "Containers": "N/A", "CreatedAt": image.created, "CreatedSince": human.since(image.created),

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import sys
 
 from berth import fastjson
 from berth.argv import BOOL, LIST, STR, Option, parse
+from berth.argv import filters as argv_filters
 from berth.errors import BerthError, InvalidArgument
-
-PSEUDO_DRIVERS = {"host": "host", "none": "null"}
-
-
-def _pseudo_id(name: str) -> str:
-    return hashlib.sha256(b"berth-network-" + name.encode()).hexdigest()
 
 
 def create(engine, argv: list[str]) -> int:
@@ -33,36 +27,15 @@ def create(engine, argv: list[str]) -> int:
     return 0
 
 
-def _rows(engine) -> list[dict]:
-    rows = [{"ID": n.id, "Name": n.name, "Driver": "bridge", "Scope": "local", "Internal": n.internal,
-             "Labels": n.labels, "CreatedAt": n.created} for n in engine.networking.store.list()]  # fmt: skip
-    rows += [{"ID": _pseudo_id(name), "Name": name, "Driver": driver, "Scope": "local", "Internal": False,
-              "Labels": {}, "CreatedAt": ""} for name, driver in PSEUDO_DRIVERS.items()]  # fmt: skip
-    return sorted(rows, key=lambda r: r["Name"])
-
-
 def ls(engine, argv: list[str]) -> int:
     opts, args = parse(argv, [Option("quiet,q", BOOL), Option("filter,f", LIST), Option("format", STR, ""),
                               Option("no-trunc", BOOL)], interspersed=True)  # fmt: skip
     if args:
         raise InvalidArgument('"network ls" accepts no arguments.')
-    rows = _rows(engine)
-    for item in opts["filter"]:
-        key, _, value = item.partition("=")
-        if key == "name":
-            rows = [r for r in rows if value in r["Name"]]
-        elif key == "id":
-            rows = [r for r in rows if r["ID"].startswith(value)]
-        elif key == "driver":
-            rows = [r for r in rows if r["Driver"] == value]
-        elif key == "label":
-            k, sep, val = value.partition("=")
-            rows = [r for r in rows if k in r["Labels"] and (not sep or r["Labels"][k] == val)]
-        elif key == "type":
-            builtin = {"bridge", "host", "none"}
-            rows = [r for r in rows if (r["Name"] in builtin) == (value == "builtin")]
-        else:
-            raise InvalidArgument(f"invalid filter '{key}'")
+    from berth.engine import networks
+
+    filters = argv_filters(opts["filter"])
+    rows = networks.summaries(engine, filters)
     ids = [r["ID"] if opts["no_trunc"] else r["ID"][:12] for r in rows]
     if opts["quiet"]:
         sys.stdout.write("".join(i + "\n" for i in ids))
@@ -79,41 +52,16 @@ def ls(engine, argv: list[str]) -> int:
     return 0
 
 
-def network_json(engine, ref: str) -> dict:
-    if ref in PSEUDO_DRIVERS:
-        return {"Name": ref, "Id": _pseudo_id(ref), "Created": "", "Scope": "local", "Driver": PSEUDO_DRIVERS[ref],
-                "EnableIPv6": False, "IPAM": {"Driver": "default", "Options": None, "Config": []}, "Internal": False,
-                "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""}, "ConfigOnly": False,
-                "Containers": {}, "Options": {}, "Labels": {}}  # fmt: skip
-    net = engine.networking.store.get(ref)
-    containers = {}
-    names = {c.id: c.name for c in engine.list()}
-    for lease in engine.networking.store.leases(net.id):
-        containers[lease.container] = {"Name": names.get(lease.container, ""), "EndpointID": lease.veth,
-                                       "MacAddress": lease.mac, "IPv4Address": f"{lease.ip}/{net.prefix}",
-                                       "IPv6Address": ""}  # fmt: skip
-    options = {"com.docker.network.bridge.name": net.bridge}
-    if net.is_default:
-        options = {"com.docker.network.bridge.default_bridge": "true", "com.docker.network.bridge.enable_icc": "true",
-                   "com.docker.network.bridge.enable_ip_masquerade": "true",
-                   "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0", **options,
-                   "com.docker.network.driver.mtu": "1500"}  # fmt: skip
-    return {"Name": net.name, "Id": net.id, "Created": net.created, "Scope": "local", "Driver": "bridge",
-            "EnableIPv6": False,
-            "IPAM": {"Driver": "default", "Options": None if net.is_default else {},
-                     "Config": [{"Subnet": net.subnet, "Gateway": net.gateway}]},
-            "Internal": net.internal, "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""},
-            "ConfigOnly": False, "Containers": containers, "Options": options, "Labels": net.labels}  # fmt: skip
-
-
 def inspect(engine, argv: list[str]) -> int:
     opts, args = parse(argv, [Option("format,f", STR, ""), Option("verbose,v", BOOL)], interspersed=True)
     if not args:
         raise InvalidArgument('"network inspect" requires at least 1 argument.')
+    from berth.engine import networks
+
     docs, code = [], 0
     for ref in args:
         try:
-            docs.append(network_json(engine, ref))
+            docs.append(networks.document(engine, ref))
         except BerthError as e:
             sys.stderr.write(f"Error: {e}\n")
             code = 1
@@ -142,12 +90,9 @@ def prune(engine, argv: list[str]) -> int:
 
         if not human.confirm("This will remove all custom networks not used by at least one container."):
             return 0
-    gone = []
-    for net in engine.networking.store.list():
-        if not net.is_default and not engine.network_users(net.id):
-            engine.networking.remove(net.id)
-            gone.append(net.name)
-    engine.networking.retire_default()  # the default bridge's device and rules, if idle
+    from berth.engine import networks
+
+    gone = networks.prune(engine)
     if gone:
         sys.stdout.write("Deleted Networks:\n" + "".join(n + "\n" for n in gone) + "\n")
     return 0

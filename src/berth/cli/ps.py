@@ -6,6 +6,7 @@ import sys
 
 from berth import fastjson
 from berth.argv import BOOL, INT, LIST, STR, Option, parse
+from berth.argv import filters as argv_filters
 from berth.cli import human
 from berth.engine import documents
 from berth.engine.images import short_name
@@ -49,12 +50,7 @@ def main(engine, argv: list[str]) -> int:
     opts, args = parse(argv, OPTIONS, interspersed=True)
     if args:
         raise InvalidArgument('"ps" accepts no arguments.')
-    filters: dict[str, list[str]] = {}
-    for f in opts["filter"]:
-        key, sep, value = f.partition("=")
-        if not sep:
-            raise InvalidArgument(f"invalid filter '{f}'")
-        filters.setdefault(key, []).append(value)
+    filters = argv_filters(opts["filter"])
     containers = engine.list(filters)
     if not opts["all"] and not opts["latest"] and opts["last"] < 0 and "status" not in filters:
         containers = [c for c in containers if c.status == "running"]

@@ -6,8 +6,8 @@ import sys
 import time
 
 from berth.argv import BOOL, STR, Option, parse
-from berth.cli import human
 from berth.errors import InvalidArgument
+from berth.units import progress_bar
 
 OPTIONS = [
     Option("all-tags,a", BOOL, help="download all tagged images in the repository"),
@@ -49,10 +49,7 @@ class Lines:
                 self.order.append(short)
             text = status
             if total and status in ("Downloading", "Pushing"):
-                width = 50
-                filled = width * current // total
-                bar = "=" * max(filled - 1, 0) + (">" if filled < width else "=")
-                text = f"{status} [{bar:<{width}}] {human.size(current)}/{human.size(total)}"
+                text = f"{status} {progress_bar(current, total)}"
             changed = self.state.get(short, "").split(" [")[0] != status
             self.state[short] = text
             if self.tty:

@@ -6,6 +6,7 @@ import sys
 
 from berth import fastjson
 from berth.argv import BOOL, LIST, STR, Option, parse
+from berth.argv import filters as argv_filters
 from berth.errors import BerthError, InvalidArgument
 
 
@@ -27,19 +28,10 @@ def ls(engine, argv: list[str]) -> int:
                        interspersed=True)  # fmt: skip
     if args:
         raise InvalidArgument('"volume ls" accepts no arguments.')
-    vols = engine.volumes.list()
-    for item in opts["filter"]:
-        key, _, value = item.partition("=")
-        if key == "dangling":
-            want = value in ("true", "1")
-            vols = [v for v in vols if (not engine.volume_users(v["Name"])) == want]
-        elif key == "name":
-            vols = [v for v in vols if value in v["Name"]]
-        elif key == "label":
-            k, sep, val = value.partition("=")
-            vols = [v for v in vols if k in (v["Labels"] or {}) and (not sep or v["Labels"][k] == val)]
-        else:
-            raise InvalidArgument(f"invalid filter '{key}'")
+    from berth.engine.volumes import listed
+
+    filters = argv_filters(opts["filter"])
+    vols = listed(engine, filters)
     if opts["quiet"]:
         sys.stdout.write("".join(v["Name"] + "\n" for v in vols))
     elif opts["format"] == "json":

@@ -79,9 +79,14 @@ class Container:
 
     @property
     def health(self) -> dict | None:
-        """Docker's State.Health, while a health check is configured."""
+        """Docker's State.Health, while a health check is configured ("starting" from the start
+        until the monitor's first check is written)."""
         text = self._read("health.json")
-        return fastjson.loads(text) if text else None
+        if text:
+            return fastjson.loads(text)
+        if self.status == "running" and os.path.exists(os.path.join(self.dir, "healthcheck.json")):
+            return {"Status": "starting", "FailingStreak": 0, "Log": []}
+        return None
 
     @property
     def paused(self) -> bool:

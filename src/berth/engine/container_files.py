@@ -90,6 +90,35 @@ def _archive_out(root: str, path: str, out: BinaryIO) -> None:
                     tar.addfile(info, f)
 
 
+# Go's os.FileMode bits, which Docker's path stat carries
+_GO_MODE = ((0o040000, 1 << 31), (0o120000, 1 << 27), (0o060000, 1 << 26), (0o010000, 1 << 25),
+            (0o140000, 1 << 24), (0o020000, (1 << 26) | (1 << 21)))  # fmt: skip
+
+
+def stat(engine, ref: str, path: str) -> dict:
+    """What PATH is in the container, as Docker's X-Docker-Container-Path-Stat: name, size, mode
+    (Go's FileMode), mtime, linkTarget."""
+    return _in_root(engine, ref, "_stat", {"path": path})
+
+
+def _stat(root: str, path: str) -> dict:
+    import stat as stat_
+
+    from berth.clock import rfc3339_ns
+
+    with _Resolved(root, path) as source:
+        st = os.stat(source)
+    mode = st.st_mode & 0o777
+    for kind, bit in _GO_MODE:
+        if stat_.S_IFMT(st.st_mode) == kind:
+            mode |= bit
+    mode |= (1 << 23 if st.st_mode & stat_.S_ISUID else 0) | (1 << 22 if st.st_mode & stat_.S_ISGID else 0)
+    mode |= 1 << 20 if st.st_mode & stat_.S_ISVTX else 0
+    return {"name": posixpath.basename(path.rstrip("/")) or "/", "size": st.st_size, "mode": mode,
+            "mtime": rfc3339_ns(st.st_mtime_ns),
+            "linkTarget": ""}  # fmt: skip
+
+
 def copy_in(engine, local: str, ref: str, path: str, keep_owner: bool = False) -> None:
     """LOCAL on the host to PATH in the container."""
     engine.get(ref)

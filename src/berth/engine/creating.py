@@ -16,6 +16,8 @@ from berth.errors import AlreadyExists, BerthError, FailedPrecondition, NotFound
 from berth.fs import atomic_write, remove_tree
 from berth.oci.record import to_json
 
+MAKING = ".making"  # containers/.making/<id>: the lock a create holds
+
 
 class Creating:
     def create(self, opts: CreateOptions) -> Container:
@@ -53,6 +55,7 @@ class Creating:
         cdir = os.path.join(self.root, "containers", cid)
         sn = self.store.snapshotter
         made_volumes: list[str] = []
+        making = self._making(cid)
         try:
             fresh: list[tuple[str, str]] = []
             declared = (
@@ -112,10 +115,64 @@ class Creating:
         except BaseException:
             self._discard(cid, made_volumes)
             raise
+        finally:
+            self._made(cid, making)
         c = self.get(cid)
         self._actor(c)
         self._event(c, "create")
         return c
+
+    # A create holds a lock named for the container from before its directory exists until its
+    # record is written: a directory with no record whose lock is free was left by a killed create.
+    def _making(self, cid: str) -> int:
+        import fcntl
+
+        top = os.path.join(self.root, "containers", MAKING)
+        os.makedirs(top, exist_ok=True)
+        fd = os.open(os.path.join(top, cid), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return fd
+
+    def _made(self, cid: str, fd: int) -> None:
+        try:
+            os.unlink(os.path.join(self.root, "containers", MAKING, cid))
+        except FileNotFoundError:
+            pass
+        if fd >= 0:
+            os.close(fd)
+
+    def recover(self) -> list[str]:
+        """Remove what creates killed part way left (a directory and a snapshot, no record); the IDs."""
+        import fcntl
+
+        top = os.path.join(self.root, "containers")
+        try:
+            names = [n for n in os.listdir(top) if len(n) == 64]
+        except FileNotFoundError:
+            return []
+        known = {row[0] for row in self.db.execute("SELECT id FROM containers").fetchall()}
+        gone = []
+        for cid in names:
+            if cid in known:
+                continue
+            try:
+                fd = os.open(os.path.join(top, MAKING, cid), os.O_RDWR | os.O_CLOEXEC)
+            except FileNotFoundError:
+                fd = -1
+            try:
+                if fd >= 0:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue  # being made now
+            if self.db.execute("SELECT 1 FROM containers WHERE id = ?", (cid,)).fetchone():
+                if fd >= 0:
+                    os.close(fd)
+                continue  # made while we looked
+            self._discard(cid)
+            self._made(cid, fd)
+            gone.append(cid)
+        return gone
 
     @staticmethod
     def _actor(c: Container) -> None:

@@ -419,13 +419,18 @@ class Engine(Creating, Starting):
         """Join a network now if the container runs, and at each start from now on."""
         lock, c = self._held(ref)
         with lock:
-            if not bridged(c.config.get("network", "")):
+            if c.config.get("networkDetached"):  # its first network was taken away: this one takes its place
+                join = self.networking.connect(c, network, ip, aliases, 0)
+                c.config.update(network=join["Name"], ip=join["IP"], networkAliases=join["Aliases"])
+                del c.config["networkDetached"]
+            elif not bridged(c.config.get("network", "")):
                 raise FailedPrecondition(
                     "container sharing network namespace with another container or host cannot be connected to any other network"
                 )
-            join = self.networking.connect(c, network, ip, aliases, c.pid if c.status == RUNNING else 0)
+            else:
+                join = self.networking.connect(c, network, ip, aliases, c.pid if c.status == RUNNING else 0)
+                c.config["ExtraNetworks"] = [*(c.config.get("ExtraNetworks") or []), join]
             self.networking.event(join["Name"], "connect", container=c.id)
-            c.config["ExtraNetworks"] = [*(c.config.get("ExtraNetworks") or []), join]
             self.db.execute("UPDATE containers SET config = ? WHERE id = ?", (fastjson.dumps(c.config), c.id))
 
     def network_disconnect(self, ref: str, network: str) -> None:
@@ -442,13 +447,26 @@ class Engine(Creating, Starting):
             if len(kept) == len(extra) and (primary is None or primary.id != net.id):
                 raise FailedPrecondition(f"container {c.id} is not connected to network {net.name}")
             if primary is not None and primary.id == net.id:
-                raise FailedPrecondition(
-                    f"berth cannot disconnect container {c.name} from {net.name}, the network it was created on"
-                )
+                if c.status == RUNNING:
+                    raise FailedPrecondition(f"berth cannot disconnect running container {c.name} from {net.name}, "
+                                             "the network it was created on: stop it first")  # fmt: skip
+                self._drop_first_network(c, kept)
+                kept = kept[1:]
             self.networking.disconnect(c, net.id)
             self.networking.event(net.name, "disconnect", container=c.id)
             c.config["ExtraNetworks"] = kept
             self.db.execute("UPDATE containers SET config = ? WHERE id = ?", (fastjson.dumps(c.config), c.id))
+
+    @staticmethod
+    def _drop_first_network(c: Container, others: list[dict]) -> None:
+        """A stopped container's first network taken away (docker-compose does so, to connect it
+        again with its aliases): the next network it is on takes its place; with none left it
+        has no network until one is connected (Docker's container on no network)."""
+        if others:
+            first = others[0]
+            c.config.update(network=first["Name"], ip=first.get("IP", ""), networkAliases=first.get("Aliases") or [])
+        else:
+            c.config.update(network="none", ip="", networkAliases=[], networkDetached=True)
 
     def network_users(self, net_id: str) -> list[Container]:
         """Containers made on or connected to a network (running or not)."""

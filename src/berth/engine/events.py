@@ -15,16 +15,18 @@ POLL = 0.1  # seconds between looks at the log
 
 
 def stream(engine, filters: dict[str, list[str]] | None = None, since: float | None = None,
-           until: float | None = None) -> Iterator[dict]:  # fmt: skip
-    """Unix times. Unknown filter keys fail here, before any event."""
+           until: float | None = None, idle: bool = False) -> Iterator[dict | None]:  # fmt: skip
+    """Unix times. Unknown filter keys fail here, before any event. `idle`: a None after each
+    look that found nothing new (a server checks its client then)."""
     filters = filters or {}
     for key in filters:
         if key not in FILTERS:
             raise InvalidArgument(f"invalid filter '{key}'")
-    return _events(events.path(engine.root), filters, since, until)
+    return _events(events.path(engine.root), filters, since, until, idle)
 
 
-def _events(path: str, filters: dict[str, list[str]], since: float | None, until: float | None) -> Iterator[dict]:
+def _events(path: str, filters: dict[str, list[str]], since: float | None, until: float | None,
+            idle: bool) -> Iterator[dict | None]:  # fmt: skip
     def wanted(raw: bytes) -> dict | None:
         try:
             event = fastjson.loads(raw)
@@ -52,6 +54,8 @@ def _events(path: str, filters: dict[str, list[str]], since: float | None, until
         try:
             size = os.path.getsize(path)
         except FileNotFoundError:
+            if idle:
+                yield None
             continue
         if size < offset:
             offset = 0  # moved to events.log.1: the new file from its start
@@ -61,7 +65,12 @@ def _events(path: str, filters: dict[str, list[str]], since: float | None, until
                 data = f.read()
             complete = data[: data.rfind(b"\n") + 1]
             offset += len(complete)
-            yield from filter(None, map(wanted, complete.splitlines()))
+            found = list(filter(None, map(wanted, complete.splitlines())))
+            yield from found
+            if idle and not found:
+                yield None
+        elif idle:
+            yield None
 
 
 def _matches(event: dict, filters: dict[str, list[str]]) -> bool:

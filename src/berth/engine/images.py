@@ -223,11 +223,12 @@ class Images:
                 cache.close()
 
     # -- moving images ------------------------------------------------------------
-    def pull(self, name: str, platform: str = "", progress: Progress | None = None, tls_verify: bool = True) -> str:
-        """The image's ID."""
+    def pull(self, name: str, platform: str = "", progress: Progress | None = None, tls_verify: bool = True,
+             auth: tuple[str, str] | None = None) -> str:  # fmt: skip
+        """The image's ID. `auth`: (user, password) for this pull, else the saved credentials."""
         from berth.image.pull import pull
 
-        return pull(self.store, name, platform, progress, tls_verify=tls_verify).id
+        return pull(self.store, name, platform, progress, tls_verify=tls_verify, auth=auth).id
 
     def repository_tags(self, name: str, tls_verify: bool = True) -> list[str]:
         """Every tag of NAME's repository, as full names (pull --all-tags)."""
@@ -243,10 +244,11 @@ class Images:
         client.check(response, f"{client.host}/{ref.path}: tags")
         return [f"{ref.domain}/{ref.path}:{tag}" for tag in sorted(fastjson.loads(response.data).get("tags") or [])]
 
-    def push(self, name: str, progress: Progress | None = None, tls_verify: bool = True) -> Pushed:
+    def push(self, name: str, progress: Progress | None = None, tls_verify: bool = True,
+             auth: tuple[str, str] | None = None) -> Pushed:  # fmt: skip
         from berth.image.push import push
 
-        tag, digest, size = push(self.store, name, progress, tls_verify=tls_verify)
+        tag, digest, size = push(self.store, name, progress, tls_verify=tls_verify, auth=auth)
         return Pushed(tag=tag, digest=digest, size=size)
 
     def manifest(self, name: str, tls_verify: bool = True) -> bytes:
@@ -293,15 +295,16 @@ class Images:
 
     # -- registries ------------------------------------------------------------
     @staticmethod
-    def login(server: str, user: str, password: str, tls_verify: bool = True) -> None:
-        """Check the credentials against the registry, then keep them as Docker does."""
+    def login(server: str, user: str, password: str, tls_verify: bool = True, keep: bool = True) -> None:
+        """Check the credentials against the registry, then (`keep`) save them as Docker's CLI does."""
         from berth.registry.client import Client
         from berth.registry.config import api_host, save_credentials
 
         client = Client(api_host(server), tls_verify=tls_verify, auth=(user, password))
         response = client.request("GET", "/v2/", "")
         client.check(response, f"Get {client.scheme}://{client.host}/v2/")
-        save_credentials(server, user, password)
+        if keep:
+            save_credentials(server, user, password)
 
     @staticmethod
     def logout(server: str) -> None:

@@ -120,6 +120,22 @@ class Starting:
         self._event(c, "attach")
         return c, attaching.connect(c.dir, stdin and bool(c.config.get("interactive")), timeout=2.0)
 
+    def resize(self, ref: str, rows: int, cols: int) -> None:
+        """The size of a running container's terminal (through its monitor, which holds the pty)."""
+        from berth import streams
+        from berth.engine import attach as attaching
+
+        c = self.get(ref)
+        if c.status != RUNNING:
+            raise FailedPrecondition(f"cannot resize container {c.id}: it is not running")
+        if not c.config.get("tty"):
+            return  # Docker accepts it, and there is nothing to size
+        att = attaching.connect(c.dir, False, timeout=2.0)
+        try:
+            att.send(streams.RESIZE, f"{rows} {cols}".encode())
+        finally:
+            att.close()
+
     def end_attached(self, c: Container, monitor, code: int | None) -> int:
         """After an attached start's client has seen the exit (or the monitor gone): the exit code."""
         monitor.wait()

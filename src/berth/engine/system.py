@@ -41,12 +41,10 @@ def prune(engine, everything: bool = False, volumes: bool = False) -> Pruned:
     containers = [c.id for c in engine.list() if c.status in ("exited", "created")]
     for cid in containers:
         engine.remove(cid)
-    net = engine.networking
-    networks = [n.name for n in net.store.list() if not n.is_default and not engine.network_users(n.id)]
-    for name in networks:
-        net.remove(name)
-    net.collect()  # what killed monitors left
-    net.retire_default()
+    from berth.engine import networks as networks_
+
+    engine.networking.collect()  # what killed monitors left
+    networks = networks_.prune(engine)
     reclaimed = engine.images.prune_build_cache()
     images, freed = engine.images.prune(everything)
     reclaimed += freed
@@ -112,6 +110,8 @@ def info(engine) -> dict:
         "OperatingSystem": _os_name(), "OSType": "linux", "Architecture": u.machine, "NCPU": os.cpu_count(),
         "MemTotal": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "Name": u.nodename,
         "DockerRootDir": engine.root,
+        "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": False,
+                  "Error": "", "RemoteManagers": None},
     }  # fmt: skip
 
 

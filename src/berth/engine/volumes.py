@@ -90,6 +90,37 @@ def split(item: str) -> tuple[str, str, str]:
     raise InvalidArgument(f"invalid volume specification: '{item}'")
 
 
+def listed(engine, filters: dict[str, list[str]] | None = None) -> list[dict]:
+    """The volumes every filter lets through (dangling, name, label; a key's values are alternatives)."""
+    vols = engine.volumes.list()
+    for key, values in (filters or {}).items():
+        if key not in ("dangling", "name", "label", "driver"):
+            raise InvalidArgument(f"invalid filter '{key}'")
+        bad = [v for v in values if key == "dangling" and v not in ("true", "false", "1", "0")]
+        if bad:
+            raise InvalidArgument(f"invalid filter: 'dangling'='{bad[0]}'")
+        vols = [v for v in vols if any(_matches(engine, v, key, value) for value in values)]
+    return vols
+
+
+def _matches(engine, vol: dict, key: str, value: str) -> bool:
+    if key == "dangling":
+        return (not engine.volume_users(vol["Name"])) == (value in ("true", "1"))
+    if key == "name":
+        return value in vol["Name"]
+    if key == "driver":
+        return vol["Driver"] == value
+    k, sep, val = value.partition("=")
+    return k in (vol["Labels"] or {}) and (not sep or vol["Labels"][k] == val)
+
+
+def usage(engine) -> dict[str, tuple[int, int]]:
+    """{volume name: (bytes, containers using it)}."""
+    from berth.fs import tree_size
+
+    return {v["Name"]: (tree_size(v["Mountpoint"]), len(engine.volume_users(v["Name"]))) for v in engine.volumes.list()}
+
+
 def prune(engine, everything: bool = False) -> tuple[list[str], int]:
     """Anonymous volumes no container uses (with everything, named ones too): (names, bytes freed)."""
     from berth.fs import tree_size

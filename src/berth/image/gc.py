@@ -3,6 +3,8 @@ no remaining image references."""
 
 from __future__ import annotations
 
+import os
+
 from berth.image.store import ImageStore
 from berth.image.unpack import chain_ids
 from berth.snapshot.base import COMMITTED
@@ -17,8 +19,10 @@ def prune_images(store: ImageStore, everything: bool = False, in_use: set[str] |
 
 
 def collect(store: ImageStore) -> int:
-    """Remove unreferenced blobs and committed snapshots; return the bytes freed."""
+    """Remove unreferenced blobs and committed snapshots, and writes a killed process left in
+    ingest/ (with the lock exclusive no write is in progress); return the bytes freed."""
     with store.lock(exclusive=True):
+        _clear_ingest(store.content.ingest_dir)
         keep_blobs: set[str] = set()
         keep_snapshots: set[str] = set()
         for image in store.list():
@@ -41,3 +45,15 @@ def collect(store: ImageStore) -> int:
                     sn.remove(info.key)
                     removed = True
         return freed
+
+
+def _clear_ingest(path: str) -> None:
+    try:
+        names = os.listdir(path)
+    except FileNotFoundError:
+        return
+    for name in names:
+        try:
+            os.unlink(os.path.join(path, name))
+        except FileNotFoundError:
+            pass

@@ -51,7 +51,8 @@ def resolve(client: Client, repo: str, ref: str, platform: str) -> tuple[bytes, 
 
 
 def pull(store: ImageStore, name: str, platform: str = "", progress: Progress | None = None,
-         tls_verify: bool = True, client: Client | None = None) -> Image:  # fmt: skip
+         tls_verify: bool = True, client: Client | None = None, auth: tuple[str, str] | None = None) -> Image:  # fmt: skip
+    """`auth`: credentials for this pull (the API's X-Registry-Auth); else the saved ones."""
     progress = progress or Progress()
     platform = platform or image_spec.host_platform()
     ref = reference.parse(name)
@@ -59,7 +60,7 @@ def pull(store: ImageStore, name: str, platform: str = "", progress: Progress | 
     tag_or_digest = ref.digest or ref.tag
     progress.line(f"{ref.tag or ref.digest}: Pulling from {repo if ref.domain != 'docker.io' else ref.familiar_name()}")
     if client is None:
-        client, (data, manifest_digest) = _source(ref, platform, tls_verify)
+        client, (data, manifest_digest) = _source(ref, platform, tls_verify, auth)
     else:
         data, _media_type, manifest_digest = resolve(client, repo, tag_or_digest, platform)
     try:
@@ -85,7 +86,7 @@ def pull(store: ImageStore, name: str, platform: str = "", progress: Progress | 
     return image
 
 
-def _source(ref, platform: str, tls_verify: bool) -> tuple[Client, tuple[bytes, str]]:
+def _source(ref, platform: str, tls_verify: bool, auth: tuple[str, str] | None) -> tuple[Client, tuple[bytes, str]]:
     """The registry to pull from, with the manifest: Docker Hub's images through the
     configured mirrors first (Docker's registry-mirrors), then the registry itself."""
     import urllib.parse
@@ -103,7 +104,7 @@ def _source(ref, platform: str, tls_verify: bool) -> tuple[Client, tuple[bytes, 
                 return client, (data, digest)
             except BerthError:
                 client.close()  # the mirror lacks it or is down: the next one, then the registry
-    client = Client(api_host(ref.domain), settings, tls_verify)
+    client = Client(api_host(ref.domain), settings, tls_verify, auth=auth)
     data, _media_type, digest = resolve(client, ref.path, tag_or_digest, platform)
     return client, (data, digest)
 

@@ -24,7 +24,7 @@ CHUNK = 16 << 20
 
 
 def push(store: ImageStore, name: str, progress: Progress | None = None, tls_verify: bool = True,
-         client: Client | None = None) -> tuple[str, str, int]:  # fmt: skip
+         client: Client | None = None, auth: tuple[str, str] | None = None) -> tuple[str, str, int]:  # fmt: skip
     """(tag, manifest digest, manifest size)."""
     progress = progress or Progress()
     ref = reference.parse(name)
@@ -32,7 +32,7 @@ def push(store: ImageStore, name: str, progress: Progress | None = None, tls_ver
         raise InvalidArgument(f"cannot push a digest reference ({name}): push a tag")
     image = store.get(str(ref))
     repo = ref.path
-    client = client or Client(api_host(ref.domain), tls_verify=tls_verify)
+    client = client or Client(api_host(ref.domain), tls_verify=tls_verify, auth=auth)
     scope = f"repository:{repo}:pull,push"
     manifest_bytes = store.content.read(image.manifest)
     manifest = store.manifest(image)
