@@ -5,76 +5,20 @@ killed and started again while its containers run on."""
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
-import signal
 import socket
 import subprocess
 
 import pytest
 
-from tests.conftest import BIN, wait_for
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.root
 
 docker = pytest.importorskip("docker")
 
-
-class Service:
-    def __init__(self, root: str, sock: str) -> None:
-        self.root, self.sock = root, sock
-        self.proc = subprocess.Popen([str(BIN / "berth"), "--root", root, "system", "service", "--time", "0",
-                                      f"unix://{sock}"], stderr=subprocess.PIPE, text=True)  # fmt: skip
-        assert wait_for(lambda: self.answers() or self.proc.poll() is not None, 20), "no socket"
-        assert self.proc.poll() is None, self.proc.stderr.read()
-
-    def answers(self) -> bool:
-        """Serving (a socket file alone may be a killed service's)."""
-        try:
-            return request(self.sock, "GET", "/_ping")[0] == 200
-        except OSError:
-            return False
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        self.proc.send_signal(sig)
-        return self.proc.wait(20)
-
-
-class UnixHTTP(http.client.HTTPConnection):
-    def __init__(self, path: str) -> None:
-        super().__init__("localhost", timeout=30)
-        self.path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(self.path)
-
-
-def request(sock: str, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
-    conn = UnixHTTP(sock)
-    try:
-        conn.request(method, path, body=body, headers={"Content-Type": "application/json"} if body else {})
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
-
-
-@pytest.fixture
-def service(berth, tmp_path):
-    s = Service(berth.root, str(tmp_path / "berth.sock"))
-    yield s
-    if s.proc.poll() is None:
-        assert s.stop() == 0
-    assert not os.path.exists(s.sock), "the socket was left behind"
-
-
-@pytest.fixture
-def client(service):
-    c = docker.DockerClient(base_url=f"unix://{service.sock}", version="auto", timeout=60)
-    yield c
-    c.close()
+from tests.integration.conftest import Service, request  # noqa: E402
 
 
 def test_ping_version_info_and_the_socket(service, client):

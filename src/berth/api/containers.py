@@ -5,6 +5,7 @@ use, a container not running), 304 for a start or stop with nothing to do."""
 
 from __future__ import annotations
 
+import os
 import time
 
 from berth import fastjson, streams
@@ -299,11 +300,14 @@ def logs(engine, req: Request, ref: str) -> Stream:
     tty = bool(c.config.get("tty"))
     records = logs_.read(engine, c.id, follow=req.flag("follow"),
                          tail=None if tail == "all" or int(tail) < 0 else int(tail),
-                         since=_time_arg(req, "since"), until=_time_arg(req, "until"))  # fmt: skip
+                         since=req.time_arg("since"), until=req.time_arg("until"), idle=True)  # fmt: skip
     stamps = req.flag("timestamps")
 
     def chunks():
         for r in records:
+            if r is None:
+                yield b""  # nothing new: the connection checks its client is still there
+                continue
             if (r.stream == "stdout" and not want_out) or (r.stream == "stderr" and not want_err):
                 continue
             text = (f"{r.time} " if stamps else "") + r.text
@@ -314,16 +318,179 @@ def logs(engine, req: Request, ref: str) -> Stream:
     return Stream(chunks(), kind)
 
 
-def _time_arg(req: Request, name: str) -> float | None:
-    value = req.arg(name)
-    if not value or value == "0":
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        from berth.clock import parse_rfc3339
+def resize(engine, req: Request, ref: str) -> Response:
+    rows, cols = req.int_arg("h", 0), req.int_arg("w", 0)
+    if not (0 < rows < 65536 and 0 < cols < 65536):
+        raise ApiError(400, "invalid terminal size: h and w must be between 1 and 65535")
+    engine.resize(ref, rows, cols)
+    return Response(200, content_type="text/plain; charset=utf-8")
 
-        t = parse_rfc3339(value)
-        if not t:
-            raise ApiError(400, f"invalid value for {name}: {value!r}") from None
-        return t
+
+def changes(engine, req: Request, ref: str) -> Response:
+    from berth.engine.container_files import changes as diff
+
+    kinds = {"C": 0, "A": 1, "D": 2}
+    return json_response([{"Path": path, "Kind": kinds[kind]} for kind, path in diff(engine, ref)] or None)
+
+
+def export(engine, req: Request, ref: str) -> Stream:
+    from berth.api import streaming
+    from berth.engine.container_files import export as export_
+
+    c = engine.get(ref)  # a 404 before the stream starts
+    return Stream(streaming.piped(lambda out: export_(engine, c.id, out)), "application/x-tar")
+
+
+def _path_stat(engine, cid: str, path: str) -> str:
+    """X-Docker-Container-Path-Stat: base64 JSON of what PATH is in the container."""
+    import base64
+
+    from berth.engine.container_files import stat
+
+    st = stat(engine, cid, path)
+    return base64.b64encode(fastjson.dumps(st).encode()).decode()
+
+
+def archive_get(engine, req: Request, ref: str) -> Stream:
+    from berth.api import streaming
+    from berth.engine.container_files import archive_out
+
+    path = _archive_path(req)
+    c = engine.get(ref)
+    header = _path_stat(engine, c.id, path)  # a 404 for a missing path, before the stream starts
+    return Stream(
+        streaming.piped(lambda out: archive_out(engine, c.id, path, out)),
+        "application/x-tar",
+        headers=[("X-Docker-Container-Path-Stat", header)],
+    )
+
+
+def archive_head(engine, req: Request, ref: str) -> Response:
+    path = _archive_path(req)
+    c = engine.get(ref)
+    return Response(200, content_type="", headers=[("X-Docker-Container-Path-Stat", _path_stat(engine, c.id, path))])
+
+
+def archive_put(engine, req: Request, ref: str) -> Response:
+    from berth.engine.container_files import archive_in
+
+    path = _archive_path(req)
+    c = engine.get(ref)
+    if c.config.get("read_only") and c.status == "running":
+        raise ApiError(403, "container rootfs is marked read-only")
+    archive_in(engine, req.stream, c.id, path, keep_owner=req.flag("copyUIDGID"))
+    return Response(200, content_type="")
+
+
+def _archive_path(req: Request) -> str:
+    path = req.arg("path")
+    if not path:
+        raise ApiError(400, "path is required (path=...)")
+    return path
+
+
+def stats(engine, req: Request, ref: str):
+    """Docker's stats document: one (stream=false: with the CPU read twice, half a second apart,
+    so a percentage can be had; one-shot: once), or one a second until the client goes."""
+    from berth.engine import stats as stats_
+
+    c = engine.get(ref)
+    stream, one_shot = req.flag("stream", True), req.flag("one-shot")
+
+    def take():
+        try:
+            return stats_.sample(engine, engine.get(c.id)), time.time()
+        except FailedPrecondition:
+            return None, time.time()
+
+    if not stream:
+        first = take()
+        second = take() if one_shot else (time.sleep(0.5), take())[1]
+        return json_response(_stats_doc(c, second, None if one_shot else first))
+
+    def docs():
+        last = take()
+        yield fastjson.dumps(_stats_doc(c, last, None)).encode() + b"\n"
+        while True:
+            time.sleep(1.0)
+            now = take()
+            yield fastjson.dumps(_stats_doc(c, now, last)).encode() + b"\n"
+            last = now
+
+    return Stream(docs())
+
+
+def _stats_doc(c, now, before) -> dict:
+    from berth.clock import rfc3339
+
+    def cpu(taken) -> dict:
+        sample = taken[0] if taken else None
+        return {"cpu_usage": {"total_usage": sample.cpu if sample else 0, "usage_in_kernelmode": 0,
+                              "usage_in_usermode": 0},
+                "system_cpu_usage": sample.host_cpu if sample else 0, "online_cpus": os.cpu_count() or 1,
+                "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}}  # fmt: skip
+
+    sample, when = now
+    doc = {
+        "read": rfc3339(when) if sample else "0001-01-01T00:00:00Z",
+        "preread": rfc3339(before[1]) if before and before[0] else "0001-01-01T00:00:00Z",
+        "pids_stats": {"current": sample.pids} if sample else {}, "num_procs": 0, "storage_stats": {},
+        "blkio_stats": {"io_service_bytes_recursive": [
+            {"major": 0, "minor": 0, "op": "read", "value": sample.block[0]},
+            {"major": 0, "minor": 0, "op": "write", "value": sample.block[1]}] if sample else None},
+        "cpu_stats": cpu(now), "precpu_stats": cpu(before),
+        "memory_stats": {"usage": sample.memory, "stats": {}, "limit": sample.limit} if sample else {},
+        "name": "/" + c.name, "id": c.id,
+    }  # fmt: skip
+    if sample:
+        doc["networks"] = {"eth0": {"rx_bytes": sample.net[0], "tx_bytes": sample.net[1], "rx_packets": 0,
+                                    "tx_packets": 0, "rx_errors": 0, "tx_errors": 0, "rx_dropped": 0,
+                                    "tx_dropped": 0}}  # fmt: skip
+    return doc
+
+
+def update(engine, req: Request, ref: str) -> Response:
+    from berth.engine.options import ResourceUpdate
+
+    body, where = req.json(), "UpdateConfig"
+    nano = _field(body, "NanoCpus", int, where, None)
+    limits = ResourceUpdate(
+        cpus=nano / 1e9 if nano else None, cpu_shares=_field(body, "CpuShares", int, where, None) or None,
+        cpuset_cpus=_field(body, "CpusetCpus", str, where, ""), memory=_field(body, "Memory", int, where, None) or None,
+        memory_reservation=_field(body, "MemoryReservation", int, where, None) or None,
+        memory_swap=_field(body, "MemorySwap", int, where, None) or None,
+        pids_limit=_field(body, "PidsLimit", int, where, None) or None,
+        blkio_weight=_field(body, "BlkioWeight", int, where, None) or None,
+    )  # fmt: skip
+    policy = _field(body, "RestartPolicy", dict, where, {})
+    if policy.get("Name"):
+        raise ApiError(400, "changing the restart policy of a container is not supported by berth yet")
+    if any(getattr(limits, f) not in (None, "") for f in limits._fields):
+        engine.update(ref, limits)
+    else:
+        engine.get(ref)
+    return json_response({"Warnings": []})
+
+
+def prune(engine, req: Request) -> Response:
+    filters = req.filters()
+    if set(filters) - {"until", "label"}:
+        raise ApiError(400, f"invalid filter '{sorted(set(filters) - {'until', 'label'})[0]}'")
+    from berth.clock import parse_rfc3339
+
+    until = filters.pop("until", [])
+    cutoff = None
+    if until:
+        value = until[-1]
+        cutoff = float(value) if value.replace(".", "", 1).isdigit() else parse_rfc3339(value)
+        if not cutoff:
+            raise ApiError(400, f"invalid filter 'until={value}'")
+    gone, freed = [], 0
+    for c in engine.list({**filters, "status": ["exited", "created"]}):
+        if cutoff is not None and parse_rfc3339(c.created) > cutoff:
+            continue
+        own, _ = engine.sizes(c)
+        engine.remove(c.id)
+        gone.append(c.id)
+        freed += own
+    return json_response({"ContainersDeleted": gone or None, "SpaceReclaimed": freed})

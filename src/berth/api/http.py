@@ -39,13 +39,79 @@ def status_of(e: BerthError) -> int:
     return 500
 
 
+class Body:
+    """A request's body as a file read as it arrives: uploads (build contexts, image archives,
+    files copied in) go through without being held whole."""
+
+    def __init__(self, next_event: Callable[[], object], go_on: Callable[[], None]) -> None:
+        self.next_event, self.go_on = next_event, go_on
+        self.buffer = b""
+        self.done = False
+
+    def _fill(self) -> bool:
+        self.go_on()
+        while not self.done:
+            event = self.next_event()
+            if isinstance(event, h11.Data):
+                if event.data:
+                    self.buffer += event.data
+                    return True
+            elif isinstance(event, h11.EndOfMessage):
+                self.done = True
+            else:
+                raise ApiError(400, "the request ended before its body")
+        return False
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            while self._fill():
+                pass
+            out, self.buffer = self.buffer, b""
+            return out
+        while len(self.buffer) < size and self._fill():
+            pass
+        out, self.buffer = self.buffer[:size], self.buffer[size:]
+        return out
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        """The connection's, not the reader's: what is left is read or the connection closed after."""
+
+    def __enter__(self) -> Body:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def whole(self, limit: int) -> bytes:
+        parts, size = [], 0
+        while True:
+            chunk = self.read(CHUNK)
+            if not chunk:
+                return b"".join(parts)
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, f"request body too large (more than {limit} bytes)")
+            parts.append(chunk)
+
+
 class Request:
-    __slots__ = ("method", "path", "query", "headers", "body", "version", "stream")
+    __slots__ = ("method", "path", "query", "headers", "_body", "version", "stream")
 
     def __init__(self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str],
-                 body: bytes, version: str, stream=None) -> None:  # fmt: skip
-        self.method, self.path, self.query, self.headers = method, path, query, headers
-        self.body, self.version, self.stream = body, version, stream
+                 stream: Body | bytes, version: str) -> None:  # fmt: skip
+        self.method, self.path, self.query, self.headers, self.version = method, path, query, headers, version
+        self._body = stream if isinstance(stream, bytes) else None
+        self.stream = stream if not isinstance(stream, bytes) else None
+
+    @property
+    def body(self) -> bytes:
+        """The whole body, for JSON requests (up to MAX_BODY); uploads read `stream` instead."""
+        if self._body is None:
+            self._body = self.stream.whole(MAX_BODY)
+        return self._body
 
     def json(self) -> dict:
         if not self.body:
@@ -80,6 +146,21 @@ class Request:
             return int(value)
         except ValueError:
             raise ApiError(400, f"invalid value for {name}: {value!r}: an integer is expected") from None
+
+    def time_arg(self, name: str) -> float | None:
+        """A Unix time (seconds, with a fraction) or an RFC 3339 one; absent or 0: None."""
+        value = self.arg(name)
+        if not value or value == "0":
+            return None
+        try:
+            return float(value)
+        except ValueError:
+            from berth.clock import parse_rfc3339
+
+            t = parse_rfc3339(value)
+            if not t:
+                raise ApiError(400, f"invalid value for {name}: {value!r}") from None
+            return t
 
     def filters(self) -> dict[str, list[str]]:
         """Docker's `filters` argument: {"key": ["value"]} or the older {"key": {"value": true}}."""
@@ -122,10 +203,11 @@ def no_content() -> Response:
 class Stream:
     """A body sent as it is made (chunked): the iterator is closed if the client goes away."""
 
-    __slots__ = ("chunks", "content_type", "status")
+    __slots__ = ("chunks", "content_type", "status", "headers")
 
-    def __init__(self, chunks: Iterable[bytes], content_type: str = "application/json", status: int = 200) -> None:
-        self.chunks, self.content_type, self.status = chunks, content_type, status
+    def __init__(self, chunks: Iterable[bytes], content_type: str = "application/json", status: int = 200,
+                 headers: list[tuple[str, str]] = ()) -> None:  # fmt: skip
+        self.chunks, self.content_type, self.status, self.headers = chunks, content_type, status, list(headers)
 
 
 class Hijack:
@@ -189,20 +271,6 @@ class Connection:
             except OSError:
                 pass
 
-    def _read_body(self) -> bytes:
-        parts, size = [], 0
-        while True:
-            event = self._next()
-            if isinstance(event, h11.Data):
-                size += len(event.data)
-                if size > MAX_BODY:
-                    raise ApiError(413, f"request body too large (more than {MAX_BODY} bytes)")
-                parts.append(event.data)
-            elif isinstance(event, h11.EndOfMessage):
-                return b"".join(parts)
-            else:
-                raise ApiError(400, "the request ended before its body")
-
     def _answer(self, req: h11.Request) -> bool:
         """Answer one request; False once the connection is no longer ours to go on with."""
         from urllib.parse import parse_qs, unquote, urlsplit
@@ -210,8 +278,8 @@ class Connection:
         target = req.target.decode("latin-1")
         parts = urlsplit(target)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in req.headers}
+        body = Body(self._next, self._continue)
         try:
-            body = self._read_body()
             version, path = self.split_version(unquote(parts.path))
             request = Request(req.method.decode(), path, parse_qs(parts.query, keep_blank_values=True), headers,
                               body, version)  # fmt: skip
@@ -223,29 +291,68 @@ class Connection:
         except Exception as e:  # noqa: BLE001 - the server's edge: a handler's bug is a 500, the server goes on
             result = _error(500, f"internal error: {type(e).__name__}: {e}")
         if isinstance(result, Hijack):
+            self._finish_body(body)
             return self._hijack(result, "upgrade" in headers.get("connection", "").lower())
         if isinstance(result, Stream):
-            return self._stream(result)
+            return self._stream(result, body)
         self._send(h11.Response(status_code=result.status, headers=_headers(result.content_type, result.headers
                                 + [("Content-Length", str(len(result.body)))])))  # fmt: skip
         if result.body and req.method != b"HEAD":
             self._send(h11.Data(data=result.body))
         self._send(h11.EndOfMessage())
-        return True
+        return self._finish_body(body)
 
-    def _stream(self, result: Stream) -> bool:
+    def _continue(self) -> None:
+        """`Expect: 100-continue`: the client sends its body once told to, when it is wanted."""
+        if self.h11.they_are_waiting_for_100_continue:
+            self._send(h11.InformationalResponse(status_code=100, headers=[]))
+
+    def _finish_body(self, body: Body) -> bool:
+        """Read what the handler left of a small body; False (close once answered) when a large
+        upload was refused part way: reading it all would only waste time."""
+        if self.h11.they_are_waiting_for_100_continue:
+            return False  # never asked for it
+        try:
+            size = 0
+            while not body.done and size <= MAX_BODY:
+                size += len(body.read(CHUNK))
+            return body.done
+        except ApiError:
+            return False
+
+    def _stream(self, result: Stream, body: Body) -> bool:
+        """The body is read by the chunks' generator as it goes (a build's context, an archive
+        loaded) or left; what is left is read after."""
         chunks: Iterator[bytes] = iter(result.chunks)
         try:
-            self._send(h11.Response(status_code=result.status, headers=_headers(result.content_type, [])))
+            self._send(h11.Response(status_code=result.status, headers=_headers(result.content_type, result.headers)))
             for chunk in chunks:
                 if chunk:
                     self._send(h11.Data(data=chunk))
+                elif self._peer_gone():
+                    return False
             self._send(h11.EndOfMessage())
-            return True
+            return self._finish_body(body)
         finally:
             close = getattr(chunks, "close", None)
             if close is not None:
                 close()  # a client gone mid-stream: the generator's own cleanup runs now
+
+    def _peer_gone(self) -> bool:
+        """The client closed its end (an empty chunk is a stream's moment to ask: a follow that
+        sends nothing would otherwise notice only when it next writes)."""
+        import select
+
+        poller = select.poll()
+        poller.register(self.sock, select.POLLIN | select.POLLHUP)
+        if not poller.poll(0):
+            return False
+        try:
+            return self.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
 
     def _hijack(self, result: Hijack, upgrade: bool) -> bool:
         head = _headers(result.content_type, [])

@@ -36,6 +36,15 @@ def main(global_opts: dict, argv: list[str]) -> int:
         sys.stderr.write(f"Error: {uri}: {e.strerror or e}\n")
         return 1
     engine = Engine(root)
+    # what a service killed mid-create, mid-pull or mid-load left; collect waits for the store's
+    # writers (a build or pull of the CLI's) to end, so this runs beside the service, not before it
+    import threading
+
+    def recover() -> None:
+        engine.recover()
+        engine.images.collect()
+
+    threading.Thread(target=recover, name="recover", daemon=True).start()
     service = Service(engine, sock, float(opts["time"]))
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: service.stop())

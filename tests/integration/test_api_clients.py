@@ -1,0 +1,306 @@
+"""Real clients against `berth system service`: the docker CLI (the seed's walkthrough word for
+word, a terminal with detach keys, files, stats, events, networks and volumes, a local
+registry), the docker SDK for Python (build from a file object, push and pull, networks,
+volumes, events) and docker-compose (a web service with a health check, a client of it by
+name, a named volume). Every address is loopback or a network the test made."""
+
+from __future__ import annotations
+
+import io
+import os
+import pty
+import select
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.root
+
+docker = pytest.importorskip("docker")
+
+
+@pytest.fixture
+def cli(service, tmp_path):
+    """The docker CLI on PATH, pointed at the service, with a config directory of its own."""
+    env = dict(os.environ, DOCKER_HOST=f"unix://{service.sock}", DOCKER_CONFIG=str(tmp_path / "docker-config"),
+               DOCKER_BUILDKIT="0")  # fmt: skip
+
+    def run(*args, cwd=None, stdin=None, timeout=120):
+        return subprocess.run(["docker", *args], env=env, cwd=cwd, input=stdin, capture_output=True, text=True,
+                              timeout=timeout)  # fmt: skip
+
+    run.env = env
+    return run
+
+
+@pytest.fixture
+def registry(tmp_path):
+    from bench.anchors import Registry
+
+    reg = Registry(tmp_path / "registry")
+    yield reg
+    reg.stop()
+
+
+def ps_aux(cli, name: str) -> list[list[str]]:
+    out = cli("exec", name, "ps", "aux")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split()[:3] == ["PID", "USER", "COMMAND"]
+    return [line.split(None, 2) for line in lines[1:]]
+
+
+def test_the_seed_walkthrough_through_the_docker_cli(cli, tmp_path):
+    (tmp_path / "ch5Dockerfile").write_text('FROM bash\nCMD ["ping", "127.0.0.1"]\n')
+    built = cli("build", "-t", "simple", "-f", "ch5Dockerfile", ".", cwd=tmp_path)
+    assert built.returncode == 0, built.stderr
+    assert 'Step 2/2 : CMD ["ping", "127.0.0.1"]' in built.stdout
+    assert "Successfully tagged simple:latest" in built.stdout
+    listing = [line for line in cli("image", "ls").stdout.splitlines() if "simple" in line]
+    assert len(listing) == 1 and listing[0].split()[:2] == ["simple", "latest"]
+
+    proc = subprocess.Popen(["docker", "run", "simple"], env=cli.env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().startswith("PING 127.0.0.1 (127.0.0.1): 56 data bytes")
+        assert "seq=0" in proc.stdout.readline()
+        proc.send_signal(signal.SIGINT)  # Ctrl-C: the CLI passes it on, ping prints its summary
+        rest = proc.stdout.read()
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "--- 127.0.0.1 ping statistics ---" in rest and "packets transmitted" in rest
+
+    assert cli("run", "--name", "c1", "-d", "bash", "sh", "-c", "sleep 1d").returncode == 0
+    c1 = ps_aux(cli, "c1")
+    assert c1[0][0] == "1" and [row[2] for row in c1] == ["sleep 1d", "ps aux"]
+    assert cli("run", "--name", "c2", "-d", "bash", "sh", "-c", "sleep 2d").returncode == 0
+    c2 = ps_aux(cli, "c2")
+    assert [row[0] for row in c2] == [row[0] for row in c1], "each container has PIDs of its own"
+    assert cli("rm", "c2", "--force").stdout == "c2\n"
+    assert cli("run", "--name", "c2", "--pid=container:c1", "-d", "bash", "sh", "-c", "sleep 2d").returncode == 0
+    for name in ("c2", "c1"):
+        seen = [row[2] for row in ps_aux(cli, name)]
+        assert seen[:2] == ["sleep 1d", "sleep 2d"] and seen[-1] == "ps aux", (name, seen)
+    assert cli("rm", "--force", "c1", "c2").returncode == 0
+    assert cli("container", "prune", "-f").returncode == 0  # the foreground run's
+    assert cli("rmi", "simple").returncode == 0
+
+
+def _on_a_terminal(env: dict, argv: list[str], keys: list[tuple[bytes, float]]) -> tuple[bytes, int | None]:
+    """argv run on a new pty, the keys typed with a pause after each: (what it showed, its exit status)."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvpe(argv[0], argv, env)
+    out, reaped = b"", False
+
+    def read(seconds: float) -> None:
+        nonlocal out
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            if select.select([fd], [], [], 0.05)[0]:
+                try:
+                    out += os.read(fd, 4096)
+                except OSError:
+                    return
+
+    try:
+        read(1.5)
+        for data, pause in keys:
+            os.write(fd, data)
+            read(pause)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                reaped = True
+                return out, os.waitstatus_to_exitcode(status)
+            read(0.1)
+        return out, None
+    finally:
+        if not reaped:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)
+
+
+def test_run_it_on_a_terminal_with_detach_keys_and_exec_it(cli):
+    out, code = _on_a_terminal(cli.env, ["docker", "run", "-it", "--name", "tty", "--detach-keys", "ctrl-x,x",
+                                         "busybox", "sh"], [(b"echo $((6*7))\r", 1.0), (b"\x18x", 2.0)])  # fmt: skip
+    assert code == 0, out
+    assert b"42" in out
+    assert cli("inspect", "-f", "{{.State.Running}}", "tty").stdout.strip() == "true", "detached, not stopped"
+    out, code = _on_a_terminal(cli.env, ["docker", "exec", "-it", "tty", "sh"],
+                               [(b"tty; echo $((5*5))\r", 1.0), (b"exit 3\r", 1.0)])  # fmt: skip
+    assert code == 3, out
+    assert b"/dev/pts/" in out and b"25" in out
+    assert cli("rm", "-f", "tty").returncode == 0
+
+
+def test_files_logs_stats_events_and_disk_usage(cli, tmp_path):
+    since = str(int(time.time()) - 1)
+    assert cli("volume", "create", "files-vol").stdout == "files-vol\n"
+    assert cli("network", "create", "files-net").returncode == 0
+    run = cli("run", "-d", "--name", "files", "--network", "files-net", "-v", "files-vol:/data", "busybox", "sh", "-c",
+              "i=0; while true; do echo line$i; i=$((i+1)); sleep 0.2; done")  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    (tmp_path / "in.txt").write_text("copied in\n")
+    assert cli("cp", str(tmp_path / "in.txt"), "files:/data/").returncode == 0
+    assert cli("exec", "files", "cat", "/data/in.txt").stdout == "copied in\n"
+    assert cli("cp", "files:/etc/hostname", str(tmp_path / "out.txt")).returncode == 0
+    assert (tmp_path / "out.txt").read_text().strip() == cli(
+        "inspect", "-f", "{{.Config.Hostname}}", "files"
+    ).stdout.strip()
+    follow = subprocess.Popen(["docker", "logs", "-f", "files"], env=cli.env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert follow.stdout.readline() == "line0\n" and follow.stdout.readline() == "line1\n"
+    finally:
+        follow.kill()
+        follow.wait()
+    stats = cli("stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "files")
+    assert stats.returncode == 0 and stats.stdout.split()[0] == "files", stats.stderr
+    assert int(stats.stdout.split()[1]) >= 1
+    assert "A /data" in cli("diff", "files").stdout.splitlines()  # the volume's mount point; not what is in it
+    exported = subprocess.run(["docker", "export", "files"], env=cli.env, capture_output=True, timeout=60)
+    import tarfile
+
+    names = tarfile.open(fileobj=io.BytesIO(exported.stdout)).getnames()
+    assert "bin/busybox" in names and "etc/hostname" in names
+    df = cli("system", "df")
+    assert df.returncode == 0 and df.stdout.splitlines()[0].split()[:2] == ["TYPE", "TOTAL"], df.stderr
+    rows = {line.split()[0]: line.split() for line in df.stdout.splitlines()[1:]}
+    assert rows["Containers"][1:3] == ["1", "1"] and rows["Local"][2:4] == ["1", "1"]
+    net = cli("network", "inspect", "-f", "{{range .Containers}}{{.Name}}{{end}}", "files-net")
+    assert net.stdout.strip() == "files"
+    assert "files-net" in cli("network", "ls", "--filter", "name=files-").stdout
+    assert "files-vol" in cli("volume", "ls", "-q").stdout.split()
+    busy = cli("volume", "rm", "files-vol")
+    assert busy.returncode == 1 and "volume is in use" in busy.stderr
+    assert cli("rm", "-f", "files").returncode == 0
+    events = cli("events", "--since", since, "--until", str(int(time.time()) + 1), "--filter", "container=files",
+                 "--format", "{{.Action}}")  # fmt: skip
+    actions = events.stdout.split()
+    assert actions[:2] == ["create", "start"] and "destroy" in actions, events
+    assert cli("network", "rm", "files-net").stdout == "files-net\n"
+    assert cli("volume", "rm", "files-vol").stdout == "files-vol\n"
+    assert "files-net" not in cli("network", "ls").stdout
+
+
+def test_push_and_pull_through_a_local_registry(cli, registry, tmp_path):
+    name = f"{registry.host}/walk/busybox:v1"
+    assert cli("tag", "busybox", name).returncode == 0
+    pushed = cli("push", name)
+    assert pushed.returncode == 0, pushed.stderr
+    assert "The push refers to repository" in pushed.stdout and "v1: digest: sha256:" in pushed.stdout
+    assert cli("rmi", name).returncode == 0
+    pulled = cli("pull", name)
+    assert pulled.returncode == 0, pulled.stderr
+    assert f"Status: Downloaded newer image for {name}" in pulled.stdout
+    assert cli("run", "--rm", "--network", "none", name, "echo", "pulled").stdout == "pulled\n"
+    missing = cli("pull", f"{registry.host}/walk/nosuch:v1")
+    assert missing.returncode == 1 and "nosuch" in missing.stderr
+    assert cli("rmi", name).returncode == 0
+
+
+def test_the_sdk_builds_pushes_pulls_and_watches(client, registry):
+    image, logs = client.images.build(fileobj=io.BytesIO(b"FROM busybox\nRUN echo sdk > /sdk\nCMD cat /sdk\n"),
+                                      tag="sdk-built")  # fmt: skip
+    assert "sdk-built:latest" in image.tags
+    assert any("Step 2/3" in entry.get("stream", "") for entry in logs)
+    name = f"{registry.host}/sdk/built"
+    assert image.tag(name, "v1")
+    out = list(client.images.push(name, tag="v1", stream=True, decode=True))
+    assert "error" not in out[-1] and out[-1]["aux"]["Tag"] == "v1", out[-3:]
+    client.images.remove(f"{name}:v1")
+    assert client.images.pull(name, tag="v1").id == image.id
+    assert client.containers.run(f"{name}:v1", network_mode="none", remove=True) == b"sdk\n"
+
+    net = client.networks.create("sdk-net")
+    vol = client.volumes.create("sdk-vol")
+    c = client.containers.run("busybox", ["sh", "-c", "while true; do echo tick; sleep 0.2; done"], detach=True,
+                              network="sdk-net", volumes={"sdk-vol": {"bind": "/v", "mode": "rw"}},
+                              ports={"80/tcp": ("127.0.0.1", None)})  # fmt: skip
+    try:
+        c.reload()
+        assert c.ports["80/tcp"][0]["HostIp"] == "127.0.0.1" and int(c.ports["80/tcp"][0]["HostPort"]) > 0
+        lines = c.logs(stream=True)
+        assert next(lines) == b"tick\n"
+        lines.close()
+        assert c.exec_run(["sh", "-c", "echo o; echo e >&2"], demux=True).output == (b"o\n", b"e\n")
+        assert [n.name for n in client.networks.list(names=["sdk-net"])] == ["sdk-net"]
+        assert client.volumes.get("sdk-vol").attrs["Driver"] == "local"
+        events = client.events(decode=True, filters={"type": "container", "event": "die"})
+        threading.Timer(0.5, c.kill).start()
+        assert next(events)["Actor"]["ID"] == c.id
+        events.close()
+    finally:
+        c.remove(force=True)
+    net.remove()
+    vol.remove()
+    assert client.networks.list(names=["sdk-net"]) == [] and client.volumes.list(filters={"name": "sdk-vol"}) == []
+    client.images.remove("sdk-built")
+
+
+COMPOSE = """\
+version: "3.7"
+services:
+  web:
+    image: busybox
+    command: sh -c "echo hello-from-web > /www/index.html && httpd -f -p 80 -h /www"
+    ports:
+      - "127.0.0.1:{port}:80"
+    volumes:
+      - data:/www
+    healthcheck:
+      test: ["CMD", "wget", "-q", "-O", "-", "http://127.0.0.1/"]
+      interval: 1s
+      timeout: 2s
+      retries: 20
+  client:
+    image: busybox
+    command: sh -c "wget -q -O - http://web/ && sleep 300"
+    depends_on:
+      web:
+        condition: service_healthy
+volumes:
+  data:
+"""
+
+
+def test_docker_compose_up_ps_logs_exec_down(cli, tmp_path, berth):
+    import shutil
+    import urllib.request
+
+    from bench.anchors import free_port
+
+    if shutil.which("docker-compose") is None:
+        pytest.fail("docker-compose is not installed: scripts/install.sh installs Debian's docker-compose")
+    port = free_port()
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "docker-compose.yml").write_text(COMPOSE.format(port=port))
+
+    def compose(*args):
+        return subprocess.run(["docker-compose", *args], env=cli.env, cwd=project, capture_output=True, text=True,
+                              timeout=180)  # fmt: skip
+
+    try:
+        up = compose("up", "-d")
+        assert up.returncode == 0, up.stderr
+        ps = compose("ps")
+        assert "proj_web_1" in ps.stdout and "(healthy)" in ps.stdout and "proj_client_1" in ps.stdout, ps.stdout
+        assert urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10).read() == b"hello-from-web\n"
+        assert wait_for(lambda: "hello-from-web" in compose("logs", "client").stdout, 20)
+        got = compose("exec", "-T", "client", "wget", "-q", "-O", "-", "http://web/")
+        assert got.stdout == "hello-from-web\n", got.stderr
+    finally:
+        down = compose("down", "-v")
+    assert down.returncode == 0, down.stderr
+    assert berth("ps", "-aq").stdout == ""
+    assert "proj_default" not in berth("network", "ls").stdout
+    assert "proj_data" not in berth("volume", "ls").stdout
