@@ -96,6 +96,11 @@ def _on_a_terminal(env: dict, argv: list[str], keys: list[tuple[bytes, float]]) 
     """argv run on a new pty, the keys typed with a pause after each: (what it showed, its exit status)."""
     pid, fd = pty.fork()
     if pid == 0:
+        import fcntl
+        import struct
+        import termios
+
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))  # the CLI passes it on
         os.execvpe(argv[0], argv, env)
     out, reaped = b"", False
 
@@ -131,14 +136,14 @@ def _on_a_terminal(env: dict, argv: list[str], keys: list[tuple[bytes, float]]) 
 
 def test_run_it_on_a_terminal_with_detach_keys_and_exec_it(cli):
     out, code = _on_a_terminal(cli.env, ["docker", "run", "-it", "--name", "tty", "--detach-keys", "ctrl-x,x",
-                                         "busybox", "sh"], [(b"echo $((6*7))\r", 1.0), (b"\x18x", 2.0)])  # fmt: skip
+                                         "busybox", "sh"], [(b"echo $((6*7)); stty size\r", 1.0), (b"\x18x", 2.0)])  # fmt: skip
     assert code == 0, out
-    assert b"42" in out
+    assert b"42" in out and b"33 101" in out, out
     assert cli("inspect", "-f", "{{.State.Running}}", "tty").stdout.strip() == "true", "detached, not stopped"
     out, code = _on_a_terminal(cli.env, ["docker", "exec", "-it", "tty", "sh"],
-                               [(b"tty; echo $((5*5))\r", 1.0), (b"exit 3\r", 1.0)])  # fmt: skip
+                               [(b"tty; echo $((5*5)); stty size\r", 1.0), (b"exit 3\r", 1.0)])  # fmt: skip
     assert code == 3, out
-    assert b"/dev/pts/" in out and b"25" in out
+    assert b"/dev/pts/" in out and b"25" in out and b"33 101" in out, out
     assert cli("rm", "-f", "tty").returncode == 0
 
 

@@ -289,8 +289,9 @@ def _interrupt_build(cli, tmp_path, ctx, wait_for: bytes, delay: float = 0.0) ->
     """Ctrl-C a build `delay` seconds after its output shows `wait_for`; it must stop with 130."""
     out = tmp_path / "out"
     with open(out, "wb") as f:
+        # PYTHONFAULTHANDLER: a build that hangs is sent SIGABRT below and shows where each thread was
         proc = subprocess.Popen([str(BIN / "berth"), "--root", cli.root, "build", "-t", "interrupted", str(ctx)],
-                                stdout=f, stderr=subprocess.STDOUT)  # fmt: skip
+                                stdout=f, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONFAULTHANDLER="1"))  # fmt: skip
     try:
         deadline = time.monotonic() + 60
         while wait_for not in out.read_bytes():
@@ -298,7 +299,13 @@ def _interrupt_build(cli, tmp_path, ctx, wait_for: bytes, delay: float = 0.0) ->
             time.sleep(0.005)
         time.sleep(delay)
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(30) == 130, out.read_text()
+        try:
+            code = proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)
+            proc.wait(10)
+            raise AssertionError(f"the build did not end after Ctrl-C (delay {delay}):\n{out.read_text()}") from None
+        assert code == 130, out.read_text()
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -83,7 +83,7 @@ def start(engine, req: Request, exec_id: str):
         record["Pid"] = child.pid
         threading.Thread(target=lambda: _finish(record, _code(child.wait())), daemon=True).start()
         return Response(200, content_type="")
-    return Hijack(lambda sock, leftover: _attached(record, launch, tty, sock, leftover),
+    return Hijack(lambda sock, leftover: _attached(engine, record, launch, tty, sock, leftover),
                   "application/vnd.docker.raw-stream" if tty else "application/vnd.docker.multiplexed-stream")  # fmt: skip
 
 
@@ -105,27 +105,83 @@ def _finish(record: dict, code: int) -> None:
         record["Running"], record["ExitCode"] = False, code
 
 
-def _attached(record: dict, launch, tty: bool, sock, leftover: bytes) -> None:
+def _attached(engine, record: dict, launch, tty: bool, sock, leftover: bytes) -> None:
     """The exec on the client's connection until it exits; the connection is closed after."""
-    fd = sock.fileno()
     try:
         if tty:
-            try:
-                child = launch(fd, fd, fd)
-            except ExecStartError as e:
-                _failed_to_start(sock, f"{e}\r\n".encode())
-                _finish(record, 126)
-                return
-            record["Pid"] = child.pid
-            _finish(record, _code(child.wait()))
-            return
-        _piped(record, launch, sock, leftover)
+            _on_terminal(engine, record, sock, leftover)
+        else:
+            _piped(record, launch, sock, leftover)
     finally:
         try:
             sock.shutdown(2)
         except OSError:
             pass
         sock.close()
+
+
+def _on_terminal(engine, record: dict, sock, leftover: bytes) -> None:
+    """The runtime gives the exec's pty master here: relayed to the connection (whatever it is:
+    unix, TCP, TLS), sized by POST /exec/ID/resize."""
+    from berth.engine import exec as execs
+
+    pc = record["ProcessConfig"]
+    try:
+        child, master = execs.start_on_terminal(engine, record["ContainerID"],
+                                                [pc["entrypoint"], *pc["arguments"]], record["_env"], pc["user"],
+                                                record["_workdir"], pc["privileged"])  # fmt: skip
+    except ExecStartError as e:
+        _failed_to_start(sock, f"{e}\r\n".encode())
+        _finish(record, 126)
+        return
+    record["Pid"], record["_master"] = child.pid, master
+    if record.get("_size"):
+        execs.resize_terminal(master, *record["_size"])
+
+    def feed() -> None:
+        try:
+            if leftover:
+                os.write(master, leftover)
+            while data := sock.recv(65536):
+                os.write(master, data)
+        except OSError:
+            pass
+
+    threading.Thread(target=feed, daemon=True).start()
+    try:
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: every holder of the terminal's other side is gone
+                break
+            if not data:
+                break
+            sock.sendall(data)
+    except OSError:
+        pass  # the client went away: the process goes on until it ends by itself, as with dockerd
+    code = _code(child.wait())
+    with _lock:
+        record["_master"] = None
+    os.close(master)
+    _finish(record, code)
+
+
+def resize(engine, req: Request, exec_id: str) -> Response:
+    from berth.engine import exec as execs
+
+    record = _get(exec_id)
+    rows, cols = req.int_arg("h", 0), req.int_arg("w", 0)
+    if not (0 < rows < 65536 and 0 < cols < 65536):
+        raise ApiError(400, "invalid terminal size: h and w must be between 1 and 65535")
+    if not record["ProcessConfig"]["tty"]:
+        raise ApiError(400, f"exec {exec_id} has no terminal to resize")
+    with _lock:
+        master = record.get("_master")
+        if master is None:
+            record["_size"] = (rows, cols)  # for the terminal when it comes
+            return Response(200, content_type="")
+        execs.resize_terminal(master, rows, cols)
+    return Response(200, content_type="")
 
 
 def _piped(record: dict, launch, sock, leftover: bytes) -> None:

@@ -8,6 +8,7 @@ its own event loop would not let it do."""
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Callable, Iterable, Iterator
 
@@ -347,12 +348,16 @@ class Connection:
         poller.register(self.sock, select.POLLIN | select.POLLHUP)
         if not poller.poll(0):
             return False
+        # on the raw descriptor: a TLS socket takes no flags (and what it would peek is encrypted)
+        raw = socket.socket(fileno=os.dup(self.sock.fileno()))
         try:
-            return self.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+            return raw.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
         except BlockingIOError:
             return False
         except OSError:
             return True
+        finally:
+            raw.close()
 
     def _hijack(self, result: Hijack, upgrade: bool) -> bool:
         head = _headers(result.content_type, [])

@@ -67,6 +67,7 @@ TABLE = [
     ("POST", rf"/containers/{_NAME}/attach", attach.attach),
     ("POST", r"/exec/(?P<exec_id>[0-9a-f]+)/start", execs.start),
     ("GET", r"/exec/(?P<exec_id>[0-9a-f]+)/json", execs.inspect),
+    ("POST", r"/exec/(?P<exec_id>[0-9a-f]+)/resize", execs.resize),
     ("GET", r"/images/json", images.list_),
     ("POST", r"/images/create", images.create),
     ("POST", r"/images/load", images.load),

@@ -5,7 +5,8 @@ them calling one Engine (the façade is thread-safe; containers outlive the serv
     systemd socket activation: LISTEN_FDS / LISTEN_PID (the first fd passed)
 
 The unix socket is 0660, root's, and the `berth` group's when there is one (Docker's model:
-membership of that group is as good as root). TCP is served on loopback addresses only."""
+membership of that group is as good as root). TCP is served on loopback addresses, or on any
+with TLS client certificates (dockerd's --tlsverify, --tlscacert, --tlscert, --tlskey)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,38 @@ DEFAULT_URI = "unix:///run/berth/berth.sock"
 LISTEN_FDS_START = 3
 
 
-def listen(uri: str) -> socket.socket:
+class Tls:
+    """The server's certificate and key, and with `verify` the CA that client certificates must
+    be signed by (dockerd's --tlsverify)."""
+
+    def __init__(self, cert: str, key: str, ca: str = "", verify: bool = False) -> None:
+        import ssl
+
+        if verify and not ca:
+            raise InvalidArgument("--tlsverify needs --tlscacert: the CA that signs the clients' certificates")
+        for flag, path in (("--tlscert", cert), ("--tlskey", key), ("--tlscacert", ca)):
+            if path and not os.path.isfile(path):
+                raise InvalidArgument(f"{flag} {path}: no such file")
+        self.verify = verify
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            self.context.load_cert_chain(cert, key)
+            if verify:
+                self.context.verify_mode = ssl.CERT_REQUIRED
+                self.context.load_verify_locations(cafile=ca)
+        except (ssl.SSLError, OSError) as e:
+            raise InvalidArgument(f"TLS: cannot load the certificates: {e}") from None
+
+    def wrap(self, conn: socket.socket) -> socket.socket:
+        """The handshake (bounded in time); an OSError (ssl.SSLError among them) if it fails."""
+        conn.settimeout(10)
+        wrapped = self.context.wrap_socket(conn, server_side=True)
+        wrapped.settimeout(None)
+        return wrapped
+
+
+def listen(uri: str, tls: Tls | None = None) -> socket.socket:
     """The listening socket for `uri` (or the one systemd passed)."""
     if os.environ.get("LISTEN_PID") == str(os.getpid()) and int(os.environ.get("LISTEN_FDS", "0")) >= 1:
         return socket.socket(fileno=LISTEN_FDS_START)
@@ -30,7 +62,7 @@ def listen(uri: str) -> socket.socket:
     if not sep or scheme not in ("unix", "tcp"):
         raise InvalidArgument(f"{uri}: the service listens on unix:///PATH or tcp://HOST:PORT")
     if scheme == "tcp":
-        return _tcp(uri, rest)
+        return _tcp(uri, rest, tls)
     path = rest
     if not path.startswith("/"):
         raise InvalidArgument(f"{uri}: a unix socket's path must be absolute")
@@ -52,7 +84,7 @@ def listen(uri: str) -> socket.socket:
     return sock
 
 
-def _tcp(uri: str, rest: str) -> socket.socket:
+def _tcp(uri: str, rest: str, tls: Tls | None) -> socket.socket:
     import ipaddress
 
     host, _, port = rest.rstrip("/").rpartition(":")
@@ -62,10 +94,9 @@ def _tcp(uri: str, rest: str) -> socket.socket:
         number = int(port)
     except ValueError:
         raise InvalidArgument(f"{uri}: tcp://HOST:PORT with an IP address and a port number") from None
-    if not loopback:
-        raise InvalidArgument(
-            f"{uri}: berth serves TCP on loopback addresses only (TLS client certificates are not supported yet)"
-        )
+    if not loopback and not (tls and tls.verify):
+        raise InvalidArgument(f"{uri}: berth serves TCP beyond loopback only with TLS client certificates "
+                              "(--tlsverify --tlscacert --tlscert --tlskey): anyone who reaches the socket is root")  # fmt: skip
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -90,8 +121,8 @@ def _remove_stale(path: str) -> None:
 
 
 class Service:
-    def __init__(self, engine, sock: socket.socket, idle: float = 0.0) -> None:
-        self.engine, self.sock, self.idle = engine, sock, idle
+    def __init__(self, engine, sock: socket.socket, idle: float = 0.0, tls: Tls | None = None) -> None:
+        self.engine, self.sock, self.idle, self.tls = engine, sock, idle, tls
         self.router = routes.Router(engine)
         self.active = 0
         self.lock = threading.Lock()
@@ -121,6 +152,12 @@ class Service:
 
     def _connection(self, conn: socket.socket) -> None:
         try:
+            if self.tls is not None:
+                try:
+                    conn = self.tls.wrap(conn)
+                except OSError:  # no certificate, a wrong one, or not TLS at all: nothing is served
+                    conn.close()
+                    return
             Connection(conn, self.router.dispatch, routes.split_version).serve()
         finally:
             with self.lock:

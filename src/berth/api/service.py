@@ -8,14 +8,21 @@ import os
 import signal
 import sys
 
-from berth.argv import INT, Option, parse
+from berth.argv import BOOL, INT, STR, Option, parse
 from berth.errors import BerthError, InvalidArgument
 
-OPTIONS = [Option("time,t", INT, 5, help="seconds without a client before the service exits (0: never)")]
+OPTIONS = [
+    Option("time,t", INT, 5, help="seconds without a client before the service exits (0: never)"),
+    Option("tls", BOOL, help="serve TCP with TLS (implied by --tlsverify)"),
+    Option("tlsverify", BOOL, help="serve TCP with TLS and require client certificates signed by --tlscacert"),
+    Option("tlscacert", STR, "", help="the CA that signs the clients' certificates"),
+    Option("tlscert", STR, "", help="the server's certificate"),
+    Option("tlskey", STR, "", help="the server's key"),
+]
 
 
 def main(global_opts: dict, argv: list[str]) -> int:
-    from berth.api.server import DEFAULT_URI, Service, listen
+    from berth.api.server import DEFAULT_URI, Service, Tls, listen
     from berth.engine.engine import Engine
 
     try:
@@ -28,7 +35,14 @@ def main(global_opts: dict, argv: list[str]) -> int:
         root = global_opts["root"] or os.environ.get("BERTH_ROOT") or "/var/lib/berth"
         if global_opts["runtime"]:
             os.environ["BERTH_RUNTIME"] = global_opts["runtime"]
-        sock = listen(uri)
+        tls = None
+        if opts["tls"] or opts["tlsverify"]:
+            if not uri.startswith("tcp://"):
+                raise InvalidArgument("TLS is for tcp:// addresses: a unix socket is guarded by its mode and group")
+            if not (opts["tlscert"] and opts["tlskey"]):
+                raise InvalidArgument("TLS needs the server's --tlscert and --tlskey")
+            tls = Tls(opts["tlscert"], opts["tlskey"], opts["tlscacert"], opts["tlsverify"])
+        sock = listen(uri, tls)
     except BerthError as e:
         sys.stderr.write(f"Error: {e}\n")
         return e.exit_code
@@ -45,10 +59,11 @@ def main(global_opts: dict, argv: list[str]) -> int:
         engine.images.collect()
 
     threading.Thread(target=recover, name="recover", daemon=True).start()
-    service = Service(engine, sock, float(opts["time"]))
+    service = Service(engine, sock, float(opts["time"]), tls)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: service.stop())
-    sys.stderr.write(f"berth: serving the Docker API on {uri}\nexport DOCKER_HOST={uri}\n")
+    verify = " DOCKER_TLS_VERIFY=1" if tls and tls.verify else ""
+    sys.stderr.write(f"berth: serving the Docker API on {uri}\nexport DOCKER_HOST={uri}{verify}\n")
     sys.stderr.flush()
     try:
         service.serve()

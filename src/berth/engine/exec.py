@@ -33,8 +33,61 @@ def start(engine, ref: str, args: list[str], env: list[str], user: str, workdir:
     return spawn(command(engine, ref, args, env, user, workdir, False, tty, privileged), *stdio)
 
 
+def start_on_terminal(engine, ref: str, args: list[str], env: list[str], user: str, workdir: str,
+                      privileged: bool, timeout: float = 30.0):  # fmt: skip
+    """With a terminal whose master comes back here (the runtime's --console-socket): (the
+    runtime's process, the pty's master) for a server that relays it and sizes it."""
+    import shutil
+    import socket
+    import tempfile
+    import time
+
+    from berth.foreground import DEVNULL, spawn
+
+    scratch = tempfile.mkdtemp(prefix="berth-console-")
+    path = os.path.join(scratch, "console.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        listener.bind(path)
+        listener.listen(1)
+        listener.settimeout(0.05)
+        child = spawn(command(engine, ref, args, env, user, workdir, False, True, privileged, path),
+                      DEVNULL, DEVNULL, DEVNULL)  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                conn, _ = listener.accept()
+                break
+            except TimeoutError:
+                if child.poll() is not None or time.monotonic() > deadline:
+                    if child.returncode is None:
+                        os.kill(child.pid, 9)
+                        child.wait()
+                    raise ExecStartError(
+                        f"the runtime's exec ended before it gave its terminal ({child.returncode})"
+                    ) from None
+        with conn:
+            conn.settimeout(timeout)
+            _msg, fds, _flags, _addr = socket.recv_fds(conn, 4096, 1)
+        if not fds:
+            child.wait()
+            raise ExecStartError("the runtime's exec sent no terminal")
+        return child, fds[0]
+    finally:
+        listener.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def resize_terminal(master: int, rows: int, cols: int) -> None:
+    import fcntl
+    import struct
+    import termios
+
+    fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
 def command(engine, ref: str, args: list[str], env: list[str], user: str, workdir: str, detach: bool, tty: bool,
-            privileged: bool) -> list[str]:  # fmt: skip
+            privileged: bool, console_socket: str = "") -> list[str]:  # fmt: skip
     """The runtime's `exec` argv, after Docker's checks: a running container, a command that
     exists in it (126 and 127 as ExecStartError before anything runs)."""
     c = engine.get(ref)
@@ -59,7 +112,9 @@ def command(engine, ref: str, args: list[str], env: list[str], user: str, workdi
     if detach:
         argv.append("--detach")
     if tty:
-        argv.append("--tty")  # berth-runtime proxies the pty to its stdio itself
+        argv.append("--tty")  # berth-runtime proxies the pty to its stdio itself, or gives it to console_socket
+    if console_socket:
+        argv += ["--console-socket", console_socket]
     return [*argv, c.id, *args]
 
 
