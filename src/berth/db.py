@@ -54,6 +54,24 @@ def _open(path: str, schema: str = "", wal: bool = False, version: int = 1, migr
             raise
 
 
+class _Closer:
+    """Closes a thread's connection when the thread ends and its local storage goes. The
+    connection itself is in a reference cycle (its statement cache refers back to it), so without
+    this it would stay open, with its file descriptors, until the cycle collector ran: a server
+    with a thread per client ran out of descriptors."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __del__(self) -> None:
+        try:
+            self.conn.close()
+        except sqlite3.Error:
+            pass
+
+
 class Database:
     """One database for every thread of a process: each thread gets a connection of its own on
     first use (a connection, and the transaction open on it, must not be shared). A thread's
@@ -73,6 +91,7 @@ class Database:
             return self._local.conn
         except AttributeError:
             self._local.conn = conn = _open(self.path, wal=True)  # the first connection made it WAL
+            self._local.closer = _Closer(conn)
             return conn
 
     def execute(self, sql: str, params=()) -> sqlite3.Cursor:

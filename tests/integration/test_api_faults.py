@@ -76,6 +76,21 @@ def _threads(pid: int) -> int:
         return int(next(line for line in f if line.startswith("Threads:")).split()[1])
 
 
+def _sockets(pid: int) -> int:
+    """Its open sockets: a connection the service still serves is one."""
+    count = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            count += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+        except FileNotFoundError:
+            pass  # closed meanwhile
+    return count
+
+
+def _settled(pid: int, threads: int, sockets: int) -> bool:
+    return _threads(pid) <= threads and _sockets(pid) <= sockets
+
+
 def _children(pid: int) -> list[int]:
     out = []
     for task in os.listdir(f"/proc/{pid}/task"):
@@ -145,13 +160,15 @@ def _ingest(root: str) -> list[str]:
 
 def test_a_client_gone_mid_pull_mid_build_mid_export_and_mid_events(berth, service, big_image):
     assert request(service.sock, "GET", "/_ping")[0] == 200
-    base = _threads(service.proc.pid)
+    time.sleep(0.5)  # the ping's connection closed and its worker idle: one connection at a time from here on
+    pid = service.proc.pid
+    base, sockets = _threads(pid), _sockets(pid)  # the service and its workers, kept between requests
     blobs = _blobs(berth.root)
 
     s = _open_stream(service.sock, f"POST /v1.41/images/create?fromImage={big_image} HTTP/1.1\r\nHost: x\r\n\r\n")
     assert b"Pulling fs layer" in _read_until(s, b"Pulling fs layer")
     s.close()
-    assert wait_for(lambda: _threads(service.proc.pid) <= base, 30), "the pull's threads are still there"
+    assert wait_for(lambda: _settled(pid, base, sockets), 30), "the pull's thread or connections are still there"
     assert big_image not in berth("images", "--format", "{{.Repository}}:{{.Tag}}").stdout
     assert _blobs(berth.root) == blobs and _ingest(berth.root) == [], "a cancelled pull left blobs"
 
@@ -170,7 +187,7 @@ def test_a_client_gone_mid_pull_mid_build_mid_export_and_mid_events(berth, servi
     assert b"RUN sleep 5" in _read_until(s, b"RUN sleep 5")
     children = _children(service.proc.pid)
     s.close()
-    assert wait_for(lambda: _threads(service.proc.pid) <= base and not any(map(_alive, children)), 30)
+    assert wait_for(lambda: _settled(pid, base, sockets) and not any(map(_alive, children)), 30)
     assert "gone-build" not in berth("images").stdout
     assert berth("ps", "-aq").stdout == ""
 
@@ -178,10 +195,11 @@ def test_a_client_gone_mid_pull_mid_build_mid_export_and_mid_events(berth, servi
     s = _open_stream(service.sock, "GET /v1.41/containers/gone-export/export HTTP/1.1\r\nHost: x\r\n\r\n")
     _read_until(s, b"bin/")
     s.close()
+    assert wait_for(lambda: _settled(pid, base, sockets), 30), "the export's thread or connection is left"
     s = _open_stream(service.sock, "GET /v1.41/events HTTP/1.1\r\nHost: x\r\n\r\n")
     _read_until(s, b"\r\n\r\n")
     s.close()
-    assert wait_for(lambda: _threads(service.proc.pid) <= base, 30), "export's or events' threads are left"
+    assert wait_for(lambda: _settled(pid, base, sockets), 30), "the events' connection is still served"
     berth("rm", "-f", "gone-export", check=True)
 
 

@@ -252,25 +252,36 @@ class Connection:
             self.sock.sendall(data)
 
     def serve(self) -> None:
+        """Every request until the client closes (a connection served in one thread throughout)."""
+        while self.serve_one():
+            pass
+
+    def serve_one(self) -> bool:
+        """Answer the next request; True while the connection stays open for another (the caller
+        may wait for it elsewhere: `waiting()` says whether one is here already). Closed when False."""
+        keep = False
         try:
-            while True:
-                event = self._next()
-                if isinstance(event, h11.ConnectionClosed | type(None)):
-                    return
-                if not isinstance(event, h11.Request):
-                    return
-                if not self._answer(event):
-                    return
-                if self.h11.our_state is h11.MUST_CLOSE or self.h11.their_state is h11.MUST_CLOSE:
-                    return
-                self.h11.start_next_cycle()
+            event = self._next()
+            if isinstance(event, h11.Request) and self._answer(event):
+                if self.h11.our_state is not h11.MUST_CLOSE and self.h11.their_state is not h11.MUST_CLOSE:
+                    self.h11.start_next_cycle()
+                    keep = True
         except (h11.RemoteProtocolError, ConnectionError, OSError):
-            return
-        finally:
-            try:
-                self.sock.close()
-            except OSError:
-                pass
+            pass
+        if not keep:
+            self.close()
+        return keep
+
+    def waiting(self) -> bool:
+        """Bytes of the next request are read already (pipelined, or held by TLS)."""
+        pending = getattr(self.sock, "pending", None)
+        return bool(self.h11.trailing_data[0]) or bool(pending and pending())
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
 
     def _answer(self, req: h11.Request) -> bool:
         """Answer one request; False once the connection is no longer ours to go on with."""

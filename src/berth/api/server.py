@@ -11,6 +11,8 @@ with TLS client certificates (dockerd's --tlsverify, --tlscacert, --tlscert, --t
 from __future__ import annotations
 
 import os
+import queue
+import selectors
 import socket
 import threading
 import time
@@ -121,48 +123,121 @@ def _remove_stale(path: str) -> None:
 
 
 class Service:
+    """Connections wait in a selector between requests and are answered by workers: a worker is
+    busy only while a request is (a client may hold dozens of idle keep-alive connections: the
+    docker SDK keeps one per URL). Workers are kept once started, as many as requests were ever
+    in progress at once: each thread's database connections go with it, and SQLite holds a
+    closed connection's descriptor while another connection has the file locked."""
+
     def __init__(self, engine, sock: socket.socket, idle: float = 0.0, tls: Tls | None = None) -> None:
         self.engine, self.sock, self.idle, self.tls = engine, sock, idle, tls
         self.router = routes.Router(engine)
-        self.active = 0
         self.lock = threading.Lock()
+        self.open = 0  # connections
+        self.busy = 0  # requests in progress
+        self.idle_workers = 0
         self.last = time.monotonic()
         self.stopping = threading.Event()
+        self.ready: queue.SimpleQueue = queue.SimpleQueue()  # (connection, fresh) to answer
+        self.selector = selectors.DefaultSelector()
+        self.parked: queue.SimpleQueue = queue.SimpleQueue()  # connections to wait on
+        self.wake_r, self.wake_w = socket.socketpair()
+        self.wake_w.setblocking(False)  # a byte pending is enough: a full buffer is no reason to wait
 
     def serve(self) -> None:
         """Until stop() or `idle` seconds without a connection (0: never)."""
-        self.sock.settimeout(0.5)
-        while not self.stopping.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
+        self.sock.setblocking(False)
+        self.selector.register(self.sock, selectors.EVENT_READ, None)
+        self.selector.register(self.wake_r, selectors.EVENT_READ, "wake")
+        try:
+            while not self.stopping.is_set():
+                for key, _ in self.selector.select(0.5):
+                    if key.data is None:
+                        self._accept()
+                    elif key.data == "wake":
+                        self.wake_r.recv(4096)
+                    else:
+                        self.selector.unregister(key.fileobj)
+                        self._dispatch(key.data, fresh=False)
+                while True:
+                    try:
+                        conn = self.parked.get_nowait()
+                    except queue.Empty:
+                        break
+                    self.selector.register(conn.sock, selectors.EVENT_READ, conn)
                 with self.lock:
-                    quiet = self.active == 0 and time.monotonic() - self.last > self.idle
+                    quiet = self.open == 0 and time.monotonic() - self.last > self.idle
                 if self.idle and quiet:
                     return
-                continue
-            except OSError:
-                if self.stopping.is_set():
-                    return
-                raise
-            conn.settimeout(None)
-            with self.lock:
-                self.active += 1
-            threading.Thread(target=self._connection, args=(conn,), daemon=True).start()
+        finally:
+            for key in list(self.selector.get_map().values()):
+                if isinstance(key.data, Connection):
+                    key.data.close()
+            self.selector.close()
 
-    def _connection(self, conn: socket.socket) -> None:
+    def _accept(self) -> None:
         try:
+            sock, _ = self.sock.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        sock.setblocking(True)
+        with self.lock:
+            self.open += 1
+        self._dispatch(sock, fresh=True)
+
+    def _dispatch(self, item, fresh: bool) -> None:
+        with self.lock:
+            self.busy += 1
+            spare = self.idle_workers > 0
+            if spare:
+                self.idle_workers -= 1
+        if not spare:
+            threading.Thread(target=self._worker, daemon=True, name="api-worker").start()
+        self.ready.put((item, fresh))
+
+    def _worker(self) -> None:
+        while True:
+            item, fresh = self.ready.get()
+            try:
+                self._answer(item, fresh)
+            finally:
+                with self.lock:
+                    self.busy -= 1
+                    self.idle_workers += 1
+                    quiet = self.busy == 0
+                if quiet:
+                    from berth.engine import system
+
+                    system.idle()
+
+    def _answer(self, item, fresh: bool) -> None:
+        if fresh:
             if self.tls is not None:
                 try:
-                    conn = self.tls.wrap(conn)
+                    item = self.tls.wrap(item)
                 except OSError:  # no certificate, a wrong one, or not TLS at all: nothing is served
-                    conn.close()
+                    item.close()
+                    self._closed()
                     return
-            Connection(conn, self.router.dispatch, routes.split_version).serve()
-        finally:
-            with self.lock:
-                self.active -= 1
-                self.last = time.monotonic()
+            item = Connection(item, self.router.dispatch, routes.split_version)
+        while item.serve_one():
+            if not item.waiting():
+                self.parked.put(item)  # the selector waits for its next request
+                self._wake()
+                return
+        self._closed()
+
+    def _closed(self) -> None:
+        with self.lock:
+            self.open -= 1
+            self.last = time.monotonic()
+
+    def _wake(self) -> None:
+        try:
+            self.wake_w.send(b"x")
+        except OSError:  # BlockingIOError among them: the selector has a wake-up waiting already
+            pass
 
     def stop(self) -> None:
         self.stopping.set()
+        self._wake()

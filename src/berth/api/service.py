@@ -49,6 +49,9 @@ def main(global_opts: dict, argv: list[str]) -> int:
     except OSError as e:
         sys.stderr.write(f"Error: {uri}: {e.strerror or e}\n")
         return 1
+    from berth.engine import system
+
+    system.long_running()
     engine = Engine(root)
     # what a service killed mid-create, mid-pull or mid-load left; collect waits for the store's
     # writers (a build or pull of the CLI's) to end, so this runs beside the service, not before it

@@ -105,12 +105,20 @@ def progress(run: Callable[[JsonProgress], None]) -> Iterator[bytes]:
 
     thread = threading.Thread(target=work, name="api-progress", daemon=True)
     thread.start()
+    finished = False
     try:
         while (item := out.get()) is not _END:
             yield item
+        finished = True
     finally:
         cancelled.set()
         thread.join(JOIN)
+        if not finished:
+            # a cancelled operation's exception holds its frames, and with them its registry
+            # connections and files, in reference cycles: collected now, not at some later time
+            import gc
+
+            gc.collect()
 
 
 def piped(write: Callable[[object], None], chunk: int = 64 << 10) -> Iterator[bytes]:

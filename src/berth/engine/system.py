@@ -87,6 +87,21 @@ def disk_usage(engine) -> DiskUsage:
     )  # fmt: skip
 
 
+def long_running() -> None:
+    """For a server's process: few malloc arenas, so that a burst of client threads does not keep
+    tens of MiB once it is over."""
+    from berth.linux.memory import limit_arenas
+
+    limit_arenas(2)
+
+
+def idle() -> None:
+    """A server with no client: what its allocator holds free goes back to the kernel."""
+    from berth.linux.memory import trim
+
+    trim()
+
+
 def info(engine) -> dict:
     """Docker's /info document, with what berth has."""
     from berth import __version__

@@ -59,10 +59,22 @@ def pull(store: ImageStore, name: str, platform: str = "", progress: Progress | 
     repo = ref.path
     tag_or_digest = ref.digest or ref.tag
     progress.line(f"{ref.tag or ref.digest}: Pulling from {repo if ref.domain != 'docker.io' else ref.familiar_name()}")
+    own = client is None  # a client made here is closed here: its connections with it
     if client is None:
         client, (data, manifest_digest) = _source(ref, platform, tls_verify, auth)
     else:
         data, _media_type, manifest_digest = resolve(client, repo, tag_or_digest, platform)
+    try:
+        image = _store(store, client, repo, tag_or_digest, ref, data, manifest_digest, progress)
+    finally:
+        if own:
+            client.close()
+    progress.line(f"Digest: {manifest_digest}")
+    return image
+
+
+def _store(store: ImageStore, client: Client, repo: str, tag_or_digest: str, ref, data: bytes, manifest_digest: str,
+           progress: Progress) -> Image:  # fmt: skip
     try:
         manifest = image_spec.parse_manifest(fastjson.loads(data))
     except (ValueError, BerthError) as e:
@@ -82,7 +94,6 @@ def pull(store: ImageStore, name: str, platform: str = "", progress: Progress | 
             for digest in added:
                 store.content.delete(digest)
             raise
-    progress.line(f"Digest: {manifest_digest}")
     return image
 
 
@@ -147,6 +158,7 @@ def _fetch_one(store: ImageStore, client: Client, repo: str, desc, progress: Pro
         attempts = 0
         while True:
             response = client.blob(repo, desc.digest, offset=writer.written)
+            read = False
             try:
                 if writer.written and response.status != 206:
                     writer.close()  # the registry cannot resume: start again
@@ -156,6 +168,7 @@ def _fetch_one(store: ImageStore, client: Client, repo: str, desc, progress: Pro
                         raise Unavailable("pull cancelled")
                     writer.write(chunk)
                     progress.layer(desc.digest, "Downloading", writer.written, desc.size)
+                read = True
                 break
             except (urllib3.exceptions.HTTPError, OSError) as e:
                 attempts += 1
@@ -163,6 +176,8 @@ def _fetch_one(store: ImageStore, client: Client, repo: str, desc, progress: Pro
                     raise Unavailable(f"{client.host}/{repo}@{desc.digest}: download failed: {e}") from None
                 progress.layer(desc.digest, f"Retrying after: {e.__class__.__name__}")
             finally:
+                if not read:  # stopped part way: the connection, with the rest of the blob unread, is no use
+                    response.close()
                 response.release_conn()
         progress.layer(desc.digest, "Verifying Checksum")
         writer.commit()

@@ -32,29 +32,34 @@ def push(store: ImageStore, name: str, progress: Progress | None = None, tls_ver
         raise InvalidArgument(f"cannot push a digest reference ({name}): push a tag")
     image = store.get(str(ref))
     repo = ref.path
+    own = client is None  # a client made here is closed here: its connections with it
     client = client or Client(api_host(ref.domain), tls_verify=tls_verify, auth=auth)
-    scope = f"repository:{repo}:pull,push"
-    manifest_bytes = store.content.read(image.manifest)
-    manifest = store.manifest(image)
-    progress.line(f"The push refers to repository [{ref.domain}/{repo}]")
-    siblings = [reference.parse(t).path for t in image.tags
-                if reference.parse(t).domain == ref.domain and reference.parse(t).path != repo]  # fmt: skip
-    from concurrent.futures import ThreadPoolExecutor
+    try:
+        scope = f"repository:{repo}:pull,push"
+        manifest_bytes = store.content.read(image.manifest)
+        manifest = store.manifest(image)
+        progress.line(f"The push refers to repository [{ref.domain}/{repo}]")
+        siblings = [reference.parse(t).path for t in image.tags
+                    if reference.parse(t).domain == ref.domain and reference.parse(t).path != repo]  # fmt: skip
+        from concurrent.futures import ThreadPoolExecutor
 
-    blobs = [*manifest.layers, manifest.config]
-    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="push") as pool:
-        for future in [pool.submit(_push_blob, store, client, repo, scope, d, siblings, progress) for d in blobs]:
-            future.result()
-    media_type = manifest.media_type or "application/vnd.oci.image.manifest.v1+json"
-    response = client.request("PUT", f"/v2/{repo}/manifests/{ref.tag}", scope, {"Content-Type": media_type},
-                              body=manifest_bytes)  # fmt: skip
-    client.check(response, f"{client.host}/{repo}:{ref.tag}: manifest")
-    pushed = response.headers.get("Docker-Content-Digest", image.manifest)
-    if pushed != image.manifest:
-        raise Unavailable(f"{client.host}/{repo}:{ref.tag}: the registry computed {pushed} for the manifest "
-                          f"berth knows as {image.manifest}")  # fmt: skip
-    progress.line(f"{ref.tag}: digest: {image.manifest} size: {len(manifest_bytes)}")
-    return ref.tag, image.manifest, len(manifest_bytes)
+        blobs = [*manifest.layers, manifest.config]
+        with ThreadPoolExecutor(max_workers=3, thread_name_prefix="push") as pool:
+            for future in [pool.submit(_push_blob, store, client, repo, scope, d, siblings, progress) for d in blobs]:
+                future.result()
+        media_type = manifest.media_type or "application/vnd.oci.image.manifest.v1+json"
+        response = client.request("PUT", f"/v2/{repo}/manifests/{ref.tag}", scope, {"Content-Type": media_type},
+                                  body=manifest_bytes)  # fmt: skip
+        client.check(response, f"{client.host}/{repo}:{ref.tag}: manifest")
+        pushed = response.headers.get("Docker-Content-Digest", image.manifest)
+        if pushed != image.manifest:
+            raise Unavailable(f"{client.host}/{repo}:{ref.tag}: the registry computed {pushed} for the manifest "
+                              f"berth knows as {image.manifest}")  # fmt: skip
+        progress.line(f"{ref.tag}: digest: {image.manifest} size: {len(manifest_bytes)}")
+        return ref.tag, image.manifest, len(manifest_bytes)
+    finally:
+        if own:
+            client.close()
 
 
 def _push_blob(store: ImageStore, client: Client, repo: str, scope: str, desc, siblings: list[str],
