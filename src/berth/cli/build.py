@@ -69,6 +69,9 @@ def main(engine, argv: list[str]) -> int:
         raise KeyboardInterrupt
 
     _signal.signal(_signal.SIGTERM, stop)  # stopped like Ctrl-C: the step's container and snapshot go too
+    # Ctrl-C stops a build even when berth was started with SIGINT ignored (a background job of a
+    # shell without job control), as docker's build, which asks for it, is
+    _signal.signal(_signal.SIGINT, _signal.default_int_handler)
     try:
         image_id = build(engine, req, sys.stdout.buffer, own_process=True)  # a one-shot process: the build's
     except BaseException as e:
