@@ -136,7 +136,8 @@ class Service:
         self.open = 0  # connections
         self.busy = 0  # requests in progress
         self.idle_workers = 0
-        self.last = time.monotonic()
+        self.last = self.last_request = time.monotonic()
+        self.trimmed = True
         self.stopping = threading.Event()
         self.ready: queue.SimpleQueue = queue.SimpleQueue()  # (connection, fresh) to answer
         self.selector = selectors.DefaultSelector()
@@ -166,7 +167,14 @@ class Service:
                         break
                     self.selector.register(conn.sock, selectors.EVENT_READ, conn)
                 with self.lock:
-                    quiet = self.open == 0 and time.monotonic() - self.last > self.idle
+                    now = time.monotonic()
+                    quiet = self.open == 0 and now - self.last > self.idle
+                    trim = not self.trimmed and self.busy == 0 and now - self.last_request > 1.0
+                    self.trimmed = self.trimmed or trim
+                if trim:  # a second without requests: what the allocator holds free goes back
+                    from berth.engine import system
+
+                    system.idle()
                 if self.idle and quiet:
                     return
         finally:
@@ -204,11 +212,8 @@ class Service:
                 with self.lock:
                     self.busy -= 1
                     self.idle_workers += 1
-                    quiet = self.busy == 0
-                if quiet:
-                    from berth.engine import system
-
-                    system.idle()
+                    self.last_request = time.monotonic()
+                    self.trimmed = False
 
     def _answer(self, item, fresh: bool) -> None:
         if fresh:
