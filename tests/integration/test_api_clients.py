@@ -309,3 +309,56 @@ def test_docker_compose_up_ps_logs_exec_down(cli, tmp_path, berth):
     assert berth("ps", "-aq").stdout == ""
     assert "proj_default" not in berth("network", "ls").stdout
     assert "proj_data" not in berth("volume", "ls").stdout
+
+
+def test_save_load_import_export_update_and_prunes(cli, tmp_path):
+    assert cli("tag", "busybox", "saved:v1").returncode == 0
+    assert cli("save", "-o", str(tmp_path / "saved.tar"), "saved:v1").returncode == 0
+    assert cli("rmi", "saved:v1").stdout == "Untagged: saved:v1\n"
+    loaded = cli("load", "-i", str(tmp_path / "saved.tar"))
+    assert loaded.returncode == 0 and "Loaded image: saved:v1" in loaded.stdout, loaded.stderr
+    assert cli("run", "-d", "--name", "exported", "--network", "none", "saved:v1", "sleep", "300").returncode == 0
+    exported = subprocess.run(["docker", "export", "exported"], env=cli.env, capture_output=True, timeout=60)
+    assert exported.returncode == 0, exported.stderr  # a running container: its /proc and /sys are mount points
+    imported = subprocess.run(["docker", "import", "-", "imported:v1"], env=cli.env, input=exported.stdout,
+                              capture_output=True, timeout=60)  # fmt: skip
+    assert imported.returncode == 0 and imported.stdout.startswith(b"sha256:"), imported.stderr
+    assert cli("run", "--rm", "--network", "none", "imported:v1", "cat", "/proc/1/comm").stdout == "cat\n"
+    updated = cli("update", "--memory", "64m", "--memory-swap", "128m", "--cpus", "0.5", "exported")
+    assert updated.returncode == 0, updated.stderr
+    assert cli("inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}", "exported").stdout.split() == [
+        "67108864", "500000000"]  # fmt: skip
+    assert cli("stop", "-t", "0", "exported").returncode == 0
+    pruned = cli("container", "prune", "-f")
+    assert pruned.returncode == 0 and "exported" not in cli("ps", "-a", "--format", "{{.Names}}").stdout
+    assert cli("rmi", "saved:v1", "imported:v1").returncode == 0
+    assert cli("image", "prune", "-f").returncode == 0
+    assert cli("builder", "prune", "-f").returncode == 0
+
+
+def test_login_and_credentials_for_push_and_pull(cli, tmp_path):
+    from bench.anchors import Registry
+
+    htpasswd = tmp_path / "htpasswd"
+    out = subprocess.run(["htpasswd", "-Bbn", "alice", "s3cret"], capture_output=True, text=True, check=True)
+    htpasswd.write_text(out.stdout)
+    reg = Registry(tmp_path / "auth-registry", htpasswd=str(htpasswd))
+    try:
+        name = f"{reg.host}/private/busybox:v1"
+        assert cli("tag", "busybox", name).returncode == 0
+        denied = cli("push", name)
+        assert denied.returncode != 0 and "unauthorized" in (denied.stdout + denied.stderr).lower()
+        wrong = cli("login", "-u", "alice", "--password-stdin", reg.host, stdin="nope\n")
+        assert wrong.returncode != 0 and "unauthorized" in wrong.stderr.lower(), wrong.stderr
+        ok = cli("login", "-u", "alice", "--password-stdin", reg.host, stdin="s3cret\n")
+        assert ok.returncode == 0 and "Login Succeeded" in ok.stdout, ok.stderr
+        pushed = cli("push", name)  # the CLI sends the credentials it kept (X-Registry-Auth)
+        assert pushed.returncode == 0, pushed.stderr
+        assert cli("rmi", name).returncode == 0
+        assert cli("pull", name).returncode == 0
+        assert cli("logout", reg.host).returncode == 0
+        assert cli("rmi", name).returncode == 0
+        anonymous = cli("pull", name)
+        assert anonymous.returncode != 0 and "unauthorized" in anonymous.stderr.lower(), anonymous.stderr
+    finally:
+        reg.stop()

@@ -207,4 +207,8 @@ def test_docker_run_in_the_foreground(service, berth):
     berth("rm", "fg")
     piped = docker_cli("run", "--rm", "-i", "--network", "none", "busybox", "tr", "a-z", "A-Z", stdin="piped in\n")
     assert (piped.returncode, piped.stdout) == (0, "PIPED IN\n"), piped.stderr
+    for _ in range(3):  # --rm: the CLI waits for `removed`, before the start, and gets the exit code
+        assert docker_cli("run", "--rm", "--network", "none", "busybox", "sh", "-c", "exit 3").returncode == 3
+    missing = docker_cli("run", "--rm", "--network", "none", "busybox", "nosuch-command")
+    assert missing.returncode == 127 and "executable file not found" in missing.stderr, missing
     assert wait_for(lambda: berth("ps", "-aq").stdout.strip() == "", 10), berth("ps", "-a").stdout

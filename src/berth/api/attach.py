@@ -26,6 +26,18 @@ class _Waiting:
         self.stdin = stdin
         self.ready = threading.Event()
         self.attachment = None
+        self.ended = threading.Event()  # the run's end collected: `error` says why it could not start
+        self.error = ""
+
+
+# the exit codes of attached runs, for a `wait` whose container an --rm removed first
+_exits: dict[str, int] = {}
+KEPT_EXITS = 256
+
+
+def last_exit(cid: str) -> int | None:
+    with _lock:
+        return _exits.get(cid)
 
 
 def attach(engine, req: Request, ref: str) -> Hijack:
@@ -50,7 +62,7 @@ def attach(engine, req: Request, ref: str) -> Hijack:
         try:
             if not waiting.ready.wait(WAIT_FOR_START) or waiting.attachment is None:
                 return
-            relay(waiting.attachment, sock, leftover, tty, want_stdin)
+            relay(waiting.attachment, sock, leftover, tty, want_stdin, lambda: _say_error(waiting, sock, tty))
         finally:
             with _lock:
                 if _waiting.get(c.id) is waiting:
@@ -78,10 +90,19 @@ def start_waiting(engine, cid: str) -> bool:
     def collect() -> None:
         from berth.engine.autoremove import remove_exited
 
+        code = None
         try:
-            engine.end_attached(c, monitor, None)
-        except BerthError:
-            pass
+            code = engine.end_attached(c, monitor, None)
+        except BerthError as e:  # it could not start: the attached client is told, as dockerd's start would
+            waiting.error = str(e)
+            code = getattr(e, "exit_code", None)
+        finally:
+            if code is not None:
+                with _lock:
+                    _exits[c.id] = code
+                    while len(_exits) > KEPT_EXITS:
+                        del _exits[next(iter(_exits))]
+            waiting.ended.set()
         if c.config.get("autoRemove"):
             remove_exited(engine, c.id)
 
@@ -89,8 +110,15 @@ def start_waiting(engine, cid: str) -> bool:
     return True
 
 
-def relay(att, sock, leftover: bytes, tty: bool, stdin: bool) -> None:
-    """Until the container exits or either side goes away."""
+def _say_error(waiting: _Waiting, sock, tty: bool) -> None:
+    """Why the run could not start, on its stderr, before the connection closes."""
+    if waiting.ended.wait(10) and waiting.error:
+        data = waiting.error.encode() + b"\n"
+        sock.sendall(data if tty else streams.frame(streams.STDERR, data))
+
+
+def relay(att, sock, leftover: bytes, tty: bool, stdin: bool, before_close=None) -> None:
+    """Until the container exits or either side goes away; `before_close()` once it has exited."""
 
     def feed() -> None:
         try:
@@ -109,6 +137,8 @@ def relay(att, sock, leftover: bytes, tty: bool, stdin: bool) -> None:
         while chunk := att.sock.recv(65536):
             for stream, payload in reader.feed(chunk):
                 if stream == streams.EXIT:
+                    if before_close is not None:
+                        before_close()
                     return
                 if stream in (streams.STDOUT, streams.STDERR):
                     sock.sendall(payload if tty else streams.frame(stream, payload))

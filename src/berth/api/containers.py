@@ -226,16 +226,19 @@ def wait(engine, req: Request, ref: str) -> Stream:
         raise ApiError(400, f"invalid condition: {condition!r}: not-running, next-exit or removed")
     c = engine.get(ref)
     cid, last_exit = c.id, c.exit if c.status != "running" else None
+    last_exit_code = int((last_exit or {}).get("code", 0))
 
     def body():
         try:
-            if condition == "next-exit":
-                # the exit of its next run: a run may start and end between two looks, so the exit
-                # record is compared, never the state alone
+            if condition in ("next-exit", "removed"):
+                # the exit of its next run (docker run --rm waits for `removed` before it starts the
+                # container): a run may start and end between two looks, so the exit record is
+                # compared, never the state alone
                 while True:
                     now = engine.get(cid)
                     if now.status == "running" or (now.exit is not None and now.exit != last_exit):
                         break
+                    yield b""  # the connection looks for a client gone meanwhile
                     time.sleep(0.02)
             code = engine.wait(cid)
             if condition == "removed":
@@ -244,10 +247,15 @@ def wait(engine, req: Request, ref: str) -> Stream:
                         engine.get(cid)
                     except NotFound:
                         break
+                    yield b""
                     time.sleep(0.02)
             yield fastjson.dumps({"StatusCode": code, "Error": None}).encode() + b"\n"
-        except NotFound:  # removed meanwhile: Docker answers with the last code it knew
-            yield fastjson.dumps({"StatusCode": 0, "Error": None}).encode() + b"\n"
+        except NotFound:  # removed meanwhile (--rm): Docker answers with the last code it knew
+            from berth.api import attach
+
+            known = attach.last_exit(cid)
+            yield fastjson.dumps({"StatusCode": known if known is not None else last_exit_code,
+                                  "Error": None}).encode() + b"\n"  # fmt: skip
         except BerthError as e:
             yield fastjson.dumps({"StatusCode": -1, "Error": {"Message": str(e)}}).encode() + b"\n"
 

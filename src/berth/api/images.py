@@ -75,8 +75,9 @@ def create(engine, req: Request) -> Stream:
     if bool(image) == bool(source):
         raise ApiError(400, "exactly one of fromImage and fromSrc is required")
     if source:
-        repo = req.arg("repo")
-        name = f"{repo}:{tag or 'latest'}" if repo else ""
+        repo = req.arg("repo")  # the docker CLI sends `repo=NAME:TAG` and no tag
+        tagged = ":" in repo.rpartition("/")[2]
+        name = repo if tagged and not tag else f"{repo}:{tag or 'latest'}" if repo else ""
         stream = req.stream if source == "-" else None
         changes, message = req.query.get("changes", []), req.arg("message")
 
@@ -128,13 +129,12 @@ def get(engine, req: Request, ref: str = "") -> Stream:
 
 
 def load(engine, req: Request) -> Response:
-    loaded = engine.images.load(req.stream)
-    quiet = req.flag("quiet")
+    req.flag("quiet")  # checked; it quiets progress, which a load here has none of: what was loaded is said
     lines = []
-    for item in loaded:
+    for item in engine.images.load(req.stream):
         for text in [f"Loaded image: {n}" for n in item.names] or [f"Loaded image ID: {_digest_of(item.id)}"]:
             lines.append(fastjson.dumps({"stream": text + "\n"}).encode() + b"\n")
-    return Response(200, b"" if quiet else b"".join(lines))
+    return Response(200, b"".join(lines))
 
 
 def prune(engine, req: Request) -> Response:

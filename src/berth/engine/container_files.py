@@ -35,12 +35,34 @@ def export(engine, ref: str, out: BinaryIO) -> None:
 
 
 def _export(root: str, out: BinaryIO) -> None:
+    """The root file system without what is mounted on it (as Docker's export): a running
+    container's root shows its /proc, /sys, /dev, volumes and bind-mounted /etc files, whose
+    mount points are exported empty."""
+    import stat
+
     from berth.snapshot.diff import add_entry, walk
 
+    mounted = _mount_points(root)
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         hardlinks: dict = {}
-        for rel, _ in walk(root):
+        for rel, st in walk(root, mounted):
+            if rel in mounted and stat.S_ISREG(st.st_mode):
+                info = tarfile.TarInfo(rel)
+                info.mode, info.mtime = st.st_mode & 0o7777, int(st.st_mtime)
+                tar.addfile(info)  # a file bound over the root's: its mount point, empty
+                continue
             add_entry(tar, root, rel, hardlinks)
+
+
+def _mount_points(root: str) -> frozenset[str]:
+    """What is mounted under a running container's root (/proc/PID/root), as paths relative to it;
+    none for a snapshot mounted by itself."""
+    pid = root.removeprefix("/proc/").removesuffix("/root")
+    if not pid.isdigit():
+        return frozenset()
+    with open(f"/proc/{pid}/mountinfo") as f:
+        points = {line.split()[4].encode().decode("unicode_escape").lstrip("/") for line in f}
+    return frozenset(p for p in points if p)
 
 
 def copy_out(engine, ref: str, path: str, dest: str) -> None:

@@ -20,22 +20,23 @@ from berth.snapshot.apply import OPAQUE, OPAQUE_XATTR, WHITEOUT
 ADD, DELETE, OPAQUE_DIR = "add", "delete", "opaque"
 
 
-def _sorted_walk_from(root: str, rel: str):
+def _sorted_walk_from(root: str, rel: str, skip: frozenset[str]):
     for name in sorted(os.listdir(os.path.join(root, rel))):
         child = f"{rel}/{name}"
         st = os.lstat(os.path.join(root, child))
         yield child, st
-        if stat.S_ISDIR(st.st_mode):
-            yield from _sorted_walk_from(root, child)
+        if stat.S_ISDIR(st.st_mode) and child not in skip:
+            yield from _sorted_walk_from(root, child, skip)
 
 
-def walk(root: str):
-    """(relative path, lstat) of everything under root, parents first, names sorted."""
+def walk(root: str, skip: frozenset[str] = frozenset()):
+    """(relative path, lstat) of everything under root, parents first, names sorted; the
+    directories in `skip` (relative paths: mount points) are listed, not entered."""
     for name in sorted(os.listdir(root)):
         st = os.lstat(os.path.join(root, name))
         yield name, st
-        if stat.S_ISDIR(st.st_mode):
-            yield from _sorted_walk_from(root, name)
+        if stat.S_ISDIR(st.st_mode) and name not in skip:
+            yield from _sorted_walk_from(root, name, skip)
 
 
 def overlay_changes(upper: str) -> list[tuple[str, str]]:
