@@ -72,8 +72,15 @@ def test_plugins_list_is_empty(service):
 
 
 def _threads(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        return int(next(line for line in f if line.startswith("Threads:")).split()[1])
+    """Its threads but the request workers, which the service keeps once started."""
+    count = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/comm") as f:
+                count += f.read().strip() != "berth-api"
+        except FileNotFoundError:
+            pass  # ended meanwhile
+    return count
 
 
 def _sockets(pid: int) -> int:
@@ -299,3 +306,45 @@ def test_the_service_killed_during_a_pull_a_build_and_creates(berth, service, bi
         berth("rm", cid, check=True)
     berth("rm", "-f", "survivor", check=True)
     berth("rmi", big_image, check=True)
+
+
+def test_a_client_gone_mid_attach_mid_exec_and_mid_push(berth, service, big_image):
+    name = big_image.rsplit(":", 1)[0] + ":pushed"
+    status, raw = request(service.sock, "POST", f"/v1.41/images/create?fromImage={big_image}")
+    assert status == 200 and b"Downloaded newer image" in raw
+    berth("tag", big_image, name, check=True)
+    berth("run", "-d", "--name", "gone-attach", "--network", "none", "busybox", "sh", "-c",
+          "while true; do echo tick; sleep 0.1; done", check=True)  # fmt: skip
+    assert request(service.sock, "GET", "/_ping")[0] == 200
+    time.sleep(0.5)
+    pid = service.proc.pid
+    base, sockets = _threads(pid), _sockets(pid)
+
+    s = _open_stream(service.sock, "POST /v1.41/containers/gone-attach/attach?stream=1&stdout=1 HTTP/1.1\r\n"
+                                   "Host: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n")  # fmt: skip
+    assert b"tick" in _read_until(s, b"tick")
+    s.close()
+    assert wait_for(lambda: _settled(pid, base, sockets), 30), "the attachment is still served"
+    assert berth("inspect", "-f", "{{.State.Running}}", "gone-attach").stdout.strip() == "true"
+
+    status, raw = request(service.sock, "POST", "/v1.41/containers/gone-attach/exec",
+                          json.dumps({"Cmd": ["sh", "-c", "while true; do echo tock; sleep 0.1; done"],
+                                      "AttachStdout": True}).encode())  # fmt: skip
+    exec_id = json.loads(raw)["Id"]
+    body = b'{"Detach": false, "Tty": false}'
+    s = _open_stream(service.sock, f"POST /v1.41/exec/{exec_id}/start HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                                   f"application/json\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: "
+                                   f"{len(body)}\r\n\r\n", body)  # fmt: skip
+    assert b"tock" in _read_until(s, b"tock")
+    s.close()
+    assert wait_for(lambda: _settled(pid, base, sockets), 30), "the exec is still served"
+    assert wait_for(lambda: json.loads(request(service.sock, "GET", f"/v1.41/exec/{exec_id}/json")[1])["Running"]
+                    is False, 30), "the exec's process outlived its client"  # fmt: skip
+    assert "tock" not in berth("top", "gone-attach").stdout
+
+    s = _open_stream(service.sock, f"POST /v1.41/images/{name}/push HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert b"The push refers to repository" in _read_until(s, b"The push refers to repository")
+    s.close()
+    assert wait_for(lambda: _settled(pid, base, sockets), 30), "the push's thread or connections are left"
+    berth("rm", "-f", "gone-attach", check=True)
+    berth("rmi", name, big_image, check=True)

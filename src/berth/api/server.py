@@ -22,6 +22,7 @@ from berth.api.http import Connection
 from berth.errors import InvalidArgument
 
 DEFAULT_URI = "unix:///run/berth/berth.sock"
+WORKER_NAME = "berth-api"  # the workers' thread name: /proc/PID/task/TID/comm
 LISTEN_FDS_START = 3
 
 
@@ -204,6 +205,9 @@ class Service:
         self.ready.put((item, fresh))
 
     def _worker(self) -> None:
+        from berth.engine import system
+
+        system.name_thread(WORKER_NAME)
         while True:
             item, fresh = self.ready.get()
             try:

@@ -95,6 +95,13 @@ def long_running() -> None:
     limit_arenas(2)
 
 
+def name_thread(name: str) -> None:
+    """This thread's name for ps and /proc (a server's workers, told apart from the rest)."""
+    from berth.linux.prctl import set_thread_name
+
+    set_thread_name(name)
+
+
 def idle() -> None:
     """A server with no client: what its allocator holds free goes back to the kernel."""
     from berth.linux.memory import trim

@@ -6,6 +6,7 @@ PR_SET_PDEATHSIG = 1
 PR_GET_DUMPABLE = 3
 PR_SET_DUMPABLE = 4
 PR_SET_KEEPCAPS = 8
+PR_SET_NAME = 15
 PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
 PR_CAPBSET_READ = 23
@@ -20,6 +21,11 @@ PR_CAP_AMBIENT_CLEAR_ALL = 4
 
 def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
     return check(libc.prctl(option, arg2, arg3, arg4, arg5), f"prctl({option})")
+
+
+def set_thread_name(name: str) -> None:
+    """The calling thread's name as ps, top and /proc/PID/task/TID/comm show it (15 bytes at most)."""
+    check(libc.prctl(PR_SET_NAME, name.encode()[:15], 0, 0, 0), "prctl(PR_SET_NAME)")
 
 
 def set_dumpable(on: bool) -> None:
