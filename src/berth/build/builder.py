@@ -40,13 +40,15 @@ class Builder(Planning, ConfigInstructions, LayerSteps):
     """`runners()` makes a StepRunner: each thread gets its own, and so its own
     SQLite connections, which is how SQLite is shared between threads."""
 
-    def __init__(self, runners, cache_root: str, opts: Options, out: object) -> None:
+    def __init__(self, runners, cache_root: str, opts: Options, out: object,
+                 cancel: threading.Event | None = None) -> None:  # fmt: skip
+        """`cancel`: set by the caller to stop the build (its signal handler's, for one)."""
         self.runners, self.cache_root, self.opts, self.out = runners, cache_root, opts, out
         self._local = threading.local()
         self.progress = Progress(out, opts.quiet)
         self.df: Dockerfile = parse(opts.dockerfile, opts.dockerfile_name, parsed_dir(cache_root))
         self.matcher = Matcher.from_context(opts.context)
-        self.cancel = threading.Event()
+        self.cancel = cancel or threading.Event()
         self.used_args: set[str] = set()
         self.results: dict[int, State] = {}
         self.step_no = 0

@@ -64,18 +64,23 @@ def main(engine, argv: list[str]) -> int:
                        network=opts["network"], platform=opts["platform"], quiet=quiet)  # fmt: skip
     check(req)
     import _signal
+    import threading
+
+    cancel = threading.Event()
 
     def stop(signum, frame):
+        cancel.set()  # heard even where the KeyboardInterrupt is not (a weakref callback, an import's lock)
         raise KeyboardInterrupt
 
-    _signal.signal(_signal.SIGTERM, stop)  # stopped like Ctrl-C: the step's container and snapshot go too
-    # Ctrl-C stops a build even when berth was started with SIGINT ignored (a background job of a
-    # shell without job control), as docker's build, which asks for it, is
-    _signal.signal(_signal.SIGINT, _signal.default_int_handler)
+    # SIGTERM stops it like Ctrl-C (the step's container and snapshot go too); and Ctrl-C stops it
+    # even when berth was started with SIGINT ignored (a background job of a shell without job
+    # control), as docker's build, which asks for it, is
+    for sig in (_signal.SIGTERM, _signal.SIGINT):
+        _signal.signal(sig, stop)
     try:
-        image_id = build(engine, req, sys.stdout.buffer, own_process=True)  # a one-shot process: the build's
+        image_id = build(engine, req, sys.stdout.buffer, own_process=True, cancel=cancel)  # a one-shot process
     except BaseException as e:
-        if not _interrupted(e):
+        if not (_interrupted(e) or cancel.is_set()):
             raise
         sys.stderr.write("ERROR: the build was interrupted\n")
         return 130

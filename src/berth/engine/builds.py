@@ -52,11 +52,13 @@ def check(req: BuildRequest) -> None:
             raise InvalidArgument(f'invalid argument "{tag}" for "-t, --tag" flag: {e}') from None
 
 
-def build(engine, req: BuildRequest, out: BinaryIO, own_process: bool = False) -> str:
+def build(engine, req: BuildRequest, out: BinaryIO, own_process: bool = False, cancel=None) -> str:
     """The image's ID. The steps run in a child process with a mount namespace of its own
     (berth.engine.isolated): this process's never changes. `own_process`: the caller is a one-shot
     process the build may take over (the CLI): the build runs in it, its mount namespace unshared
-    first, with no child and no pipe between the steps and `out`, and a Ctrl-C lands in it directly."""
+    first, with no child and no pipe between the steps and `out`, and a Ctrl-C lands in it directly;
+    `cancel` (a threading.Event the caller's signal handler sets) stops it too, should the
+    KeyboardInterrupt land where Python ignores it (a weakref callback, an import's lock)."""
     check(req)
     from berth.engine import isolated
 
@@ -74,7 +76,7 @@ def build(engine, req: BuildRequest, out: BinaryIO, own_process: bool = False) -
             from berth.linux.mount import private_mount_namespace
 
             private_mount_namespace()  # before any thread (the Go parser's included)
-            return build_here(engine.root, req.pull, options, out)
+            return build_here(engine.root, req.pull, options, out, cancel)
         return isolated.call("berth.engine.builds:build_here", {"root": engine.root, "pull": req.pull,
                                                                  "options": options}, out)  # fmt: skip
     finally:
@@ -82,7 +84,7 @@ def build(engine, req: BuildRequest, out: BinaryIO, own_process: bool = False) -
             remove_tree(path)
 
 
-def build_here(root: str, pull: str, options: dict, out: BinaryIO) -> str:
+def build_here(root: str, pull: str, options: dict, out: BinaryIO, cancel=None) -> str:
     """The build itself, in a process with a mount namespace of its own."""
     from berth.build.builder import Builder, Options
     from berth.engine.build_backend import EngineStepRunner
@@ -91,7 +93,7 @@ def build_here(root: str, pull: str, options: dict, out: BinaryIO) -> str:
     store = ImageStore(root)
     try:
         with store.lock():
-            builder = Builder(lambda: EngineStepRunner(root, pull), root, Options(**options), out)
+            builder = Builder(lambda: EngineStepRunner(root, pull), root, Options(**options), out, cancel)
             try:
                 return builder.build()
             finally:

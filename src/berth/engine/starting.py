@@ -126,11 +126,16 @@ class Starting:
         from berth.engine import attach as attaching
 
         c = self.get(ref)
-        if c.status != RUNNING:
-            raise FailedPrecondition(f"cannot resize container {c.id}: it is not running")
         if not c.config.get("tty"):
             return  # Docker accepts it, and there is nothing to size
-        att = attaching.connect(c.dir, False, timeout=2.0)
+        # a container being started counts: its monitor keeps the size for the pty to come
+        # (docker run -it sizes the terminal as soon as its start returns)
+        try:
+            att = attaching.connect(c.dir, False, timeout=0.0) if c.status != "exited" else None
+        except FileNotFoundError:
+            att = None
+        if att is None:
+            raise FailedPrecondition(f"cannot resize container {c.id}: it is not running")
         try:
             att.send(streams.RESIZE, f"{rows} {cols}".encode())
         finally:
