@@ -92,6 +92,49 @@ def test_kill_and_remove(berth):
         assert_gone(berth, cid)
 
 
+WAIT_MIDWAY = """
+import os, sys
+from berth.engine.container import SPEC
+from berth.engine.engine import Engine
+from berth.engine.options import CreateOptions
+from berth.errors import NotFound
+
+engine = Engine(sys.argv[1])
+c = engine.create(CreateOptions(image="busybox", command=("sh", "-c", "exit 3"), name="midway", network="none"))
+engine.start(c.id)
+print("exited", engine.wait(c.id))
+# what an rm leaves for a moment: the spec goes first, then the state files in any order
+os.unlink(os.path.join(c.dir, SPEC))
+os.unlink(os.path.join(c.dir, "exit.json"))
+try:
+    print("waited", engine.wait(c.id))
+except NotFound as e:
+    print("gone:", e)
+engine.remove(c.id)
+"""
+
+
+def test_wait_on_a_container_being_removed(berth):
+    """A wait that meets an rm part way says the container is gone; it once read the state files
+    half deleted as a created container's and reported exit code 0 (docker run --rm then exited 0)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", WAIT_MIDWAY, berth.root], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["exited 3", "gone: No such container: " + proc.stdout.split()[-1]]
+
+
+def test_wait_and_remove(berth):
+    for i in range(ROUNDS):
+        cid = create(berth, f"waitrm{i}")
+        berth("start", cid, check=True)
+        wait, rm = together(berth, ("wait", cid), ("rm", "-f", cid))
+        assert rm.returncode == 0, rm.stderr
+        assert (wait.returncode, wait.stdout) == (0, "137\n") or "No such container" in wait.stderr, wait
+        assert_gone(berth, cid)
+
+
 def test_two_renames(berth):
     for i in range(ROUNDS):
         cid = create(berth, f"named{i}")

@@ -12,6 +12,7 @@ from berth.errors import BerthError
 
 CREATED, RUNNING, EXITED = "created", "running", "exited"
 PAUSED = "paused"  # in the container's directory while the runtime has it paused
+SPEC = "bundle/config.json"  # the OCI spec, in the container's directory
 
 
 class ContainerError(BerthError):

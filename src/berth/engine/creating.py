@@ -10,10 +10,10 @@ import os
 from berth import fastjson
 from berth.clock import rfc3339
 from berth.engine import names, user_lookup
-from berth.engine.container import RUNNING, Container, ContainerError
+from berth.engine.container import RUNNING, SPEC, Container, ContainerError
 from berth.engine.options import CreateOptions
 from berth.errors import AlreadyExists, BerthError, FailedPrecondition, NotFound
-from berth.fs import atomic_write, remove_tree
+from berth.fs import atomic_write, remove_tree, unlink_if_present
 from berth.oci.record import to_json
 
 MAKING = ".making"  # containers/.making/<id>: the lock a create holds
@@ -90,7 +90,7 @@ class Creating:
             from berth.oci.runtime_spec import spec_to_json
 
             oci = spec.build(spec_opts, image_config, cid, etc, uid, gid, self._init_pid_of, groups)
-            atomic_write(os.path.join(cdir, "bundle", "config.json"), fastjson.dumps(spec_to_json(oci)).encode())
+            atomic_write(os.path.join(cdir, SPEC), fastjson.dumps(spec_to_json(oci)).encode())
             config = to_json(opts)
             config["Image"] = opts.image
             config["runtime"] = runtime
@@ -182,6 +182,9 @@ class Creating:
         )
 
     def _discard(self, cid: str, volumes: list[str] = ()) -> None:
+        # the spec first, so that a reader (wait) tells a container being removed from one never
+        # started, whichever of its state files are gone already
+        unlink_if_present(os.path.join(self.root, "containers", cid, SPEC))
         try:
             self.store.snapshotter.remove(cid)
         except BerthError:

@@ -31,7 +31,7 @@ from _thread import allocate_lock
 from berth import fastjson
 from berth.db import by_name_or_id, connect
 from berth.engine import names
-from berth.engine.container import CREATED, PAUSED, RUNNING, Container
+from berth.engine.container import CREATED, PAUSED, RUNNING, SPEC, Container
 from berth.engine.creating import Creating
 from berth.engine.options import CPU_PERIOD, ResourceUpdate, cpu_quota
 from berth.engine.starting import Starting, bridged
@@ -306,7 +306,14 @@ class Engine(Creating, Starting):
             if deadline and time.monotonic() > deadline:
                 raise FailedPrecondition(f"container {ref} did not stop in {timeout}s")
             time.sleep(0.01)
-        return (c.exit or {}).get("code", 255 if c._read("monitor.pid") else 0)
+        exit = c.exit
+        if exit is not None:
+            return exit.get("code", 0)
+        # an rm deletes the spec before any other file (_discard): with no exit record and no spec,
+        # the container is being removed and its state files are going, whatever they still say
+        if not os.path.exists(os.path.join(c.dir, SPEC)):
+            raise NotFound(f"No such container: {ref}")
+        return 255 if c._read("monitor.pid") else 0
 
     def stop(self, ref: str, timeout: float | None = None, signal: str = "") -> Container:
         """SIGTERM (or --stop-signal), then SIGKILL after 10 s (or --stop-timeout)."""
@@ -408,7 +415,7 @@ class Engine(Creating, Starting):
                     raise InvalidArgument(proc.stderr.strip().removeprefix("berth-runtime: "))
             # the bundle's spec holds them for the next start (and inspect), merged as the runtime merged
             # them into its copy: never read from the runtime's own state, which another runtime keeps elsewhere
-            path = os.path.join(c.dir, "bundle", "config.json")
+            path = os.path.join(c.dir, SPEC)
             with open(path, "rb") as f:
                 doc = merge_into_config(fastjson.loads(f.read()), runtime_args)
             atomic_write(path, fastjson.dumps(doc).encode())

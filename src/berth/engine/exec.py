@@ -8,7 +8,7 @@ import os
 
 from berth import fastjson
 from berth.engine import user_lookup
-from berth.engine.container import RUNNING, ExecStartError
+from berth.engine.container import RUNNING, SPEC, ExecStartError
 from berth.errors import FailedPrecondition, InvalidArgument
 
 
@@ -122,7 +122,7 @@ def _check_executable(c, name: str, extra_env: list[str] | tuple[str, ...]) -> N
     """Docker's 126/127 before the runtime runs: looked up in the container's own root."""
     from berth.linux.openat2 import open_in_root
 
-    with open(os.path.join(c.dir, "bundle", "config.json"), "rb") as f:
+    with open(os.path.join(c.dir, SPEC), "rb") as f:
         env = list(fastjson.loads(f.read())["process"].get("env", [])) + list(extra_env)
     path = next((e[5:] for e in reversed(env) if e.startswith("PATH=")), "/usr/bin:/bin")
     candidates = [name] if "/" in name else [f"{d or '.'}/{name}" for d in path.split(":")]

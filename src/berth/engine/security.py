@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 from berth import fastjson
+from berth.engine.container import SPEC
 from berth.errors import FailedPrecondition
 
 NAMESPACES = ("pid", "mnt", "net", "uts", "ipc", "user", "cgroup")
@@ -35,7 +36,7 @@ def report(engine, ref: str) -> dict:
     if c.status != "running" or not c.pid:
         raise FailedPrecondition(f"container {c.name} is not running: its isolation is the kernel's to report")
     pid = c.pid
-    with open(os.path.join(c.dir, "bundle", "config.json"), "rb") as f:
+    with open(os.path.join(c.dir, SPEC), "rb") as f:
         spec = fastjson.loads(f.read())
     ours, host = _ns(pid), _ns("self")  # "host": the namespaces berth itself runs in
     others = {o.name: _ns(o.pid) for o in engine.list() if o.id != c.id and o.status == "running" and o.pid}

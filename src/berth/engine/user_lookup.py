@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 
 from berth import fastjson
-from berth.engine.container import ContainerError
+from berth.engine.container import SPEC, ContainerError
 from berth.fs import atomic_write
 from berth.users import entries, find, member_of
 
@@ -60,7 +60,7 @@ def resolve_pending(store, c) -> None:
     if user is None:
         return
     uid, gid, groups = resolve(store, user, c.id)
-    path = os.path.join(c.dir, "bundle", "config.json")
+    path = os.path.join(c.dir, SPEC)
     with open(path, "rb") as f:
         doc = fastjson.loads(f.read())
     doc["process"]["user"].update(uid=uid, gid=gid, additionalGids=list(groups))
