@@ -71,6 +71,44 @@ def test_plugins_list_is_empty(service):
     assert request(service.sock, "GET", "/v1.41/plugins") == (200, b"[]\n")
 
 
+def _raw(sock_path: str, data: bytes) -> bytes:
+    """Send `data` (in a thread: the service may answer and close before it has read it all) and
+    return what came back until the service closed the connection."""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(sock_path)
+        s.settimeout(60)
+
+        def send() -> None:
+            try:
+                s.sendall(data)
+            except OSError:
+                pass  # refused part way
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        got = b""
+        while chunk := s.recv(65536):
+            got += chunk
+        sender.join(60)
+        return got
+
+
+@pytest.mark.parametrize("data, status, message", [
+    (b"GET /_ping HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (1100 << 10) + b"\r\n\r\n", 431, "bad request"),
+    (b"NOT AN HTTP REQUEST\r\n\r\n", 400, "bad request"),
+    (b"POST /v1.41/containers/create HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+     b"Content-Length: %d\r\n\r\n{" % (70 << 20) + b" " * ((70 << 20) - 1), 413, "request body too large"),
+])  # fmt: skip
+def test_oversized_and_malformed_requests(service, berth, data, status, message):
+    """A head over 1 MiB, a request that is not HTTP and a JSON body over 64 MiB get Docker's
+    (Go's) status and a message; nothing is made and the service goes on."""
+    head, _, body = _raw(service.sock, data).partition(b"\r\n\r\n")
+    assert head.split(b" ", 2)[1] == str(status).encode(), head
+    assert message in json.loads(body)["message"]
+    assert request(service.sock, "GET", "/_ping") == (200, b"OK")
+    assert berth("ps", "-aq").stdout == ""
+
+
 def _threads(pid: int) -> int:
     """Its threads but the request workers, which the service keeps once started."""
     count = 0

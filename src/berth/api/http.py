@@ -18,8 +18,9 @@ from berth import fastjson
 from berth.errors import AlreadyExists, BerthError, FailedPrecondition, InvalidArgument, NotFound, Unsupported
 
 MAX_BODY = 64 << 20  # a request body larger than this (outside of streamed uploads) is refused
-MAX_HEADERS = 64 << 10
+MAX_HEADERS = 1 << 20  # a request head larger than this is refused (431), as Go's servers do
 CHUNK = 64 << 10
+LINGER = 0.5  # seconds a refused client's input is drained before its connection closes
 
 
 class ApiError(Exception):
@@ -48,6 +49,7 @@ class Body:
         self.next_event, self.go_on = next_event, go_on
         self.buffer = b""
         self.done = False
+        self.refused = False  # too large: the rest is never read, the connection closes
 
     def _fill(self) -> bool:
         self.go_on()
@@ -94,6 +96,7 @@ class Body:
                 return b"".join(parts)
             size += len(chunk)
             if size > limit:
+                self.refused = True
                 raise ApiError(413, f"request body too large (more than {limit} bytes)")
             parts.append(chunk)
 
@@ -237,6 +240,7 @@ class Connection:
         self.dispatch = dispatch
         self.split_version = split_version  # path -> (version, path without its /vX.Y prefix)
         self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEADERS)
+        self.refused = False  # a request refused unread: the connection lingers before it closes
 
     def _next(self):
         while True:
@@ -266,11 +270,50 @@ class Connection:
                 if self.h11.our_state is not h11.MUST_CLOSE and self.h11.their_state is not h11.MUST_CLOSE:
                     self.h11.start_next_cycle()
                     keep = True
-        except (h11.RemoteProtocolError, ConnectionError, OSError):
+        except h11.RemoteProtocolError as e:
+            self._refuse(e.error_status_hint, str(e))
+        except (ConnectionError, OSError):
             pass
         if not keep:
             self.close()
         return keep
+
+    def _refuse(self, status: int, why: str) -> None:
+        """A request h11 could not parse (malformed, or its head too large: 431) is answered, as
+        Go's server answers it, before the connection closes; unless an answer had begun."""
+        if self.h11.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+            return
+        self.refused = True
+        error = _error(status, f"bad request: {why}")
+        try:
+            self.sock.sendall(
+                self.h11.send(
+                    h11.Response(
+                        status_code=status,
+                        headers=_headers(
+                            error.content_type, [("Content-Length", str(len(error.body))), ("Connection", "close")]
+                        ),
+                    )
+                )
+            )
+            self.sock.sendall(self.h11.send(h11.Data(data=error.body)) + self.h11.send(h11.EndOfMessage()))
+        except (h11.LocalProtocolError, OSError):
+            pass
+
+    def _linger(self) -> None:
+        """After a refusal, what the client still sends is read and dropped for a moment before
+        the close (Go's servers do the same): a socket closed with unread input resets the
+        connection, and the client would lose the answer it has not read yet."""
+        import time
+
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+            self.sock.settimeout(0.1)
+            end = time.monotonic() + LINGER
+            while time.monotonic() < end and self.sock.recv(CHUNK):
+                pass
+        except OSError:
+            pass
 
     def waiting(self) -> bool:
         """Bytes of the next request are read already (pipelined, or held by TLS)."""
@@ -278,6 +321,8 @@ class Connection:
         return bool(self.h11.trailing_data[0]) or bool(pending and pending())
 
     def close(self) -> None:
+        if self.refused:
+            self._linger()
         try:
             self.sock.close()
         except OSError:
@@ -322,6 +367,9 @@ class Connection:
     def _finish_body(self, body: Body) -> bool:
         """Read what the handler left of a small body; False (close once answered) when a large
         upload was refused part way: reading it all would only waste time."""
+        if body.refused:
+            self.refused = True
+            return False
         if self.h11.they_are_waiting_for_100_continue:
             return False  # never asked for it
         try:
