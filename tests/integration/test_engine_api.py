@@ -182,3 +182,50 @@ def test_create_takes_records(berth, tmp_path):
     assert lines[8].startswith("refused invalid restart policy 'sometimes'")
     assert lines[9] == "refused Conflicting options: --restart and --rm"
     assert lines[10] == "left []"
+
+
+LISTING_SCRIPT = """
+import sys, time
+from berth.engine import documents
+from berth.engine.engine import Engine
+from berth.engine.options import CreateOptions
+
+engine = Engine(sys.argv[1])
+
+def listing():
+    entries = documents.container_summaries(engine.list(), engine.published_ports)
+    return {e["Names"][0]: (e["State"], e["Status"].split(")")[0]) for e in entries}
+
+c = engine.create(CreateOptions(image="busybox", command=("sh", "-c", "sleep 0.5; exit 3"), name="kept",
+                                network="none"))
+print(listing(), c.dir in documents._kept)  # just made: not kept yet
+time.sleep(documents.STABLE + 0.1)
+print(listing(), c.dir in documents._kept)
+engine.rename(c.id, "renamed")
+print(listing())
+engine.start(c.id)
+print(listing())
+engine.wait(c.id)
+print(listing())
+time.sleep(documents.STABLE + 0.1)
+print(listing(), c.dir in documents._kept)
+engine.remove(c.id)
+print(listing())
+"""
+
+
+def test_list_entries_kept_between_listings_follow_every_change(berth):
+    """A stopped container's list entry is kept while its record and directory are unchanged;
+    a rename, a start, an exit and an rm each show in the next listing."""
+    proc = subprocess.run([sys.executable, "-c", LISTING_SCRIPT, berth.root], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "{'/kept': ('created', 'Created')} False",
+        "{'/kept': ('created', 'Created')} True",
+        "{'/renamed': ('created', 'Created')}",
+        "{'/renamed': ('running', 'Up Less than a second')}",
+        "{'/renamed': ('exited', 'Exited (3')}",
+        "{'/renamed': ('exited', 'Exited (3')} True",
+        "{}",
+    ]

@@ -160,9 +160,7 @@ def list_(engine, req: Request) -> Response:
     limit = req.int_arg("limit", -1)
     if limit is not None and limit > 0:
         containers = containers[:limit]
-    published = engine.published_ports(containers)
-    return json_response([documents.container_summary(c, published.get(c.id), req.flag("size") and engine)
-                          for c in containers])  # fmt: skip
+    return json_response(documents.container_summaries(containers, engine.published_ports, req.flag("size") and engine))
 
 
 def inspect(engine, req: Request, ref: str) -> Response:

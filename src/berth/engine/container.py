@@ -33,9 +33,18 @@ class ExecStartError(ContainerError):
 class Container:
     def __init__(self, engine, row) -> None:
         self.engine = engine
+        self.row = row
         self.id, self.name, self.image, self.image_name, self.created = row[:5]
-        self.config = fastjson.loads(row[5])
         self.dir = os.path.join(engine.root, "containers", self.id)
+
+    @property
+    def config(self) -> dict:
+        """Its record's config, parsed on first use (a listing often needs none of it)."""
+        try:
+            return self._config
+        except AttributeError:
+            self._config = fastjson.loads(self.row[5])
+            return self._config
 
     def _read(self, name: str) -> str | None:
         # os.open, not open(): a listing reads two or three of these per container, and a file
