@@ -7,6 +7,7 @@ name, a named volume). Every address is loopback or a network the test made."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import pty
 import select
@@ -328,12 +329,35 @@ def test_save_load_import_export_update_and_prunes(cli, tmp_path):
     assert updated.returncode == 0, updated.stderr
     assert cli("inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}", "exported").stdout.split() == [
         "67108864", "500000000"]  # fmt: skip
+    started = cli("inspect", "-f", "{{.State.StartedAt}}", "exported").stdout.strip()
+    assert cli("restart", "-t", "0", "exported").stdout == "exported\n"
+    status, restarted = cli("inspect", "-f", "{{.State.Status}} {{.State.StartedAt}}", "exported").stdout.split()
+    assert status == "running" and restarted != started
     assert cli("stop", "-t", "0", "exported").returncode == 0
     pruned = cli("container", "prune", "-f")
     assert pruned.returncode == 0 and "exported" not in cli("ps", "-a", "--format", "{{.Names}}").stdout
     assert cli("rmi", "saved:v1", "imported:v1").returncode == 0
     assert cli("image", "prune", "-f").returncode == 0
     assert cli("builder", "prune", "-f").returncode == 0
+    assert cli("network", "create", "unused-net").returncode == 0
+    assert cli("run", "--name", "anon", "--network", "none", "-v", "/scratch", "busybox", "true").returncode == 0
+    anonymous = cli("inspect", "-f", "{{range .Mounts}}{{.Name}}{{end}}", "anon").stdout.strip()
+    assert anonymous and cli("rm", "anon").returncode == 0  # without -v: its volume stays, unused
+    networks = cli("network", "prune", "-f")
+    assert networks.stdout.split("\n")[:2] == ["Deleted Networks:", "unused-net"], networks
+    volumes = cli("volume", "prune", "-f")
+    assert anonymous in volumes.stdout.split() and anonymous not in cli("volume", "ls", "-q").stdout.split()
+
+
+def test_volume_prune_takes_named_volumes_for_clients_before_1_42(service):
+    from tests.integration.conftest import request
+
+    for name in ("kept-by-1-43", "pruned-by-1-41"):
+        assert request(service.sock, "POST", "/v1.43/volumes/create", f'{{"Name": "{name}"}}'.encode())[0] == 201
+        status, raw = request(service.sock, "POST", "/v1.43/volumes/prune")
+        assert status == 200 and b"kept-by-1-43" not in raw, raw  # 1.42 on: anonymous ones only
+    status, raw = request(service.sock, "POST", "/v1.41/volumes/prune")
+    assert status == 200 and sorted(json.loads(raw)["VolumesDeleted"]) == ["kept-by-1-43", "pruned-by-1-41"]
 
 
 def test_login_and_credentials_for_push_and_pull(cli, tmp_path):

@@ -54,6 +54,11 @@ pytestmark = pytest.mark.root
     ("GET", "/v1.41/nodes/x", None, 503, "This node is not a swarm manager"),
     ("POST", "/v1.41/swarm/init", b"{}", 501, "swarm mode is not supported"),
     ("POST", "/v1.41/plugins/pull?remote=x", b"[]", 501, "plugins are not supported"),
+    ("DELETE", "/v1.41/plugins/x", None, 501, "plugins are not supported"),
+    ("POST", "/v1.41/swarm/leave", None, 503, "This node is not part of a swarm"),
+    ("GET", "/v1.41/swarm/unlockkey", None, 503, "This node is not a swarm manager"),
+    ("POST", "/v1.41/services/create", b"{}", 503, "This node is not a swarm manager"),
+    ("DELETE", "/v1.41/secrets/x", None, 503, "This node is not a swarm manager"),
 ])  # fmt: skip
 def test_bad_requests_get_dockers_status_and_message(service, method, path, body, status, message):
     got, raw = request(service.sock, method, path, body)

@@ -166,6 +166,10 @@ class Request:
                 raise ApiError(400, f"invalid value for {name}: {value!r}") from None
             return t
 
+    def older_than(self, version: str) -> bool:
+        """Whether the client speaks an API version before `version` (Docker's behaviour changed there)."""
+        return tuple(map(int, self.version.split("."))) < tuple(map(int, version.split(".")))
+
     def filters(self) -> dict[str, list[str]]:
         """Docker's `filters` argument: {"key": ["value"]} or the older {"key": {"value": true}}."""
         text = self.arg("filters")

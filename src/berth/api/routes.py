@@ -96,7 +96,7 @@ TABLE = [
     ("DELETE", rf"/volumes/{_NAME}", volumes.remove),
     ("GET", r"/swarm", system.not_swarm),
     ("POST", r"/swarm/(?:init|join)", system.no_swarm_mode),
-    ("POST", r"/swarm/(?:leave|update|unlock)", system.not_swarm),
+    ("POST", r"/swarm/(?:leave|update|unlock)", system.not_in_swarm),
     ("GET", r"/swarm/unlockkey", system.not_swarm),
     ("GET", r"/(?:services|nodes|tasks|secrets|configs)(?:/.*)?", system.not_swarm),
     ("POST", r"/(?:services|nodes|tasks|secrets|configs)(?:/.*)?", system.not_swarm),

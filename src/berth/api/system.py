@@ -101,6 +101,11 @@ def not_swarm(engine, req: Request, **_) -> Response:
     raise ApiError(503, _NOT_SWARM)
 
 
+def not_in_swarm(engine, req: Request, **_) -> Response:
+    """Leaving, updating or unlocking a swarm this node is not part of: dockerd's 503 and words."""
+    raise ApiError(503, "This node is not part of a swarm")
+
+
 def no_swarm_mode(engine, req: Request, **_) -> Response:
     raise ApiError(501, "swarm mode is not supported by berth: it runs containers on this one host")
 

@@ -43,6 +43,7 @@ def prune(engine, req: Request) -> Response:
     filters = req.filters()
     if set(filters) - {"all"}:
         raise ApiError(400, f"invalid filter '{sorted(set(filters) - {'all'})[0]}'")
-    everything = filters.get("all", ["false"])[-1] in ("true", "1")
+    # named volumes too when asked, and for clients before API 1.42, when Docker's prune took them all
+    everything = filters.get("all", ["false"])[-1] in ("true", "1") or req.older_than("1.42")
     gone, freed = prune_volumes(engine, everything)
     return json_response({"VolumesDeleted": gone or None, "SpaceReclaimed": freed})

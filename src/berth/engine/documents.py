@@ -139,7 +139,7 @@ def container_document(c) -> dict:
         "ExecIDs": None,
         "MountLabel": "",
         "ProcessLabel": "",
-        "Mounts": [],
+        "Mounts": _mounts(c, cfg, spec),
         "Config": {
             "Hostname": spec.get("hostname", ""),
             "Domainname": "",
@@ -163,6 +163,32 @@ def container_document(c) -> dict:
         },  # fmt: skip
         "NetworkSettings": c.engine.networking.settings(c, c.status == "running"),
     }
+
+
+_PROPAGATIONS = ("rprivate", "private", "rshared", "shared", "rslave", "slave")
+
+
+def _mounts(c, cfg: dict, spec: dict) -> list[dict]:
+    """Docker's Mounts: the container's volumes (the image's too), binds and tmpfs mounts, as its
+    spec mounts them."""
+    volumes = os.path.join(c.engine.root, "volumes") + "/"
+    asked = {(m.get("target") or "").rstrip("/") or "/": m.get("type") for m in cfg.get("mounts") or []}
+    anonymous = set(cfg.get("AnonymousVolumes") or [])
+    out = []
+    for m in spec.get("mounts") or []:
+        dest, source, options = m.get("destination", ""), m.get("source", ""), m.get("options") or []
+        rw = "ro" not in options
+        if source.startswith(volumes):
+            name = source[len(volumes) :].split("/")[0]
+            out.append({"Type": "volume", "Name": name, "Source": source, "Destination": dest, "Driver": "local",
+                        "Mode": "" if name in anonymous else "z", "RW": rw, "Propagation": ""})  # fmt: skip
+        elif asked.get(dest) == "bind":
+            propagation = next((o for o in options if o in _PROPAGATIONS), "rprivate")
+            out.append({"Type": "bind", "Source": source, "Destination": dest, "Mode": "" if rw else "ro", "RW": rw,
+                        "Propagation": propagation})  # fmt: skip
+        elif asked.get(dest) == "tmpfs":
+            out.append({"Type": "tmpfs", "Source": "", "Destination": dest, "Mode": "", "RW": rw, "Propagation": ""})
+    return out
 
 
 def _device(d: dict) -> dict:
