@@ -209,6 +209,27 @@ def test_events_and_inspect_shape_as_docker(pair):
         pair("rm", "v-shape")
 
 
+def test_inspect_mounts_as_docker(pair, tmp_path):
+    """Mounts: an anonymous and a named volume, a read-only bind and a tmpfs mount, field by field
+    (the volumes' host paths are each engine's own)."""
+    import json
+
+    flags = ("-v", "/scratch", "-v", "v-named:/n", "-v", f"{tmp_path}:/hosttmp:ro", "--mount", "type=tmpfs,target=/t")
+    pair("create", "--name", "v-mounts", "--network", "none", *flags, "busybox", "true")
+    try:
+        ours, theirs = (
+            sorted((m["Type"], m["Destination"], m.get("Driver", ""), m["Mode"], m["RW"], m["Propagation"],
+                    mask(m.get("Name", "")), m["Source"] if m["Type"] == "bind" else "")
+                   for m in json.loads(p.stdout)[0]["Mounts"])
+            for p in pair("inspect", "v-mounts")
+        )  # fmt: skip
+        assert ours == theirs
+        assert len(ours) == 4
+    finally:
+        pair("rm", "-v", "v-mounts")
+        pair("volume", "rm", "v-named")
+
+
 def test_more_flags_of_the_verbs_as_docker(pair):
     pair("create", "--name", "v-first", "--network", "none", "-v", "/anon", "busybox", "true")
     pair("run", "-d", "--name", "v-second", "--network", "none", "busybox", "sh", "-c", "echo hi; sleep 1000")
