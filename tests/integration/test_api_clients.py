@@ -386,3 +386,25 @@ def test_login_and_credentials_for_push_and_pull(cli, tmp_path):
         assert anonymous.returncode != 0 and "unauthorized" in anonymous.stderr.lower(), anonymous.stderr
     finally:
         reg.stop()
+
+
+def test_update_of_the_restart_policy(cli, berth):
+    """`docker update --restart` on a running container: its monitor reads the new policy at the
+    container's next exit; refused for an --rm container, as dockerd refuses it."""
+    assert (
+        cli("run", "-d", "--name", "flaky", "--network", "none", "busybox", "sh", "-c", "sleep 1; exit 3").returncode
+        == 0
+    )
+    updated = cli("update", "--restart", "on-failure:2", "flaky")
+    assert updated.returncode == 0, updated.stderr
+    assert cli("wait", "flaky", timeout=60).stdout == "3\n"
+    shown = cli("inspect", "-f", "{{.RestartCount}} {{.HostConfig.RestartPolicy.Name}} "
+                "{{.HostConfig.RestartPolicy.MaximumRetryCount}}", "flaky")  # fmt: skip
+    assert shown.stdout.split() == ["2", "on-failure", "2"]
+    assert cli("rm", "flaky").returncode == 0
+    assert cli("run", "-d", "--rm", "--name", "gone", "--network", "none", "busybox", "sleep", "30").returncode == 0
+    refused = cli("update", "--restart", "always", "gone")
+    assert refused.returncode == 1 and "AutoRemove is enabled" in refused.stderr
+    bad = berth("update", "--restart", "sometimes", "gone")
+    assert bad.returncode == 1 and "invalid restart policy 'sometimes'" in bad.stderr
+    assert cli("rm", "-f", "gone").returncode == 0

@@ -456,7 +456,7 @@ def _stats_doc(c, now, before) -> dict:
 
 
 def update(engine, req: Request, ref: str) -> Response:
-    from berth.engine.options import ResourceUpdate
+    from berth.engine.options import ResourceUpdate, RestartPolicy
 
     body, where = req.json(), "UpdateConfig"
     nano = _field(body, "NanoCpus", int, where, None)
@@ -470,7 +470,10 @@ def update(engine, req: Request, ref: str) -> Response:
     )  # fmt: skip
     policy = _field(body, "RestartPolicy", dict, where, {})
     if policy.get("Name"):
-        raise ApiError(400, "changing the restart policy of a container is not supported by berth yet")
+        restart = RestartPolicy(name=str(policy["Name"]),
+                                maximum_retry_count=_field(policy, "MaximumRetryCount", int, where, 0) or 0)  # fmt: skip
+        restart.check()
+        limits = limits.replace(restart=restart)
     if any(getattr(limits, f) not in (None, "") for f in limits._fields):
         engine.update(ref, limits)
     else:

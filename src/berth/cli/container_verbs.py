@@ -191,11 +191,13 @@ UPDATE_OPTIONS = [
     Option("memory-swap", STR, "", help="memory plus swap limit (-1: unlimited)"),
     Option("pids-limit", STR, "", help="tune container pids limit (-1 for unlimited)"),
     Option("blkio-weight", STR, "", help="block IO weight, 10 to 1000"),
+    Option("restart", STR, "", help="restart policy to apply when a container exits"),
 ]
 
 
 def update(engine, argv: list[str]) -> int:
-    """`berth update`: new resource limits for running containers, kept for their next start."""
+    """`berth update`: new resource limits for running containers, kept for their next start, and
+    a new restart policy."""
     from berth.engine.options import ResourceUpdate
     from berth.units import parse_size
 
@@ -212,8 +214,11 @@ def update(engine, argv: list[str]) -> int:
                                 pids_limit=number("pids_limit"), blkio_weight=number("blkio_weight"))  # fmt: skip
     except ValueError as e:
         raise InvalidArgument(f"invalid value: {e}") from None
+    from berth.engine.options import RestartPolicy
+
     limits = limits.replace(cpuset_cpus=opts["cpuset_cpus"], memory=size("memory"),
-                            memory_reservation=size("memory_reservation"), memory_swap=size("memory_swap"))  # fmt: skip
+                            memory_reservation=size("memory_reservation"), memory_swap=size("memory_swap"),
+                            restart=RestartPolicy.parse(opts["restart"]) if opts["restart"] else None)  # fmt: skip
     limits.check()
     return _each(engine, names, "update", lambda n: engine.update(n, limits))
 

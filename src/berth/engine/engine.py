@@ -409,6 +409,10 @@ class Engine(Creating, Starting):
         runtime_args = _update_args(limits)
         lock, c = self._held(ref)
         with lock:
+            if limits.restart is not None:
+                self._set_restart_policy(c, limits.restart)
+            if not runtime_args:
+                return c
             if c.status == RUNNING:
                 proc = self._runtime(c, "update", *runtime_args, c.id)
                 if proc.returncode != 0:
@@ -420,6 +424,20 @@ class Engine(Creating, Starting):
                 doc = merge_into_config(fastjson.loads(f.read()), runtime_args)
             atomic_write(path, fastjson.dumps(doc).encode())
             return c
+
+    def _set_restart_policy(self, c: Container, policy) -> None:
+        """Its record and the file its monitor reads at each exit (a running container's too)."""
+        from berth.oci.record import to_json
+
+        if c.config.get("autoRemove") and policy.name != "no":
+            raise InvalidArgument("Restart policy cannot be updated because AutoRemove is enabled for the container")
+        path = os.path.join(c.dir, "restart-policy")
+        if policy.name == "no":
+            unlink_if_present(path)
+        else:
+            atomic_write(path, fastjson.dumps(policy.docker()).encode())
+        c.config["restart"] = to_json(policy)
+        self.db.execute("UPDATE containers SET config = ? WHERE id = ?", (fastjson.dumps(c.config), c.id))
 
     # -- networks --------------------------------------------------------------------
     def network_connect(self, ref: str, network: str, ip: str = "", aliases: tuple[str, ...] = ()) -> None:

@@ -34,7 +34,8 @@ def cpu_quota(cpus: float) -> int:
 
 @record
 class ResourceUpdate:
-    """`berth update`: the limits to change on a container (None, or "", leaves one as it is)."""
+    """`berth update`: the limits and restart policy to change on a container (None, or "",
+    leaves one as it is)."""
 
     cpus: float | None = None
     cpu_shares: int | None = None
@@ -44,6 +45,7 @@ class ResourceUpdate:
     memory_swap: int | None = None  # memory + swap; -1 unlimited
     pids_limit: int | None = None  # -1 unlimited
     blkio_weight: int | None = None
+    restart: RestartPolicy | None = None
 
     def check(self) -> None:
         if all(getattr(self, f) in (None, "") for f in self._fields):

@@ -137,7 +137,7 @@ def _main(argv: list[str], fds: list[int] | None, prestarted: Prestarted | None)
         return _failed(cdir, f"mounting the container's root file system: {e.strerror or e}", 125)
     _make_workdir(bundle, spec)
     atomic_write(os.path.join(cdir, "monitor.pid"), str(os.getpid()).encode())
-    policy = _restart_policy(cdir) if not attach else {}
+    restarts_allowed = not attach  # a foreground run is never restarted
     restarts = 0
     logger = open_logger(cdir)
     # a terminal is never closed by a client's end of input (docker's -it: the container's shell goes on)
@@ -158,7 +158,8 @@ def _main(argv: list[str], fds: list[int] | None, prestarted: Prestarted | None)
                 return code
             _died(cid, cdir, code)
             lock = _lock_unless_stopping(cdir)
-            if not _should_restart(policy, code, restarts, cdir):
+            # read at each exit: `update --restart` changes it while the container runs
+            if not restarts_allowed or not _should_restart(_restart_policy(cdir), code, restarts, cdir):
                 break
             restarts += 1
             atomic_write(os.path.join(cdir, "restart-count"), str(restarts).encode())
