@@ -9,7 +9,8 @@ export DEBIAN_FRONTEND=noninteractive
 # berth-runtime from; procps: `berth-runtime ps`; time: GNU time, for the
 # benchmarks' peak memory; util-linux: unshare, for private mount namespaces
 # iproute2 and iptables: bridge networks (links, addresses, routes; NAT and forwarding rules)
-pkgs="busybox-static bash-static libseccomp2 runc podman docker.io docker-compose tini skopeo docker-registry apache2-utils openssl procps time util-linux iproute2 iptables python3 python3-venv"
+# catatonit: the pause program of a pod's infra container
+pkgs="busybox-static bash-static libseccomp2 runc podman docker.io docker-compose tini catatonit skopeo docker-registry apache2-utils openssl procps time util-linux iproute2 iptables python3 python3-venv"
 missing=$(for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
 if [ -n "$missing" ]; then
   apt-get update -qq >/dev/null

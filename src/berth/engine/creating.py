@@ -22,6 +22,8 @@ MAKING = ".making"  # containers/.making/<id>: the lock a create holds
 class Creating:
     def create(self, opts: CreateOptions) -> Container:
         opts.check()
+        if opts.pod and not opts.pod_infra:
+            opts = self.pods.joined(opts)
         image = self.store.get(opts.image)
         image_config = self.store.config(image)
         from berth.engine import spec  # containers' specs: not loaded by ps, exec, logs, kill
@@ -39,6 +41,9 @@ class Creating:
         and with the id they chose, `cid`)."""
         from berth.engine import runtimes
 
+        if opts.uts.startswith("container:"):  # the donor's UTS namespace: its hostname too (/etc/hostname)
+            donor = self.get(opts.uts[len("container:") :])
+            opts = opts.replace(hostname=(donor._read("hostname") or donor.id[:12]).strip())
         runtime = opts.runtime or runtimes.default_name()
         runtime_path = runtimes.resolve(runtime)  # an unknown one fails here, before anything is made
         cid = cid or os.urandom(32).hex()

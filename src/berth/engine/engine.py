@@ -247,6 +247,12 @@ class Engine(Creating, Starting):
 
         return self._opened("_volumes", make)
 
+    @property
+    def pods(self):
+        from berth.engine.pods import Pods
+
+        return Pods(self)
+
     def volume_users(self, name: str) -> list[str]:
         return [c.id[:12] for c in self.list() if name in (c.config.get("VolumeNames") or [])]
 
@@ -353,6 +359,9 @@ class Engine(Creating, Starting):
             return self._remove(c, ref, force, volumes)
 
     def _remove(self, c: Container, ref: str, force: bool, volumes: bool) -> Container:
+        if c.config.get("podInfra") and os.path.exists(os.path.join(self.root, "pods", c.config["pod"] + ".json")):
+            raise FailedPrecondition(f"container {c.name} is the infra container of a pod: remove the pod instead "
+                                     "(berth pod rm)")  # fmt: skip
         if c.status == RUNNING:
             if not force:
                 raise FailedPrecondition(

@@ -291,6 +291,8 @@ class CreateOptions:
     healthcheck: dict[str, object] = {}  # Docker's shape: Test, Interval, Timeout, StartPeriod, Retries (overrides)
     no_healthcheck: bool = False
     init: bool = False  # --init: a small init (tini) as PID 1 that forwards signals and reaps
+    pod: str = ""  # --pod: the pod (name or ID) whose shared namespaces it joins; its ID once made
+    pod_infra: bool = False  # the container that holds its pod's namespaces (berth.engine.pods)
 
     def check(self) -> None:
         """What no container may be made with, whoever asked (the flags' own forms are checked where

@@ -312,7 +312,7 @@ def build(opts, image_config: image_spec.ImageConfig, container_id: str, etc: di
             capabilities=Capabilities(bounding=caps, effective=caps, permitted=caps),
             no_new_privileges=no_new_privileges,
         ),  # fmt: skip
-        hostname="" if opts.uts == "host" else hostname,
+        hostname="" if opts.uts == "host" or opts.uts.startswith("container:") else hostname,  # not ours to set
         mounts=mounts,
         linux=Linux(
             namespaces=namespaces(opts, pid_of),

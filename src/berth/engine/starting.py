@@ -152,6 +152,7 @@ class Starting:
     def _prepare_start(self, c: Container, begin, attached: bool = False):
         """Clear the last run's files, set up the network sandbox and run `begin(sandbox)`."""
         user_lookup.resolve_pending(self.store, c)
+        self._join_donors(c)
         for name in (
             "exit.json",
             "error",
@@ -176,6 +177,34 @@ class Starting:
         finally:
             if sandbox is not None:
                 sandbox.close()  # the monitor holds its own copies
+
+    def _join_donors(self, c: Container) -> None:
+        """Namespaces taken from another container (container:NAME, a pod's) are those of its init as
+        it runs now: the donor may have been restarted since the spec was written. A pod's infra
+        container is started first."""
+        if c.config.get("pod") and not c.config.get("podInfra"):
+            from berth.errors import NotFound
+
+            try:
+                pod = self.pods.get(c.config["pod"])
+            except NotFound:
+                raise FailedPrecondition(f"the pod of container {c.name} is gone") from None
+            self.pods.start_infra(pod)
+        donors = {kind: mode[len("container:") :] for kind in ("pid", "ipc", "uts", "network")
+                  if (mode := c.config.get(kind) or "").startswith("container:")}  # fmt: skip
+        if not donors:
+            return
+        from berth.engine.container import SPEC
+        from berth.fs import atomic_write
+
+        path = os.path.join(c.dir, SPEC)
+        with open(path, "rb") as f:
+            doc = fastjson.loads(f.read())
+        for ns in doc.get("linux", {}).get("namespaces", []):
+            if ns.get("type") in donors:
+                proc = {"network": "net"}.get(ns["type"], ns["type"])
+                ns["path"] = f"/proc/{self._init_pid_of(donors[ns['type']])}/ns/{proc}"
+        atomic_write(path, fastjson.dumps(doc).encode())
 
     def _sandbox(self, c: Container):
         """The network namespace and held ports of a container on a bridge network (None on none,

@@ -1,0 +1,121 @@
+"""`berth pod create|ls|inspect|start|stop|restart|kill|rm`: pods, as Podman's verbs (each prints the
+pod's ID, as podman does)."""
+
+from __future__ import annotations
+
+import sys
+
+from berth import fastjson
+from berth.argv import BOOL, LIST, STR, Option, parse
+from berth.errors import BerthError, InvalidArgument
+
+
+def create(engine, argv: list[str]) -> int:
+    from berth.engine.options import PortBinding
+    from berth.engine.pods import DEFAULT_SHARE, PodOptions
+
+    opts, args = parse(argv, [
+        Option("name,n", STR, ""), Option("hostname", STR, ""), Option("label,l", LIST),
+        Option("network,net", STR, ""), Option("publish,p", LIST), Option("share", STR, ",".join(DEFAULT_SHARE)),
+    ], interspersed=True)  # fmt: skip
+    if args:
+        raise InvalidArgument('"pod create" takes no arguments: name the pod with --name')
+    publish = tuple(b for spec in opts["publish"] for b in PortBinding.parse(spec))
+    share = tuple(s.strip() for s in opts["share"].split(",") if s.strip())
+    labels = dict(item.partition("=")[::2] for item in opts["label"])
+    pod = engine.pods.create(PodOptions(name=opts["name"], hostname=opts["hostname"], labels=labels,
+                                        network=opts["network"], publish=publish, share=share))  # fmt: skip
+    sys.stdout.write(pod["Id"] + "\n")
+    return 0
+
+
+def ls(engine, argv: list[str]) -> int:
+    opts, args = parse(argv, [Option("quiet,q", BOOL), Option("no-trunc", BOOL), Option("format", STR, "")],
+                       interspersed=True)  # fmt: skip
+    if args:
+        raise InvalidArgument('"pod ls" accepts no arguments')
+    pods = engine.pods.list()
+    width = None if opts["no_trunc"] else 12
+    if opts["quiet"]:
+        sys.stdout.write("".join(p["Id"][:width] + "\n" for p in pods))
+        return 0
+    if opts["format"] == "json":
+        sys.stdout.write(fastjson.dumps([engine.pods.document(p) for p in pods]) + "\n")
+        return 0
+    from berth.cli import human
+    from berth.tables import render
+
+    rows = [["POD ID", "NAME", "STATUS", "CREATED", "INFRA ID", "# OF CONTAINERS"]]
+    for p in pods:
+        members = engine.pods.containers(p)
+        rows.append([p["Id"][:width], p["Name"], engine.pods.status(p, members), human.since(p["Created"]),
+                     p["InfraId"][:width], str(len(members))])  # fmt: skip
+    sys.stdout.write(render(rows))
+    return 0
+
+
+def inspect(engine, argv: list[str]) -> int:
+    opts, names = parse(argv, [Option("format,f", STR, "")], interspersed=True)
+    if not names:
+        raise InvalidArgument('"pod inspect" requires at least 1 argument.')
+    docs, code = [], 0
+    for name in names:
+        try:
+            docs.append(engine.pods.document(engine.pods.get(name)))
+        except BerthError as e:
+            sys.stderr.write(f"Error: {e}\n")
+            code = 125
+    from berth.cli.gotemplate import format_documents
+
+    sys.stdout.write(format_documents(opts["format"], docs))
+    return code
+
+
+def _each(names: list[str], verb: str, fn) -> int:
+    """Podman's: the pod's ID for each done, `Error: ...` and 125 for any that failed."""
+    if not names:
+        raise InvalidArgument(f'"pod {verb}" requires at least 1 argument.')
+    code = 0
+    for name in names:
+        try:
+            sys.stdout.write(fn(name)["Id"] + "\n")
+        except BerthError as e:
+            sys.stderr.write(f"Error: {e}\n")
+            code = 125
+    return code
+
+
+def start(engine, argv: list[str]) -> int:
+    _opts, names = parse(argv, [], interspersed=True)
+    return _each(names, "start", engine.pods.start)
+
+
+def stop(engine, argv: list[str]) -> int:
+    opts, names = parse(argv, [Option("time,t", STR, "")], interspersed=True)
+    timeout = _seconds(opts["time"])
+    return _each(names, "stop", lambda n: engine.pods.stop(n, timeout))
+
+
+def restart(engine, argv: list[str]) -> int:
+    opts, names = parse(argv, [Option("time,t", STR, "")], interspersed=True)
+    timeout = _seconds(opts["time"])
+    return _each(names, "restart", lambda n: engine.pods.start(engine.pods.stop(n, timeout)["Id"]))
+
+
+def kill(engine, argv: list[str]) -> int:
+    opts, names = parse(argv, [Option("signal,s", STR, "KILL")], interspersed=True)
+    return _each(names, "kill", lambda n: engine.pods.kill(n, opts["signal"]))
+
+
+def rm(engine, argv: list[str]) -> int:
+    opts, names = parse(argv, [Option("force,f", BOOL)], interspersed=True)
+    return _each(names, "rm", lambda n: engine.pods.remove(n, opts["force"]))
+
+
+def _seconds(text: str) -> float | None:
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise InvalidArgument(f"invalid argument {text!r} for --time: seconds") from None
