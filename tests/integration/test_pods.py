@@ -44,6 +44,13 @@ def test_containers_of_a_pod_share_localhost_hostname_and_ipc(berth):
         doc = json.loads(berth("pod", "inspect", "shop", check=True).stdout)[0]
         assert (doc["Id"], doc["State"], doc["NumContainers"], doc["Labels"]) == (pod, "Running", 3, {"tier": "web"})
         assert doc["SharedNamespaces"] == ["net", "ipc", "uts"]
+        berth("run", "-d", "--name", "not-in-shop", "--network", "none", "busybox", "sleep", "300", check=True)
+        members = berth("ps", "--filter", "pod=shop", "--format", "{{.Names}} {{.PodName}}", check=True).stdout
+        assert sorted(members.splitlines()) == [f"{pod[:12]}-infra shop", "shop-side shop", "shop-web shop"]
+        table = berth("ps", "--pod", check=True).stdout.splitlines()
+        assert table[0].split()[-3:] == ["POD", "ID", "PODNAME"]
+        assert [line.split()[-1] for line in table[1:] if "not-in-shop" not in line] == ["shop"] * 3
+        berth("rm", "-f", "not-in-shop", check=True)
         listed = berth("pod", "ls", check=True).stdout.splitlines()
         assert listed[0].split()[:3] == ["POD", "ID", "NAME"] and listed[1].split()[:3] == [pod[:12], "shop", "Running"]
     finally:

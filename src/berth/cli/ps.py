@@ -1,4 +1,5 @@
-"""`berth ps`: Docker's columns; -a, -q, -l, -n, --no-trunc, --format json|table|TEMPLATE."""
+"""`berth ps`: Docker's columns; -a, -q, -l, -n, --no-trunc, --format json|table|TEMPLATE; Podman's
+--pod (the POD ID and PODNAME columns) and --filter pod=NAME|ID."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from berth.errors import InvalidArgument
 from berth.tables import render
 
 OPTIONS = [Option("all,a", BOOL), Option("quiet,q", BOOL), Option("latest,l", BOOL), Option("last,n", INT, -1),
-           Option("no-trunc", BOOL), Option("format", STR, ""), Option("size,s", BOOL), Option("filter,f", LIST)]  # fmt: skip
+           Option("no-trunc", BOOL), Option("format", STR, ""), Option("size,s", BOOL), Option("filter,f", LIST),
+           Option("pod,p", BOOL)]  # fmt: skip
 
 
 def _size(engine, c) -> str:
@@ -43,7 +45,7 @@ def ports_text(c, published: list[dict] | None) -> str:
 # the header docker prints for each field in a `table` template
 HEADERS = {"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
            "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE", "Status": "STATUS", "Size": "SIZE",
-           "Names": "NAMES", "Labels": "LABELS", "Networks": "NETWORKS"}  # fmt: skip
+           "Names": "NAMES", "Labels": "LABELS", "Networks": "NETWORKS", "Pod": "POD ID", "PodName": "PODNAME"}  # fmt: skip
 
 
 def main(engine, argv: list[str]) -> int:
@@ -64,6 +66,8 @@ def main(engine, argv: list[str]) -> int:
         return 0
     rows = []
     published = engine.published_ports(containers)
+    with_pods = opts["pod"] or "Pod" in opts["format"]
+    pods = {p["Id"]: p for p in engine.pods.list()} if with_pods else {}
     for c in containers:
         status = c.status  # read once: each read is three files and /proc
         image = c.image_name
@@ -74,6 +78,10 @@ def main(engine, argv: list[str]) -> int:
                      "Networks": ",".join([c.config.get("network") or "bridge", *(n["Name"] for n in c.config.get("ExtraNetworks") or [])])})  # fmt: skip
         if opts["size"]:
             rows[-1]["Size"] = _size(engine, c)
+        if with_pods:
+            pod = pods.get(c.config.get("pod") or "")
+            rows[-1]["Pod"] = (pod["Id"] if full else pod["Id"][:12]) if pod else ""
+            rows[-1]["PodName"] = pod["Name"] if pod else ""
     if opts["format"] == "json":
         sys.stdout.write("".join(fastjson.dumps(r) + "\n" for r in rows))
     elif opts["format"] not in ("", "table"):
@@ -85,10 +93,11 @@ def main(engine, argv: list[str]) -> int:
         sys.stdout.write(format_rows(opts["format"], rows, HEADERS))
     else:
         table = [["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
-                 + (["SIZE"] if opts["size"] else [])]  # fmt: skip
+                 + (["SIZE"] if opts["size"] else []) + (["POD ID", "PODNAME"] if opts["pod"] else [])]  # fmt: skip
         table += [
             [r["ID"], r["Image"], r["Command"], r["RunningFor"], r["Status"], r["Ports"], r["Names"]]
             + ([r["Size"]] if opts["size"] else [])
+            + ([r["Pod"], r["PodName"]] if opts["pod"] else [])
             for r in rows
         ]
         sys.stdout.write(render(table, min_width=10, padding=3))

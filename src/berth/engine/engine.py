@@ -206,6 +206,8 @@ class Engine(Creating, Starting):
             from berth.engine.filters import check_container_filters, container_matches
 
             check_container_filters(filters)
+            if "pod" in filters:  # Podman's: a pod's name or ID
+                filters = {**filters, "pod": [self.pods.get(ref)["Id"] for ref in filters["pod"]]}
             found = [c for c in found if container_matches(c, filters)]
         return found
 

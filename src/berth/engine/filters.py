@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from berth.errors import InvalidArgument
 
-CONTAINER_FILTERS = ("name", "id", "status", "label", "ancestor")
+CONTAINER_FILTERS = ("name", "id", "status", "label", "ancestor", "pod")  # pod: IDs (Engine.list resolves names)
 
 
 def check_container_filters(filters: dict[str, list[str]]) -> None:
@@ -25,6 +25,8 @@ def container_matches(c, filters: dict[str, list[str]]) -> bool:
         if key == "label" and not all(has_label(c.config.get("labels") or {}, v) for v in values):
             return False
         if key == "ancestor" and not any(v in (c.image_name, c.image, c.image[7:19]) for v in values):
+            return False
+        if key == "pod" and c.config.get("pod", "") not in values:
             return False
     return True
 
