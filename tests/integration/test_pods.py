@@ -73,6 +73,12 @@ def test_share_pid_and_the_pods_lifecycle(berth):
         assert wait_for(lambda: berth("inspect", "-f", "{{.State.Status}}", "pids-a").stdout.strip() == "running")
         assert ns(pid_of(berth, "pids-a"), "pid") == ns(pid_of(berth, infra), "pid")
         assert ns(pid_of(berth, "pids-a"), "net") == ns(pid_of(berth, infra), "net")
+        berth("pod", "pause", "pids", check=True)
+        assert berth("pod", "inspect", "-f", "{{.State}}", "pids").stdout.strip() == "Paused"
+        berth("pod", "unpause", "pids", check=True)
+        assert berth("pod", "inspect", "-f", "{{.State}}", "pids").stdout.strip() == "Running"
+        idle = berth("pod", "create", "--name", "idle", "--network", "none", check=True).stdout.strip()
+        assert berth("pod", "prune", "-f", check=True).stdout == idle + "\n"  # the running pod stays
         refused = berth("pod", "rm", "pids")
         assert refused.returncode == 125 and "has running containers (pids-a)" in refused.stderr
         busy = berth("rm", "-f", infra)
@@ -111,3 +117,24 @@ def test_a_pods_namespaces_cannot_be_set_by_its_containers(berth):
         assert taken.returncode != 0 and "pod strict already exists" in taken.stderr
     finally:
         berth("pod", "rm", "-f", "strict", check=True)
+
+
+def test_a_pod_on_a_user_network_publishes_its_members_port(berth):
+    """The pod's network and ports are the infra container's: a member's server is reached on the
+    host's loopback through the pod's published port, and at the pod's address on the network."""
+    from tests.integration.test_network import fetch, free_port
+
+    port = free_port()
+    berth("network", "create", "podnet", check=True)
+    try:
+        berth("pod", "create", "--name", "pub", "--network", "podnet", "-p", f"127.0.0.1:{port}:80", check=True)
+        berth("run", "-d", "--pod", "pub", "--name", "pub-web", "busybox", "nc", "-ll", "-p", "80", "-e", "echo",
+              "hello", check=True)  # fmt: skip
+        assert fetch("127.0.0.1", port) == b"hello\n"
+        infra = berth("pod", "inspect", "-f", "{{.InfraContainerID}}", "pub", check=True).stdout.strip()
+        networks = json.loads(berth("inspect", infra, check=True).stdout)[0]["NetworkSettings"]["Networks"]
+        got = berth("run", "--rm", "--network", "podnet", "busybox", "nc", networks["podnet"]["IPAddress"], "80")
+        assert got.stdout == "hello\n", got.stderr
+    finally:
+        berth("pod", "rm", "-f", "pub")
+        berth("network", "rm", "podnet")

@@ -1,4 +1,4 @@
-"""`berth pod create|ls|inspect|start|stop|restart|kill|rm`: pods, as Podman's verbs (each prints the
+"""`berth pod create|ls|inspect|start|stop|restart|kill|pause|unpause|rm|prune`: pods, as Podman's verbs (each prints the
 pod's ID, as podman does)."""
 
 from __future__ import annotations
@@ -105,6 +105,29 @@ def restart(engine, argv: list[str]) -> int:
 def kill(engine, argv: list[str]) -> int:
     opts, names = parse(argv, [Option("signal,s", STR, "KILL")], interspersed=True)
     return _each(names, "kill", lambda n: engine.pods.kill(n, opts["signal"]))
+
+
+def pause(engine, argv: list[str]) -> int:
+    _opts, names = parse(argv, [], interspersed=True)
+    return _each(names, "pause", engine.pods.pause)
+
+
+def unpause(engine, argv: list[str]) -> int:
+    _opts, names = parse(argv, [], interspersed=True)
+    return _each(names, "unpause", lambda n: engine.pods.pause(n, resume=True))
+
+
+def prune(engine, argv: list[str]) -> int:
+    opts, args = parse(argv, [Option("force,f", BOOL)], interspersed=True)
+    if args:
+        raise InvalidArgument('"pod prune" accepts no arguments')
+    if not opts["force"]:
+        from berth.cli import human
+
+        if not human.confirm("This will remove all stopped/exited pods."):
+            return 0
+    sys.stdout.write("".join(pod_id + "\n" for pod_id in engine.pods.prune()))
+    return 0
 
 
 def rm(engine, argv: list[str]) -> int:

@@ -88,13 +88,15 @@ class Pods:
         return [c for c in self.engine.list() if c.config.get("pod") == pod["Id"]]
 
     def status(self, pod: dict, members: list[Container] | None = None) -> str:
-        """Podman's words: Created, Running, Degraded (some of its containers run), Exited."""
+        """Podman's words: Created, Running, Paused, Degraded (some of its containers run), Exited."""
         members = self.containers(pod) if members is None else members
         workers = [c for c in members if not c.config.get("podInfra")]
         states = [c.status for c in workers] or [c.status for c in members]
         if not states or all(s == "created" for s in states):
             return "Created"
         running = sum(s == RUNNING for s in states)
+        if running == len(states) and all(c.paused for c in workers or members):
+            return "Paused"
         return "Running" if running == len(states) else "Degraded" if running else "Exited"
 
     def document(self, pod: dict) -> dict:
@@ -178,6 +180,27 @@ class Pods:
         for c in running:
             self.engine.kill(c.id, signal)
         return pod
+
+    def pause(self, ref: str, resume: bool = False) -> dict:
+        """Every running container of the pod frozen (or thawed), the infra container too."""
+        pod = self.get(ref)
+        members = [c for c in self.containers(pod) if c.status == RUNNING and c.paused == resume]
+        if not members:
+            raise FailedPrecondition(f"no containers in pod {pod['Name']} are {'paused' if resume else 'running'}")
+        for c in members:
+            self.engine.pause(c.id, resume)
+        return pod
+
+    def prune(self) -> list[str]:
+        """Pods none of whose containers runs, removed with them; their IDs."""
+        gone = []
+        for pod in self.list():
+            if not any(c.status == RUNNING for c in self.containers(pod)):
+                try:
+                    gone.append(self.remove(pod["Id"])["Id"])
+                except (NotFound, FailedPrecondition):
+                    pass  # removed, or started, meanwhile
+        return gone
 
     def remove(self, ref: str, force: bool = False) -> dict:
         """The pod with its containers; with running ones only when forced."""
