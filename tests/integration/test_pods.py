@@ -41,6 +41,8 @@ def test_containers_of_a_pod_share_localhost_hostname_and_ipc(berth):
         for kind in ("pid", "mnt"):
             assert len({ns(web, kind), ns(side, kind), ns(infra, kind)}) == 3, kind
         assert berth("exec", "shop-side", "hostname", check=True).stdout == "shop\n"
+        security = berth("security", "shop-side", check=True).stdout.splitlines()
+        assert security[1] == f"Pod:              shop ({pod[:12]}), sharing its net, ipc, uts namespaces"
         doc = json.loads(berth("pod", "inspect", "shop", check=True).stdout)[0]
         assert (doc["Id"], doc["State"], doc["NumContainers"], doc["Labels"]) == (pod, "Running", 3, {"tier": "web"})
         assert doc["SharedNamespaces"] == ["net", "ipc", "uts"]

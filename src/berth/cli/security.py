@@ -23,7 +23,12 @@ def main(engine, argv: list[str]) -> int:
         raise InvalidArgument(f"unsupported --format {opts['format']!r}: use json")
     from berth.tables import render
 
-    lines = [f"Container:        {r['Container']} ({r['Id'][:12]}), pid {r['Pid']} on the host", "Namespaces:"]
+    lines = [f"Container:        {r['Container']} ({r['Id'][:12]}), pid {r['Pid']} on the host"]
+    if r["Pod"]:
+        role = "its infra container, holding" if r["Pod"]["Infra"] else "sharing its"
+        lines.append(f"Pod:              {r['Pod']['Name']} ({r['Pod']['Id'][:12]}), {role} "
+                     f"{', '.join(r['Pod']['Shares'])} namespaces")  # fmt: skip
+    lines.append("Namespaces:")
     rows = [["  TYPE", "INODE", "SHARED WITH"]]
     for ns, info in r["Namespaces"].items():
         rows.append([f"  {ns}", info["inode"], ", ".join(info["shared_with"]) or "-"])

@@ -9,7 +9,7 @@ import os
 
 from berth import fastjson
 from berth.engine.container import SPEC
-from berth.errors import FailedPrecondition
+from berth.errors import BerthError, FailedPrecondition
 
 NAMESPACES = ("pid", "mnt", "net", "uts", "ipc", "user", "cgroup")
 
@@ -63,8 +63,16 @@ def report(engine, ref: str) -> dict:
     cpu = resources.get("cpu") or {}
     if cpu.get("quota"):
         limits["cpus"] = cpu["quota"] / (cpu.get("period") or 100000)
+    pod = None
+    if c.config.get("pod"):
+        try:
+            record = engine.pods.get(c.config["pod"])
+            pod = {"Name": record["Name"], "Id": record["Id"], "Shares": record["Share"],
+                   "Infra": bool(c.config.get("podInfra"))}  # fmt: skip
+        except BerthError:
+            pass  # its pod is being removed
     return {
-        "Container": c.name, "Id": c.id, "Pid": pid, "Namespaces": namespaces,
+        "Container": c.name, "Id": c.id, "Pid": pid, "Pod": pod, "Namespaces": namespaces,
         "UserMapping": [{"container": int(a), "host": int(b), "size": int(n)} for a, b, n in uid_map],
         "Capabilities": {k: names_of(int(status[key], 16)) for k, key in (("effective", "CapEff"),
                          ("permitted", "CapPrm"), ("inheritable", "CapInh"), ("bounding", "CapBnd"),
