@@ -75,6 +75,8 @@ def test_share_pid_and_the_pods_lifecycle(berth):
         assert wait_for(lambda: berth("inspect", "-f", "{{.State.Status}}", "pids-a").stdout.strip() == "running")
         assert ns(pid_of(berth, "pids-a"), "pid") == ns(pid_of(berth, infra), "pid")
         assert ns(pid_of(berth, "pids-a"), "net") == ns(pid_of(berth, infra), "net")
+        top = berth("pod", "top", "pids", "-o", "pid,comm", check=True).stdout.split()
+        assert top[:2] == ["PID", "COMMAND"] and "catatonit" in top and "sleep" in top
         berth("pod", "pause", "pids", check=True)
         assert berth("pod", "inspect", "-f", "{{.State}}", "pids").stdout.strip() == "Paused"
         berth("pod", "unpause", "pids", check=True)

@@ -1,4 +1,4 @@
-"""`berth pod create|ls|inspect|start|stop|restart|kill|pause|unpause|rm|prune`: pods, as Podman's verbs (each prints the
+"""`berth pod create|ls|inspect|start|stop|restart|kill|pause|unpause|top|rm|prune`: pods, as Podman's verbs (each prints the
 pod's ID, as podman does)."""
 
 from __future__ import annotations
@@ -127,6 +127,13 @@ def prune(engine, argv: list[str]) -> int:
         if not human.confirm("This will remove all stopped/exited pods."):
             return 0
     sys.stdout.write("".join(pod_id + "\n" for pod_id in engine.pods.prune()))
+    return 0
+
+
+def top(engine, argv: list[str]) -> int:
+    if not argv:
+        raise InvalidArgument('"pod top" requires at least 1 argument: POD [ps OPTIONS]')
+    sys.stdout.write(engine.pods.top(argv[0], argv[1:]))
     return 0
 
 

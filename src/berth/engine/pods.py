@@ -202,6 +202,22 @@ class Pods:
                     pass  # removed, or started, meanwhile
         return gone
 
+    def top(self, ref: str, ps_args: list[str]) -> str:
+        """`ps` of every running container of the pod, the infra container first, under one header."""
+        pod = self.get(ref)
+        running = sorted((c for c in self.containers(pod) if c.status == RUNNING),
+                         key=lambda c: not c.config.get("podInfra"))  # fmt: skip
+        if not running:
+            raise FailedPrecondition(f"pod {pod['Name']} is not running")
+        lines: list[str] = []
+        for c in running:
+            try:
+                text = self.engine.top(c.id, ps_args).splitlines()
+            except FailedPrecondition:
+                continue  # stopped meanwhile
+            lines += text if not lines else text[1:]
+        return "".join(line + "\n" for line in lines)
+
     def remove(self, ref: str, force: bool = False) -> dict:
         """The pod with its containers; with running ones only when forced."""
         pod = self.get(ref)
