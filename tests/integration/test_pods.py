@@ -77,6 +77,12 @@ def test_share_pid_and_the_pods_lifecycle(berth):
         assert ns(pid_of(berth, "pids-a"), "net") == ns(pid_of(berth, infra), "net")
         top = berth("pod", "top", "pids", "-o", "pid,comm", check=True).stdout.split()
         assert top[:2] == ["PID", "COMMAND"] and "catatonit" in top and "sleep" in top
+        berth("run", "--pod", "pids", "--name", "pids-said", "busybox", "echo", "said", check=True)
+        logs = berth("pod", "logs", "--names", "pids", check=True).stdout
+        assert logs == "pids-said said\n"
+        only = berth("pod", "logs", "-c", "pids-said", "pids", check=True).stdout
+        assert only.split() == [berth("inspect", "-f", "{{.Id}}", "pids-said").stdout[:12], "said"]
+        berth("rm", "pids-said", check=True)
         berth("pod", "pause", "pids", check=True)
         assert berth("pod", "inspect", "-f", "{{.State}}", "pids").stdout.strip() == "Paused"
         berth("pod", "unpause", "pids", check=True)

@@ -1,4 +1,4 @@
-"""`berth pod create|ls|inspect|start|stop|restart|kill|pause|unpause|top|rm|prune`: pods, as Podman's verbs (each prints the
+"""`berth pod create|ls|inspect|start|stop|restart|kill|pause|unpause|top|logs|rm|prune`: pods, as Podman's verbs (each prints the
 pod's ID, as podman does)."""
 
 from __future__ import annotations
@@ -134,6 +134,52 @@ def top(engine, argv: list[str]) -> int:
     if not argv:
         raise InvalidArgument('"pod top" requires at least 1 argument: POD [ps OPTIONS]')
     sys.stdout.write(engine.pods.top(argv[0], argv[1:]))
+    return 0
+
+
+def logs(engine, argv: list[str]) -> int:
+    """The logs of the pod's containers (or of one, -c), each line after its container's ID
+    (--names: its name), as Podman's; with -f followed until they all stop."""
+    import threading
+
+    from berth.cli.container_verbs import _when
+    from berth.engine.logs import read
+
+    opts, args = parse(argv, [Option("container,c", STR, ""), Option("follow,f", BOOL), Option("names,n", BOOL),
+                              Option("tail", STR, "all"), Option("timestamps,t", BOOL), Option("since", STR, "")],
+                       interspersed=True)  # fmt: skip
+    if len(args) != 1:
+        raise InvalidArgument('"pod logs" requires exactly 1 argument: POD')
+    pod = engine.pods.get(args[0])
+    members = [c for c in engine.pods.containers(pod) if not c.config.get("podInfra")]
+    if opts["container"]:
+        members = [c for c in members if opts["container"] in (c.name, c.id) or c.id.startswith(opts["container"])]
+        if not members:
+            raise InvalidArgument(f"no container {opts['container']} in pod {pod['Name']}")
+    try:
+        tail = None if opts["tail"] == "all" else int(opts["tail"])
+    except ValueError:
+        raise InvalidArgument(f"invalid value for --tail: {opts['tail']}") from None
+    since = _when(opts["since"], "since") if opts["since"] else None
+    lock = threading.Lock()
+
+    def show(c) -> None:
+        prefix = (c.name if opts["names"] else c.id[:12]) + " "
+        for rec in read(engine, c.id, opts["follow"], tail, since):
+            with lock:
+                out = sys.stdout if rec.stream == "stdout" else sys.stderr
+                out.write(prefix + (rec.time + " " if opts["timestamps"] else "") + rec.text)
+                out.flush()
+
+    if not opts["follow"]:
+        for c in members:
+            show(c)
+        return 0
+    threads = [threading.Thread(target=show, args=(c,), daemon=True) for c in members]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     return 0
 
 
