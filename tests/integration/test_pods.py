@@ -83,6 +83,10 @@ def test_share_pid_and_the_pods_lifecycle(berth):
         only = berth("pod", "logs", "-c", "pids-said", "pids", check=True).stdout
         assert only.split() == [berth("inspect", "-f", "{{.Id}}", "pids-said").stdout[:12], "said"]
         berth("rm", "pids-said", check=True)
+        stats = json.loads(berth("pod", "stats", "--no-stream", "--format", "json", "pids", check=True).stdout)
+        infra_name = berth("inspect", "-f", "{{.Name}}", infra, check=True).stdout.strip().lstrip("/")
+        assert sorted(r["Name"] for r in stats) == sorted([infra_name, "pids-a"])
+        assert all(len(r["Pod"]) == 12 and int(r["PIDs"]) >= 1 for r in stats)
         berth("pod", "pause", "pids", check=True)
         assert berth("pod", "inspect", "-f", "{{.State}}", "pids").stdout.strip() == "Paused"
         berth("pod", "unpause", "pids", check=True)

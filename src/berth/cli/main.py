@@ -88,7 +88,7 @@ def usage() -> str:
               "  system     Manage berth (prune, df, info)",
               "  volume     Manage volumes (create, ls, inspect, rm, prune)",
               "  network    Manage networks (create, ls, inspect, rm, prune, connect, disconnect)",
-              "  pod        Manage pods (create, ls, inspect, start, stop, restart, kill, pause, unpause, top, logs, rm, prune)",
+              "  pod        Manage pods (create, ls, inspect, start, stop, restart, kill, pause, unpause, top, logs, stats, rm, prune)",
               "  manifest   Inspect a manifest in a registry (inspect)",
               "  runtime    The OCI runtime (runc's command line)", "  version    Show the berth version information"]  # fmt: skip
     return "\n".join(lines) + "\n"
@@ -163,10 +163,10 @@ def main(argv: list[str] | None = None) -> int:
         if verb == "pod":
             sub = {"create": "create", "ls": "ls", "list": "ls", "ps": "ls", "inspect": "inspect", "start": "start",
                    "stop": "stop", "restart": "restart", "kill": "kill", "pause": "pause", "unpause": "unpause",
-                   "top": "top", "logs": "logs", "rm": "rm", "remove": "rm", "prune": "prune"}  # fmt: skip
+                   "top": "top", "logs": "logs", "stats": "stats", "rm": "rm", "remove": "rm", "prune": "prune"}  # fmt: skip
             if not args or args[0] not in sub:
                 sys.stderr.write("Usage:  berth pod COMMAND\n\nCommands: create, ls, inspect, start, stop, restart, "
-                                 "kill, pause, unpause, top, logs, rm, prune\n")  # fmt: skip
+                                 "kill, pause, unpause, top, logs, stats, rm, prune\n")  # fmt: skip
                 return 0 if not args else 1
             return _run(f"pod:{sub[args[0]]}", root, args[1:])
         if verb == "manifest":

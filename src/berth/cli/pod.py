@@ -1,4 +1,4 @@
-"""`berth pod create|ls|inspect|start|stop|restart|kill|pause|unpause|top|logs|rm|prune`: pods, as Podman's verbs (each prints the
+"""`berth pod create|ls|inspect|start|stop|restart|kill|pause|unpause|top|logs|stats|rm|prune`: pods, as Podman's verbs (each prints the
 pod's ID, as podman does)."""
 
 from __future__ import annotations
@@ -181,6 +181,35 @@ def logs(engine, argv: list[str]) -> int:
     for t in threads:
         t.join()
     return 0
+
+
+def stats(engine, argv: list[str]) -> int:
+    """`berth stats` of the pod's running containers, with Podman's POD column (--no-stream: once)."""
+    import time
+
+    from berth.cli.stats import rows
+    from berth.tables import render
+
+    opts, args = parse(argv, [Option("no-stream", BOOL), Option("format", STR, "")], interspersed=True)
+    if len(args) != 1:
+        raise InvalidArgument('"pod stats" requires exactly 1 argument: POD')
+    if opts["format"] not in ("", "table", "json"):
+        raise InvalidArgument(f"unsupported --format {opts['format']!r}: use json or table")
+    pod = engine.pods.get(args[0])
+    while True:
+        names = [c.id for c in engine.pods.containers(pod) if c.status == "running"]
+        table = [{"Pod": pod["Id"][:12], **r} for r in rows(engine, names, False, False, 0.5)] if names else []
+        if opts["format"] == "json":
+            text = fastjson.dumps(table) + "\n"
+        else:
+            head = ["POD", "CID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O", "PIDS"]
+            keys = ("Pod", "ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs")
+            text = render([head] + [[r[k] for k in keys] for r in table], min_width=10, padding=3)
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        if opts["no_stream"] or not names:
+            return 0
+        time.sleep(0.5)
 
 
 def rm(engine, argv: list[str]) -> int:
