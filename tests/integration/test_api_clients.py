@@ -408,3 +408,28 @@ def test_update_of_the_restart_policy(cli, berth):
     bad = berth("update", "--restart", "sometimes", "gone")
     assert bad.returncode == 1 and "invalid restart policy 'sometimes'" in bad.stderr
     assert cli("rm", "-f", "gone").returncode == 0
+
+
+TEMPLATES = [
+    "{{.Name}} {{.State.Running}} {{.HostConfig.NetworkMode}}",
+    "{{range .Config.Env}}[{{.}}]{{end}}",
+    '{{join .Config.Env ","}}',
+    "{{range $k, $v := .Config.Labels}}{{$k}}={{$v}};{{end}}",
+    "{{range .Config.Labels}}<{{.}}>{{end}}",
+    "{{range .Mounts}}{{.Destination}}{{else}}no mounts{{end}}",
+    "{{if .State.Running}}up{{else}}down{{end}} {{if .State.Paused}}paused{{else}}not paused{{end}}",
+    '{{index .Config.Labels "tier"}} {{json .Config.Labels}} {{upper .HostConfig.NetworkMode}}',
+    "{{- .Name -}} | {{- .State.Status}}",
+]
+
+
+def test_inspect_templates_render_as_the_docker_clis(cli, berth):
+    """berth's own template engine against Go's (the docker CLI's), on the same document."""
+    assert cli("run", "-d", "--name", "tpl", "--network", "none", "-e", "A=1", "-l", "tier=web", "-l", "b=2",
+               "busybox", "sleep", "60").returncode == 0  # fmt: skip
+    try:
+        for template in TEMPLATES:
+            ours, theirs = berth("inspect", "-f", template, "tpl"), cli("inspect", "-f", template, "tpl")
+            assert (ours.returncode, ours.stdout) == (0, theirs.stdout), (template, ours.stderr, theirs.stderr)
+    finally:
+        cli("rm", "-f", "tpl")
