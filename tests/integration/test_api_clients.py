@@ -433,3 +433,15 @@ def test_inspect_templates_render_as_the_docker_clis(cli, berth):
             assert (ours.returncode, ours.stdout) == (0, theirs.stdout), (template, ours.stderr, theirs.stderr)
     finally:
         cli("rm", "-f", "tpl")
+
+
+def test_the_lists_networks_and_mounts(cli):
+    """`docker ps --format` reads networks and mounts from the list's entries, not from inspect."""
+    assert cli("create", "--name", "listed", "--network", "none", "-v", "listed-vol:/data", "-v", "/tmp:/host:ro",
+               "busybox", "true").returncode == 0  # fmt: skip
+    try:
+        shown = cli("ps", "-a", "--filter", "name=listed", "--format", "{{.Networks}}|{{.Mounts}}")
+        assert shown.stdout == "none|listed-vol,/tmp\n", shown.stderr
+    finally:
+        cli("rm", "-v", "listed")
+        cli("volume", "rm", "listed-vol")

@@ -7,6 +7,7 @@ import time
 
 from berth import fastjson
 from berth.clock import parse_rfc3339
+from berth.engine.container import SPEC
 from berth.oci import image_spec, reference
 from berth.units import human_duration
 
@@ -306,6 +307,27 @@ def container_summaries(containers: list, published_ports, sizes_of=None) -> lis
     return out
 
 
+def _summary_networks(cfg: dict) -> dict:
+    """The list's networks: their names (what `docker ps --format {{.Networks}}` shows); addresses
+    are inspect's."""
+    mode = cfg.get("network") or "bridge"
+    names = [] if mode.startswith("container:") else ["bridge" if mode == "default" else mode]
+    names += [n["Name"] for n in cfg.get("ExtraNetworks") or [] if n.get("Name")]
+    return {name: {"NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
+                   "MacAddress": ""} for name in names}  # fmt: skip
+
+
+def _summary_mounts(c, cfg: dict) -> list[dict]:
+    """inspect's Mounts, read from the spec only for a container that has some."""
+    if not cfg.get("mounts") and not cfg.get("VolumeNames"):
+        return []
+    try:
+        with open(os.path.join(c.dir, SPEC), "rb") as f:
+            return _mounts(c, cfg, fastjson.loads(f.read()))
+    except FileNotFoundError:
+        return []  # removed meanwhile
+
+
 def container_summary(c, published: list[dict] | None = None, sizes_of=None, status: str = "") -> dict:
     """Docker's container list entry (GET /containers/json). `published`: the container's bound
     ports (Engine.published_ports); `sizes_of`: the engine, when sizes are asked for."""
@@ -327,7 +349,7 @@ def container_summary(c, published: list[dict] | None = None, sizes_of=None, sta
         "Command": " ".join(c.args), "Created": int(parse_rfc3339(c.created)) if c.created else 0,
         "Ports": ports, "Labels": dict(cfg.get("labels") or {}), "State": state(c, status),
         "Status": status_text(c, status), "HostConfig": {"NetworkMode": cfg.get("network") or "bridge"},
-        "NetworkSettings": {"Networks": {}}, "Mounts": [],
+        "NetworkSettings": {"Networks": _summary_networks(cfg)}, "Mounts": _summary_mounts(c, cfg),
     }  # fmt: skip
     if sizes_of:
         own, image = sizes_of.sizes(c)
