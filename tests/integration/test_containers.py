@@ -345,3 +345,13 @@ def test_stop_signal_and_timeout(berth):
     assert 0.8 < time.monotonic() - started < 8  # USR1 is trapped, then SIGKILL after 1 s
     assert berth("logs", "st", check=True).stdout == "got usr1\n"
     assert berth("wait", "st", check=True).stdout == "137\n"
+
+
+def test_a_mount_under_another_is_mounted_after_it(berth, tmp_path):
+    """-v for /a/b before -v for /a: /a/b still shows (mounted after its parent, as Docker sorts)."""
+    (tmp_path / "inner").mkdir()
+    (tmp_path / "outer").mkdir()
+    (tmp_path / "inner" / "f").write_text("inner\n")
+    got = berth("run", "--rm", "--network", "none", "-v", f"{tmp_path / 'inner'}:/a/b", "-v",
+                f"{tmp_path / 'outer'}:/a", "busybox", "cat", "/a/b/f")  # fmt: skip
+    assert (got.returncode, got.stdout) == (0, "inner\n"), got.stderr

@@ -128,6 +128,9 @@ def extra_mounts(opts) -> tuple[Mount, ...]:
             raise InvalidArgument(f"invalid mount config: bind source path does not exist: {m.source}")
         out.append(Mount(destination=m.target, type="bind", source=m.source,
                          options=("rbind", "ro" if m.read_only else "rw")))  # fmt: skip
+    # parents before what is under them, whatever the order asked (the API's volumes come in the
+    # order of a Go map): as Docker sorts them, by the depth of their path in the container
+    out.sort(key=lambda m: len([p for p in m.destination.split("/") if p]))
     return tuple(out)
 
 
