@@ -92,6 +92,9 @@ def test_share_pid_and_the_pods_lifecycle(berth):
         berth("pod", "unpause", "pids", check=True)
         assert berth("pod", "inspect", "-f", "{{.State}}", "pids").stdout.strip() == "Running"
         idle = berth("pod", "create", "--name", "idle", "--network", "none", check=True).stdout.strip()
+        berth("container", "prune", "-f", check=True)  # a pod's infra container is not the prune's
+        berth("system", "prune", "-f", check=True)
+        assert berth("pod", "inspect", "-f", "{{.NumContainers}}", "idle").stdout.strip() == "1"
         assert berth("pod", "prune", "-f", check=True).stdout == idle + "\n"  # the running pod stays
         refused = berth("pod", "rm", "pids")
         assert refused.returncode == 125 and "has running containers (pids-a)" in refused.stderr

@@ -495,7 +495,7 @@ def prune(engine, req: Request) -> Response:
         if not cutoff:
             raise ApiError(400, f"invalid filter 'until={value}'")
     gone, freed = [], 0
-    for c in engine.list({**filters, "status": ["exited", "created"]}):
+    for c in engine.prunable(filters):
         if cutoff is not None and parse_rfc3339(c.created) > cutoff:
             continue
         own, _ = engine.sizes(c)

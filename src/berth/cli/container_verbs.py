@@ -173,7 +173,7 @@ def prune(engine, argv: list[str]) -> int:
         raise InvalidArgument('"container prune" accepts no arguments or filters yet')
     if not opts["force"] and not human.confirm("This will remove all stopped containers."):
         return 0
-    gone = [c.id for c in engine.list() if c.status in ("exited", "created")]
+    gone = [c.id for c in engine.prunable()]
     for cid in gone:
         engine.remove(cid)
     if gone:

@@ -211,6 +211,11 @@ class Engine(Creating, Starting):
             found = [c for c in found if container_matches(c, filters)]
         return found
 
+    def prunable(self, filters: dict[str, list[str]] | None = None) -> list[Container]:
+        """The stopped containers a prune removes (those matching `filters`): never a pod's infra
+        container, which goes with its pod."""
+        return [c for c in self.list(filters) if c.status in ("exited", "created") and not c.config.get("podInfra")]
+
     def sizes(self, c: Container) -> tuple[int, int]:
         """(its writable layer's bytes, its image's): Docker's SizeRw and SizeRootFs less SizeRw."""
         try:

@@ -38,7 +38,7 @@ class DiskUsage:
 def prune(engine, everything: bool = False, volumes: bool = False) -> Pruned:
     """Stopped containers, networks no container uses, dangling images (with everything: unused),
     the build cache, and with volumes the anonymous volumes no container uses."""
-    containers = [c.id for c in engine.list() if c.status in ("exited", "created")]
+    containers = [c.id for c in engine.prunable()]
     for cid in containers:
         engine.remove(cid)
     from berth.engine import networks as networks_
