@@ -155,3 +155,11 @@ def test_a_pod_on_a_user_network_publishes_its_members_port(berth):
     finally:
         berth("pod", "rm", "-f", "pub")
         berth("network", "rm", "podnet")
+
+
+def test_an_infra_container_whose_pod_was_never_recorded_is_pruned(berth):
+    """What a `pod create` killed between its infra container and its record leaves: a prune takes it."""
+    pod = berth("pod", "create", "--name", "halfmade", "--network", "none", check=True).stdout.strip()
+    os.unlink(os.path.join(berth.root, "pods", pod + ".json"))
+    assert berth("container", "prune", "-f", check=True).stdout.startswith("Deleted Containers:\n")
+    assert berth("ps", "-aq").stdout == ""

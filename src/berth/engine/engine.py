@@ -213,8 +213,13 @@ class Engine(Creating, Starting):
 
     def prunable(self, filters: dict[str, list[str]] | None = None) -> list[Container]:
         """The stopped containers a prune removes (those matching `filters`): never a pod's infra
-        container, which goes with its pod."""
-        return [c for c in self.list(filters) if c.status in ("exited", "created") and not c.config.get("podInfra")]
+        container, which goes with its pod (one whose pod was never recorded, a killed `pod create`'s, does)."""
+        return [c for c in self.list(filters) if c.status in ("exited", "created") and not self._holds_a_pod(c)]
+
+    def _holds_a_pod(self, c: Container) -> bool:
+        return bool(c.config.get("podInfra")) and os.path.exists(
+            os.path.join(self.root, "pods", c.config["pod"] + ".json")
+        )
 
     def sizes(self, c: Container) -> tuple[int, int]:
         """(its writable layer's bytes, its image's): Docker's SizeRw and SizeRootFs less SizeRw."""
@@ -366,7 +371,7 @@ class Engine(Creating, Starting):
             return self._remove(c, ref, force, volumes)
 
     def _remove(self, c: Container, ref: str, force: bool, volumes: bool) -> Container:
-        if c.config.get("podInfra") and os.path.exists(os.path.join(self.root, "pods", c.config["pod"] + ".json")):
+        if self._holds_a_pod(c):
             raise FailedPrecondition(f"container {c.name} is the infra container of a pod: remove the pod instead "
                                      "(berth pod rm)")  # fmt: skip
         if c.status == RUNNING:
