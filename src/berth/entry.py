@@ -1,5 +1,6 @@
 """The `berth` program: which front end a command line is for. `berth system service` serves
-the Docker Engine API (berth.api.service); everything else is the CLI (berth.cli.main). Above
+the Docker Engine API (berth.api.service), `berth cri` the Kubernetes CRI (berth.cri.service);
+everything else is the CLI (berth.cli.main). Above
 every front end, so that the CLI never imports a server, nor a server the CLI."""
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ def main(argv: list[str] | None = None) -> int:
         opts, rest = parse(argv, GLOBAL)
     except BerthError:
         return cli(argv)  # the CLI says what is wrong with it
+    if rest[:1] == ["cri"] and not opts["help"]:
+        from berth.cri.service import main as serve_cri
+
+        return serve_cri(opts, rest[1:])
     if rest[:2] != ["system", "service"] or opts["help"]:
         return cli(argv)
     from berth.api.service import main as serve

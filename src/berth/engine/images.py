@@ -4,6 +4,8 @@ images, with typed requests and results; Docker's image document is made here, o
 
 from __future__ import annotations
 
+import os
+
 from berth.errors import FailedPrecondition, InvalidArgument, NotFound
 from berth.image.progress import Progress
 from berth.oci import reference
@@ -223,6 +225,14 @@ class Images:
                 cache.close()
 
     # -- moving images ------------------------------------------------------------
+    def usage(self) -> tuple[str, int, int]:
+        """The image store's directory, and the bytes and inodes it takes (the CRI's ImageFsInfo)."""
+        from berth.fs import tree_size
+
+        root = self.store.root
+        inodes = sum(len(files) + len(dirs) for _, dirs, files in os.walk(root))
+        return root, tree_size(root), inodes
+
     def pull(self, name: str, platform: str = "", progress: Progress | None = None, tls_verify: bool = True,
              auth: tuple[str, str] | None = None) -> str:  # fmt: skip
         """The image's ID. `auth`: (user, password) for this pull, else the saved credentials."""

@@ -1,0 +1,298 @@
+"""The CRI RuntimeService over the engine façade: a sandbox is a pod (berth.engine.pods), its
+containers the pod's members. The kubelet's metadata, labels and annotations are kept beside them
+(berth.cri.records). What is not served yet answers UNIMPLEMENTED (the servicer's default)."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import grpc
+from cri_api.v1 import api_pb2 as cri
+from cri_api.v1 import api_pb2_grpc
+
+from berth import __version__
+from berth.clock import parse_rfc3339
+from berth.cri.errors import rpc
+from berth.engine.records import Records
+from berth.errors import InvalidArgument, NotFound
+
+_NAME_CHARS = re.compile(r"[^a-zA-Z0-9_.-]")
+
+
+def _nanos(rfc3339: str) -> int:
+    return int(parse_rfc3339(rfc3339) * 1e9) if rfc3339 else 0
+
+
+def _selected(labels: dict[str, str], selector) -> bool:
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def _name(*parts: object) -> str:
+    """An engine name from the kubelet's metadata: unique for (name, namespace, uid, attempt)."""
+    return _NAME_CHARS.sub("-", "_".join(str(p) for p in parts))
+
+
+class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
+    def __init__(self, engine) -> None:
+        self.engine = engine
+        self.sandboxes = Records(engine.root, "sandboxes")
+        self.containers = Records(engine.root, "containers")
+
+    # -- the runtime -----------------------------------------------------------------------
+    @rpc
+    def Version(self, request, context):
+        return cri.VersionResponse(version="0.1.0", runtime_name="berth", runtime_version=__version__,
+                                   runtime_api_version="v1")  # fmt: skip
+
+    @rpc
+    def Status(self, request, context):
+        # no CNI yet: sandboxes get the host's network or a loopback of their own, so the network
+        # is not ready, in containerd's words, and a kubelet runs only hostNetwork pods
+        return cri.StatusResponse(status=cri.RuntimeStatus(conditions=[
+            cri.RuntimeCondition(type="RuntimeReady", status=True),
+            cri.RuntimeCondition(type="NetworkReady", status=False, reason="NetworkPluginNotReady",
+                                 message="Network plugin returns error: cni plugin not initialized"),
+        ]))  # fmt: skip
+
+    # -- sandboxes -------------------------------------------------------------------------
+    @rpc
+    def RunPodSandbox(self, request, context):
+        from berth.engine.pods import PodOptions
+
+        config = request.config
+        meta = config.metadata
+        if not meta.name or not meta.namespace or not meta.uid:
+            raise InvalidArgument("sandbox config must include metadata.name, namespace and uid")
+        options = config.linux.security_context.namespace_options
+        share = ["net", "ipc", "uts"] + (["pid"] if options.pid == cri.POD else [])
+        pod = self.engine.pods.create(PodOptions(
+            name=_name(meta.name, meta.namespace, meta.uid, meta.attempt), hostname=config.hostname,
+            network="host" if options.network == cri.NODE else "none", share=tuple(share)))  # fmt: skip
+        self.sandboxes.put(pod["Id"], {
+            "metadata": {"name": meta.name, "uid": meta.uid, "namespace": meta.namespace, "attempt": meta.attempt},
+            "labels": dict(config.labels), "annotations": dict(config.annotations),
+            "logDirectory": config.log_directory, "network": options.network, "pid": options.pid,
+            "ipc": options.ipc})  # fmt: skip
+        try:
+            self.engine.pods.start_infra(pod)
+        except BaseException:
+            self.engine.pods.remove(pod["Id"], force=True)
+            self.sandboxes.drop(pod["Id"])
+            raise
+        return cri.RunPodSandboxResponse(pod_sandbox_id=pod["Id"])
+
+    @rpc
+    def StopPodSandbox(self, request, context):
+        try:
+            self.engine.pods.stop(request.pod_sandbox_id, 10)
+        except NotFound:
+            pass  # stopping is idempotent: a sandbox removed already is stopped
+        return cri.StopPodSandboxResponse()
+
+    @rpc
+    def RemovePodSandbox(self, request, context):
+        try:
+            pod = self.engine.pods.get(request.pod_sandbox_id)
+        except NotFound:
+            return cri.RemovePodSandboxResponse()  # removed already
+        members = self.engine.pods.containers(pod)
+        self.engine.pods.remove(pod["Id"], force=True)
+        for c in members:
+            self._forget(c.id)
+        self.sandboxes.drop(pod["Id"])
+        return cri.RemovePodSandboxResponse()
+
+    @rpc
+    def PodSandboxStatus(self, request, context):
+        pod = self.engine.pods.get(request.pod_sandbox_id)
+        return cri.PodSandboxStatusResponse(status=self._sandbox_status(pod))
+
+    @rpc
+    def ListPodSandbox(self, request, context):
+        f = request.filter
+        out = []
+        for pod in self.engine.pods.list():
+            record = self.sandboxes.get(pod["Id"])
+            if not record:
+                continue  # a pod of `berth pod`, not the kubelet's
+            item = cri.PodSandbox(id=pod["Id"], metadata=cri.PodSandboxMetadata(**record["metadata"]),
+                                  state=self._sandbox_state(pod), created_at=_nanos(pod["Created"]),
+                                  labels=record["labels"], annotations=record["annotations"])  # fmt: skip
+            if f.id and not pod["Id"].startswith(f.id):
+                continue
+            if f.HasField("state") and item.state != f.state.state:
+                continue
+            if not _selected(record["labels"], f.label_selector):
+                continue
+            out.append(item)
+        return cri.ListPodSandboxResponse(items=out)
+
+    def _sandbox_state(self, pod: dict) -> int:
+        try:
+            running = self.engine.get(pod["InfraId"]).status == "running"
+        except NotFound:
+            running = False
+        return cri.SANDBOX_READY if running else cri.SANDBOX_NOTREADY
+
+    def _sandbox_status(self, pod: dict):
+        record = self.sandboxes.get(pod["Id"])
+        if not record:
+            raise NotFound(f"sandbox {pod['Id']} was not made through the CRI")
+        return cri.PodSandboxStatus(
+            id=pod["Id"], metadata=cri.PodSandboxMetadata(**record["metadata"]), state=self._sandbox_state(pod),
+            created_at=_nanos(pod["Created"]), network=cri.PodSandboxNetworkStatus(ip=""),
+            linux=cri.LinuxPodSandboxStatus(namespaces=cri.Namespace(options=cri.NamespaceOption(
+                network=record["network"], pid=record["pid"], ipc=record["ipc"]))),
+            labels=record["labels"], annotations=record["annotations"])  # fmt: skip
+
+    # -- containers ------------------------------------------------------------------------
+    @rpc
+    def CreateContainer(self, request, context):
+        from berth.engine.options import CreateOptions, Mount
+
+        pod = self.engine.pods.get(request.pod_sandbox_id)
+        sandbox = self.sandboxes.get(pod["Id"])
+        if not sandbox:
+            raise NotFound(f"sandbox {pod['Id']} was not made through the CRI")
+        config = request.config
+        meta = config.metadata
+        if not meta.name:
+            raise InvalidArgument("container config must include metadata.name")
+        if not config.image.image:
+            raise InvalidArgument("container config must include image.image")
+        self.engine.store.get(config.image.image)  # the kubelet pulls first: NotFound otherwise
+        linux = config.linux
+        resources, security = linux.resources, linux.security_context
+        mounts = tuple(Mount(type="bind", source=m.host_path, target=m.container_path, read_only=m.readonly)
+                       for m in config.mounts)  # fmt: skip
+        quota, period = resources.cpu_quota, resources.cpu_period or 100000
+        user = ""
+        if security.HasField("run_as_user"):
+            user = str(security.run_as_user.value)
+            if security.HasField("run_as_group"):
+                user += f":{security.run_as_group.value}"
+        elif security.run_as_username:
+            user = security.run_as_username
+        opts = CreateOptions(
+            image=config.image.image, entrypoint=tuple(config.command) or None, command=tuple(config.args),
+            name=_name(meta.name, sandbox["metadata"]["name"], sandbox["metadata"]["namespace"], meta.attempt),
+            env=tuple(f"{kv.key}={kv.value}" for kv in config.envs), workdir=config.working_dir, user=user,
+            labels=dict(config.labels), mounts=mounts, interactive=config.stdin, tty=config.tty,
+            memory=resources.memory_limit_in_bytes, cpus=quota / period if quota > 0 else 0.0,
+            cpu_shares=resources.cpu_shares, cpuset_cpus=resources.cpuset_cpus, cpuset_mems=resources.cpuset_mems,
+            privileged=security.privileged, read_only=security.readonly_rootfs,
+            cap_add=tuple(security.capabilities.add_capabilities), cap_drop=tuple(security.capabilities.drop_capabilities),
+            log_driver="k8s-file", pod=pod["Id"])  # fmt: skip
+        c = self.engine.create(opts)
+        log_path = os.path.join(sandbox["logDirectory"], config.log_path) if config.log_path else ""
+        self.containers.put(c.id, {
+            "sandbox": pod["Id"], "metadata": {"name": meta.name, "attempt": meta.attempt},
+            "labels": dict(config.labels), "annotations": dict(config.annotations), "image": config.image.image,
+            "logPath": log_path})  # fmt: skip
+        if log_path:  # where the kubelet reads it: the container's own log, in the CRI's format
+            os.makedirs(os.path.dirname(log_path), exist_ok=True)
+            if os.path.lexists(log_path):
+                os.unlink(log_path)
+            os.symlink(os.path.join(c.dir, "container.log"), log_path)
+        return cri.CreateContainerResponse(container_id=c.id)
+
+    @rpc
+    def StartContainer(self, request, context):
+        self._ours(request.container_id)
+        self.engine.start(request.container_id)
+        return cri.StartContainerResponse()
+
+    @rpc
+    def StopContainer(self, request, context):
+        try:
+            self.engine.stop(request.container_id, float(request.timeout))
+        except NotFound:
+            pass  # idempotent
+        return cri.StopContainerResponse()
+
+    @rpc
+    def RemoveContainer(self, request, context):
+        try:
+            c = self.engine.get(request.container_id)
+        except NotFound:
+            return cri.RemoveContainerResponse()
+        self.engine.remove(c.id, force=True)
+        self._forget(c.id)
+        return cri.RemoveContainerResponse()
+
+    def _forget(self, container_id: str) -> None:
+        """A removed container's record, and its log's link at the kubelet's path (dangling now)."""
+        log_path = self.containers.get(container_id).get("logPath")
+        if log_path and os.path.islink(log_path):
+            os.unlink(log_path)
+        self.containers.drop(container_id)
+
+    @rpc
+    def ListContainers(self, request, context):
+        f = request.filter
+        out = []
+        for c in self.engine.list():
+            record = self.containers.get(c.id)
+            if not record:
+                continue  # the infra containers, and containers of `berth run`
+            item = cri.Container(id=c.id, pod_sandbox_id=record["sandbox"],
+                                 metadata=cri.ContainerMetadata(**record["metadata"]),
+                                 image=cri.ImageSpec(image=record["image"]), image_ref=c.image,
+                                 state=_state(c.status), created_at=_nanos(c.created), labels=record["labels"],
+                                 annotations=record["annotations"])  # fmt: skip
+            if f.id and not c.id.startswith(f.id):
+                continue
+            if f.pod_sandbox_id and not record["sandbox"].startswith(f.pod_sandbox_id):
+                continue
+            if f.HasField("state") and item.state != f.state.state:
+                continue
+            if not _selected(record["labels"], f.label_selector):
+                continue
+            out.append(item)
+        return cri.ListContainersResponse(containers=out)
+
+    @rpc
+    def ContainerStatus(self, request, context):
+        c = self._ours(request.container_id)
+        record = self.containers.get(c.id)
+        status = c.status
+        exit = c.exit or {}
+        finished = _nanos(exit.get("finished", "")) if status == "exited" else 0
+        code = int(exit.get("code", 0)) if status == "exited" else 0
+        return cri.ContainerStatusResponse(status=cri.ContainerStatus(
+            id=c.id, metadata=cri.ContainerMetadata(**record["metadata"]), state=_state(status),
+            created_at=_nanos(c.created), started_at=_nanos(c.started_at), finished_at=finished, exit_code=code,
+            image=cri.ImageSpec(image=record["image"]), image_ref=c.image, image_id=c.image,
+            reason=("Completed" if code == 0 else "Error") if status == "exited" else "",
+            labels=record["labels"], annotations=record["annotations"], log_path=record["logPath"],
+            mounts=[cri.Mount(container_path=m.get("target", ""), host_path=m.get("source", ""),
+                              readonly=bool(m.get("readOnly"))) for m in c.config.get("mounts") or []]))  # fmt: skip
+
+    @rpc
+    def ExecSync(self, request, context):
+        import subprocess
+
+        from berth.engine import exec as execs
+
+        c = self._ours(request.container_id)
+        if not request.cmd:
+            raise InvalidArgument("ExecSync needs a command")
+        argv = execs.command(self.engine, c.id, list(request.cmd), [], "", "", False, False, False)
+        timeout = request.timeout or None
+        try:
+            proc = subprocess.run(argv, capture_output=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, f"command timed out after {request.timeout} s")
+        return cri.ExecSyncResponse(stdout=proc.stdout, stderr=proc.stderr, exit_code=proc.returncode)
+
+    def _ours(self, container_id: str):
+        c = self.engine.get(container_id)
+        if not self.containers.get(c.id):
+            raise NotFound(f"container {container_id} was not made through the CRI")
+        return c
+
+
+def _state(status: str) -> int:
+    return {"created": cri.CONTAINER_CREATED, "running": cri.CONTAINER_RUNNING,
+            "exited": cri.CONTAINER_EXITED}.get(status, cri.CONTAINER_UNKNOWN)  # fmt: skip

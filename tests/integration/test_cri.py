@@ -1,0 +1,167 @@
+"""`berth cri` driven as a kubelet drives a runtime, with a gRPC client of the tests' own: a pod
+sandbox with two containers that share localhost, their states, logs at the kubelet's path and
+ExecSync; images; and bad requests with the status codes a kubelet understands."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import wait_for
+
+grpc = pytest.importorskip("grpc")
+cri = pytest.importorskip("cri_api.v1.api_pb2")
+stubs = pytest.importorskip("cri_api.v1.api_pb2_grpc")
+
+pytestmark = pytest.mark.root
+
+BERTH = os.path.join(os.path.dirname(sys.executable), "berth")
+
+
+@pytest.fixture
+def server(berth, tmp_path):
+    sock = str(tmp_path / "cri.sock")
+    proc = subprocess.Popen([BERTH, "--root", berth.root, "cri", "--listen", f"unix://{sock}"],
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert wait_for(lambda: os.path.exists(sock) or proc.poll() is not None, 30), "no socket"
+    channel = grpc.insecure_channel(f"unix://{sock}")
+    yield stubs.RuntimeServiceStub(channel), stubs.ImageServiceStub(channel), tmp_path
+    channel.close()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0, proc.stderr.read()
+    assert not os.path.exists(sock)
+
+
+def sandbox_config(name: str, logs: str, host_network: bool = False):
+    namespaces = cri.NamespaceOption(network=cri.NODE if host_network else cri.POD, pid=cri.CONTAINER)
+    return cri.PodSandboxConfig(
+        metadata=cri.PodSandboxMetadata(name=name, namespace="default", uid=f"uid-{name}", attempt=0),
+        hostname=name, log_directory=logs, labels={"app": name}, annotations={"note": "from the test"},
+        linux=cri.LinuxPodSandboxConfig(security_context=cri.LinuxSandboxSecurityContext(namespace_options=namespaces)),
+    )  # fmt: skip
+
+
+def container_config(name: str, *args: str):
+    return cri.ContainerConfig(metadata=cri.ContainerMetadata(name=name), image=cri.ImageSpec(image="busybox"),
+                               command=list(args[:1]), args=list(args[1:]), log_path=f"{name}/0.log",
+                               labels={"container": name})  # fmt: skip
+
+
+def test_a_pod_with_two_containers_as_a_kubelet_runs_it(server):
+    runtime, images, tmp = server
+    assert runtime.Version(cri.VersionRequest()).runtime_name == "berth"
+    conditions = {c.type: c for c in runtime.Status(cri.StatusRequest()).status.conditions}
+    assert conditions["RuntimeReady"].status and not conditions["NetworkReady"].status
+    assert conditions["NetworkReady"].reason == "NetworkPluginNotReady"
+    assert any("busybox" in tag for i in images.ListImages(cri.ListImagesRequest()).images for tag in i.repo_tags)
+    logs = str(tmp / "pods" / "web")
+    config = sandbox_config("web", logs)
+    sandbox = runtime.RunPodSandbox(cri.RunPodSandboxRequest(config=config)).pod_sandbox_id
+    try:
+        status = runtime.PodSandboxStatus(cri.PodSandboxStatusRequest(pod_sandbox_id=sandbox)).status
+        assert (status.state, status.metadata.name, dict(status.labels)) == (cri.SANDBOX_READY, "web", {"app": "web"})
+        server_id = runtime.CreateContainer(cri.CreateContainerRequest(
+            pod_sandbox_id=sandbox, config=container_config("server", "httpd", "-f", "-p", "8080", "-h", "/etc"),
+            sandbox_config=config)).container_id  # fmt: skip
+        runtime.StartContainer(cri.StartContainerRequest(container_id=server_id))
+        client_id = runtime.CreateContainer(cri.CreateContainerRequest(
+            pod_sandbox_id=sandbox, config=container_config("client", "sh", "-c", "echo said; sleep 300"),
+            sandbox_config=config)).container_id  # fmt: skip
+        runtime.StartContainer(cri.StartContainerRequest(container_id=client_id))
+        fetch = ["sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://localhost:8080/hostname && exit; "
+                 "sleep 0.2; done; exit 1"]  # fmt: skip
+        got = runtime.ExecSync(cri.ExecSyncRequest(container_id=client_id, cmd=fetch, timeout=20))
+        assert (got.exit_code, got.stdout) == (0, b"web\n"), got.stderr  # localhost and the hostname are the pod's
+        listed = runtime.ListContainers(cri.ListContainersRequest(filter=cri.ContainerFilter(pod_sandbox_id=sandbox)))
+        assert sorted((c.metadata.name, c.state) for c in listed.containers) == [
+            ("client", cri.CONTAINER_RUNNING), ("server", cri.CONTAINER_RUNNING)]  # fmt: skip
+        assert wait_for(lambda: os.path.exists(os.path.join(logs, "client", "0.log")) and
+                        " stdout F said" in open(os.path.join(logs, "client", "0.log")).read())  # fmt: skip
+        runtime.StopContainer(cri.StopContainerRequest(container_id=client_id, timeout=1))
+        status = runtime.ContainerStatus(cri.ContainerStatusRequest(container_id=client_id)).status
+        assert status.state == cri.CONTAINER_EXITED and status.exit_code == 137 and status.reason == "Error"
+        assert status.finished_at >= status.started_at > status.created_at > 0
+        assert status.log_path == os.path.join(logs, "client", "0.log")
+        sandboxes = runtime.ListPodSandbox(cri.ListPodSandboxRequest(filter=cri.PodSandboxFilter(
+            label_selector={"app": "web"}))).items  # fmt: skip
+        assert [s.id for s in sandboxes] == [sandbox]
+        runtime.StopPodSandbox(cri.StopPodSandboxRequest(pod_sandbox_id=sandbox))
+        status = runtime.PodSandboxStatus(cri.PodSandboxStatusRequest(pod_sandbox_id=sandbox)).status
+        assert status.state == cri.SANDBOX_NOTREADY
+    finally:
+        runtime.RemovePodSandbox(cri.RemovePodSandboxRequest(pod_sandbox_id=sandbox))
+    assert runtime.ListPodSandbox(cri.ListPodSandboxRequest()).items == []
+    assert runtime.ListContainers(cri.ListContainersRequest()).containers == []
+    assert not os.path.lexists(os.path.join(logs, "client", "0.log"))
+    runtime.RemovePodSandbox(cri.RemovePodSandboxRequest(pod_sandbox_id=sandbox))  # idempotent
+
+
+def test_bad_requests_get_the_codes_a_kubelet_understands(server, berth):
+    runtime, images, tmp = server
+
+    def code(call, request) -> grpc.StatusCode:
+        with pytest.raises(grpc.RpcError) as e:
+            call(request)
+        return e.value.code()
+
+    assert code(runtime.PodSandboxStatus, cri.PodSandboxStatusRequest(pod_sandbox_id="nosuch")) == \
+        grpc.StatusCode.NOT_FOUND  # fmt: skip
+    assert code(runtime.RunPodSandbox, cri.RunPodSandboxRequest(config=cri.PodSandboxConfig())) == \
+        grpc.StatusCode.INVALID_ARGUMENT  # fmt: skip
+    config = sandbox_config("twice", str(tmp / "twice"))
+    sandbox = runtime.RunPodSandbox(cri.RunPodSandboxRequest(config=config)).pod_sandbox_id
+    try:
+        assert code(runtime.RunPodSandbox, cri.RunPodSandboxRequest(config=config)) == grpc.StatusCode.ALREADY_EXISTS
+        assert code(runtime.CreateContainer, cri.CreateContainerRequest(
+            pod_sandbox_id="nosuch", config=container_config("x", "true"))) == grpc.StatusCode.NOT_FOUND  # fmt: skip
+        missing = container_config("x", "true")
+        missing.image.image = "no/such-image:1"
+        assert code(runtime.CreateContainer, cri.CreateContainerRequest(pod_sandbox_id=sandbox, config=missing)) == \
+            grpc.StatusCode.NOT_FOUND  # fmt: skip
+        assert code(runtime.StartContainer, cri.StartContainerRequest(container_id="nosuch")) == \
+            grpc.StatusCode.NOT_FOUND  # fmt: skip
+        assert code(runtime.ExecSync, cri.ExecSyncRequest(container_id="nosuch", cmd=["true"])) == \
+            grpc.StatusCode.NOT_FOUND  # fmt: skip
+        assert not images.ImageStatus(cri.ImageStatusRequest(image=cri.ImageSpec(image="no/such:1"))).HasField("image")
+    finally:
+        runtime.RemovePodSandbox(cri.RemovePodSandboxRequest(pod_sandbox_id=sandbox))
+    assert berth("ps", "-aq").stdout == "" and berth("pod", "ls", "-q").stdout == ""
+
+
+def test_images_pulled_with_the_requests_credentials(server, berth, tmp_path):
+    """PullImage from a local registry that wants a password: with the request's AuthConfig it
+    pulls, without it the registry's refusal comes back; ImageStatus, RemoveImage, ImageFsInfo."""
+    from bench.anchors import Registry
+
+    _runtime, images, _tmp = server
+    htpasswd = tmp_path / "htpasswd"
+    out = subprocess.run(["htpasswd", "-Bbn", "alice", "s3cret"], capture_output=True, text=True, check=True)
+    htpasswd.write_text(out.stdout)
+    reg = Registry(tmp_path / "registry", htpasswd=str(htpasswd))
+    try:
+        name = f"{reg.host}/k8s/busybox:v1"
+        berth("tag", "busybox", name, check=True)
+        berth("login", "-u", "alice", "--password-stdin", reg.host, input=b"s3cret\n", check=True)
+        berth("push", name, check=True)
+        berth("logout", reg.host, check=True)
+        berth("rmi", name, check=True)
+        spec = cri.ImageSpec(image=name)
+        with pytest.raises(grpc.RpcError) as refused:
+            images.PullImage(cri.PullImageRequest(image=spec))
+        assert "unauthorized" in refused.value.details().lower()
+        auth = cri.AuthConfig(username="alice", password="s3cret")
+        ref = images.PullImage(cri.PullImageRequest(image=spec, auth=auth)).image_ref
+        status = images.ImageStatus(cri.ImageStatusRequest(image=spec)).image
+        assert status.id == ref and name in status.repo_tags
+        images.RemoveImage(cri.RemoveImageRequest(image=spec))
+        assert not images.ImageStatus(cri.ImageStatusRequest(image=spec)).HasField("image")
+        images.RemoveImage(cri.RemoveImageRequest(image=spec))  # idempotent
+        usage = images.ImageFsInfo(cri.ImageFsInfoRequest()).image_filesystems[0]
+        assert usage.used_bytes.value > 0 and usage.inodes_used.value > 0
+        assert usage.fs_id.mountpoint.startswith(berth.root)
+    finally:
+        reg.stop()
