@@ -81,6 +81,22 @@ def test_a_pod_with_two_containers_as_a_kubelet_runs_it(server):
             ("client", cri.CONTAINER_RUNNING), ("server", cri.CONTAINER_RUNNING)]  # fmt: skip
         assert wait_for(lambda: os.path.exists(os.path.join(logs, "client", "0.log")) and
                         " stdout F said" in open(os.path.join(logs, "client", "0.log")).read())  # fmt: skip
+        stats = runtime.ContainerStats(cri.ContainerStatsRequest(container_id=client_id)).stats
+        assert stats.attributes.metadata.name == "client" and stats.memory.working_set_bytes.value > 0
+        assert stats.cpu.usage_core_nano_seconds.value > 0
+        listed = runtime.ListContainerStats(cri.ListContainerStatsRequest(filter=cri.ContainerStatsFilter(
+            pod_sandbox_id=sandbox, label_selector={"container": "server"}))).stats  # fmt: skip
+        assert [s.attributes.id for s in listed] == [server_id]
+        runtime.UpdateContainerResources(cri.UpdateContainerResourcesRequest(
+            container_id=client_id, linux=cri.LinuxContainerResources(memory_limit_in_bytes=64 << 20)))  # fmt: skip
+        limit = runtime.ExecSync(
+            cri.ExecSyncRequest(container_id=client_id, cmd=["cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"])
+        )  # noqa: E501
+        if limit.exit_code != 0:  # a cgroup v2 host
+            limit = runtime.ExecSync(
+                cri.ExecSyncRequest(container_id=client_id, cmd=["cat", "/sys/fs/cgroup/memory.max"])
+            )  # noqa: E501
+        assert limit.stdout == b"67108864\n", limit.stderr
         runtime.StopContainer(cri.StopContainerRequest(container_id=client_id, timeout=1))
         status = runtime.ContainerStatus(cri.ContainerStatusRequest(container_id=client_id)).status
         assert status.state == cri.CONTAINER_EXITED and status.exit_code == 137 and status.reason == "Error"

@@ -286,6 +286,61 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
             context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, f"command timed out after {request.timeout} s")
         return cri.ExecSyncResponse(stdout=proc.stdout, stderr=proc.stderr, exit_code=proc.returncode)
 
+    @rpc
+    def UpdateContainerResources(self, request, context):
+        from berth.engine.options import ResourceUpdate
+
+        c = self._ours(request.container_id)
+        r = request.linux
+        quota, period = r.cpu_quota, r.cpu_period or 100000
+        limits = ResourceUpdate(cpus=quota / period if quota > 0 else None, cpu_shares=r.cpu_shares or None,
+                                cpuset_cpus=r.cpuset_cpus, memory=r.memory_limit_in_bytes or None)  # fmt: skip
+        if any(getattr(limits, f) not in (None, "") for f in limits._fields):
+            self.engine.update(c.id, limits)
+        return cri.UpdateContainerResourcesResponse()
+
+    @rpc
+    def ContainerStats(self, request, context):
+        c = self._ours(request.container_id)
+        return cri.ContainerStatsResponse(stats=self._stats(c))
+
+    @rpc
+    def ListContainerStats(self, request, context):
+        f = request.filter
+        out = []
+        for c in self.engine.list():
+            record = self.containers.get(c.id)
+            if not record or c.status != "running":
+                continue
+            if f.id and not c.id.startswith(f.id):
+                continue
+            if f.pod_sandbox_id and not record["sandbox"].startswith(f.pod_sandbox_id):
+                continue
+            if not _selected(record["labels"], f.label_selector):
+                continue
+            out.append(self._stats(c))
+        return cri.ListContainerStatsResponse(stats=out)
+
+    def _stats(self, c):
+        """CPU and memory as the cgroup counts them (a stopped container: its attributes alone)."""
+        import time
+
+        from berth.engine.stats import sample
+
+        record = self.containers.get(c.id)
+        attributes = cri.ContainerAttributes(id=c.id, metadata=cri.ContainerMetadata(**record["metadata"]),
+                                             labels=record["labels"], annotations=record["annotations"])  # fmt: skip
+        if c.status != "running":
+            return cri.ContainerStats(attributes=attributes)
+        s = sample(self.engine, c)
+        now = time.time_ns()
+        return cri.ContainerStats(
+            attributes=attributes,
+            cpu=cri.CpuUsage(timestamp=now, usage_core_nano_seconds=cri.UInt64Value(value=s.cpu)),
+            memory=cri.MemoryUsage(timestamp=now, working_set_bytes=cri.UInt64Value(value=s.memory),
+                                   usage_bytes=cri.UInt64Value(value=s.memory),
+                                   available_bytes=cri.UInt64Value(value=max(s.limit - s.memory, 0))))  # fmt: skip
+
     def _ours(self, container_id: str):
         c = self.engine.get(container_id)
         if not self.containers.get(c.id):
