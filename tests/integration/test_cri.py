@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -58,6 +59,20 @@ def test_a_pod_with_two_containers_as_a_kubelet_runs_it(server):
     assert conditions["RuntimeReady"].status and not conditions["NetworkReady"].status
     assert conditions["NetworkReady"].reason == "NetworkPluginNotReady"
     assert any("busybox" in tag for i in images.ListImages(cri.ListImagesRequest()).images for tag in i.repo_tags)
+    assert runtime.RuntimeConfig(cri.RuntimeConfigRequest()).linux.cgroup_driver == cri.CGROUPFS
+    seen: list = []
+    ended: list = []
+    watch = runtime.GetContainerEvents(cri.GetEventsRequest())
+
+    def collect() -> None:
+        try:
+            for e in watch:
+                seen.append((e.container_id, e.container_event_type))
+        except grpc.RpcError as e:
+            ended.append(e.code())
+
+    watcher = threading.Thread(target=collect, daemon=True)
+    watcher.start()
     logs = str(tmp / "pods" / "web")
     config = sandbox_config("web", logs)
     sandbox = runtime.RunPodSandbox(cri.RunPodSandboxRequest(config=config)).pod_sandbox_id
@@ -105,6 +120,12 @@ def test_a_pod_with_two_containers_as_a_kubelet_runs_it(server):
         sandboxes = runtime.ListPodSandbox(cri.ListPodSandboxRequest(filter=cri.PodSandboxFilter(
             label_selector={"app": "web"}))).items  # fmt: skip
         assert [s.id for s in sandboxes] == [sandbox]
+        assert wait_for(lambda: (client_id, cri.CONTAINER_STOPPED_EVENT) in seen)
+        assert [k for c, k in seen if c == client_id][:3] == [
+            cri.CONTAINER_CREATED_EVENT, cri.CONTAINER_STARTED_EVENT, cri.CONTAINER_STOPPED_EVENT]  # fmt: skip
+        watch.cancel()  # a client that goes away: the server's stream ends
+        watcher.join(10)
+        assert ended == [grpc.StatusCode.CANCELLED]
         runtime.StopPodSandbox(cri.StopPodSandboxRequest(pod_sandbox_id=sandbox))
         status = runtime.PodSandboxStatus(cri.PodSandboxStatusRequest(pod_sandbox_id=sandbox)).status
         assert status.state == cri.SANDBOX_NOTREADY

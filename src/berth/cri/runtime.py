@@ -29,7 +29,8 @@ def _selected(labels: dict[str, str], selector) -> bool:
 
 
 def _name(*parts: object) -> str:
-    """An engine name from the kubelet's metadata: unique for (name, namespace, uid, attempt)."""
+    """An engine name from the kubelet's metadata (containers': k8s_NAME_POD_NAMESPACE_UID_ATTEMPT,
+    as dockershim named them; sandboxes': NAME_NAMESPACE_UID_ATTEMPT), unique per attempt."""
     return _NAME_CHARS.sub("-", "_".join(str(p) for p in parts))
 
 
@@ -54,6 +55,31 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
             cri.RuntimeCondition(type="NetworkReady", status=False, reason="NetworkPluginNotReady",
                                  message="Network plugin returns error: cni plugin not initialized"),
         ]))  # fmt: skip
+
+    @rpc
+    def RuntimeConfig(self, request, context):
+        return cri.RuntimeConfigResponse(linux=cri.LinuxRuntimeConfiguration(cgroup_driver=cri.CGROUPFS))
+
+    def GetContainerEvents(self, request, context):
+        """The engine's events of the CRI's containers, as they come, until the client goes."""
+        import time
+
+        from berth.engine import events
+
+        kinds = {"create": cri.CONTAINER_CREATED_EVENT, "start": cri.CONTAINER_STARTED_EVENT,
+                 "die": cri.CONTAINER_STOPPED_EVENT, "destroy": cri.CONTAINER_DELETED_EVENT}  # fmt: skip
+        for event in events.stream(self.engine, {"type": ["container"]}, since=time.time(), idle=True):
+            if not context.is_active():
+                return
+            if event is None or event.get("Action") not in kinds:
+                continue
+            actor = event.get("Actor") or {}
+            if not (actor.get("Attributes") or {}).get("name", "").startswith("k8s_"):
+                continue  # not made through the CRI (its record may not be written yet: the name says)
+            cid = actor.get("ID", "")
+            yield cri.ContainerEventResponse(
+                container_id=cid, container_event_type=kinds[event["Action"]],
+                created_at=int(event.get("timeNano") or time.time_ns()))  # fmt: skip
 
     # -- sandboxes -------------------------------------------------------------------------
     @rpc
@@ -176,7 +202,8 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
             user = security.run_as_username
         opts = CreateOptions(
             image=config.image.image, entrypoint=tuple(config.command) or None, command=tuple(config.args),
-            name=_name(meta.name, sandbox["metadata"]["name"], sandbox["metadata"]["namespace"], meta.attempt),
+            name=_name("k8s", meta.name, sandbox["metadata"]["name"], sandbox["metadata"]["namespace"],
+                       sandbox["metadata"]["uid"], meta.attempt),
             env=tuple(f"{kv.key}={kv.value}" for kv in config.envs), workdir=config.working_dir, user=user,
             labels=dict(config.labels), mounts=mounts, interactive=config.stdin, tty=config.tty,
             memory=resources.memory_limit_in_bytes, cpus=quota / period if quota > 0 else 0.0,
