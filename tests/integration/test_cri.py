@@ -42,14 +42,19 @@ def sandbox_config(name: str, logs: str, host_network: bool = False):
     return cri.PodSandboxConfig(
         metadata=cri.PodSandboxMetadata(name=name, namespace="default", uid=f"uid-{name}", attempt=0),
         hostname=name, log_directory=logs, labels={"app": name}, annotations={"note": "from the test"},
+        dns_config=cri.DNSConfig(servers=["10.96.0.10"], searches=["default.svc.cluster.local"], options=["ndots:5"]),
         linux=cri.LinuxPodSandboxConfig(security_context=cri.LinuxSandboxSecurityContext(namespace_options=namespaces)),
     )  # fmt: skip
 
 
 def container_config(name: str, *args: str):
+    security = cri.LinuxContainerSecurityContext(no_new_privs=True, seccomp=cri.SecurityProfile(
+        profile_type=cri.SecurityProfile.RuntimeDefault))  # fmt: skip
     return cri.ContainerConfig(metadata=cri.ContainerMetadata(name=name), image=cri.ImageSpec(image="busybox"),
                                command=list(args[:1]), args=list(args[1:]), log_path=f"{name}/0.log",
-                               labels={"container": name})  # fmt: skip
+                               labels={"container": name},
+                               linux=cri.LinuxContainerConfig(security_context=security,
+                                                              resources=cri.LinuxContainerResources(oom_score_adj=-998)))  # fmt: skip
 
 
 def test_a_pod_with_two_containers_as_a_kubelet_runs_it(server):
@@ -91,6 +96,14 @@ def test_a_pod_with_two_containers_as_a_kubelet_runs_it(server):
                  "sleep 0.2; done; exit 1"]  # fmt: skip
         got = runtime.ExecSync(cri.ExecSyncRequest(container_id=client_id, cmd=fetch, timeout=20))
         assert (got.exit_code, got.stdout) == (0, b"web\n"), got.stderr  # localhost and the hostname are the pod's
+        resolv = runtime.ExecSync(cri.ExecSyncRequest(container_id=client_id, cmd=["cat", "/etc/resolv.conf"])).stdout
+        assert b"nameserver 10.96.0.10" in resolv and b"search default.svc.cluster.local" in resolv, resolv
+        assert b"options ndots:5" in resolv
+        status = runtime.ExecSync(cri.ExecSyncRequest(container_id=client_id, cmd=["cat", "/proc/self/status"])).stdout
+        assert b"NoNewPrivs:\t1" in status and b"Seccomp:\t2" in status  # RuntimeDefault: berth's profile
+        score = runtime.ExecSync(cri.ExecSyncRequest(container_id=client_id, cmd=["cat", "/proc/self/oom_score_adj"]))
+        with open("/proc/self/oom_score_adj") as f:  # -998 asked; raised to what the host allows us
+            assert int(score.stdout) == max(-998, int(f.read()))
         listed = runtime.ListContainers(cri.ListContainersRequest(filter=cri.ContainerFilter(pod_sandbox_id=sandbox)))
         assert sorted((c.metadata.name, c.state) for c in listed.containers) == [
             ("client", cri.CONTAINER_RUNNING), ("server", cri.CONTAINER_RUNNING)]  # fmt: skip

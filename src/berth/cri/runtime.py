@@ -99,7 +99,9 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
             "metadata": {"name": meta.name, "uid": meta.uid, "namespace": meta.namespace, "attempt": meta.attempt},
             "labels": dict(config.labels), "annotations": dict(config.annotations),
             "logDirectory": config.log_directory, "network": options.network, "pid": options.pid,
-            "ipc": options.ipc})  # fmt: skip
+            "ipc": options.ipc, "dns": {"servers": list(config.dns_config.servers),
+                                        "searches": list(config.dns_config.searches),
+                                        "options": list(config.dns_config.options)}})  # fmt: skip
         try:
             self.engine.pods.start_infra(pod)
         except BaseException:
@@ -200,7 +202,11 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
                 user += f":{security.run_as_group.value}"
         elif security.run_as_username:
             user = security.run_as_username
+        dns = sandbox.get("dns") or {}
         opts = CreateOptions(
+            dns=tuple(dns.get("servers") or ()), dns_search=tuple(dns.get("searches") or ()),
+            dns_options=tuple(dns.get("options") or ()), security_opt=_security_opts(security),
+            oom_score_adj=_allowed_oom_score_adj(resources.oom_score_adj) if resources.oom_score_adj else None,
             image=config.image.image, entrypoint=tuple(config.command) or None, command=tuple(config.args),
             name=_name("k8s", meta.name, sandbox["metadata"]["name"], sandbox["metadata"]["namespace"],
                        sandbox["metadata"]["uid"], meta.attempt),
@@ -373,6 +379,32 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
         if not self.containers.get(c.id):
             raise NotFound(f"container {container_id} was not made through the CRI")
         return c
+
+
+def _security_opts(security) -> tuple[str, ...]:
+    """The container's seccomp profile (RuntimeDefault: berth's, as Docker's default) and no_new_privs."""
+    out = []
+    profile = security.seccomp
+    if profile.profile_type == cri.SecurityProfile.Unconfined:
+        out.append("seccomp=unconfined")
+    elif profile.profile_type == cri.SecurityProfile.Localhost:
+        if not profile.localhost_ref.startswith("/"):
+            raise InvalidArgument(f"seccomp profile {profile.localhost_ref!r}: a Localhost profile is an absolute path")
+        out.append(f"seccomp={profile.localhost_ref}")
+    if security.no_new_privs:
+        out.append("no-new-privileges")
+    return tuple(out)
+
+
+def _allowed_oom_score_adj(wanted: int) -> int:
+    """containerd's restrict_oom_score_adj: a score below this process's own (the host refuses it
+    without CAP_SYS_RESOURCE) is raised to it, rather than failing the container."""
+    try:
+        with open("/proc/self/oom_score_adj") as f:
+            floor = int(f.read())
+    except (OSError, ValueError):
+        return wanted
+    return max(wanted, floor)
 
 
 def _state(status: str) -> int:
