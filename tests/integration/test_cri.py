@@ -37,13 +37,30 @@ def server(berth, tmp_path):
     assert not os.path.exists(sock)
 
 
-def sandbox_config(name: str, logs: str, host_network: bool = False):
+CGROUP_PARENT = "berth-cri-test"
+
+
+@pytest.fixture
+def cgroup_parents():
+    """The kubelet's cgroups a test's sandboxes are made under, removed after it in every hierarchy."""
+    yield f"/{CGROUP_PARENT}"
+    for top in [f"/sys/fs/cgroup/{h}" for h in os.listdir("/sys/fs/cgroup")] + ["/sys/fs/cgroup"]:
+        base = os.path.join(top, CGROUP_PARENT)
+        if os.path.isdir(base):
+            for sub in os.listdir(base):
+                if os.path.isdir(os.path.join(base, sub)):
+                    os.rmdir(os.path.join(base, sub))
+            os.rmdir(base)
+
+
+def sandbox_config(name: str, logs: str, host_network: bool = False, cgroup_parent: str = ""):
     namespaces = cri.NamespaceOption(network=cri.NODE if host_network else cri.POD, pid=cri.CONTAINER)
     return cri.PodSandboxConfig(
         metadata=cri.PodSandboxMetadata(name=name, namespace="default", uid=f"uid-{name}", attempt=0),
         hostname=name, log_directory=logs, labels={"app": name}, annotations={"note": "from the test"},
         dns_config=cri.DNSConfig(servers=["10.96.0.10"], searches=["default.svc.cluster.local"], options=["ndots:5"]),
-        linux=cri.LinuxPodSandboxConfig(security_context=cri.LinuxSandboxSecurityContext(namespace_options=namespaces)),
+        linux=cri.LinuxPodSandboxConfig(cgroup_parent=cgroup_parent,
+                                        security_context=cri.LinuxSandboxSecurityContext(namespace_options=namespaces)),
     )  # fmt: skip
 
 
@@ -57,7 +74,7 @@ def container_config(name: str, *args: str):
                                                               resources=cri.LinuxContainerResources(oom_score_adj=-998)))  # fmt: skip
 
 
-def test_a_pod_with_two_containers_as_a_kubelet_runs_it(server):
+def test_a_pod_with_two_containers_as_a_kubelet_runs_it(server, berth, cgroup_parents):
     runtime, images, tmp = server
     assert runtime.Version(cri.VersionRequest()).runtime_name == "berth"
     conditions = {c.type: c for c in runtime.Status(cri.StatusRequest()).status.conditions}
@@ -79,7 +96,7 @@ def test_a_pod_with_two_containers_as_a_kubelet_runs_it(server):
     watcher = threading.Thread(target=collect, daemon=True)
     watcher.start()
     logs = str(tmp / "pods" / "web")
-    config = sandbox_config("web", logs)
+    config = sandbox_config("web", logs, cgroup_parent=f"{cgroup_parents}/pod-uid-web")
     sandbox = runtime.RunPodSandbox(cri.RunPodSandboxRequest(config=config)).pod_sandbox_id
     try:
         status = runtime.PodSandboxStatus(cri.PodSandboxStatusRequest(pod_sandbox_id=sandbox)).status
@@ -96,6 +113,9 @@ def test_a_pod_with_two_containers_as_a_kubelet_runs_it(server):
                  "sleep 0.2; done; exit 1"]  # fmt: skip
         got = runtime.ExecSync(cri.ExecSyncRequest(container_id=client_id, cmd=fetch, timeout=20))
         assert (got.exit_code, got.stdout) == (0, b"web\n"), got.stderr  # localhost and the hostname are the pod's
+        pid = berth("inspect", "-f", "{{.State.Pid}}", server_id, check=True).stdout.strip()
+        with open(f"/proc/{pid}/cgroup") as f:  # under the kubelet's pod cgroup
+            assert f"{cgroup_parents}/pod-uid-web/{server_id}" in f.read()
         resolv = runtime.ExecSync(cri.ExecSyncRequest(container_id=client_id, cmd=["cat", "/etc/resolv.conf"])).stdout
         assert b"nameserver 10.96.0.10" in resolv and b"search default.svc.cluster.local" in resolv, resolv
         assert b"options ndots:5" in resolv

@@ -114,6 +114,8 @@ def test_share_pid_and_the_pods_lifecycle(berth):
     (("run", "--rm", "--pod", "nosuch", "busybox", "true"), "no such pod"),
     (("pod", "start", "nosuch"), "no such pod"),
     (("pod", "rm", "nosuch"), "no such pod"),
+    (("pod", "create", "--cgroup-parent", "kube/../x"), "invalid --cgroup-parent 'kube/../x'"),
+    (("run", "--rm", "--cgroup-parent", "a b", "busybox", "true"), "invalid --cgroup-parent 'a b'"),
 ])  # fmt: skip
 def test_bad_pod_input(berth, args, message):
     got = berth(*args)

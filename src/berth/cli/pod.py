@@ -17,6 +17,7 @@ def create(engine, argv: list[str]) -> int:
     opts, args = parse(argv, [
         Option("name,n", STR, ""), Option("hostname", STR, ""), Option("label,l", LIST),
         Option("network,net", STR, ""), Option("publish,p", LIST), Option("share", STR, ",".join(DEFAULT_SHARE)),
+        Option("cgroup-parent", STR, ""),
     ], interspersed=True)  # fmt: skip
     if args:
         raise InvalidArgument('"pod create" takes no arguments: name the pod with --name')
@@ -24,7 +25,8 @@ def create(engine, argv: list[str]) -> int:
     share = tuple(s.strip() for s in opts["share"].split(",") if s.strip())
     labels = dict(item.partition("=")[::2] for item in opts["label"])
     pod = engine.pods.create(PodOptions(name=opts["name"], hostname=opts["hostname"], labels=labels,
-                                        network=opts["network"], publish=publish, share=share))  # fmt: skip
+                                        network=opts["network"], publish=publish, share=share,
+                                        cgroup_parent=opts["cgroup_parent"]))  # fmt: skip
     sys.stdout.write(pod["Id"] + "\n")
     return 0
 

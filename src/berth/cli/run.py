@@ -53,6 +53,7 @@ OPTIONS = [
     Option("device", LIST, help="add a host device to the container: HOST[:CONTAINER[:PERMISSIONS]]"),
     Option("network,net", STR, "", help="a network (default: bridge), none, host or container:NAME"),
     Option("pod", STR, "", help="run in a pod (berth pod create): its shared namespaces"),
+    Option("cgroup-parent", STR, "", help="optional parent cgroup for the container"),
     Option("publish,p", LIST, help="publish a container's port(s) to the host: [IP:][HOSTPORT:]PORT[/PROTO]"),
     Option("publish-all,P", BOOL, help="publish all exposed ports to free host ports"),
     Option("expose", LIST, help="expose a port or a range of ports"),
@@ -120,7 +121,8 @@ def options_from(argv: list[str]) -> tuple[CreateOptions, dict]:
         read_only=opts["read_only"], runtime=opts["runtime"], cap_add=tuple(opts["cap_add"]), cap_drop=tuple(opts["cap_drop"]),
         privileged=opts["privileged"], security_opt=tuple(opts["security_opt"]), restart=_restart(opts),
         healthcheck=_healthcheck(opts), no_healthcheck=opts["no_healthcheck"], init=opts["init"],
-        auto_remove=opts["rm"], interactive=opts["interactive"], tty=opts["tty"], pod=opts["pod"], **extra,
+        auto_remove=opts["rm"], interactive=opts["interactive"], tty=opts["tty"], pod=opts["pod"],
+        cgroup_parent=opts["cgroup_parent"], **extra,
     ), opts  # fmt: skip
 
 

@@ -94,7 +94,8 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
         share = ["net", "ipc", "uts"] + (["pid"] if options.pid == cri.POD else [])
         pod = self.engine.pods.create(PodOptions(
             name=_name(meta.name, meta.namespace, meta.uid, meta.attempt), hostname=config.hostname,
-            network="host" if options.network == cri.NODE else "none", share=tuple(share)))  # fmt: skip
+            network="host" if options.network == cri.NODE else "none", share=tuple(share),
+            cgroup_parent=config.linux.cgroup_parent))  # fmt: skip
         self.sandboxes.put(pod["Id"], {
             "metadata": {"name": meta.name, "uid": meta.uid, "namespace": meta.namespace, "attempt": meta.attempt},
             "labels": dict(config.labels), "annotations": dict(config.annotations),

@@ -235,6 +235,9 @@ class RestartPolicy:
         return {"Name": self.name, "MaximumRetryCount": self.maximum_retry_count}
 
 
+_CGROUP_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-")
+
+
 @record
 class CreateOptions:
     image: str
@@ -293,6 +296,7 @@ class CreateOptions:
     init: bool = False  # --init: a small init (tini) as PID 1 that forwards signals and reaps
     pod: str = ""  # --pod: the pod (name or ID) whose shared namespaces it joins; its ID once made
     pod_infra: bool = False  # the container that holds its pod's namespaces (berth.engine.pods)
+    cgroup_parent: str = ""  # --cgroup-parent: the cgroup its own is made under ("": /berth)
 
     def check(self) -> None:
         """What no container may be made with, whoever asked (the flags' own forms are checked where
@@ -308,6 +312,13 @@ class CreateOptions:
             self.restart.check()
             if self.auto_remove and self.restart.name != "no":
                 raise InvalidArgument("Conflicting options: --restart and --rm")
+        check_cgroup_parent(self.cgroup_parent)
+
+
+def check_cgroup_parent(path: str) -> None:
+    parts = [p for p in path.split("/") if p]
+    if path and (not parts or any(p in (".", "..") for p in parts) or not all(set(p) <= _CGROUP_CHARS for p in parts)):
+        raise InvalidArgument(f"invalid --cgroup-parent {path!r}: a cgroup path of names ([a-zA-Z0-9_.:-]), no '..'")
 
 
 def upgrade_config(cfg: dict) -> dict:

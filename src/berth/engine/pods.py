@@ -38,6 +38,7 @@ class PodOptions:
     network: str = ""  # as a container's --network: "" (the default bridge), a network, none, host
     publish: tuple[PortBinding, ...] = ()
     share: tuple[str, ...] = DEFAULT_SHARE
+    cgroup_parent: str = ""  # its containers' cgroups are made under it ("": /berth)
 
     def check(self) -> None:
         unknown = [s for s in self.share if s not in SHARES]
@@ -45,6 +46,9 @@ class PodOptions:
             raise InvalidArgument(f"invalid --share {unknown[0]!r}: net, ipc, uts or pid")
         if self.publish and "net" not in self.share:
             raise InvalidArgument("published ports need the pod's network namespace shared (--share net)")
+        from berth.engine.options import check_cgroup_parent
+
+        check_cgroup_parent(self.cgroup_parent)
         if self.network.startswith("container:"):
             raise InvalidArgument("a pod cannot join another container's network: --network none, host or a network")
 
@@ -123,9 +127,10 @@ class Pods:
             infra = self.engine.create(CreateOptions(
                 image=PAUSE_IMAGE, name=f"{pod_id[:12]}-infra", hostname=opts.hostname or name,
                 network=opts.network, publish=opts.publish, ipc="shareable", labels=dict(opts.labels),
-                pod=pod_id, pod_infra=True))  # fmt: skip
+                pod=pod_id, pod_infra=True, cgroup_parent=opts.cgroup_parent))  # fmt: skip
             pod = {"Id": pod_id, "Name": name, "Created": rfc3339(), "Labels": dict(opts.labels),
-                   "Hostname": opts.hostname or name, "Share": list(opts.share), "InfraId": infra.id}  # fmt: skip
+                   "Hostname": opts.hostname or name, "Share": list(opts.share), "InfraId": infra.id,
+                   "CgroupParent": opts.cgroup_parent}  # fmt: skip
             try:
                 atomic_write(self._path(pod_id), fastjson.dumps(pod).encode())
             except BaseException:
@@ -148,7 +153,8 @@ class Pods:
                 raise InvalidArgument(f"pod {pod['Name']} shares its {kind} namespace: --{_KINDS[kind]} cannot be set")
         self.start_infra(pod)
         donor = f"container:{pod['InfraId']}"
-        return opts.replace(pod=pod["Id"], **{_KINDS[kind]: donor for kind in share})
+        parent = opts.cgroup_parent or pod.get("CgroupParent", "")
+        return opts.replace(pod=pod["Id"], cgroup_parent=parent, **{_KINDS[kind]: donor for kind in share})
 
     def start_infra(self, pod: dict) -> None:
         if self.engine.get(pod["InfraId"]).status != RUNNING:

@@ -319,7 +319,7 @@ def build(opts, image_config: image_spec.ImageConfig, container_id: str, etc: di
         mounts=mounts,
         linux=Linux(
             namespaces=namespaces(opts, pid_of),
-            cgroups_path=f"/berth/{container_id}",
+            cgroups_path=f"/{(opts.cgroup_parent or 'berth').strip('/')}/{container_id}",
             resources=resources,
             sysctl=dict(opts.sysctls),
             masked_paths=() if opts.privileged else MASKED,
