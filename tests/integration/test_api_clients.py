@@ -448,3 +448,20 @@ def test_the_lists_networks_and_mounts(cli):
     finally:
         cli("rm", "-v", "listed")
         cli("volume", "rm", "listed-vol")
+
+
+def test_cgroup_parent(cli):
+    """`docker run --cgroup-parent`: the container's cgroup under it, as /proc says; inspect shows it."""
+    assert cli("run", "-d", "--name", "parented", "--network", "none", "--cgroup-parent", "/berth-api-test",
+               "busybox", "sleep", "60").returncode == 0  # fmt: skip
+    try:
+        pid = cli("inspect", "-f", "{{.State.Pid}}", "parented").stdout.strip()
+        cid = cli("inspect", "-f", "{{.Id}}", "parented").stdout.strip()
+        with open(f"/proc/{pid}/cgroup") as f:
+            assert f"/berth-api-test/{cid}" in f.read()
+        assert cli("inspect", "-f", "{{.HostConfig.CgroupParent}}", "parented").stdout == "/berth-api-test\n"
+    finally:
+        cli("rm", "-f", "parented")
+        for top in [f"/sys/fs/cgroup/{h}" for h in os.listdir("/sys/fs/cgroup")] + ["/sys/fs/cgroup"]:
+            if os.path.isdir(os.path.join(top, "berth-api-test")):
+                os.rmdir(os.path.join(top, "berth-api-test"))

@@ -123,6 +123,7 @@ def create_options(body: dict, name: str) -> CreateOptions:
             healthcheck={k: v for k, v in health.items() if k in ("Test", "Interval", "Timeout", "StartPeriod", "Retries")
                          and v} if health.get("Test") != ["NONE"] else {},
             no_healthcheck=health.get("Test") == ["NONE"], init=bool(_field(host, "Init", bool, "HostConfig", False)),
+            cgroup_parent=_field(host, "CgroupParent", str, "HostConfig", ""),
         )  # fmt: skip
     except (TypeError, ValueError, AttributeError) as e:
         raise ApiError(400, f"invalid container configuration: {e}") from None

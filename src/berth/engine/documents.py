@@ -39,7 +39,7 @@ def _host_config_rest(cfg: dict, spec: dict) -> dict:
     return {
         "Binds": binds or None, "BlkioWeight": 0, "BlkioWeightDevice": [], "BlkioDeviceReadBps": [],
         "BlkioDeviceWriteBps": [], "BlkioDeviceReadIOps": [], "BlkioDeviceWriteIOps": [], "Cgroup": "",
-        "CgroupParent": "", "CgroupnsMode": "private", "ConsoleSize": [0, 0], "ContainerIDFile": "",
+        "CgroupParent": cfg.get("cgroupParent") or "", "CgroupnsMode": "private", "ConsoleSize": [0, 0], "ContainerIDFile": "",
         "CpuCount": 0, "CpuPercent": 0, "CpuPeriod": cpu.get("period") or 0, "CpuQuota": cpu.get("quota") or 0,
         "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "DeviceCgroupRules": None, "DeviceRequests": None,
         "GroupAdd": None, "IOMaximumBandwidth": 0, "IOMaximumIOps": 0, "Isolation": "", "KernelMemory": 0,
