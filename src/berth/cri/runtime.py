@@ -24,8 +24,16 @@ def _nanos(rfc3339: str) -> int:
     return int(parse_rfc3339(rfc3339) * 1e9) if rfc3339 else 0
 
 
-def _selected(labels: dict[str, str], selector) -> bool:
-    return all(labels.get(k) == v for k, v in selector.items())
+def _passes(f, obj_id: str, record: dict, state: int | None = None) -> bool:
+    """Whether a sandbox or container passes a List call's filter: an ID prefix, its sandbox's
+    (containers'), its state, and every label of the selector."""
+    if f.id and not obj_id.startswith(f.id):
+        return False
+    if getattr(f, "pod_sandbox_id", "") and not record["sandbox"].startswith(f.pod_sandbox_id):
+        return False
+    if state is not None and f.HasField("state") and state != f.state.state:
+        return False
+    return all(record["labels"].get(k) == v for k, v in f.label_selector.items())
 
 
 def _name(*parts: object) -> str:
@@ -148,13 +156,8 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
             item = cri.PodSandbox(id=pod["Id"], metadata=cri.PodSandboxMetadata(**record["metadata"]),
                                   state=self._sandbox_state(pod), created_at=_nanos(pod["Created"]),
                                   labels=record["labels"], annotations=record["annotations"])  # fmt: skip
-            if f.id and not pod["Id"].startswith(f.id):
-                continue
-            if f.HasField("state") and item.state != f.state.state:
-                continue
-            if not _selected(record["labels"], f.label_selector):
-                continue
-            out.append(item)
+            if _passes(f, pod["Id"], record, item.state):
+                out.append(item)
         return cri.ListPodSandboxResponse(items=out)
 
     def _sandbox_state(self, pod: dict) -> int:
@@ -275,15 +278,8 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
                                  image=cri.ImageSpec(image=record["image"]), image_ref=c.image,
                                  state=_state(c.status), created_at=_nanos(c.created), labels=record["labels"],
                                  annotations=record["annotations"])  # fmt: skip
-            if f.id and not c.id.startswith(f.id):
-                continue
-            if f.pod_sandbox_id and not record["sandbox"].startswith(f.pod_sandbox_id):
-                continue
-            if f.HasField("state") and item.state != f.state.state:
-                continue
-            if not _selected(record["labels"], f.label_selector):
-                continue
-            out.append(item)
+            if _passes(f, c.id, record, item.state):
+                out.append(item)
         return cri.ListContainersResponse(containers=out)
 
     @rpc
@@ -344,15 +340,8 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
         out = []
         for c in self.engine.list():
             record = self.containers.get(c.id)
-            if not record or c.status != "running":
-                continue
-            if f.id and not c.id.startswith(f.id):
-                continue
-            if f.pod_sandbox_id and not record["sandbox"].startswith(f.pod_sandbox_id):
-                continue
-            if not _selected(record["labels"], f.label_selector):
-                continue
-            out.append(self._stats(c))
+            if record and c.status == "running" and _passes(f, c.id, record):
+                out.append(self._stats(c))
         return cri.ListContainerStatsResponse(stats=out)
 
     def _stats(self, c):
