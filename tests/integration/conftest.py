@@ -71,3 +71,16 @@ def client(service):
     c = docker.DockerClient(base_url=f"unix://{service.sock}", version="auto", timeout=60)
     yield c
     c.close()
+
+
+@pytest.fixture
+def password_registry(tmp_path):
+    """A local registry (loopback) that wants alice's password, s3cret; stopped after the test."""
+    from bench.anchors import Registry
+
+    htpasswd = tmp_path / "htpasswd"
+    out = subprocess.run(["htpasswd", "-Bbn", "alice", "s3cret"], capture_output=True, text=True, check=True)
+    htpasswd.write_text(out.stdout)
+    reg = Registry(tmp_path / "auth-registry", htpasswd=str(htpasswd))
+    yield reg
+    reg.stop()

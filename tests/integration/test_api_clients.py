@@ -360,32 +360,24 @@ def test_volume_prune_takes_named_volumes_for_clients_before_1_42(service):
     assert status == 200 and sorted(json.loads(raw)["VolumesDeleted"]) == ["kept-by-1-43", "pruned-by-1-41"]
 
 
-def test_login_and_credentials_for_push_and_pull(cli, tmp_path):
-    from bench.anchors import Registry
-
-    htpasswd = tmp_path / "htpasswd"
-    out = subprocess.run(["htpasswd", "-Bbn", "alice", "s3cret"], capture_output=True, text=True, check=True)
-    htpasswd.write_text(out.stdout)
-    reg = Registry(tmp_path / "auth-registry", htpasswd=str(htpasswd))
-    try:
-        name = f"{reg.host}/private/busybox:v1"
-        assert cli("tag", "busybox", name).returncode == 0
-        denied = cli("push", name)
-        assert denied.returncode != 0 and "unauthorized" in (denied.stdout + denied.stderr).lower()
-        wrong = cli("login", "-u", "alice", "--password-stdin", reg.host, stdin="nope\n")
-        assert wrong.returncode != 0 and "unauthorized" in wrong.stderr.lower(), wrong.stderr
-        ok = cli("login", "-u", "alice", "--password-stdin", reg.host, stdin="s3cret\n")
-        assert ok.returncode == 0 and "Login Succeeded" in ok.stdout, ok.stderr
-        pushed = cli("push", name)  # the CLI sends the credentials it kept (X-Registry-Auth)
-        assert pushed.returncode == 0, pushed.stderr
-        assert cli("rmi", name).returncode == 0
-        assert cli("pull", name).returncode == 0
-        assert cli("logout", reg.host).returncode == 0
-        assert cli("rmi", name).returncode == 0
-        anonymous = cli("pull", name)
-        assert anonymous.returncode != 0 and "unauthorized" in anonymous.stderr.lower(), anonymous.stderr
-    finally:
-        reg.stop()
+def test_login_and_credentials_for_push_and_pull(cli, password_registry):
+    reg = password_registry
+    name = f"{reg.host}/private/busybox:v1"
+    assert cli("tag", "busybox", name).returncode == 0
+    denied = cli("push", name)
+    assert denied.returncode != 0 and "unauthorized" in (denied.stdout + denied.stderr).lower()
+    wrong = cli("login", "-u", "alice", "--password-stdin", reg.host, stdin="nope\n")
+    assert wrong.returncode != 0 and "unauthorized" in wrong.stderr.lower(), wrong.stderr
+    ok = cli("login", "-u", "alice", "--password-stdin", reg.host, stdin="s3cret\n")
+    assert ok.returncode == 0 and "Login Succeeded" in ok.stdout, ok.stderr
+    pushed = cli("push", name)  # the CLI sends the credentials it kept (X-Registry-Auth)
+    assert pushed.returncode == 0, pushed.stderr
+    assert cli("rmi", name).returncode == 0
+    assert cli("pull", name).returncode == 0
+    assert cli("logout", reg.host).returncode == 0
+    assert cli("rmi", name).returncode == 0
+    anonymous = cli("pull", name)
+    assert anonymous.returncode != 0 and "unauthorized" in anonymous.stderr.lower(), anonymous.stderr
 
 
 def test_update_of_the_restart_policy(cli, berth):

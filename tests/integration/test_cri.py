@@ -202,36 +202,28 @@ def test_bad_requests_get_the_codes_a_kubelet_understands(server, berth):
     assert berth("ps", "-aq").stdout == "" and berth("pod", "ls", "-q").stdout == ""
 
 
-def test_images_pulled_with_the_requests_credentials(server, berth, tmp_path):
+def test_images_pulled_with_the_requests_credentials(server, berth, password_registry):
     """PullImage from a local registry that wants a password: with the request's AuthConfig it
     pulls, without it the registry's refusal comes back; ImageStatus, RemoveImage, ImageFsInfo."""
-    from bench.anchors import Registry
-
     _runtime, images, _tmp = server
-    htpasswd = tmp_path / "htpasswd"
-    out = subprocess.run(["htpasswd", "-Bbn", "alice", "s3cret"], capture_output=True, text=True, check=True)
-    htpasswd.write_text(out.stdout)
-    reg = Registry(tmp_path / "registry", htpasswd=str(htpasswd))
-    try:
-        name = f"{reg.host}/k8s/busybox:v1"
-        berth("tag", "busybox", name, check=True)
-        berth("login", "-u", "alice", "--password-stdin", reg.host, input=b"s3cret\n", check=True)
-        berth("push", name, check=True)
-        berth("logout", reg.host, check=True)
-        berth("rmi", name, check=True)
-        spec = cri.ImageSpec(image=name)
-        with pytest.raises(grpc.RpcError) as refused:
-            images.PullImage(cri.PullImageRequest(image=spec))
-        assert "unauthorized" in refused.value.details().lower()
-        auth = cri.AuthConfig(username="alice", password="s3cret")
-        ref = images.PullImage(cri.PullImageRequest(image=spec, auth=auth)).image_ref
-        status = images.ImageStatus(cri.ImageStatusRequest(image=spec)).image
-        assert status.id == ref and name in status.repo_tags
-        images.RemoveImage(cri.RemoveImageRequest(image=spec))
-        assert not images.ImageStatus(cri.ImageStatusRequest(image=spec)).HasField("image")
-        images.RemoveImage(cri.RemoveImageRequest(image=spec))  # idempotent
-        usage = images.ImageFsInfo(cri.ImageFsInfoRequest()).image_filesystems[0]
-        assert usage.used_bytes.value > 0 and usage.inodes_used.value > 0
-        assert usage.fs_id.mountpoint.startswith(berth.root)
-    finally:
-        reg.stop()
+    reg = password_registry
+    name = f"{reg.host}/k8s/busybox:v1"
+    berth("tag", "busybox", name, check=True)
+    berth("login", "-u", "alice", "--password-stdin", reg.host, input=b"s3cret\n", check=True)
+    berth("push", name, check=True)
+    berth("logout", reg.host, check=True)
+    berth("rmi", name, check=True)
+    spec = cri.ImageSpec(image=name)
+    with pytest.raises(grpc.RpcError) as refused:
+        images.PullImage(cri.PullImageRequest(image=spec))
+    assert "unauthorized" in refused.value.details().lower()
+    auth = cri.AuthConfig(username="alice", password="s3cret")
+    ref = images.PullImage(cri.PullImageRequest(image=spec, auth=auth)).image_ref
+    status = images.ImageStatus(cri.ImageStatusRequest(image=spec)).image
+    assert status.id == ref and name in status.repo_tags
+    images.RemoveImage(cri.RemoveImageRequest(image=spec))
+    assert not images.ImageStatus(cri.ImageStatusRequest(image=spec)).HasField("image")
+    images.RemoveImage(cri.RemoveImageRequest(image=spec))  # idempotent
+    usage = images.ImageFsInfo(cri.ImageFsInfoRequest()).image_filesystems[0]
+    assert usage.used_bytes.value > 0 and usage.inodes_used.value > 0
+    assert usage.fs_id.mountpoint.startswith(berth.root)
