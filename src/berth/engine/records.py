@@ -29,6 +29,3 @@ class Records:
 
     def drop(self, obj_id: str) -> None:
         unlink_if_present(os.path.join(self.dir, obj_id + ".json"))
-
-    def ids(self) -> list[str]:
-        return [name[:-5] for name in os.listdir(self.dir) if name.endswith(".json")]
