@@ -5,6 +5,7 @@ Stopped by PID."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -19,6 +20,33 @@ PODMAN_CONF = ('[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024
 # a docker0 it finds (the host's anchor dockerd's), so even the tests' dockerd gets one of its own
 BENCH_BRIDGE = ("bdbench0", "172.31.250.1/24")  # the networking benchmarks' (with iptables rules)
 TEST_BRIDGE = ("bdtest0", "172.31.251.1/24")  # the tests' (no firewall rules; their containers use --network none)
+
+
+# the parents berth's containers' cgroups are made under: the engine's default, the benchmarks'
+CGROUP_PARENTS = ("berth", "berth-bench")
+
+
+def _cgroup_parents() -> set[str]:
+    import glob
+
+    return {p for name in CGROUP_PARENTS for p in glob.glob(f"/sys/fs/cgroup/*/{name}") + [f"/sys/fs/cgroup/{name}"]
+            if os.path.isdir(p)}  # fmt: skip
+
+
+@contextlib.contextmanager
+def cgroup_parents_restored():
+    """The parent cgroups (/berth in each hierarchy) that runs inside made, removed at the end if
+    empty: the runtime removes each container's own, the engine leaves the parent, as Docker leaves
+    /docker; a benchmark or a test run leaves the host as it found it."""
+    existed = _cgroup_parents()
+    try:
+        yield
+    finally:
+        for path in sorted(_cgroup_parents() - existed):
+            try:
+                os.rmdir(path)
+            except OSError:
+                pass  # still in use (not ours to empty), or gone
 
 
 def private_mount_namespace() -> None:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.anchors import Dockerd, Podman, private_mount_namespace  # noqa: E402
+from bench.anchors import Dockerd, Podman, cgroup_parents_restored, private_mount_namespace  # noqa: E402
 from bench.engine_run import _memory, interleaved, report  # noqa: E402
 from berth.image.bootstrap import make_busybox_rootfs  # noqa: E402
 
@@ -148,7 +148,10 @@ def main() -> int:
         for name in socks:
             seconds, errors = clients(socks[name], IMAGE)
             totals[name] = seconds
-            print(f"  {name:7s} total {seconds:6.2f} s   errors {len(errors)}" + (f" (first: {errors[0]})" if errors else ""))
+            print(
+                f"  {name:7s} total {seconds:6.2f} s   errors {len(errors)}"
+                + (f" (first: {errors[0]})" if errors else "")
+            )
         print(f"  ratio berth / dockerd: {totals['berth'] / totals['dockerd']:.2f}x (goal: at most 0.75x, zero errors)")
 
         time.sleep(2)  # idle: what each server holds between clients
@@ -182,4 +185,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with cgroup_parents_restored():
+        sys.exit(main())

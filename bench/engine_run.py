@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.anchors import Dockerd, Podman, private_mount_namespace  # noqa: E402
+from bench.anchors import Dockerd, Podman, cgroup_parents_restored, private_mount_namespace  # noqa: E402
 from berth.image.bootstrap import make_busybox_rootfs  # noqa: E402
 
 BERTH = str(Path(sys.executable).parent / "berth")
@@ -153,4 +153,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with cgroup_parents_restored():
+        sys.exit(main())

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.anchors import Dockerd, Podman, private_mount_namespace, stop_all  # noqa: E402
+from bench.anchors import Dockerd, Podman, cgroup_parents_restored, private_mount_namespace, stop_all  # noqa: E402
 from bench.engine_run import BERTH  # noqa: E402
 
 
@@ -111,4 +111,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with cgroup_parents_restored():
+        sys.exit(main())

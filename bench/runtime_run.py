@@ -18,8 +18,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
-from berth.image.bootstrap import make_busybox_rootfs
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.anchors import cgroup_parents_restored  # noqa: E402
+from berth.image.bootstrap import make_busybox_rootfs  # noqa: E402
 
 RUNTIME = os.path.join(os.path.dirname(sys.executable), "berth-runtime")
 HOT_IMPORTS = "import berth.runtime.cli, berth.runtime.container_run"
@@ -95,4 +99,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with cgroup_parents_restored():
+        sys.exit(main())

@@ -3,7 +3,6 @@ helpers that run the installed `berth-runtime` (and runc) as a user would."""
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import shutil
@@ -55,17 +54,11 @@ def network_leftovers():
 
 @pytest.fixture(scope="session", autouse=True)
 def cgroup_parent_leftover():
-    """At the end: the /berth cgroup the containers' cgroups sat under, if empty. The runtime
-    removes it with the container whose create made it; the engine leaves the rest where it is
-    (Docker leaves /docker), and a test run leaves the host as it found it."""
-    existed = {p for p in glob.glob("/sys/fs/cgroup/*/berth") + ["/sys/fs/cgroup/berth"] if os.path.isdir(p)}
-    yield
-    for path in glob.glob("/sys/fs/cgroup/*/berth") + ["/sys/fs/cgroup/berth"]:
-        if path not in existed:
-            try:
-                os.rmdir(path)
-            except OSError:
-                pass  # not ours to empty, or not there
+    """At the end: the parent cgroups (/berth) the containers' cgroups sat under, if empty."""
+    from bench.anchors import cgroup_parents_restored
+
+    with cgroup_parents_restored():
+        yield
 
 
 @pytest.fixture(scope="session")
