@@ -236,7 +236,7 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
 
     @rpc
     def StartContainer(self, request, context):
-        self._ours(request.container_id)
+        self._ours(request.container_id)  # a container the CRI made, or NOT_FOUND
         self.engine.start(request.container_id)
         return cri.StartContainerResponse()
 
@@ -284,8 +284,7 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
 
     @rpc
     def ContainerStatus(self, request, context):
-        c = self._ours(request.container_id)
-        record = self.containers.get(c.id)
+        c, record = self._ours(request.container_id)
         status = c.status
         exit = c.exit or {}
         finished = _nanos(exit.get("finished", "")) if status == "exited" else 0
@@ -305,7 +304,7 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
 
         from berth.engine import exec as execs
 
-        c = self._ours(request.container_id)
+        c, _record = self._ours(request.container_id)
         if not request.cmd:
             raise InvalidArgument("ExecSync needs a command")
         argv = execs.command(self.engine, c.id, list(request.cmd), [], "", "", False, False, False)
@@ -320,7 +319,7 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
     def UpdateContainerResources(self, request, context):
         from berth.engine.options import ResourceUpdate
 
-        c = self._ours(request.container_id)
+        c, _record = self._ours(request.container_id)
         r = request.linux
         quota, period = r.cpu_quota, r.cpu_period or 100000
         limits = ResourceUpdate(cpus=quota / period if quota > 0 else None, cpu_shares=r.cpu_shares or None,
@@ -331,8 +330,8 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
 
     @rpc
     def ContainerStats(self, request, context):
-        c = self._ours(request.container_id)
-        return cri.ContainerStatsResponse(stats=self._stats(c))
+        c, record = self._ours(request.container_id)
+        return cri.ContainerStatsResponse(stats=self._stats(c, record))
 
     @rpc
     def ListContainerStats(self, request, context):
@@ -341,16 +340,15 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
         for c in self.engine.list():
             record = self.containers.get(c.id)
             if record and c.status == "running" and _passes(f, c.id, record):
-                out.append(self._stats(c))
+                out.append(self._stats(c, record))
         return cri.ListContainerStatsResponse(stats=out)
 
-    def _stats(self, c):
+    def _stats(self, c, record: dict):
         """CPU and memory as the cgroup counts them (a stopped container: its attributes alone)."""
         import time
 
         from berth.engine.stats import sample
 
-        record = self.containers.get(c.id)
         attributes = cri.ContainerAttributes(id=c.id, metadata=cri.ContainerMetadata(**record["metadata"]),
                                              labels=record["labels"], annotations=record["annotations"])  # fmt: skip
         if c.status != "running":
@@ -365,10 +363,12 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
                                    available_bytes=cri.UInt64Value(value=max(s.limit - s.memory, 0))))  # fmt: skip
 
     def _ours(self, container_id: str):
+        """(the container, its CRI record) for a container the CRI made; NotFound otherwise."""
         c = self.engine.get(container_id)
-        if not self.containers.get(c.id):
+        record = self.containers.get(c.id)
+        if not record:
             raise NotFound(f"container {container_id} was not made through the CRI")
-        return c
+        return c, record
 
 
 def _security_opts(security) -> tuple[str, ...]:
