@@ -9,8 +9,9 @@ export DEBIAN_FRONTEND=noninteractive
 # berth-runtime from; procps: `berth-runtime ps`; time: GNU time, for the
 # benchmarks' peak memory; util-linux: unshare, for private mount namespaces
 # iproute2 and iptables: bridge networks (links, addresses, routes; NAT and forwarding rules)
-# catatonit: the pause program of a pod's infra container
-pkgs="busybox-static bash-static libseccomp2 runc podman docker.io docker-compose tini catatonit skopeo docker-registry apache2-utils openssl procps time util-linux iproute2 iptables python3 python3-venv"
+# catatonit: the pause program of a pod's infra container (and of CNI namespaces)
+# containernetworking-plugins: the CNI plugins `berth cri` networks pods with
+pkgs="busybox-static bash-static libseccomp2 runc podman docker.io docker-compose tini catatonit containernetworking-plugins skopeo docker-registry apache2-utils openssl procps time util-linux iproute2 iptables python3 python3-venv"
 missing=$(for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
 if [ -n "$missing" ]; then
   apt-get update -qq >/dev/null

@@ -241,6 +241,8 @@ class BerthCLI:
         return proc
 
     def cleanup(self) -> None:
+        for pod in Path(self.root, "pods").glob("*.json"):  # the infra containers go with their pods
+            self("pod", "rm", "-f", pod.stem)
         for cid in self("ps", "-aq", "--no-trunc").stdout.split():
             self("rm", "-f", cid)
 

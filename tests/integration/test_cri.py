@@ -4,11 +4,18 @@ ExecSync; images; and bad requests with the status codes a kubelet understands."
 
 from __future__ import annotations
 
+import glob
+import ipaddress
+import json
 import os
+import shlex
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
+import urllib.request
 
 import pytest
 
@@ -23,18 +30,92 @@ pytestmark = pytest.mark.root
 BERTH = os.path.join(os.path.dirname(sys.executable), "berth")
 
 
+SUBNET = "10.251.7.0/24"  # the tests' CNI network (a route to it would be the host's: checked below)
+
+
+class CniNetwork:
+    """A CNI configuration of the test's own: a bridge of its own, addresses from SUBNET, IPAM
+    state under the test's directory, portmap for port mappings."""
+
+    def __init__(self, tmp) -> None:
+        self.conf_dir, self.ipam = tmp / "net.d", tmp / "ipam"
+        self.bridge = f"bcni{os.getpid() % 100000}"
+        self.conf_dir.mkdir()
+        self.config = tmp / "cri.toml"
+        self.config.write_text(f'[cni]\nconf_dir = "{self.conf_dir}"\n')
+
+    def write(self, name: str = "10-test.conflist", plugins: list | None = None) -> None:
+        bridge = {"type": "bridge", "bridge": self.bridge, "isGateway": True, "ipMasq": True, "hairpinMode": True,
+                  "ipam": {"type": "host-local", "dataDir": str(self.ipam), "ranges": [[{"subnet": SUBNET}]],
+                           "routes": [{"dst": "0.0.0.0/0"}]}}  # fmt: skip
+        plugins = (
+            plugins if plugins is not None else [bridge, {"type": "portmap", "capabilities": {"portMappings": True}}]
+        )
+        (self.conf_dir / name).write_text(json.dumps({"cniVersion": "1.0.0", "name": "berth-test", "plugins": plugins}))
+
+    def allocated(self) -> list[str]:
+        """The addresses host-local has handed out and not been given back."""
+        d = self.ipam / "berth-test"
+        return sorted(n for n in os.listdir(d) if n[0].isdigit()) if d.is_dir() else []
+
+
+def nat_chains() -> set[str]:
+    return {line.split()[1] for line in subprocess.run(["iptables", "-t", "nat", "-S"], capture_output=True, text=True,
+                                                       check=True).stdout.splitlines() if line.startswith("-N ")}  # fmt: skip
+
+
 @pytest.fixture
-def server(berth, tmp_path):
-    sock = str(tmp_path / "cri.sock")
-    proc = subprocess.Popen([BERTH, "--root", berth.root, "cri", "--listen", f"unix://{sock}"],
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
-    assert wait_for(lambda: os.path.exists(sock) or proc.poll() is not None, 30), "no socket"
-    channel = grpc.insecure_channel(f"unix://{sock}")
-    yield stubs.RuntimeServiceStub(channel), stubs.ImageServiceStub(channel), tmp_path
-    channel.close()
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(30) == 0, proc.stderr.read()
-    assert not os.path.exists(sock)
+def cni_network(tmp_path):
+    """The test's CNI network; afterwards its bridge and the NAT chains its plugins made (and the
+    jumps to them) are gone, those that were there before left alone."""
+    routes = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True, check=True).stdout
+    assert SUBNET.rsplit(".", 1)[0] + "." not in routes, f"{SUBNET} is routed on this host: the tests need another"
+    before = nat_chains()
+    net = CniNetwork(tmp_path)
+    net.write()
+    yield net
+    subprocess.run(["ip", "link", "del", net.bridge], capture_output=True)
+    made = nat_chains() - before
+    rules = subprocess.run(["iptables", "-t", "nat", "-S"], capture_output=True, text=True, check=True).stdout
+    for rule in rules.splitlines():
+        fields = rule.split()
+        if fields[:1] == ["-A"] and fields[1] not in made and "-j" in fields and fields[fields.index("-j") + 1] in made:
+            subprocess.run(["iptables", "-t", "nat", "-D", *shlex.split(rule)[1:]], check=True)
+    for chain in made:
+        subprocess.run(["iptables", "-t", "nat", "-F", chain], check=True)
+    for chain in made:
+        subprocess.run(["iptables", "-t", "nat", "-X", chain], check=True)
+
+
+class Server:
+    """`berth cri` with the test's settings, and a gRPC client of it."""
+
+    def __init__(self, berth, tmp, config) -> None:
+        self.sock = str(tmp / "cri.sock")
+        self.proc = subprocess.Popen([BERTH, "--root", berth.root, "cri", "--listen", f"unix://{self.sock}",
+                                      "--config", str(config)], stderr=subprocess.PIPE, text=True)  # fmt: skip
+        assert wait_for(lambda: os.path.exists(self.sock) or self.proc.poll() is not None, 30), "no socket"
+        assert self.proc.poll() is None, self.proc.stderr.read()
+        self.channel = grpc.insecure_channel(f"unix://{self.sock}")
+        self.runtime, self.images = stubs.RuntimeServiceStub(self.channel), stubs.ImageServiceStub(self.channel)
+
+    def stop(self) -> None:
+        self.channel.close()
+        self.proc.send_signal(signal.SIGTERM)
+        assert self.proc.wait(30) == 0, self.proc.stderr.read()
+        assert not os.path.exists(self.sock)
+
+    def kill(self) -> None:
+        self.channel.close()
+        self.proc.kill()
+        self.proc.wait(30)
+
+
+@pytest.fixture
+def server(berth, tmp_path, cni_network):
+    s = Server(berth, tmp_path, cni_network.config)
+    yield s.runtime, s.images, tmp_path
+    s.stop()
 
 
 CGROUP_PARENT = "berth-cri-test"
@@ -78,8 +159,7 @@ def test_a_pod_with_two_containers_as_a_kubelet_runs_it(server, berth, cgroup_pa
     runtime, images, tmp = server
     assert runtime.Version(cri.VersionRequest()).runtime_name == "berth"
     conditions = {c.type: c for c in runtime.Status(cri.StatusRequest()).status.conditions}
-    assert conditions["RuntimeReady"].status and not conditions["NetworkReady"].status
-    assert conditions["NetworkReady"].reason == "NetworkPluginNotReady"
+    assert conditions["RuntimeReady"].status and conditions["NetworkReady"].status
     assert any("busybox" in tag for i in images.ListImages(cri.ListImagesRequest()).images for tag in i.repo_tags)
     assert runtime.RuntimeConfig(cri.RuntimeConfigRequest()).linux.cgroup_driver == cri.CGROUPFS
     seen: list = []
@@ -227,3 +307,195 @@ def test_images_pulled_with_the_requests_credentials(server, berth, password_reg
     usage = images.ImageFsInfo(cri.ImageFsInfoRequest()).image_filesystems[0]
     assert usage.used_bytes.value > 0 and usage.inodes_used.value > 0
     assert usage.fs_id.mountpoint.startswith(berth.root)
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie that no one reaped yet is not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fetch(url: str) -> str:
+    """A GET from the host, tried for a few seconds while the server starts."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                return r.read().decode()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def test_pods_are_networked_by_the_cni_plugins(server, berth, cni_network):
+    """A pod's address from the CNI network (host-local on the test's bridge), a port mapping
+    through portmap reached on the host's loopback, one pod reaching another by address; and at
+    StopPodSandbox the address given back and the pod's rules gone."""
+    runtime, _images, tmp = server
+    port = free_port()
+    web = sandbox_config("web", str(tmp / "web"))
+    web.port_mappings.append(cri.PortMapping(protocol=cri.TCP, container_port=8080, host_port=port))
+    web_id = runtime.RunPodSandbox(cri.RunPodSandboxRequest(config=web)).pod_sandbox_id
+    other = sandbox_config("other", str(tmp / "other"))
+    other_id = runtime.RunPodSandbox(cri.RunPodSandboxRequest(config=other)).pod_sandbox_id
+    try:
+        ip = runtime.PodSandboxStatus(cri.PodSandboxStatusRequest(pod_sandbox_id=web_id)).status.network.ip
+        assert ipaddress.ip_address(ip) in ipaddress.ip_network(SUBNET)
+        assert cni_network.allocated() == sorted(
+            [ip, runtime.PodSandboxStatus(cri.PodSandboxStatusRequest(pod_sandbox_id=other_id)).status.network.ip]
+        )
+        infra = berth("pod", "inspect", "-f", "{{.InfraContainerID}}", web_id, check=True).stdout.strip()
+        assert berth("inspect", "-f", "{{.NetworkSettings.IPAddress}}", infra, check=True).stdout.strip() == ip
+        server_id = runtime.CreateContainer(cri.CreateContainerRequest(pod_sandbox_id=web_id, config=container_config(
+            "server", "httpd", "-f", "-p", "8080", "-h", "/etc"), sandbox_config=web)).container_id  # fmt: skip
+        runtime.StartContainer(cri.StartContainerRequest(container_id=server_id))
+        assert fetch(f"http://{ip}:8080/hostname") == "web\n"
+        assert fetch(f"http://127.0.0.1:{port}/hostname") == "web\n"  # the port mapping
+        client_id = runtime.CreateContainer(cri.CreateContainerRequest(pod_sandbox_id=other_id, config=container_config(
+            "client", "sleep", "300"), sandbox_config=other)).container_id  # fmt: skip
+        runtime.StartContainer(cri.StartContainerRequest(container_id=client_id))
+        got = runtime.ExecSync(cri.ExecSyncRequest(container_id=client_id, cmd=["wget", "-qO-", f"http://{ip}:8080/hostname"],
+                                                   timeout=20))  # fmt: skip
+        assert (got.exit_code, got.stdout) == (0, b"web\n"), got.stderr
+        route = runtime.ExecSync(cri.ExecSyncRequest(container_id=client_id, cmd=["ip", "route"])).stdout.decode()
+        assert route.startswith("default via 10.251.7.1 dev eth0"), route
+        runtime.StopPodSandbox(cri.StopPodSandboxRequest(pod_sandbox_id=web_id))
+        status = runtime.PodSandboxStatus(cri.PodSandboxStatusRequest(pod_sandbox_id=web_id)).status
+        assert (status.state, status.network.ip) == (cri.SANDBOX_NOTREADY, "")
+        assert ip not in cni_network.allocated()
+        assert ip not in subprocess.run(["iptables", "-t", "nat", "-S"], capture_output=True, text=True).stdout
+        with pytest.raises(OSError):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/hostname", timeout=2)
+        runtime.StopPodSandbox(cri.StopPodSandboxRequest(pod_sandbox_id=web_id))  # idempotent
+    finally:
+        for sandbox in (web_id, other_id):
+            runtime.RemovePodSandbox(cri.RemovePodSandboxRequest(pod_sandbox_id=sandbox))
+    assert cni_network.allocated() == []
+
+
+def test_cni_teardown_survives_kills(berth, tmp_path, cni_network):
+    """The server killed with SIGKILL in the middle of a RunPodSandbox (a plugin of the list still
+    running), and a pod whose server and infra container were both killed: the next server gives
+    the addresses back and removes the rules (the namespace was kept for the DEL), leaving no
+    process behind."""
+    slow = tmp_path / "bin" / "slow"
+    slow.parent.mkdir()
+    slow.write_text(f"#!{sys.executable}\nimport json, os, sys, time\nconf = json.load(sys.stdin)\n"
+                    "if os.environ['CNI_COMMAND'] == 'ADD':\n    open(sys.argv[0] + '.adding', 'w').close()\n"
+                    "    time.sleep(float(open(sys.argv[0] + '.sleep').read()))\n"
+                    "    print(json.dumps(conf['prevResult']))\n")  # fmt: skip
+    slow.chmod(0o755)
+    (tmp_path / "bin" / "slow.sleep").write_text("0")
+    bridge = json.loads((cni_network.conf_dir / "10-test.conflist").read_text())["plugins"][0]
+    cni_network.write(plugins=[bridge, {"type": "slow"}])
+    cni_network.config.write_text(f'[cni]\nconf_dir = "{cni_network.conf_dir}"\n'
+                                  f'bin_dirs = ["{slow.parent}", "/usr/lib/cni", "/opt/cni/bin"]\n')  # fmt: skip
+    s = Server(berth, tmp_path, cni_network.config)
+    try:
+        done = s.runtime.RunPodSandbox(cri.RunPodSandboxRequest(config=sandbox_config("done", str(tmp_path / "d"))))
+        status = s.runtime.PodSandboxStatus(cri.PodSandboxStatusRequest(pod_sandbox_id=done.pod_sandbox_id)).status
+        assert status.network.ip in cni_network.allocated()
+        os.unlink(str(slow) + ".adding")
+        infra = berth("pod", "inspect", "-f", "{{.InfraContainerID}}", done.pod_sandbox_id, check=True).stdout.strip()
+        infra_pid = int(berth("inspect", "-f", "{{.State.Pid}}", infra, check=True).stdout)
+        (tmp_path / "bin" / "slow.sleep").write_text("4")
+        pending = s.runtime.RunPodSandbox.future(
+            cri.RunPodSandboxRequest(config=sandbox_config("cut", str(tmp_path / "c")))
+        )
+        assert wait_for(lambda: os.path.exists(str(slow) + ".adding"), 20)  # the bridge's ADD done, slow's running
+        assert len(cni_network.allocated()) == 2
+        holders = [json.loads(open(p).read())["holder"] for p in glob.glob(f"{berth.root}/containers/*/cni.json")]
+        assert len(holders) == 2
+        s.kill()
+        os.kill(infra_pid, signal.SIGKILL)  # the infra container of the pod that was running
+        with pytest.raises(grpc.RpcError):
+            pending.result(30)
+        assert wait_for(lambda: berth("inspect", "-f", "{{.State.Status}}", infra).stdout.strip() == "exited", 20)
+        time.sleep(4)  # the slow plugin's ADD ends (its server gone, nobody reads it)
+        (tmp_path / "bin" / "slow.sleep").write_text("0")
+    except BaseException:
+        s.kill()
+        raise
+    s = Server(berth, tmp_path, cni_network.config)
+    try:
+        assert wait_for(lambda: cni_network.allocated() == [], 30), cni_network.allocated()
+        assert status.network.ip not in subprocess.run(["iptables", "-t", "nat", "-S"], capture_output=True,
+                                                       text=True).stdout  # fmt: skip
+        assert wait_for(lambda: not any(alive(pid) for pid in holders)), "a namespace holder was left"
+        sandboxes = s.runtime.ListPodSandbox(cri.ListPodSandboxRequest()).items
+        assert {x.metadata.name: x.state for x in sandboxes} == {
+            "done": cri.SANDBOX_NOTREADY,
+            "cut": cri.SANDBOX_NOTREADY,
+        }
+        for x in sandboxes:
+            s.runtime.StopPodSandbox(cri.StopPodSandboxRequest(pod_sandbox_id=x.id))
+            s.runtime.RemovePodSandbox(cri.RemovePodSandboxRequest(pod_sandbox_id=x.id))
+    finally:
+        s.stop()
+    assert berth("ps", "-aq").stdout == "" and berth("pod", "ls", "-q").stdout == ""
+
+
+def test_bad_network_settings_are_refused_and_leave_nothing(berth, tmp_path, cni_network):
+    """A settings file with a typo or a missing --config file stops the server with one line; no
+    network configuration, or a plugin that is not installed, is NetworkReady false with the
+    reason; a sandbox that cannot be networked fails with nothing left, its address given back."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[cni]\nconf_dirr = "/etc/cni/net.d"\n')
+    for config, words in ((bad, "unknown setting 'cni.conf_dirr'"), (tmp_path / "none.toml", "no such file")):
+        proc = subprocess.run([BERTH, "--root", berth.root, "cri", "--listen", f"unix://{tmp_path}/x.sock",
+                               "--config", str(config)], capture_output=True, text=True, timeout=30)  # fmt: skip
+        assert proc.returncode != 0 and words in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+    (cni_network.conf_dir / "10-test.conflist").unlink()
+    s = Server(berth, tmp_path, cni_network.config)
+    try:
+        runtime = s.runtime
+
+        def network() -> cri.RuntimeCondition:
+            return {c.type: c for c in runtime.Status(cri.StatusRequest()).status.conditions}["NetworkReady"]
+
+        assert not network().status and network().reason == "NetworkPluginNotReady"
+        assert "no network config found" in network().message
+        bridge = {"type": "bridge", "bridge": cni_network.bridge, "ipam": {"type": "host-local", "dataDir": str(
+            cni_network.ipam), "ranges": [[{"subnet": SUBNET}]]}}  # fmt: skip
+        cni_network.write(plugins=[bridge, {"type": "no-such-plugin"}])
+        assert not network().status and 'failed to find plugin "no-such-plugin"' in network().message
+        with pytest.raises(grpc.RpcError) as e:
+            runtime.RunPodSandbox(cri.RunPodSandboxRequest(config=sandbox_config("x", str(tmp_path / "x"))))
+        assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "no-such-plugin" in e.value.details()
+        failing = tmp_path / "bin" / "failing"
+        failing.parent.mkdir()
+        failing.write_text('#!/bin/sh\ncat >/dev/null\n[ "$CNI_COMMAND" = ADD ] || exit 0\n'
+                           'echo \'{"cniVersion": "1.0.0", "code": 11, "msg": "no route to the moon"}\'\nexit 1\n')  # fmt: skip
+        failing.chmod(0o755)
+        cni_network.write(plugins=[bridge, {"type": "failing"}])
+        s.stop()
+        cni_network.config.write_text(f'[cni]\nconf_dir = "{cni_network.conf_dir}"\n'
+                                      f'bin_dirs = ["{failing.parent}", "/usr/lib/cni"]\n')  # fmt: skip
+        s = Server(berth, tmp_path, cni_network.config)
+        runtime = s.runtime
+        assert network().status
+        with pytest.raises(grpc.RpcError) as e:
+            runtime.RunPodSandbox(cri.RunPodSandboxRequest(config=sandbox_config("x", str(tmp_path / "x"))))
+        assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "plugin type='failing' failed (ADD): no route to the moon" in e.value.details()
+        assert cni_network.allocated() == []  # the bridge's address given back by the DEL
+        sctp = sandbox_config("y", str(tmp_path / "y"))
+        sctp.port_mappings.append(cri.PortMapping(protocol=cri.SCTP, container_port=80, host_port=8080))
+        with pytest.raises(grpc.RpcError) as e:
+            runtime.RunPodSandbox(cri.RunPodSandboxRequest(config=sctp))
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "SCTP" in e.value.details()
+        assert runtime.ListPodSandbox(cri.ListPodSandboxRequest()).items == []
+    finally:
+        s.stop()
+    assert berth("ps", "-aq").stdout == "" and berth("pod", "ls", "-q").stdout == ""
+    assert not glob.glob(f"{berth.root}/cri/sandboxes/*.json")

@@ -43,8 +43,9 @@ def _name(*parts: object) -> str:
 
 
 class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
-    def __init__(self, engine) -> None:
+    def __init__(self, engine, config) -> None:
         self.engine = engine
+        self.config = config  # berth.cri.config.CriConfig
         self.sandboxes = Records(engine.root, "sandboxes")
         self.containers = Records(engine.root, "containers")
 
@@ -56,13 +57,19 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
 
     @rpc
     def Status(self, request, context):
-        # no CNI yet: sandboxes get the host's network or a loopback of their own, so the network
-        # is not ready, in containerd's words, and a kubelet runs only hostNetwork pods
+        # the network is ready once a CNI configuration is there with its plugins installed; until
+        # then, in containerd's words, and a kubelet runs only hostNetwork pods
+        from berth.engine.options import CniNetwork
+
+        network = cri.RuntimeCondition(type="NetworkReady", status=True)
+        problem = self.engine.networking.cni_problem(
+            CniNetwork(conf_dir=self.config.cni_conf_dir, bin_dirs=self.config.cni_bin_dirs)
+        )
+        if problem:
+            network = cri.RuntimeCondition(type="NetworkReady", status=False, reason="NetworkPluginNotReady",
+                                           message=f"Network plugin returns error: {problem}")  # fmt: skip
         return cri.StatusResponse(status=cri.RuntimeStatus(conditions=[
-            cri.RuntimeCondition(type="RuntimeReady", status=True),
-            cri.RuntimeCondition(type="NetworkReady", status=False, reason="NetworkPluginNotReady",
-                                 message="Network plugin returns error: cni plugin not initialized"),
-        ]))  # fmt: skip
+            cri.RuntimeCondition(type="RuntimeReady", status=True), network]))  # fmt: skip
 
     @rpc
     def RuntimeConfig(self, request, context):
@@ -92,6 +99,7 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
     # -- sandboxes -------------------------------------------------------------------------
     @rpc
     def RunPodSandbox(self, request, context):
+        from berth.engine.options import CniNetwork
         from berth.engine.pods import PodOptions
 
         config = request.config
@@ -100,9 +108,13 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
             raise InvalidArgument("sandbox config must include metadata.name, namespace and uid")
         options = config.linux.security_context.namespace_options
         share = ["net", "ipc", "uts"] + (["pid"] if options.pid == cri.POD else [])
+        host_network = options.network == cri.NODE
+        network = CniNetwork(conf_dir=self.config.cni_conf_dir, bin_dirs=self.config.cni_bin_dirs, args={
+            "K8S_POD_NAMESPACE": meta.namespace, "K8S_POD_NAME": meta.name, "K8S_POD_UID": meta.uid})  # fmt: skip
         pod = self.engine.pods.create(PodOptions(
             name=_name(meta.name, meta.namespace, meta.uid, meta.attempt), hostname=config.hostname,
-            network="host" if options.network == cri.NODE else "none", share=tuple(share),
+            network="host" if host_network else "cni", cni=None if host_network else network,
+            publish=() if host_network else _published(config.port_mappings), share=tuple(share),
             cgroup_parent=config.linux.cgroup_parent))  # fmt: skip
         self.sandboxes.put(pod["Id"], {
             "metadata": {"name": meta.name, "uid": meta.uid, "namespace": meta.namespace, "attempt": meta.attempt},
@@ -171,9 +183,15 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
         record = self.sandboxes.get(pod["Id"])
         if not record:
             raise NotFound(f"sandbox {pod['Id']} was not made through the CRI")
+        try:
+            ips = self.engine.networking.cni_addresses(self.engine.get(pod["InfraId"]))
+        except NotFound:
+            ips = []
+        network = cri.PodSandboxNetworkStatus(ip=ips[0] if ips else "",
+                                              additional_ips=[cri.PodIP(ip=ip) for ip in ips[1:]])  # fmt: skip
         return cri.PodSandboxStatus(
             id=pod["Id"], metadata=cri.PodSandboxMetadata(**record["metadata"]), state=self._sandbox_state(pod),
-            created_at=_nanos(pod["Created"]), network=cri.PodSandboxNetworkStatus(ip=""),
+            created_at=_nanos(pod["Created"]), network=network,
             linux=cri.LinuxPodSandboxStatus(namespaces=cri.Namespace(options=cri.NamespaceOption(
                 network=record["network"], pid=record["pid"], ipc=record["ipc"]))),
             labels=record["labels"], annotations=record["annotations"])  # fmt: skip
@@ -369,6 +387,25 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
         if not record:
             raise NotFound(f"container {container_id} was not made through the CRI")
         return c, record
+
+
+def _published(mappings) -> tuple:
+    """The sandbox's port mappings with a host port (the portmap plugin's; those without are only
+    informational, as containerd takes them)."""
+    from berth.engine.options import PortBinding
+
+    protos = {cri.TCP: "tcp", cri.UDP: "udp"}
+    out = []
+    for m in mappings:
+        if m.host_port <= 0:
+            continue
+        if m.protocol not in protos:
+            raise InvalidArgument(f"port mapping {m.host_port}:{m.container_port}: protocol SCTP is not supported")
+        if not 0 < m.container_port < 65536 or m.host_port > 65535:
+            raise InvalidArgument(f"port mapping {m.host_port}:{m.container_port}: ports are 1 to 65535")
+        out.append(PortBinding(port=m.container_port, proto=protos[m.protocol], host_ip=m.host_ip,
+                               host_port=str(m.host_port)))  # fmt: skip
+    return tuple(out)
 
 
 def _security_opts(security) -> tuple[str, ...]:

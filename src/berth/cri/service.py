@@ -1,5 +1,6 @@
-"""`berth cri [--listen unix:///run/berth/cri.sock]`: the CRI's RuntimeService and ImageService on
-a unix socket (0660, as the Docker API's), until SIGTERM or SIGINT."""
+"""`berth cri [--listen unix:///run/berth/cri.sock] [--config /etc/berth/cri.toml]`: the CRI's
+RuntimeService and ImageService on a unix socket (0660, as the Docker API's), until SIGTERM or
+SIGINT. As it starts, it runs the CNI DELs that containers ended while no one watched still owe."""
 
 from __future__ import annotations
 
@@ -11,17 +12,21 @@ import threading
 from berth.argv import STR, Option, parse
 from berth.errors import BerthError, InvalidArgument
 
-DEFAULT_LISTEN = "unix:///run/berth/cri.sock"
-OPTIONS = [Option("listen", STR, DEFAULT_LISTEN, help="the unix socket to serve on")]
+OPTIONS = [Option("listen", STR, "", help="the unix socket to serve on (unix:///run/berth/cri.sock)"),
+           Option("config", STR, "", help="the settings file (/etc/berth/cri.toml)")]  # fmt: skip
 
 
 def main(global_opts: dict, argv: list[str]) -> int:
+    from berth.cri import config as settings
+
     try:
         opts, args = parse(argv, OPTIONS)
         if args:
             raise InvalidArgument('"cri" takes no arguments: the socket is --listen unix:///PATH')
-        if not opts["listen"].startswith("unix:///"):
-            raise InvalidArgument(f"--listen {opts['listen']!r}: berth cri serves on a unix socket (unix:///PATH)")
+        config = settings.load(opts["config"])
+        listen = opts["listen"] or config.listen
+        if not listen.startswith("unix:///"):
+            raise InvalidArgument(f"--listen {listen!r}: berth cri serves on a unix socket (unix:///PATH)")
     except BerthError as e:
         sys.stderr.write(f"Error: {e}\n")
         return e.exit_code
@@ -35,16 +40,21 @@ def main(global_opts: dict, argv: list[str]) -> int:
     from berth.engine import system
     from berth.engine.engine import Engine
 
-    path = opts["listen"][len("unix://") :]
+    path = listen[len("unix://") :]
     os.makedirs(os.path.dirname(path), exist_ok=True)
     if os.path.exists(path):
         os.unlink(path)  # a socket a killed server left (grpc would refuse to bind)
     root = global_opts["root"] or os.environ.get("BERTH_ROOT") or "/var/lib/berth"
     system.long_running()
     engine = Engine(root)
-    threading.Thread(target=engine.recover, name="recover", daemon=True).start()
+
+    def recover() -> None:
+        engine.recover()
+        engine.collect_cni()
+
+    threading.Thread(target=recover, name="recover", daemon=True).start()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
-    api_pb2_grpc.add_RuntimeServiceServicer_to_server(RuntimeService(engine), server)
+    api_pb2_grpc.add_RuntimeServiceServicer_to_server(RuntimeService(engine, config), server)
     api_pb2_grpc.add_ImageServiceServicer_to_server(ImageService(engine), server)
     old = os.umask(0o117)
     try:

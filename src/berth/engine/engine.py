@@ -342,6 +342,8 @@ class Engine(Creating, Starting):
     def _stop(self, c: Container, timeout: float | None, signal: str) -> Container:
         ref = c.id
         if c.status != RUNNING:
+            if c.config.get("network") == "cni":
+                self.networking.cni_down(c)  # its CNI network outlives an end of its own: a DEL is owed
             return c
         signal = signal or c.config.get("stopSignal") or "TERM"
         atomic_write(os.path.join(c.dir, "stopped-by-user"), b"")  # no restart policy brings it back
@@ -362,8 +364,36 @@ class Engine(Creating, Starting):
 
     def _network_down(self, c: Container) -> None:
         """Addresses, port rules and an idle default bridge go when the container stops."""
-        if bridged(c.config.get("network", "")):
+        mode = c.config.get("network", "")
+        if mode == "cni":
+            self.networking.cni_down(c)
+        elif bridged(mode):
             self.networking.down(c.id)
+
+    def collect_cni(self) -> list[str]:
+        """The DELs owed by containers whose CNI network outlived them (their monitor, or the process
+        starting them, was killed), for a server to run as it starts; the containers' IDs. One that
+        fails stays owed, to its container's stop or removal."""
+        from berth.engine.networking import CNI_FILE
+
+        done = []
+        for c in self.list():
+            if c.status == RUNNING or not os.path.exists(os.path.join(c.dir, CNI_FILE)):
+                continue
+            try:
+                lock, c = self._held(c.id)  # not under a start that is making its network now
+            except NotFound:
+                continue
+            with lock:
+                if c.status == RUNNING:
+                    continue
+                try:
+                    self.networking.cni_down(c)
+                except BerthError as e:
+                    sys.stderr.write(f"berth: container {c.id[:12]}: {e}\n")
+                    continue
+            done.append(c.id)
+        return done
 
     def remove(self, ref: str, force: bool = False, volumes: bool = False) -> Container:
         lock, c = self._held(ref)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sys
 
+from berth import fastjson
 from berth.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 
 LINGER = 2.0  # seconds the idle default bridge stays for the next container
@@ -20,9 +21,13 @@ HOSTS_HEAD = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n
               "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")  # fmt: skip
 
 
+CNI_FILE = "cni.json"  # in the container's directory: its CNI attachment, while a DEL is owed
+_CNI_LOOPBACK = {"cniVersion": "1.0.0", "name": "cni-loopback", "plugins": [{"type": "loopback"}]}
+
+
 def kind(mode: str) -> str:
-    """none, host, container or bridge (the default network or a user network by name)."""
-    if mode in ("none", "host"):
+    """none, host, container, cni or bridge (the default network or a user network by name)."""
+    if mode in ("none", "host", "cni"):
         return mode
     if mode.startswith("container:"):
         return "container"
@@ -136,6 +141,9 @@ class Networking:
                     )
             if opts.network_aliases and net.is_default:
                 raise InvalidArgument("network-scoped aliases are only supported for user-defined networks")
+        elif mode == "cni":
+            if opts.ip or opts.network_aliases:
+                raise InvalidArgument("a CNI network's addresses are its IPAM plugin's: no --ip or --network-alias")
         else:
             if opts.ip or opts.network_aliases:
                 raise InvalidArgument("user specified IP address is supported on user defined networks only"
@@ -190,6 +198,91 @@ class Networking:
                 self.down(c.id)
             raise
         return Sandbox(netns, held)
+
+    # -- CNI: a pod's network made by the plugins of a CNI configuration ------------------
+    def cni_up(self, c, hostname: str) -> Sandbox:
+        """A new network namespace, joined to the CNI network of the container's configuration (its
+        loopback up, as containerd does it, then the network on eth0, ports through the plugins that
+        take portMappings). The attachment is written before the first plugin runs, so that whoever
+        finds it later owes a DEL even if this process dies part way; and a pause process of its own
+        holds the namespace until that DEL (containerd pins it with a mount), because plugins undo
+        some of their work only inside it (the bridge plugin's masquerade rule), and the container
+        may be gone by then."""
+        from berth.fs import atomic_write
+        from berth.linux.ns import new_net_namespace
+        from berth.network import cni
+
+        cfg = c.config
+        opts = cfg["cni"]
+        bin_dirs = tuple(opts["binDirs"])
+        self.cni_down(c)  # what a killed run left
+        conf = cni.load(opts["confDir"])
+        cni.check_plugins(conf, bin_dirs)
+        mappings = [{"hostPort": int(b["HostPort"] or b["Port"]), "containerPort": b["Port"], "protocol": b["Proto"],
+                     "hostIP": b["HostIp"]} for b in cfg.get("PortBindings") or []]  # fmt: skip
+        attachment = {"conf": conf, "binDirs": list(bin_dirs), "args": dict(opts.get("args") or {}),
+                      "runtimeConfig": {"portMappings": mappings} if mappings else {}, "result": None}  # fmt: skip
+        path = os.path.join(c.dir, CNI_FILE)
+        netns = new_net_namespace()
+        try:
+            attachment["holder"], attachment["netns"] = _hold(netns), os.fstat(netns).st_ino
+            atomic_write(path, fastjson.dumps(attachment).encode())
+            held = f"/proc/{attachment['holder']}/ns/net"
+            cni.add(_CNI_LOOPBACK, bin_dirs, c.id, held, "lo", {}, {})
+            attachment["result"] = cni.add(conf, bin_dirs, c.id, held, "eth0", attachment["args"],
+                                           attachment["runtimeConfig"])  # fmt: skip
+            atomic_write(path, fastjson.dumps(attachment).encode())
+            ip = next(iter(cni.addresses(attachment["result"])), "")
+            atomic_write(os.path.join(c.dir, "hosts"),
+                         hosts_file(hostname, tuple(cfg.get("addHosts") or ()), ip).encode())  # fmt: skip
+            text = resolv_conf(host_resolv_conf(), tuple(cfg.get("dns") or ()), tuple(cfg.get("dnsSearch") or ()),
+                               tuple(cfg.get("dnsOptions") or ()))  # fmt: skip
+            atomic_write(os.path.join(c.dir, "resolv.conf"), text.encode())
+        except BaseException:
+            try:
+                self.cni_down(c)
+            except Exception:  # noqa: BLE001 - the ADD's error is the one to tell; a later DEL retries
+                pass
+            finally:
+                os.close(netns)
+            raise
+        return Sandbox(netns, [])
+
+    @staticmethod
+    def cni_problem(settings) -> str:
+        """Why a pod could not be joined to a CNI network with these settings (an options.CniNetwork)
+        now: no configuration, or a plugin not installed; "" if it could."""
+        from berth.network import cni
+
+        try:
+            cni.check_plugins(cni.load(settings.conf_dir), tuple(settings.bin_dirs))
+        except cni.NotReady as e:
+            return str(e)
+        return ""
+
+    def cni_down(self, c) -> None:
+        """DEL of the container's CNI attachment, if it has one, in the namespace its holder kept
+        (or with none, if the holder was killed: the plugins free what they can), then the holder.
+        Kept if a plugin fails, to be tried again."""
+        from berth.linux.signals import NUMBERS, kill_checked
+        from berth.network import cni
+
+        attachment = _cni_attachment(c)
+        if not attachment:
+            return
+        holder, inode = attachment.get("holder", 0), attachment.get("netns", 0)
+        held = f"/proc/{holder}/ns/net" if holder and _inode(f"/proc/{holder}/ns/net") == inode else ""
+        cni.delete(attachment["conf"], tuple(attachment["binDirs"]), c.id, held, "eth0", attachment["args"],
+                   attachment["runtimeConfig"], attachment["result"])  # fmt: skip
+        if held:
+            kill_checked(holder, NUMBERS["SIGKILL"], lambda: _inode(held) == inode)
+        os.unlink(os.path.join(c.dir, CNI_FILE))
+
+    def cni_addresses(self, c) -> list[str]:
+        """The addresses the CNI network gave a running container (none otherwise)."""
+        from berth.network import cni
+
+        return cni.addresses(_cni_attachment(c).get("result") or {})
 
     def _attach(self, c, net, netns: int, ifname: str, join: dict, default_route: bool):
         """An address on `net` and a veth from its bridge into the namespace held by `netns`."""
@@ -440,11 +533,18 @@ class Networking:
             networks = {net_name: {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "", "DriverOpts": None,
                                    "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
                                    "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": None}}  # fmt: skip
+        elif kind(mode) == "cni" and running:
+            name = (_cni_attachment(c).get("conf") or {}).get("name", "cni")
+            ip = next(iter(self.cni_addresses(c)), "")
+            first = {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "", "DriverOpts": None,
+                     "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": ip, "IPPrefixLen": 0,
+                     "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": None}  # fmt: skip
+            networks = {name: first}
         elif kind(mode) in ("none", "host"):
             networks = {mode: {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "", "DriverOpts": None,
                                "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0,
                                "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": None}}  # fmt: skip
-        default = first if first and mode in ("", "bridge", "default") else None
+        default = first if first and mode in ("", "bridge", "default", "cni") else None
         return {
             "Bridge": "", "SandboxID": first["EndpointID"] if first else "", "SandboxKey": "",
             "Ports": ports, "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
@@ -454,6 +554,36 @@ class Networking:
             "IPPrefixLen": default["IPPrefixLen"] if default else 0, "IPv6Gateway": "",
             "MacAddress": default["MacAddress"] if default else "", "Networks": networks,
         }  # fmt: skip
+
+
+def _hold(netns: int) -> int:
+    """A pause process (catatonit, as a pod's infra container) started in the namespace held by
+    `netns`, in a session of its own: it keeps the namespace while no container does; its PID."""
+    from berth.engine import children
+    from berth.engine.pods import catatonit
+    from berth.foreground import DEVNULL, spawn
+    from berth.linux.ns import InNetNamespace
+
+    with InNetNamespace(netns):
+        child = spawn([catatonit(), "-P"], stdin=DEVNULL, stdout=DEVNULL, stderr=DEVNULL, setsid=True)
+    children.adopt(child)
+    return child.pid
+
+
+def _cni_attachment(c) -> dict:
+    """The container's CNI attachment ({} if it has none)."""
+    try:
+        with open(os.path.join(c.dir, CNI_FILE), "rb") as f:
+            return fastjson.loads(f.read())
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def _inode(path: str) -> int:
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return 0
 
 
 def _valid_mac(text: str) -> bool:

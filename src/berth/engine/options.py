@@ -73,6 +73,16 @@ class PortBinding:
         return {"HostIp": self.host_ip, "HostPort": self.host_port, "Port": self.port, "Proto": self.proto}
 
 
+@record
+class CniNetwork:
+    """A network namespace joined to a network by CNI plugins (the CRI's pods: `network="cni"`):
+    where the configuration and the plugins are, and the CNI_ARGS the plugins get."""
+
+    conf_dir: str = "/etc/cni/net.d"
+    bin_dirs: tuple[str, ...] = ("/opt/cni/bin", "/usr/lib/cni")
+    args: dict[str, str] = {}  # K8S_POD_NAMESPACE, K8S_POD_NAME, K8S_POD_INFRA_CONTAINER_ID, K8S_POD_UID
+
+
 MOUNT_TYPES = ("bind", "volume", "tmpfs")
 
 
@@ -251,7 +261,8 @@ class CreateOptions:
     pid: str = ""  # "", host, container:NAME
     ipc: str = ""
     uts: str = ""
-    network: str = ""  # "" (the default bridge), a network's name, none, host, container:NAME
+    network: str = ""  # "" (the default bridge), a network's name, none, host, container:NAME, cni
+    cni: CniNetwork | None = None  # with network="cni": the CNI configuration it is joined by
     publish: tuple[PortBinding, ...] = ()
     publish_all: bool = False
     expose: tuple[str, ...] = ()  # PORT[-END][/PROTO]
@@ -313,6 +324,8 @@ class CreateOptions:
             if self.auto_remove and self.restart.name != "no":
                 raise InvalidArgument("Conflicting options: --restart and --rm")
         check_cgroup_parent(self.cgroup_parent)
+        if (self.network == "cni") != (self.cni is not None):
+            raise InvalidArgument("--network cni is the CRI's: its pods' networks are made by CNI plugins")
 
 
 def check_cgroup_parent(path: str) -> None:

@@ -18,7 +18,7 @@ from berth import __version__, fastjson
 from berth.clock import rfc3339
 from berth.engine import names
 from berth.engine.container import RUNNING, Container
-from berth.engine.options import CreateOptions, PortBinding
+from berth.engine.options import CniNetwork, CreateOptions, PortBinding
 from berth.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from berth.fs import Flock, atomic_write, unlink_if_present
 from berth.oci.record import record
@@ -35,7 +35,8 @@ class PodOptions:
     name: str = ""
     hostname: str = ""  # "": the pod's name
     labels: dict[str, str] = {}
-    network: str = ""  # as a container's --network: "" (the default bridge), a network, none, host
+    network: str = ""  # as a container's --network: "" (the default bridge), a network, none, host, cni
+    cni: CniNetwork | None = None  # with network="cni" (the CRI's sandboxes)
     publish: tuple[PortBinding, ...] = ()
     share: tuple[str, ...] = DEFAULT_SHARE
     cgroup_parent: str = ""  # its containers' cgroups are made under it ("": /berth)
@@ -51,6 +52,14 @@ class PodOptions:
         check_cgroup_parent(self.cgroup_parent)
         if self.network.startswith("container:"):
             raise InvalidArgument("a pod cannot join another container's network: --network none, host or a network")
+
+
+def catatonit() -> str:
+    """The host's static catatonit (the pause program of infra containers and of CNI namespaces)."""
+    binary = next((p for p in CATATONIT if os.path.exists(p)), None)
+    if binary is None:
+        raise FailedPrecondition("pods need catatonit (Debian's catatonit package) for their infra container")
+    return binary
 
 
 class Pods:
@@ -126,7 +135,7 @@ class Pods:
             self._pause_image()
             infra = self.engine.create(CreateOptions(
                 image=PAUSE_IMAGE, name=f"{pod_id[:12]}-infra", hostname=opts.hostname or name,
-                network=opts.network, publish=opts.publish, ipc="shareable", labels=dict(opts.labels),
+                network=opts.network, cni=opts.cni, publish=opts.publish, ipc="shareable", labels=dict(opts.labels),
                 pod=pod_id, pod_infra=True, cgroup_parent=opts.cgroup_parent))  # fmt: skip
             pod = {"Id": pod_id, "Name": name, "Created": rfc3339(), "Labels": dict(opts.labels),
                    "Hostname": opts.hostname or name, "Share": list(opts.share), "InfraId": infra.id,
@@ -264,9 +273,7 @@ class Pods:
             return
         except BerthError:
             pass
-        binary = next((p for p in CATATONIT if os.path.exists(p)), None)
-        if binary is None:
-            raise FailedPrecondition("pods need catatonit (Debian's catatonit package) for their infra container")
+        binary = catatonit()
         import tarfile
 
         archive = io.BytesIO()

@@ -28,8 +28,8 @@ def program(module: str) -> list[str]:
 
 
 def bridged(mode: str) -> bool:
-    """On a bridge network (the default or a user network), not none, host or container:NAME."""
-    return mode not in ("none", "host") and not mode.startswith("container:")
+    """On a bridge network (the default or a user network), not none, host, cni or container:NAME."""
+    return mode not in ("none", "host", "cni") and not mode.startswith("container:")
 
 
 class Starting:
@@ -209,6 +209,8 @@ class Starting:
     def _sandbox(self, c: Container):
         """The network namespace and held ports of a container on a bridge network (None on none,
         host or another container's), for its monitor to inherit; the caller closes it."""
+        if c.config.get("network") == "cni":
+            return self.networking.cni_up(c, self._hostname(c))
         if not bridged(c.config.get("network", "")):
             return None
         try:

@@ -47,3 +47,23 @@ def to_main_thread(pid: int, sig: int) -> None:
     except OSError as e:
         if e.errno != 3:  # ESRCH: gone already
             raise
+
+
+def kill_checked(pid: int, sig: int, still_ours) -> bool:
+    """`sig` to `pid` through a pidfd, if `still_ours()` holds once the pidfd is open: a PID that
+    was reused meanwhile is left alone. Whether it was sent."""
+    import os
+
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return False
+    try:
+        if not still_ours():
+            return False
+        _signal.pidfd_send_signal(fd, sig)
+        return True
+    except ProcessLookupError:
+        return False
+    finally:
+        os.close(fd)
