@@ -37,3 +37,7 @@ class Unavailable(BerthError):
 
 class PermissionDenied(BerthError):
     pass
+
+
+class DeadlineExceeded(BerthError):
+    """Something took longer than it is given (a CNI plugin, an exec with a timeout)."""

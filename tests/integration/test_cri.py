@@ -8,6 +8,7 @@ import glob
 import ipaddress
 import json
 import os
+import re
 import shlex
 import signal
 import socket
@@ -277,6 +278,32 @@ def test_bad_requests_get_the_codes_a_kubelet_understands(server, berth):
         assert code(runtime.ExecSync, cri.ExecSyncRequest(container_id="nosuch", cmd=["true"])) == \
             grpc.StatusCode.NOT_FOUND  # fmt: skip
         assert not images.ImageStatus(cri.ImageStatusRequest(image=cri.ImageSpec(image="no/such:1"))).HasField("image")
+        made = runtime.CreateContainer(cri.CreateContainerRequest(pod_sandbox_id=sandbox, config=container_config(
+            "once", "true"))).container_id  # fmt: skip
+        assert code(runtime.CreateContainer, cri.CreateContainerRequest(pod_sandbox_id=sandbox, config=container_config(
+            "once", "true"))) == grpc.StatusCode.ALREADY_EXISTS  # the same name and attempt  # fmt: skip
+        bad_ref = container_config("x", "true")
+        bad_ref.image.image = "Bad Reference::1"
+        assert code(runtime.CreateContainer, cri.CreateContainerRequest(pod_sandbox_id=sandbox, config=bad_ref)) == \
+            grpc.StatusCode.INVALID_ARGUMENT  # fmt: skip
+        for host, inside in (("../etc", "/host-etc"), ("/etc", "relative/etc")):
+            mounted = container_config("x", "true")
+            mounted.mounts.append(cri.Mount(host_path=host, container_path=inside))
+            assert code(runtime.CreateContainer, cri.CreateContainerRequest(pod_sandbox_id=sandbox, config=mounted)) \
+                == grpc.StatusCode.INVALID_ARGUMENT  # fmt: skip
+        for ref in ("/no/such/profile.json", "relative.json"):
+            confined = container_config("x", "true")
+            confined.linux.security_context.seccomp.CopyFrom(cri.SecurityProfile(
+                profile_type=cri.SecurityProfile.Localhost, localhost_ref=ref))  # fmt: skip
+            assert code(runtime.CreateContainer, cri.CreateContainerRequest(pod_sandbox_id=sandbox, config=confined)) \
+                == grpc.StatusCode.INVALID_ARGUMENT  # fmt: skip
+        assert [c.id for c in runtime.ListContainers(cri.ListContainersRequest()).containers] == [made]
+        runtime.StopPodSandbox(cri.StopPodSandboxRequest(pod_sandbox_id=sandbox))
+        stopped = code(runtime.CreateContainer, cri.CreateContainerRequest(pod_sandbox_id=sandbox,
+                                                                            config=container_config("late", "true")))  # fmt: skip
+        assert stopped == grpc.StatusCode.FAILED_PRECONDITION
+        assert runtime.PodSandboxStatus(cri.PodSandboxStatusRequest(pod_sandbox_id=sandbox)).status.state == \
+            cri.SANDBOX_NOTREADY  # not started again by the refused create  # fmt: skip
     finally:
         runtime.RemovePodSandbox(cri.RemovePodSandboxRequest(pod_sandbox_id=sandbox))
     assert berth("ps", "-aq").stdout == "" and berth("pod", "ls", "-q").stdout == ""
@@ -489,6 +516,21 @@ def test_bad_network_settings_are_refused_and_leave_nothing(berth, tmp_path, cni
         assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
         assert "plugin type='failing' failed (ADD): no route to the moon" in e.value.details()
         assert cni_network.allocated() == []  # the bridge's address given back by the DEL
+        hang = tmp_path / "bin" / "hang"
+        hang.write_text('#!/bin/sh\n[ "$CNI_COMMAND" = ADD ] && exec sleep 60\nexit 0\n')
+        hang.chmod(0o755)
+        cni_network.write(plugins=[bridge, {"type": "hang"}])
+        s.stop()
+        cni_network.config.write_text(f'[cni]\nconf_dir = "{cni_network.conf_dir}"\nplugin_timeout = 1\n'
+                                      f'bin_dirs = ["{hang.parent}", "/usr/lib/cni"]\n')  # fmt: skip
+        s = Server(berth, tmp_path, cni_network.config)
+        runtime = s.runtime
+        started = time.monotonic()
+        with pytest.raises(grpc.RpcError) as e:
+            runtime.RunPodSandbox(cri.RunPodSandboxRequest(config=sandbox_config("x", str(tmp_path / "x"))))
+        assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED and time.monotonic() - started < 20
+        assert "plugin type='hang' ADD did not finish in 1 s" in e.value.details()
+        assert cni_network.allocated() == []
         sctp = sandbox_config("y", str(tmp_path / "y"))
         sctp.port_mappings.append(cri.PortMapping(protocol=cri.SCTP, container_port=80, host_port=8080))
         with pytest.raises(grpc.RpcError) as e:
@@ -499,3 +541,197 @@ def test_bad_network_settings_are_refused_and_leave_nothing(berth, tmp_path, cni
         s.stop()
     assert berth("ps", "-aq").stdout == "" and berth("pod", "ls", "-q").stdout == ""
     assert not glob.glob(f"{berth.root}/cri/sandboxes/*.json")
+
+
+def status_of(raw: bytes) -> tuple[str, str]:
+    """(status, exit code) from the error channel's Kubernetes Status."""
+    doc = json.loads(raw)
+    causes = (doc.get("details") or {}).get("causes") or [{}]
+    return doc["status"], causes[0].get("message", "")
+
+
+def test_exec_attach_and_port_forward_through_the_streaming_server(server, berth):
+    """Exec, Attach and PortForward as a kubelet (SPDY/3.1) and as crictl 1.30+ (WebSocket,
+    v5.channel.k8s.io) use them: stdin in, stdout and stderr out, a terminal sized by the resize
+    channel, the exit code in the Status on the error channel; a port on the pod's localhost
+    reached through a pair of streams; used or unknown URLs and unknown protocols refused."""
+    from websockets.sync.client import connect
+
+    from tests.integration.spdy_client import Refused, SpdyClient
+
+    runtime, _images, tmp = server
+    config = sandbox_config("stream", str(tmp / "stream"))
+    sandbox = runtime.RunPodSandbox(cri.RunPodSandboxRequest(config=config)).pod_sandbox_id
+    try:
+        web = container_config("web", "httpd", "-f", "-p", "8080", "-h", "/etc")
+        web_id = runtime.CreateContainer(cri.CreateContainerRequest(pod_sandbox_id=sandbox, config=web,
+                                                                    sandbox_config=config)).container_id  # fmt: skip
+        runtime.StartContainer(cri.StartContainerRequest(container_id=web_id))
+        echo = container_config("echo", "sh", "-c", 'while read l; do echo "echo:$l"; done; echo bye >&2')
+        echo.stdin = echo.stdin_once = True  # the attached client's end of input ends the loop
+        echo_id = runtime.CreateContainer(cri.CreateContainerRequest(pod_sandbox_id=sandbox, config=echo,
+                                                                     sandbox_config=config)).container_id  # fmt: skip
+        runtime.StartContainer(cri.StartContainerRequest(container_id=echo_id))
+
+        # exec over SPDY, without a terminal: stdin, stdout, stderr and the exit code
+        url = runtime.Exec(cri.ExecRequest(container_id=web_id, cmd=["sh", "-c", "read x; echo got $x; echo err >&2; exit 3"],
+                                           stdin=True, stdout=True, stderr=True)).url  # fmt: skip
+        assert url.startswith("http://127.0.0.1:")
+        c = SpdyClient(url)
+        assert c.headers["x-stream-protocol-version"] == "v4.channel.k8s.io"
+        error = c.open({"streamType": "error"})
+        stdin = c.open({"streamType": "stdin"})
+        out, err = c.open({"streamType": "stdout"}), c.open({"streamType": "stderr"})
+        c.send(stdin, b"hello\n", fin=True)
+        assert c.wait(lambda: error in c.ended), c.received(out)
+        assert (c.received(out), c.received(err)) == (b"got hello\n", b"err\n")
+        assert status_of(c.received(error)) == ("Failure", "3")
+        assert c.window_updates > 0  # what it sent was acknowledged
+        c.close()
+        with pytest.raises(Refused) as refused:  # a URL serves once
+            SpdyClient(url)
+        assert refused.value.status == 404
+
+        # exec over SPDY with a terminal, sized through the resize stream
+        url = runtime.Exec(cri.ExecRequest(container_id=web_id, cmd=["sh"], tty=True, stdin=True, stdout=True)).url
+        c = SpdyClient(url)
+        error, stdin, out = (
+            c.open({"streamType": "error"}),
+            c.open({"streamType": "stdin"}),
+            c.open({"streamType": "stdout"}),
+        )
+        resize = c.open({"streamType": "resize"})
+        c.send(resize, json.dumps({"Width": 101, "Height": 37}).encode())
+        c.ping()
+        time.sleep(0.3)
+        c.send(stdin, b"stty size; tty; exit 5\n")
+        assert c.wait(lambda: error in c.ended), c.received(out)
+        assert b"37 101" in c.received(out) and b"/dev/pts/" in c.received(out), c.received(out)
+        assert status_of(c.received(error)) == ("Failure", "5")
+        c.close()
+
+        # an unknown protocol version: 403, as the kubelet's server answers
+        url = runtime.Exec(cri.ExecRequest(container_id=web_id, cmd=["true"], stdout=True)).url
+        with pytest.raises(Refused) as refused:
+            SpdyClient(url, protocols=("v9.channel.k8s.io",))
+        assert refused.value.status == 403 and "unable to negotiate protocol" in refused.value.body
+
+        # exec over WebSocket (v5.channel.k8s.io), as crictl 1.30+
+        url = runtime.Exec(cri.ExecRequest(container_id=web_id, cmd=["sh", "-c", "echo out; echo err >&2; exit 2"],
+                                           stdout=True, stderr=True)).url  # fmt: skip
+        got: dict[int, bytes] = {}
+        with connect("ws" + url[4:], subprotocols=["v5.channel.k8s.io"], open_timeout=20) as ws:
+            assert ws.subprotocol == "v5.channel.k8s.io"
+            for message in ws:
+                got[message[0]] = got.get(message[0], b"") + message[1:]
+        assert (got.get(1), got.get(2)) == (b"out\n", b"err\n")
+        assert status_of(got[3]) == ("Failure", "2")
+
+        # attach over WebSocket: the container's stdin and output, v5's close of stdin ends it
+        url = runtime.Attach(cri.AttachRequest(container_id=echo_id, stdin=True, stdout=True, stderr=True)).url
+        got = {}
+        with connect("ws" + url[4:], subprotocols=["v5.channel.k8s.io"], open_timeout=20) as ws:
+            ws.send(b"\x00ping\n")
+            ws.send(b"\xff\x00")  # stdin closed
+            for message in ws:
+                got[message[0]] = got.get(message[0], b"") + message[1:]
+        assert got.get(1) == b"echo:ping\n" and got.get(2) == b"bye\n"
+        assert status_of(got[3])[0] == "Success"
+        assert wait_for(lambda: runtime.ContainerStatus(cri.ContainerStatusRequest(
+            container_id=echo_id)).status.state == cri.CONTAINER_EXITED)  # fmt: skip
+
+        # port-forward over SPDY: a connection to the pod's localhost:8080, and one to a closed port
+        url = runtime.PortForward(cri.PortForwardRequest(pod_sandbox_id=sandbox, port=[8080])).url
+        c = SpdyClient(url, protocols=("portforward.k8s.io",))
+        error = c.open({"streamType": "error", "port": "8080", "requestID": "0"})
+        data = c.open({"streamType": "data", "port": "8080", "requestID": "0"})
+        c.send(data, b"GET /hostname HTTP/1.0\r\n\r\n", fin=True)
+        assert c.wait(lambda: data in c.ended)
+        assert c.received(data).startswith(b"HTTP/1.") and c.received(data).endswith(b"\r\n\r\nstream\n")
+        assert c.received(error) == b""
+        error = c.open({"streamType": "error", "port": "9", "requestID": "1"})
+        data = c.open({"streamType": "data", "port": "9", "requestID": "1"})
+        assert c.wait(lambda: error in c.ended)
+        assert b"failed to connect to localhost:9" in c.received(error)
+        c.close()
+
+        def code(call, request) -> grpc.StatusCode:
+            with pytest.raises(grpc.RpcError) as e:
+                call(request)
+            return e.value.code()
+
+        assert code(runtime.Exec, cri.ExecRequest(container_id=web_id, cmd=["sh"], tty=True, stdout=True,
+                                                  stderr=True)) == grpc.StatusCode.INVALID_ARGUMENT  # fmt: skip
+        assert code(runtime.Exec, cri.ExecRequest(container_id=web_id, cmd=["true"])) == \
+            grpc.StatusCode.INVALID_ARGUMENT  # no stream at all  # fmt: skip
+        assert code(runtime.Exec, cri.ExecRequest(container_id=echo_id, cmd=["true"], stdout=True)) == \
+            grpc.StatusCode.FAILED_PRECONDITION  # it has exited  # fmt: skip
+        assert code(runtime.Attach, cri.AttachRequest(container_id=web_id, stdin=True, stdout=True)) == \
+            grpc.StatusCode.INVALID_ARGUMENT  # made without stdin  # fmt: skip
+        assert code(runtime.PortForward, cri.PortForwardRequest(pod_sandbox_id="nosuch")) == grpc.StatusCode.NOT_FOUND
+    finally:
+        runtime.RemovePodSandbox(cri.RemovePodSandboxRequest(pod_sandbox_id=sandbox))
+
+
+def human_duration(seconds: float) -> str:
+    """go-units' HumanDuration, which crictl's CREATED column uses."""
+    if seconds < 1:
+        return "Less than a second"
+    if seconds < 2:
+        return "1 second"
+    if seconds < 60:
+        return f"{int(seconds)} seconds"
+    minutes = int(seconds / 60)
+    if minutes < 2:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    return f"{int(minutes / 60)} hours"
+
+
+def crictl_ps(runtime) -> str:
+    """`crictl ps` as crictl renders it (a tabwriter: cells padded to 20, 3 spaces apart; IDs cut
+    to 13 characters without `sha256:`), from the same two calls it makes."""
+    pods = {p.id: p.metadata.name for p in runtime.ListPodSandbox(cri.ListPodSandboxRequest()).items}
+    running = cri.ContainerFilter(state=cri.ContainerStateValue(state=cri.CONTAINER_RUNNING))
+    rows = [["CONTAINER", "IMAGE", "CREATED", "STATE", "NAME", "ATTEMPT", "POD ID", "POD"]]
+    for c in runtime.ListContainers(cri.ListContainersRequest(filter=running)).containers:
+        created = human_duration(time.time() - c.created_at / 1e9) + " ago"
+        state = cri.ContainerState.Name(c.state).removeprefix("CONTAINER_").title()
+        rows.append([c.id[:13], c.image.image.removeprefix("sha256:")[:13], created, state, c.metadata.name,
+                     str(c.metadata.attempt), c.pod_sandbox_id[:13], pods.get(c.pod_sandbox_id, "")])  # fmt: skip
+    widths = [max(20, *(len(r[i]) + 3 for r in rows)) for i in range(len(rows[0]))]
+    return "".join("".join(cell.ljust(w) for cell, w in zip(r[:-1], widths, strict=False)) + r[-1] + "\n" for r in rows)
+
+
+def test_the_seeds_crictl_ps_view(server, berth):
+    """The seed's `crictl ps` on a node whose runtime endpoint is berth's socket: its columns, and
+    the containers a kubelet made (by image ID, as a kubelet passes it) shown Running with their
+    attempt and pod."""
+    runtime, images, tmp = server
+    image_id = images.ImageStatus(cri.ImageStatusRequest(image=cri.ImageSpec(image="busybox"))).image.id
+    config = sandbox_config("coredns-6d4b75cb6d-gkxhk", str(tmp / "dns"))
+    sandbox = runtime.RunPodSandbox(cri.RunPodSandboxRequest(config=config)).pod_sandbox_id
+    try:
+        made = container_config("coredns", "sleep", "300")
+        made.image.image = image_id
+        made.metadata.attempt = 1
+        cid = runtime.CreateContainer(cri.CreateContainerRequest(pod_sandbox_id=sandbox, config=made,
+                                                                 sandbox_config=config)).container_id  # fmt: skip
+        runtime.StartContainer(cri.StartContainerRequest(container_id=cid))
+        longest = container_config("kube-controller-manager", "sleep", "300")  # the seed's widest NAME
+        runtime.StartContainer(cri.StartContainerRequest(container_id=runtime.CreateContainer(
+            cri.CreateContainerRequest(pod_sandbox_id=sandbox, config=longest, sandbox_config=config)).container_id))  # fmt: skip
+        time.sleep(
+            2
+        )  # "N seconds ago", as the seed's "38 minutes ago", fits the column's 20 (not "Less than a second ago")
+        view = sorted(crictl_ps(runtime).splitlines(), key=lambda line: not line.startswith("CONTAINER"))
+        view = [view[0]] + [line for line in view[1:] if " coredns " in line]
+        seed = "CONTAINER           IMAGE               CREATED             STATE               NAME                      ATTEMPT             POD ID              POD"
+        assert view[0] == seed
+        cells = view[1].split()
+        assert cells[0] == cid[:13] and cells[1] == image_id.removeprefix("sha256:")[:13]
+        assert re.fullmatch(r"\d+ seconds ago +", view[1][40:60]), view[1]
+        assert cells[-5:] == ["Running", "coredns", "1", sandbox[:13], "coredns-6d4b75cb6d-gkxhk"]
+    finally:
+        runtime.RemovePodSandbox(cri.RemovePodSandboxRequest(pod_sandbox_id=sandbox))

@@ -1,10 +1,12 @@
 """`/etc/berth/cri.toml`, the CRI server's settings (containerd's config.toml has their like):
 
     listen = "unix:///run/berth/cri.sock"
+    stream_address = "127.0.0.1:0"        # the streaming server (exec, attach, port-forward); 0: any port
 
     [cni]
     conf_dir = "/etc/cni/net.d"           # the first network configuration here, by name
     bin_dirs = ["/opt/cni/bin", "/usr/lib/cni"]
+    plugin_timeout = 60                   # seconds each plugin may take
 
 A missing file at the default path is the defaults; one named by --config must exist. Unknown keys
 and wrong types are refused, naming the key, so a typo never passes for a setting."""
@@ -23,8 +25,8 @@ DEFAULT_LISTEN = "unix:///run/berth/cri.sock"
 
 class CriConfig(NamedTuple):
     listen: str = DEFAULT_LISTEN
-    cni_conf_dir: str = CniNetwork().conf_dir
-    cni_bin_dirs: tuple[str, ...] = CniNetwork().bin_dirs
+    stream_address: tuple[str, int] = ("127.0.0.1", 0)
+    cni: CniNetwork = CniNetwork()  # its args are each sandbox's
 
 
 def load(path: str = "") -> CriConfig:
@@ -43,26 +45,35 @@ def load(path: str = "") -> CriConfig:
         raise InvalidArgument(f"{given}: not TOML: {e}") from None
     except OSError as e:
         raise InvalidArgument(f"{given}: {e.strerror}") from None
-    values: dict = {}
+    listen = _string(doc.pop("listen"), given, "listen") if "listen" in doc else DEFAULT_LISTEN
+    stream = ("127.0.0.1", 0)
+    if "stream_address" in doc:
+        host, sep, port = _string(doc.pop("stream_address"), given, "stream_address").rpartition(":")
+        if not sep or not host or not port.isdigit() or int(port) > 65535:
+            raise InvalidArgument(f"{given}: stream_address: HOST:PORT (port 0: any free one)")
+        stream = (host, int(port))
     net = doc.pop("cni", {})
-    if "listen" in doc:
-        values["listen"] = _string(doc.pop("listen"), given, "listen")
     if not isinstance(net, dict):
-        raise InvalidArgument(f"{given}: cni: a table of conf_dir and bin_dirs")
+        raise InvalidArgument(f"{given}: cni: a table of conf_dir, bin_dirs and plugin_timeout")
+    cni: dict = {}
     if "conf_dir" in net:
-        values["cni_conf_dir"] = _string(net.pop("conf_dir"), given, "cni.conf_dir")
+        cni["conf_dir"] = _string(net.pop("conf_dir"), given, "cni.conf_dir")
+        if not os.path.isabs(cni["conf_dir"]):
+            raise InvalidArgument(f"{given}: cni.conf_dir: an absolute directory")
     if "bin_dirs" in net:
         dirs = net.pop("bin_dirs")
         if not isinstance(dirs, list) or not dirs or not all(isinstance(d, str) and os.path.isabs(d) for d in dirs):
             raise InvalidArgument(f"{given}: cni.bin_dirs: a list of absolute directories")
-        values["cni_bin_dirs"] = tuple(dirs)
+        cni["bin_dirs"] = tuple(dirs)
+    if "plugin_timeout" in net:
+        timeout = net.pop("plugin_timeout")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise InvalidArgument(f"{given}: cni.plugin_timeout: a number of seconds above 0")
+        cni["plugin_timeout"] = float(timeout)
     unknown = [*doc, *(f"cni.{k}" for k in net)]
     if unknown:
         raise InvalidArgument(f"{given}: unknown setting {unknown[0]!r}")
-    config = CriConfig(**values)
-    if not os.path.isabs(config.cni_conf_dir):
-        raise InvalidArgument(f"{given}: cni.conf_dir: an absolute directory")
-    return config
+    return CriConfig(listen=listen, stream_address=stream, cni=CniNetwork(**cni))
 
 
 def _string(value: object, path: str, key: str) -> str:

@@ -6,11 +6,12 @@ import functools
 
 import grpc
 
-from berth.errors import AlreadyExists, BerthError, FailedPrecondition, InvalidArgument, NotFound
+from berth.errors import AlreadyExists, BerthError, DeadlineExceeded, FailedPrecondition, InvalidArgument, NotFound
 
 _CODES = [(NotFound, grpc.StatusCode.NOT_FOUND), (AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
           (InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
-          (FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION)]  # fmt: skip
+          (FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
+          (DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED)]  # fmt: skip
 
 
 def rpc(method):

@@ -15,7 +15,7 @@ from berth import __version__
 from berth.clock import parse_rfc3339
 from berth.cri.errors import rpc
 from berth.engine.records import Records
-from berth.errors import InvalidArgument, NotFound
+from berth.errors import FailedPrecondition, InvalidArgument, NotFound
 
 _NAME_CHARS = re.compile(r"[^a-zA-Z0-9_.-]")
 
@@ -43,9 +43,10 @@ def _name(*parts: object) -> str:
 
 
 class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
-    def __init__(self, engine, config) -> None:
+    def __init__(self, engine, config, streams) -> None:
         self.engine = engine
         self.config = config  # berth.cri.config.CriConfig
+        self.streams = streams  # berth.cri.streaming.StreamServer
         self.sandboxes = Records(engine.root, "sandboxes")
         self.containers = Records(engine.root, "containers")
 
@@ -59,12 +60,8 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
     def Status(self, request, context):
         # the network is ready once a CNI configuration is there with its plugins installed; until
         # then, in containerd's words, and a kubelet runs only hostNetwork pods
-        from berth.engine.options import CniNetwork
-
         network = cri.RuntimeCondition(type="NetworkReady", status=True)
-        problem = self.engine.networking.cni_problem(
-            CniNetwork(conf_dir=self.config.cni_conf_dir, bin_dirs=self.config.cni_bin_dirs)
-        )
+        problem = self.engine.networking.cni_problem(self.config.cni)
         if problem:
             network = cri.RuntimeCondition(type="NetworkReady", status=False, reason="NetworkPluginNotReady",
                                            message=f"Network plugin returns error: {problem}")  # fmt: skip
@@ -99,7 +96,6 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
     # -- sandboxes -------------------------------------------------------------------------
     @rpc
     def RunPodSandbox(self, request, context):
-        from berth.engine.options import CniNetwork
         from berth.engine.pods import PodOptions
 
         config = request.config
@@ -109,7 +105,7 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
         options = config.linux.security_context.namespace_options
         share = ["net", "ipc", "uts"] + (["pid"] if options.pid == cri.POD else [])
         host_network = options.network == cri.NODE
-        network = CniNetwork(conf_dir=self.config.cni_conf_dir, bin_dirs=self.config.cni_bin_dirs, args={
+        network = self.config.cni.replace(args={
             "K8S_POD_NAMESPACE": meta.namespace, "K8S_POD_NAME": meta.name, "K8S_POD_UID": meta.uid})  # fmt: skip
         pod = self.engine.pods.create(PodOptions(
             name=_name(meta.name, meta.namespace, meta.uid, meta.attempt), hostname=config.hostname,
@@ -205,12 +201,17 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
         sandbox = self.sandboxes.get(pod["Id"])
         if not sandbox:
             raise NotFound(f"sandbox {pod['Id']} was not made through the CRI")
+        if self._sandbox_state(pod) != cri.SANDBOX_READY:  # a kubelet makes another sandbox, not restarts one
+            raise FailedPrecondition(f"sandbox {pod['Id']} is not ready: containers are made in a running sandbox")
         config = request.config
         meta = config.metadata
         if not meta.name:
             raise InvalidArgument("container config must include metadata.name")
         if not config.image.image:
             raise InvalidArgument("container config must include image.image")
+        from berth.engine.images import check_reference
+
+        check_reference(config.image.image)
         self.engine.store.get(config.image.image)  # the kubelet pulls first: NotFound otherwise
         linux = config.linux
         resources, security = linux.resources, linux.security_context
@@ -233,7 +234,7 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
             name=_name("k8s", meta.name, sandbox["metadata"]["name"], sandbox["metadata"]["namespace"],
                        sandbox["metadata"]["uid"], meta.attempt),
             env=tuple(f"{kv.key}={kv.value}" for kv in config.envs), workdir=config.working_dir, user=user,
-            labels=dict(config.labels), mounts=mounts, interactive=config.stdin, tty=config.tty,
+            labels=dict(config.labels), mounts=mounts, interactive=config.stdin, stdin_once=config.stdin_once, tty=config.tty,
             memory=resources.memory_limit_in_bytes, cpus=quota / period if quota > 0 else 0.0,
             cpu_shares=resources.cpu_shares, cpuset_cpus=resources.cpuset_cpus, cpuset_mems=resources.cpuset_mems,
             privileged=security.privileged, read_only=security.readonly_rootfs,
@@ -333,6 +334,46 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
             context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, f"command timed out after {request.timeout} s")
         return cri.ExecSyncResponse(stdout=proc.stdout, stderr=proc.stderr, exit_code=proc.returncode)
 
+    # -- streams: a URL on the streaming server, which the client upgrades -------------------
+    @rpc
+    def Exec(self, request, context):
+        from berth.cri.streaming import Request
+
+        c = self._running(request.container_id)
+        if not request.cmd:
+            raise InvalidArgument("Exec needs a command")
+        _check_streams(request)
+        return cri.ExecResponse(url=self.streams.url(Request("exec", c.id, tuple(request.cmd), request.tty,
+                                                             request.stdin, request.stdout, request.stderr)))  # fmt: skip
+
+    @rpc
+    def Attach(self, request, context):
+        from berth.cri.streaming import Request
+
+        c = self._running(request.container_id)
+        _check_streams(request)
+        if request.stdin and not c.config.get("interactive"):
+            raise InvalidArgument(f"container {c.id} was made without stdin: attach with stdin needs config.stdin")
+        tty = bool(c.config.get("tty"))
+        return cri.AttachResponse(url=self.streams.url(Request("attach", c.id, (), tty, request.stdin,
+                                                               request.stdout, request.stderr)))  # fmt: skip
+
+    @rpc
+    def PortForward(self, request, context):
+        from berth.cri.streaming import Request
+
+        pod = self.engine.pods.get(request.pod_sandbox_id)
+        self._sandbox_status(pod)  # NOT_FOUND for a pod the CRI did not make
+        if self._sandbox_state(pod) != cri.SANDBOX_READY:
+            raise FailedPrecondition(f"sandbox {pod['Id']} is not ready")
+        return cri.PortForwardResponse(url=self.streams.url(Request("portforward", pod["Id"])))
+
+    def _running(self, container_id: str):
+        c, _record = self._ours(container_id)
+        if c.status != "running":
+            raise FailedPrecondition(f"container {c.id} is not running (state {c.status})")
+        return c
+
     @rpc
     def UpdateContainerResources(self, request, context):
         from berth.engine.options import ResourceUpdate
@@ -387,6 +428,13 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
         if not record:
             raise NotFound(f"container {container_id} was not made through the CRI")
         return c, record
+
+
+def _check_streams(request) -> None:
+    if not (request.stdin or request.stdout or request.stderr):
+        raise InvalidArgument("one of stdin, stdout, or stderr must be set")
+    if request.tty and request.stderr:
+        raise InvalidArgument("tty and stderr cannot both be true: a terminal has one output")
 
 
 def _published(mappings) -> tuple:

@@ -37,6 +37,7 @@ def main(global_opts: dict, argv: list[str]) -> int:
 
     from berth.cri.images import ImageService
     from berth.cri.runtime import RuntimeService
+    from berth.cri.streaming import StreamServer
     from berth.engine import system
     from berth.engine.engine import Engine
 
@@ -53,8 +54,13 @@ def main(global_opts: dict, argv: list[str]) -> int:
         engine.collect_cni()
 
     threading.Thread(target=recover, name="recover", daemon=True).start()
+    try:
+        streams = StreamServer(engine, config.stream_address)
+    except OSError as e:
+        sys.stderr.write(f"Error: the streaming server cannot listen on {config.stream_address}: {e.strerror}\n")
+        return 1
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
-    api_pb2_grpc.add_RuntimeServiceServicer_to_server(RuntimeService(engine, config), server)
+    api_pb2_grpc.add_RuntimeServiceServicer_to_server(RuntimeService(engine, config, streams), server)
     api_pb2_grpc.add_ImageServiceServicer_to_server(ImageService(engine), server)
     old = os.umask(0o117)
     try:
@@ -69,6 +75,7 @@ def main(global_opts: dict, argv: list[str]) -> int:
     sys.stderr.flush()
     stopped.wait()
     server.stop(5).wait()
+    streams.close()
     try:
         os.unlink(path)
     except FileNotFoundError:

@@ -150,7 +150,7 @@ def container_document(c) -> dict:
             "AttachStderr": False,
             "Tty": cfg.get("tty", False),
             "OpenStdin": cfg.get("interactive", False),
-            "StdinOnce": False,
+            "StdinOnce": bool(cfg.get("stdinOnce")),
             "Env": process.get("env"),
             "Cmd": list(cfg.get("command") or []) or None,
             "Image": c.image_name,

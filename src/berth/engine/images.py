@@ -57,6 +57,18 @@ def canonical(name: str) -> str:
     return str(reference.parse(name))
 
 
+def check_reference(name: str) -> None:
+    """InvalidArgument, in the reference parser's words, for a name that is neither an image ID
+    (or a prefix of one) nor a reference."""
+    key = name.removeprefix("sha256:")
+    if len(key) >= 4 and all(c in "0123456789abcdef" for c in key):
+        return
+    try:
+        reference.parse(name)
+    except reference.ReferenceError as e:
+        raise InvalidArgument(str(e)) from None
+
+
 def short_name(name: str) -> str:
     """busybox for docker.io/library/busybox:latest, as docker ps shows it; NAME if not a reference."""
     try:

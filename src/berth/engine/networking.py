@@ -221,16 +221,16 @@ class Networking:
         mappings = [{"hostPort": int(b["HostPort"] or b["Port"]), "containerPort": b["Port"], "protocol": b["Proto"],
                      "hostIP": b["HostIp"]} for b in cfg.get("PortBindings") or []]  # fmt: skip
         attachment = {"conf": conf, "binDirs": list(bin_dirs), "args": dict(opts.get("args") or {}),
-                      "runtimeConfig": {"portMappings": mappings} if mappings else {}, "result": None}  # fmt: skip
+                      "runtimeConfig": {"portMappings": mappings} if mappings else {},
+                      "timeout": opts.get("pluginTimeout") or 60.0, "result": None}  # fmt: skip
         path = os.path.join(c.dir, CNI_FILE)
         netns = new_net_namespace()
         try:
             attachment["holder"], attachment["netns"] = _hold(netns), os.fstat(netns).st_ino
             atomic_write(path, fastjson.dumps(attachment).encode())
             held = f"/proc/{attachment['holder']}/ns/net"
-            cni.add(_CNI_LOOPBACK, bin_dirs, c.id, held, "lo", {}, {})
-            attachment["result"] = cni.add(conf, bin_dirs, c.id, held, "eth0", attachment["args"],
-                                           attachment["runtimeConfig"])  # fmt: skip
+            cni.add(_CNI_LOOPBACK, cni.Call(bin_dirs, c.id, held, "lo", timeout=attachment["timeout"]))
+            attachment["result"] = cni.add(conf, _call(attachment, c.id, held))
             atomic_write(path, fastjson.dumps(attachment).encode())
             ip = next(iter(cni.addresses(attachment["result"])), "")
             atomic_write(os.path.join(c.dir, "hosts"),
@@ -272,8 +272,7 @@ class Networking:
             return
         holder, inode = attachment.get("holder", 0), attachment.get("netns", 0)
         held = f"/proc/{holder}/ns/net" if holder and _inode(f"/proc/{holder}/ns/net") == inode else ""
-        cni.delete(attachment["conf"], tuple(attachment["binDirs"]), c.id, held, "eth0", attachment["args"],
-                   attachment["runtimeConfig"], attachment["result"])  # fmt: skip
+        cni.delete(attachment["conf"], _call(attachment, c.id, held), attachment["result"])
         if held:
             kill_checked(holder, NUMBERS["SIGKILL"], lambda: _inode(held) == inode)
         os.unlink(os.path.join(c.dir, CNI_FILE))
@@ -568,6 +567,14 @@ def _hold(netns: int) -> int:
         child = spawn([catatonit(), "-P"], stdin=DEVNULL, stdout=DEVNULL, stderr=DEVNULL, setsid=True)
     children.adopt(child)
     return child.pid
+
+
+def _call(attachment: dict, container_id: str, netns: str):
+    """The plugins' call on eth0 for a CNI attachment (berth.network.cni.Call)."""
+    from berth.network import cni
+
+    return cni.Call(tuple(attachment["binDirs"]), container_id, netns, "eth0", attachment["args"],
+                    attachment["runtimeConfig"], attachment.get("timeout") or 60.0)  # fmt: skip
 
 
 def _cni_attachment(c) -> dict:

@@ -80,7 +80,8 @@ class CniNetwork:
 
     conf_dir: str = "/etc/cni/net.d"
     bin_dirs: tuple[str, ...] = ("/opt/cni/bin", "/usr/lib/cni")
-    args: dict[str, str] = {}  # K8S_POD_NAMESPACE, K8S_POD_NAME, K8S_POD_INFRA_CONTAINER_ID, K8S_POD_UID
+    args: dict[str, str] = {}  # K8S_POD_NAMESPACE, K8S_POD_NAME, K8S_POD_UID
+    plugin_timeout: float = 60.0  # seconds each plugin may take before it is killed
 
 
 MOUNT_TYPES = ("bind", "volume", "tmpfs")
@@ -288,6 +289,7 @@ class CreateOptions:
     privileged: bool = False
     auto_remove: bool = False
     interactive: bool = False
+    stdin_once: bool = False  # the first attached client to close its input closes the container's (Docker's StdinOnce)
     tty: bool = False
     ulimits: tuple[Ulimit, ...] = ()
     shm_size: int = 0

@@ -257,6 +257,33 @@ class Pods:
         except NotFound:
             pass  # removed meanwhile
 
+    def connect(self, ref: str, port: int, timeout: float = 10.0):
+        """A TCP connection to `port` on the pod's own localhost (its infra container's network
+        namespace, whatever network it is on): what a port-forward relays."""
+        import socket
+
+        from berth.linux.ns import InNetNamespace
+
+        pod = self.get(ref)
+        infra = self.engine.get(pod["InfraId"])
+        if infra.status != RUNNING:
+            raise FailedPrecondition(f"pod {pod['Name']} is not running")
+        fd = os.open(f"/proc/{infra.pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            with InNetNamespace(fd):  # a socket belongs to the namespace it was made in
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        finally:
+            os.close(fd)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(("127.0.0.1", port))
+            sock.settimeout(None)
+        except OSError as e:
+            sock.close()
+            raise FailedPrecondition(f"failed to connect to localhost:{port} inside pod {pod['Name']}: "
+                                     f"{e.strerror or e}") from None  # fmt: skip
+        return sock
+
     # -- helpers --------------------------------------------------------------------------
     def _path(self, pod_id: str) -> str:
         return os.path.join(self.dir, pod_id + ".json")

@@ -43,7 +43,7 @@ class Starting:
         if c.config.get("interactive"):
             # -i: the container's stdin is the monitor's pipe (else /dev/null, as Docker's); for an
             # attached run, the client closing its input closes the container's (Docker's StdinOnce)
-            args += ["--stdin", "--stdin-once"] if attach else ["--stdin"]
+            args += ["--stdin", "--stdin-once"] if attach or c.config.get("stdinOnce") else ["--stdin"]
         if c.config.get("autoRemove"):
             # --rm: the monitor removes the container once it has exited for good, unattached
             remove = [*program("berth.engine.autoremove"), self.root, c.id]

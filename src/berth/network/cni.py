@@ -1,6 +1,6 @@
 """CNI, the Container Network Interface, from the runtime's side (what libcni does for containerd):
-find the network configuration, run its plugins with ADD, CHECK and DEL on a network namespace,
-and read the addresses out of the result.
+find the network configuration, run its plugins with ADD and DEL on a network namespace, and
+read the addresses out of the result.
 
 The plugins are the well-kept part (Debian's containernetworking-plugins: bridge, host-local,
 portmap, loopback...); what a runtime adds is small and fixed by the spec, so it is written here
@@ -18,10 +18,9 @@ import os
 import subprocess
 
 from berth import fastjson
-from berth.errors import FailedPrecondition
+from berth.errors import DeadlineExceeded, FailedPrecondition
 
 _EXTENSIONS = (".conf", ".conflist", ".json")
-_TIMEOUT = 60.0  # seconds a plugin may take before it is taken for hung
 
 
 class NotReady(FailedPrecondition):
@@ -60,27 +59,30 @@ def check_plugins(conf: dict, bin_dirs: tuple[str, ...]) -> None:
         _binary(plugin.get("type", ""), bin_dirs, NotReady)
 
 
-def add(conf: dict, bin_dirs: tuple[str, ...], container_id: str, netns: str, ifname: str,
-        args: dict[str, str], runtime_config: dict) -> dict:  # fmt: skip
-    """ADD: the namespace at path `netns` joins the network; the last plugin's result."""
+class Call:
+    """What every plugin of one ADD, CHECK or DEL is told: the container, the namespace's path
+    ("" once gone, for a DEL), the interface, CNI_ARGS, the runtime's settings for the plugins'
+    capabilities; and how long each plugin may take."""
+
+    def __init__(self, bin_dirs: tuple[str, ...], container_id: str, netns: str, ifname: str,
+                 args: dict[str, str] | None = None, runtime_config: dict | None = None,
+                 timeout: float = 60.0) -> None:  # fmt: skip
+        self.bin_dirs, self.container_id, self.netns, self.ifname = bin_dirs, container_id, netns, ifname
+        self.args, self.runtime_config, self.timeout = args or {}, runtime_config or {}, timeout
+
+
+def add(conf: dict, call: Call) -> dict:
+    """ADD: the namespace joins the network; the last plugin's result."""
     result = None
     for plugin in conf["plugins"]:
-        result = _run("ADD", conf, plugin, bin_dirs, container_id, netns, ifname, args, runtime_config, result)
+        result = _run("ADD", conf, plugin, call, result)
     return result or {}
 
 
-def check(conf: dict, bin_dirs: tuple[str, ...], container_id: str, netns: str, ifname: str,
-          args: dict[str, str], runtime_config: dict, result: dict) -> None:  # fmt: skip
-    """CHECK: the plugins confirm what ADD made is still there (PluginError if not)."""
-    for plugin in conf["plugins"]:
-        _run("CHECK", conf, plugin, bin_dirs, container_id, netns, ifname, args, runtime_config, result)
-
-
-def delete(conf: dict, bin_dirs: tuple[str, ...], container_id: str, netns: str, ifname: str,
-           args: dict[str, str], runtime_config: dict, result: dict | None) -> None:  # fmt: skip
-    """DEL, in reverse order; `netns` may be "" once the namespace is gone."""
+def delete(conf: dict, call: Call, result: dict | None) -> None:
+    """DEL, in reverse order, with the ADD's result."""
     for plugin in reversed(conf["plugins"]):
-        _run("DEL", conf, plugin, bin_dirs, container_id, netns, ifname, args, runtime_config, result)
+        _run("DEL", conf, plugin, call, result)
 
 
 def addresses(result: dict) -> list[str]:
@@ -99,27 +101,28 @@ def _binary(kind: str, bin_dirs: tuple[str, ...], error: type[FailedPrecondition
     raise error(f'failed to find plugin "{kind}" in path {list(bin_dirs)}')
 
 
-def _run(command: str, conf: dict, plugin: dict, bin_dirs: tuple[str, ...], container_id: str, netns: str,
-         ifname: str, args: dict[str, str], runtime_config: dict, prev: dict | None) -> dict | None:  # fmt: skip
+def _run(command: str, conf: dict, plugin: dict, call: Call, prev: dict | None) -> dict | None:
     """One plugin's command: its configuration (with the list's name and version, the runtime's
     settings for the capabilities it declares, and the previous result) on stdin."""
     stdin = {**plugin, "cniVersion": conf.get("cniVersion", "0.2.0"), "name": conf["name"]}
-    wanted = {k: v for k, v in runtime_config.items() if (plugin.get("capabilities") or {}).get(k)}
+    wanted = {k: v for k, v in call.runtime_config.items() if (plugin.get("capabilities") or {}).get(k)}
     if wanted:
         stdin["runtimeConfig"] = wanted
     if prev is not None:
         stdin["prevResult"] = prev
     env = {
-        "CNI_COMMAND": command, "CNI_CONTAINERID": container_id, "CNI_NETNS": netns, "CNI_IFNAME": ifname,
-        "CNI_ARGS": ";".join(["IgnoreUnknown=1", *(f"{k}={v}" for k, v in args.items())]),
-        "CNI_PATH": os.pathsep.join(bin_dirs), "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+        "CNI_COMMAND": command, "CNI_CONTAINERID": call.container_id, "CNI_NETNS": call.netns,
+        "CNI_IFNAME": call.ifname, "CNI_ARGS": ";".join(["IgnoreUnknown=1", *(f"{k}={v}" for k, v in call.args.items())]),
+        "CNI_PATH": os.pathsep.join(call.bin_dirs), "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
     }  # fmt: skip
-    binary = _binary(plugin.get("type", ""), bin_dirs, PluginError)
+    binary = _binary(plugin.get("type", ""), bin_dirs=call.bin_dirs, error=PluginError)
     try:
         proc = subprocess.run([binary], input=fastjson.dumps(stdin).encode(), env=env, capture_output=True,
-                              timeout=_TIMEOUT, close_fds=True)  # fmt: skip
-    except subprocess.TimeoutExpired:
-        raise PluginError(f"plugin type={plugin['type']!r} {command} timed out after {_TIMEOUT:.0f} s") from None
+                              timeout=call.timeout, close_fds=True)  # fmt: skip
+    except subprocess.TimeoutExpired:  # the plugin is killed (subprocess.run does it)
+        raise DeadlineExceeded(
+            f"plugin type={plugin['type']!r} {command} did not finish in {call.timeout:g} s"
+        ) from None
     out = proc.stdout.strip()
     if proc.returncode != 0:
         try:
