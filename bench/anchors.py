@@ -1,7 +1,7 @@
 """The anchors berth is measured and tested against, started privately: Debian's
 dockerd with its own data, socket, mount namespace and bridge (no firewall rules
-but for the networking benchmarks), and podman with its own store and config.
-Stopped by PID."""
+but for the networking benchmarks), podman with its own store and config, and
+containerd's CRI with its own root, socket and mount namespace. Stopped by PID."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ BENCH_BRIDGE = ("bdbench0", "172.31.250.1/24")  # the networking benchmarks' (wi
 TEST_BRIDGE = ("bdtest0", "172.31.251.1/24")  # the tests' (no firewall rules; their containers use --network none)
 
 
-# the parents berth's containers' cgroups are made under: the engine's default, the benchmarks'
-CGROUP_PARENTS = ("berth", "berth-bench")
+# the parents containers' cgroups are made under: berth's default, the benchmarks', containerd's CRI's
+CGROUP_PARENTS = ("berth", "berth-bench", "k8s.io")
 
 
 def _cgroup_parents() -> set[str]:
@@ -135,6 +135,55 @@ class Podman:
     def stop(self) -> None:
         self("rm", "-a", "-f")
         self("rmi", "-a", "-f")
+
+
+class Containerd:
+    """Debian's containerd 1.6 with its CRI plugin, private: its own root, state and socket, in
+    a mount namespace of its own (it mounts snapshots and pins network namespaces), the cgroupfs
+    driver, the CNI configuration and plugins given, and `sandbox_image` a local image (nothing is
+    pulled). `restrict_oom_score_adj`: this host refuses negative scores."""
+
+    def __init__(self, top: Path, cni_conf_dir: str, cni_bin_dir: str, sandbox_image: str) -> None:
+        binary = shutil.which("containerd")
+        if binary is None or shutil.which("ctr") is None:
+            raise RuntimeError("containerd is not installed: apt-get install containerd")
+        self.top = top
+        self.sock = str(top / "containerd.sock")
+        (top / "config.toml").write_text(f"""version = 2
+root = "{top / 'root'}"
+state = "{top / 'state'}"
+[grpc]
+  address = "{self.sock}"
+[ttrpc]
+  address = "{self.sock}.ttrpc"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "{sandbox_image}"
+  restrict_oom_score_adj = true
+  disable_apparmor = true
+  enable_selinux = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "{cni_bin_dir}"
+    conf_dir = "{cni_conf_dir}"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+    runtime_type = "io.containerd.runc.v2"
+""")  # fmt: skip
+        self.log = open(top / "containerd.log", "w")
+        self.proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", binary, "--config",
+                                      str(top / "config.toml")], stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)  # fmt: skip
+        deadline = time.monotonic() + 60
+        while self.ctr("version").returncode != 0:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"containerd did not start: {(top / 'containerd.log').read_text()[-2000:]}")
+            time.sleep(0.2)
+
+    def ctr(self, *args: str, **kw) -> subprocess.CompletedProcess:
+        return subprocess.run(["ctr", "--address", self.sock, "--namespace", "k8s.io", *args], capture_output=True,
+                              timeout=300, **kw)  # fmt: skip
+
+    def stop(self) -> None:
+        _terminate(self.proc, self.log)  # unshare execs containerd: this pid is containerd's
 
 
 def free_port() -> int:

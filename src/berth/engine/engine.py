@@ -371,24 +371,31 @@ class Engine(Creating, Starting):
             self.networking.down(c.id)
 
     def collect_cni(self) -> list[str]:
-        """The DELs owed by containers whose CNI network outlived them (their monitor, or the process
-        starting them, was killed), for a server to run as it starts; the containers' IDs. One that
-        fails stays owed, to its container's stop or removal."""
+        """What the processes that were killed owed to CNI networks, for a server to settle as it
+        starts: the DEL of containers that ended while no one watched, and of those whose start
+        never finished joining them (the starting process killed part way: such a container runs
+        without its network, and is killed first). The containers' IDs; a DEL that fails stays
+        owed, to the container's stop or removal."""
         from berth.engine.networking import CNI_FILE
 
         done = []
         for c in self.list():
-            if c.status == RUNNING or not os.path.exists(os.path.join(c.dir, CNI_FILE)):
+            if not os.path.exists(os.path.join(c.dir, CNI_FILE)):
+                continue
+            if c.status == RUNNING and self.networking.cni_joined(c):
                 continue
             try:
                 lock, c = self._held(c.id)  # not under a start that is making its network now
             except NotFound:
                 continue
             with lock:
-                if c.status == RUNNING:
-                    continue
                 try:
-                    self.networking.cni_down(c)
+                    if c.status == RUNNING:
+                        if self.networking.cni_joined(c):
+                            continue
+                        self._stop(c, 0, "KILL")  # its DEL too
+                    else:
+                        self.networking.cni_down(c)
                 except BerthError as e:
                     sys.stderr.write(f"berth: container {c.id[:12]}: {e}\n")
                     continue

@@ -83,10 +83,32 @@ def resolv_conf(host_text: str, dns: tuple[str, ...], search: tuple[str, ...], o
 
 
 class Sandbox:
-    """A container's network namespace and host ports, held by fds until its monitor has them."""
+    """A container's network namespace and host ports, held by fds until its monitor has them;
+    for a CNI network, the thread joining the namespace to it (`joining`), which the start waits
+    for once the container runs."""
 
     def __init__(self, netns: int, held: list[int]) -> None:
         self.netns, self.held = netns, held
+        self.joining = None
+        self._error: BaseException | None = None
+
+    def join_in_background(self, work) -> None:
+        import threading
+
+        def run() -> None:
+            try:
+                work()
+            except BaseException as e:  # noqa: BLE001 - handed to settle()
+                self._error = e
+
+        self.joining = threading.Thread(target=run, name="cni-add", daemon=True)
+        self.joining.start()
+
+    def settle(self, raise_error: bool = False) -> None:
+        """Wait for the joining to end; with raise_error, raise what it failed with."""
+        self.joining.join()
+        if raise_error and self._error is not None:
+            raise self._error
 
     @property
     def fds(self) -> list[int]:
@@ -200,14 +222,16 @@ class Networking:
         return Sandbox(netns, held)
 
     # -- CNI: a pod's network made by the plugins of a CNI configuration ------------------
-    def cni_up(self, c, hostname: str) -> Sandbox:
-        """A new network namespace, joined to the CNI network of the container's configuration (its
-        loopback up, as containerd does it, then the network on eth0, ports through the plugins that
-        take portMappings). The attachment is written before the first plugin runs, so that whoever
-        finds it later owes a DEL even if this process dies part way; and a pause process of its own
-        holds the namespace until that DEL (containerd pins it with a mount), because plugins undo
-        some of their work only inside it (the bridge plugin's masquerade rule), and the container
-        may be gone by then."""
+    def cni_up(self, c) -> Sandbox:
+        """A new network namespace, to be joined to the CNI network of the container's configuration
+        (its loopback up, as containerd does it, then the network on eth0, ports through the plugins
+        that take portMappings) by a thread while the container starts. The attachment is written
+        before the first plugin runs, so that whoever finds it later owes a DEL even if this process
+        dies part way; and a pause process of its own holds the namespace until that DEL (containerd
+        pins it with a mount), because plugins undo some of their work only inside it (the bridge
+        plugin's masquerade rule), and the container may be gone by then. The container's /etc/hosts
+        stays as create wrote it: it is bound in before the address is known (a kubelet mounts its
+        own)."""
         from berth.fs import atomic_write
         from berth.linux.ns import new_net_namespace
         from berth.network import cni
@@ -228,25 +252,34 @@ class Networking:
         try:
             attachment["holder"], attachment["netns"] = _hold(netns), os.fstat(netns).st_ino
             atomic_write(path, fastjson.dumps(attachment).encode())
-            held = f"/proc/{attachment['holder']}/ns/net"
-            cni.add(_CNI_LOOPBACK, cni.Call(bin_dirs, c.id, held, "lo", timeout=attachment["timeout"]))
+        except BaseException:
+            try:
+                self.cni_down(c)
+            finally:
+                os.close(netns)
+            raise
+        sandbox = Sandbox(netns, [])
+        sandbox.join_in_background(lambda: self._cni_add(c, conf, attachment))
+        return sandbox
+
+    def _cni_add(self, c, conf: dict, attachment: dict) -> None:
+        """The plugins' ADD (loopback first), the result written in; on failure, their DEL."""
+        from berth.fs import atomic_write
+        from berth.network import cni
+
+        held = f"/proc/{attachment['holder']}/ns/net"
+        try:
+            cni.add(
+                _CNI_LOOPBACK, cni.Call(tuple(attachment["binDirs"]), c.id, held, "lo", timeout=attachment["timeout"])
+            )
             attachment["result"] = cni.add(conf, _call(attachment, c.id, held))
-            atomic_write(path, fastjson.dumps(attachment).encode())
-            ip = next(iter(cni.addresses(attachment["result"])), "")
-            atomic_write(os.path.join(c.dir, "hosts"),
-                         hosts_file(hostname, tuple(cfg.get("addHosts") or ()), ip).encode())  # fmt: skip
-            text = resolv_conf(host_resolv_conf(), tuple(cfg.get("dns") or ()), tuple(cfg.get("dnsSearch") or ()),
-                               tuple(cfg.get("dnsOptions") or ()))  # fmt: skip
-            atomic_write(os.path.join(c.dir, "resolv.conf"), text.encode())
+            atomic_write(os.path.join(c.dir, CNI_FILE), fastjson.dumps(attachment).encode())
         except BaseException:
             try:
                 self.cni_down(c)
             except Exception:  # noqa: BLE001 - the ADD's error is the one to tell; a later DEL retries
                 pass
-            finally:
-                os.close(netns)
             raise
-        return Sandbox(netns, [])
 
     @staticmethod
     def cni_problem(settings) -> str:
@@ -276,6 +309,11 @@ class Networking:
         if held:
             kill_checked(holder, NUMBERS["SIGKILL"], lambda: _inode(held) == inode)
         os.unlink(os.path.join(c.dir, CNI_FILE))
+
+    def cni_joined(self, c) -> bool:
+        """Whether the container's CNI attachment has its ADD's result (False while none, or when
+        the ADD never finished)."""
+        return _cni_attachment(c).get("result") is not None
 
     def cni_addresses(self, c) -> list[str]:
         """The addresses the CNI network gave a running container (none otherwise)."""

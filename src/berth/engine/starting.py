@@ -16,7 +16,7 @@ from berth import fastjson
 from berth.engine import user_lookup
 from berth.engine.container import PAUSED, RUNNING, Container, ContainerError
 from berth.errors import FailedPrecondition
-from berth.fs import unlink_if_present
+from berth.fs import atomic_write, unlink_if_present
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -170,13 +170,34 @@ class Starting:
             if attached:
                 self._event(c, "attach")  # docker's order: attach, then start
                 self._event(c, "start")  # attached: it runs until it exits, now or never
-                return begin(sandbox)
-            result = begin(sandbox)
-            self._event(c, "start")  # detached: once it runs, as Docker records it
+                result = begin(sandbox)
+            else:
+                result = begin(sandbox)
+            self._network_joined(c, sandbox)
+            if not attached:
+                self._event(c, "start")  # detached: once it runs, as Docker records it
             return result
+        except BaseException:
+            if sandbox is not None and sandbox.joining is not None:
+                sandbox.settle()
+                self.networking.cni_down(c)
+            raise
         finally:
             if sandbox is not None:
                 sandbox.close()  # the monitor holds its own copies
+
+    def _network_joined(self, c: Container, sandbox) -> None:
+        """A CNI network is joined while the container starts (its plugins take as long as the
+        start): once both are done, a container whose network failed is killed, with the error."""
+        if sandbox is None or sandbox.joining is None:
+            return
+        try:
+            sandbox.settle(raise_error=True)
+        except BaseException:
+            atomic_write(os.path.join(c.dir, "stopped-by-user"), b"")  # not restarted by a policy
+            self._runtime(c, "kill", "--all", c.id, "KILL")
+            self.wait(c.id, 30)
+            raise
 
     def _join_donors(self, c: Container) -> None:
         """Namespaces taken from another container (container:NAME, a pod's) are those of its init as
@@ -210,7 +231,7 @@ class Starting:
         """The network namespace and held ports of a container on a bridge network (None on none,
         host or another container's), for its monitor to inherit; the caller closes it."""
         if c.config.get("network") == "cni":
-            return self.networking.cni_up(c, self._hostname(c))
+            return self.networking.cni_up(c)
         if not bridged(c.config.get("network", "")):
             return None
         try:
