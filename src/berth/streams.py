@@ -5,8 +5,10 @@ header, the stream's number, three zero bytes and the payload's length (32-bit
 big-endian), then the payload. Both directions use it, with these streams:
 
     monitor -> client   STDOUT, STDERR (a terminal has one stream: STDOUT), EXIT (the
-                        container's exit code, in decimal, the last frame before close)
-    client -> monitor   STDIN, STDIN_CLOSED (no payload), RESIZE ("ROWS COLS")
+                        container's exit code, in decimal, the last frame before close),
+                        LOG_REOPENED (the answer to REOPEN_LOG)
+    client -> monitor   STDIN, STDIN_CLOSED (no payload), RESIZE ("ROWS COLS"), REOPEN_LOG (the
+                        log file opened again at its path: the CRI's ReopenContainerLog)
 
 A client first sends one line of JSON, {"stdin": true|false}: whether its input
 goes to the container.
@@ -14,7 +16,8 @@ goes to the container.
 
 import os
 
-STDIN, STDOUT, STDERR, EXIT, STDIN_CLOSED, RESIZE = 0, 1, 2, 3, 4, 5
+STDIN, STDOUT, STDERR, EXIT, STDIN_CLOSED, RESIZE, REOPEN_LOG = 0, 1, 2, 3, 4, 5, 6
+LOG_REOPENED = 6
 HEADER = 8
 
 

@@ -247,7 +247,7 @@ def test_a_pod_with_two_containers_as_a_kubelet_runs_it(server, berth, cgroup_pa
         runtime.RemovePodSandbox(cri.RemovePodSandboxRequest(pod_sandbox_id=sandbox))
     assert runtime.ListPodSandbox(cri.ListPodSandboxRequest()).items == []
     assert runtime.ListContainers(cri.ListContainersRequest()).containers == []
-    assert not os.path.lexists(os.path.join(logs, "client", "0.log"))
+    assert os.path.isfile(os.path.join(logs, "client", "0.log"))  # left to the kubelet's garbage collection
     runtime.RemovePodSandbox(cri.RemovePodSandboxRequest(pod_sandbox_id=sandbox))  # idempotent
 
 
@@ -733,5 +733,54 @@ def test_the_seeds_crictl_ps_view(server, berth):
         assert cells[0] == cid[:13] and cells[1] == image_id.removeprefix("sha256:")[:13]
         assert re.fullmatch(r"\d+ seconds ago +", view[1][40:60]), view[1]
         assert cells[-5:] == ["Running", "coredns", "1", sandbox[:13], "coredns-6d4b75cb6d-gkxhk"]
+    finally:
+        runtime.RemovePodSandbox(cri.RemovePodSandboxRequest(pod_sandbox_id=sandbox))
+
+
+def test_logs_are_reopened_after_the_kubelets_rotation_and_pods_have_stats(server, berth):
+    """The kubelet rotates a container's log by moving the file away and calling
+    ReopenContainerLog: what the container writes next lands in a new file at the path. And
+    PodSandboxStats / ListPodSandboxStats: the pod's CPU, memory, processes and network, with its
+    containers' own."""
+    runtime, _images, tmp = server
+    logs = str(tmp / "pods" / "talk")
+    config = sandbox_config("talk", logs)
+    sandbox = runtime.RunPodSandbox(cri.RunPodSandboxRequest(config=config)).pod_sandbox_id
+    try:
+        talker = container_config("talker", "sh", "-c", "i=0; while true; do echo line$i; i=$((i+1)); sleep 0.1; done")
+        cid = runtime.CreateContainer(cri.CreateContainerRequest(pod_sandbox_id=sandbox, config=talker,
+                                                                 sandbox_config=config)).container_id  # fmt: skip
+        runtime.StartContainer(cri.StartContainerRequest(container_id=cid))
+        path = os.path.join(logs, "talker", "0.log")
+        assert wait_for(lambda: os.path.exists(path) and "line3" in open(path).read())
+        assert not os.path.islink(path)
+        os.rename(path, path + ".20261207-000000")  # the kubelet's rotation
+        runtime.ReopenContainerLog(cri.ReopenContainerLogRequest(container_id=cid))
+        assert wait_for(lambda: os.path.exists(path) and open(path).read().count(" stdout F line") >= 2)
+        old, new = open(path + ".20261207-000000").read(), open(path).read()
+        last_old = int(old.strip().splitlines()[-1].rsplit("line", 1)[1])
+        first_new = int(new.splitlines()[0].rsplit("line", 1)[1])
+        assert first_new == last_old + 1  # nothing lost, nothing twice
+        assert "line" in berth("logs", "--tail", "1", cid, check=True).stdout  # berth reads the live file too
+
+        stats = runtime.PodSandboxStats(cri.PodSandboxStatsRequest(pod_sandbox_id=sandbox)).stats
+        assert stats.attributes.id == sandbox and stats.attributes.metadata.name == "talk"
+        linux = stats.linux
+        assert linux.cpu.usage_core_nano_seconds.value > 0 and linux.memory.working_set_bytes.value > 0
+        assert linux.process.process_count.value >= 3  # catatonit, sh, sleep
+        assert linux.network.default_interface.name == "eth0" and linux.network.default_interface.tx_bytes.value > 0
+        assert [c.attributes.id for c in linux.containers] == [cid]
+        listed = runtime.ListPodSandboxStats(cri.ListPodSandboxStatsRequest(filter=cri.PodSandboxStatsFilter(
+            label_selector={"app": "talk"}))).stats  # fmt: skip
+        assert [s.attributes.id for s in listed] == [sandbox]
+        assert runtime.ListPodSandboxStats(cri.ListPodSandboxStatsRequest(filter=cri.PodSandboxStatsFilter(
+            label_selector={"app": "other"}))).stats == []  # fmt: skip
+
+        runtime.StopContainer(cri.StopContainerRequest(container_id=cid, timeout=1))
+        with pytest.raises(grpc.RpcError) as e:
+            runtime.ReopenContainerLog(cri.ReopenContainerLogRequest(container_id=cid))
+        assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        runtime.UpdateRuntimeConfig(cri.UpdateRuntimeConfigRequest(runtime_config=cri.RuntimeConfig(
+            network_config=cri.NetworkConfig(pod_cidr="10.244.0.0/24"))))  # fmt: skip
     finally:
         runtime.RemovePodSandbox(cri.RemovePodSandboxRequest(pod_sandbox_id=sandbox))

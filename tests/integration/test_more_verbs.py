@@ -283,7 +283,9 @@ def test_log_drivers_and_rotation(berth):
     assert lines[-1] == "line299" and lines == [f"line{i}" for i in range(300 - len(lines), 300)]
     for args, message in ((["--log-driver", "syslogx"], "no log driver named 'syslogx'"),
                           (["--log-opt", "foo=1"], "unknown log opt 'foo' for json-file log driver"),
-                          (["--log-opt", "max-file=2"], "max-file cannot be set without max-size")):  # fmt: skip
+                          (["--log-opt", "max-file=2"], "max-file cannot be set without max-size"),
+                          (["--log-opt", "path=/tmp/x.log"], "log opt 'path' is k8s-file's"),
+                          (["--log-driver", "k8s-file", "--log-opt", "path=x.log"], "an absolute path")):  # fmt: skip
         bad = berth("run", "--rm", *args, "busybox", "true")
         assert bad.returncode == 125 and message in bad.stderr, bad.stderr
 

@@ -69,6 +69,13 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
             cri.RuntimeCondition(type="RuntimeReady", status=True), network]))  # fmt: skip
 
     @rpc
+    def UpdateRuntimeConfig(self, request, context):
+        # the kubelet's pod CIDR: containerd writes it into a CNI configuration template when it has
+        # one, and accepts it otherwise; berth has no template (the CNI configuration is the
+        # operator's), so it is accepted
+        return cri.UpdateRuntimeConfigResponse()
+
+    @rpc
     def RuntimeConfig(self, request, context):
         return cri.RuntimeConfigResponse(linux=cri.LinuxRuntimeConfiguration(cgroup_driver=cri.CGROUPFS))
 
@@ -145,7 +152,7 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
         members = self.engine.pods.containers(pod)
         self.engine.pods.remove(pod["Id"], force=True)
         for c in members:
-            self._forget(c.id)
+            self.containers.drop(c.id)  # its log stays for the kubelet's garbage collection, as containerd's
         self.sandboxes.drop(pod["Id"])
         return cri.RemovePodSandboxResponse()
 
@@ -227,6 +234,9 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
         elif security.run_as_username:
             user = security.run_as_username
         dns = sandbox.get("dns") or {}
+        log_path = os.path.join(sandbox["logDirectory"], config.log_path) if config.log_path else ""
+        if config.log_path and not os.path.isabs(log_path):
+            raise InvalidArgument(f"log path {log_path!r}: the sandbox's log_directory must be absolute")
         opts = CreateOptions(
             dns=tuple(dns.get("servers") or ()), dns_search=tuple(dns.get("searches") or ()),
             dns_options=tuple(dns.get("options") or ()), security_opt=_security_opts(security),
@@ -240,18 +250,12 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
             cpu_shares=resources.cpu_shares, cpuset_cpus=resources.cpuset_cpus, cpuset_mems=resources.cpuset_mems,
             privileged=security.privileged, read_only=security.readonly_rootfs,
             cap_add=tuple(security.capabilities.add_capabilities), cap_drop=tuple(security.capabilities.drop_capabilities),
-            log_driver="k8s-file", pod=pod["Id"])  # fmt: skip
-        c = self.engine.create(opts)
-        log_path = os.path.join(sandbox["logDirectory"], config.log_path) if config.log_path else ""
+            log_driver="k8s-file", log_opts={"path": log_path} if log_path else {}, pod=pod["Id"])  # fmt: skip
+        c = self.engine.create(opts)  # its monitor writes the CRI's format where the kubelet reads it
         self.containers.put(c.id, {
             "sandbox": pod["Id"], "metadata": {"name": meta.name, "attempt": meta.attempt},
             "labels": dict(config.labels), "annotations": dict(config.annotations), "image": config.image.image,
             "logPath": log_path})  # fmt: skip
-        if log_path:  # where the kubelet reads it: the container's own log, in the CRI's format
-            os.makedirs(os.path.dirname(log_path), exist_ok=True)
-            if os.path.lexists(log_path):
-                os.unlink(log_path)
-            os.symlink(os.path.join(c.dir, "container.log"), log_path)
         return cri.CreateContainerResponse(container_id=c.id)
 
     @rpc
@@ -276,15 +280,8 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
         except NotFound:
             return cri.RemoveContainerResponse()
         self.engine.remove(c.id, force=True)
-        self._forget(c.id)
+        self.containers.drop(c.id)
         return cri.RemoveContainerResponse()
-
-    def _forget(self, container_id: str) -> None:
-        """A removed container's record, and its log's link at the kubelet's path (dangling now)."""
-        log_path = self.containers.get(container_id).get("logPath")
-        if log_path and os.path.islink(log_path):
-            os.unlink(log_path)
-        self.containers.drop(container_id)
 
     @rpc
     def ListContainers(self, request, context):
@@ -318,6 +315,12 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
             labels=record["labels"], annotations=record["annotations"], log_path=record["logPath"],
             mounts=[cri.Mount(container_path=m.get("target", ""), host_path=m.get("source", ""),
                               readonly=bool(m.get("readOnly"))) for m in c.config.get("mounts") or []]))  # fmt: skip
+
+    @rpc
+    def ReopenContainerLog(self, request, context):
+        c = self._running(request.container_id)
+        self.engine.reopen_log(c.id)
+        return cri.ReopenContainerLogResponse()
 
     @rpc
     def ExecSync(self, request, context):
@@ -404,8 +407,62 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
                 out.append(self._stats(c, record))
         return cri.ListContainerStatsResponse(stats=out)
 
-    def _stats(self, c, record: dict):
-        """CPU and memory as the cgroup counts them (a stopped container: its attributes alone)."""
+    @rpc
+    def PodSandboxStats(self, request, context):
+        pod = self.engine.pods.get(request.pod_sandbox_id)
+        record = self.sandboxes.get(pod["Id"])
+        if not record:
+            raise NotFound(f"sandbox {pod['Id']} was not made through the CRI")
+        return cri.PodSandboxStatsResponse(stats=self._sandbox_stats(pod, record))
+
+    @rpc
+    def ListPodSandboxStats(self, request, context):
+        f = request.filter
+        out = []
+        for pod in self.engine.pods.list():
+            record = self.sandboxes.get(pod["Id"])
+            if record and _passes(f, pod["Id"], record) and self._sandbox_state(pod) == cri.SANDBOX_READY:
+                out.append(self._sandbox_stats(pod, record))
+        return cri.ListPodSandboxStatsResponse(stats=out)
+
+    def _sandbox_stats(self, pod: dict, record: dict):
+        """The pod's containers' CPU, memory and processes summed (its infra container's too), the
+        network counters of its namespace, and each of its containers' own stats."""
+        import time
+
+        from berth.engine.stats import sample
+        from berth.errors import FailedPrecondition
+
+        attributes = cri.PodSandboxAttributes(id=pod["Id"], metadata=cri.PodSandboxMetadata(**record["metadata"]),
+                                              labels=record["labels"], annotations=record["annotations"])  # fmt: skip
+        cpu = memory = processes = 0
+        rx = tx = 0
+        containers = []
+        for c in self.engine.pods.containers(pod):
+            if c.status != "running":
+                continue
+            try:
+                s = sample(self.engine, c)
+            except FailedPrecondition:
+                continue  # stopped meanwhile
+            cpu, memory, processes = cpu + s.cpu, memory + s.memory, processes + s.pids
+            if c.config.get("podInfra"):
+                rx, tx = s.net
+            elif self.containers.get(c.id):
+                containers.append(self._stats(c, self.containers.get(c.id), s))
+        now = time.time_ns()
+        return cri.PodSandboxStats(attributes=attributes, linux=cri.LinuxPodSandboxStats(
+            cpu=cri.CpuUsage(timestamp=now, usage_core_nano_seconds=cri.UInt64Value(value=cpu)),
+            memory=cri.MemoryUsage(timestamp=now, working_set_bytes=cri.UInt64Value(value=memory),
+                                   usage_bytes=cri.UInt64Value(value=memory)),
+            network=cri.NetworkUsage(timestamp=now, default_interface=cri.NetworkInterfaceUsage(
+                name="eth0", rx_bytes=cri.UInt64Value(value=rx), tx_bytes=cri.UInt64Value(value=tx))),
+            process=cri.ProcessUsage(timestamp=now, process_count=cri.UInt64Value(value=processes)),
+            containers=containers))  # fmt: skip
+
+    def _stats(self, c, record: dict, s=None):
+        """CPU and memory as the cgroup counts them (a stopped container: its attributes alone);
+        `s`, a sample taken already."""
         import time
 
         from berth.engine.stats import sample
@@ -414,7 +471,7 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
                                              labels=record["labels"], annotations=record["annotations"])  # fmt: skip
         if c.status != "running":
             return cri.ContainerStats(attributes=attributes)
-        s = sample(self.engine, c)
+        s = s or sample(self.engine, c)
         now = time.time_ns()
         return cri.ContainerStats(
             attributes=attributes,

@@ -37,13 +37,13 @@ def _records(c, follow: bool, tail: int | None, since: float | None, until: floa
              idle: bool) -> Iterator[LogRecord | None]:  # fmt: skip
     from berth.monitor import logs as logfiles
 
-    path = os.path.join(c.dir, logfiles.LOG)
+    path = logfiles.log_path(c.dir, c.config.get("LogConfig"))
     # the live file is read through a descriptor opened first: what is written while the older
     # files are read, and what a container removed (or its log rotated) right after it exits
     # had written, is still read
     live = _open(path)
     lines = []
-    for name in logfiles.files(c.dir)[:-1]:
+    for name in logfiles.files(c.dir, c.config.get("LogConfig"))[:-1]:
         if os.path.exists(name):
             with open(name, "rb") as f:
                 lines += f.read().splitlines()

@@ -108,6 +108,32 @@ class Starting:
         att.monitor_pid = monitor.pid
         return c, att, monitor
 
+    def reopen_log(self, ref: str) -> None:
+        """The running container's monitor opens its log file again at its path (the CRI's
+        ReopenContainerLog, after the kubelet moved the old file away); returns once it has."""
+        from berth import streams
+        from berth.engine import attach as attaching
+
+        c = self.get(ref)
+        if c.status != RUNNING:
+            raise FailedPrecondition(f"container {c.id} is not running: its log is not open")
+        try:
+            att = attaching.connect(c.dir, False, timeout=2.0)
+        except FileNotFoundError:
+            raise FailedPrecondition(f"container {c.id} is not running: its log is not open") from None
+        try:
+            att.send(streams.REOPEN_LOG)
+            reader = streams.Reader()
+            while chunk := att.sock.recv(65536):
+                for stream, _payload in reader.feed(chunk):
+                    if stream == streams.LOG_REOPENED:
+                        return
+                    if stream == streams.EXIT:
+                        break
+            raise FailedPrecondition(f"container {c.id} exited before its log was reopened")
+        finally:
+            att.close()
+
     def attach(self, ref: str, stdin: bool = True):
         """A client of a running container's monitor: (container, Attachment)."""
         from berth.engine import attach as attaching

@@ -32,9 +32,11 @@ class _Client:
 
 
 class AttachServer:
-    def __init__(self, cdir: str, stdin: bool = False, stdin_once: bool = False) -> None:
+    def __init__(self, cdir: str, stdin: bool = False, stdin_once: bool = False, reopen_log=lambda: None) -> None:
         """stdin: the container will have an open stdin (a pipe or its pty), which clients write to.
-        stdin_once: the first client to close its input closes the container's (Docker's `run -i`)."""
+        stdin_once: the first client to close its input closes the container's (Docker's `run -i`).
+        reopen_log: what a client's REOPEN_LOG does (the monitor's logger opens its file again)."""
+        self.reopen_log = reopen_log
         # input is taken from the first client on, before the container (and so its stdin) exists:
         # an attached start lets its client in first, and what it sends at once must not be lost
         self.stdin = stdin
@@ -108,7 +110,10 @@ class AttachServer:
             self._input(client, stream, payload)
 
     def _input(self, client: _Client, stream: int, payload: bytes) -> None:
-        if stream == streams.RESIZE:
+        if stream == streams.REOPEN_LOG:
+            self.reopen_log()
+            self._send(client, streams.frame(streams.LOG_REOPENED))
+        elif stream == streams.RESIZE:
             self.size = payload
             if self.master >= 0:
                 _resize(self.master, payload)

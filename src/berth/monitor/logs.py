@@ -1,6 +1,9 @@
 """Container logs as the monitor writes them and `berth logs` reads them: Docker's json-file
 driver, the k8s-file driver (CRI's format, Podman's default), or none; with --log-opt max-size
-and max-file, the file rotates (container.log.1 is the newest older one).
+and max-file, the file rotates (container.log.1 is the newest older one). k8s-file's
+--log-opt path=/ABS puts the file there instead of the container's directory (Podman's option;
+the CRI's log path), and the monitor opens it again when asked (the kubelet rotates it by moving
+it away, then asks).
 
     json-file  {"log": "hi\\n", "stream": "stdout", "time": "2026-11-29T05:00:00.000000000Z"}
     k8s-file   2026-11-29T05:00:00.000000000Z stdout F hi      (F: a full line, P: a partial one)
@@ -15,7 +18,7 @@ from berth.clock import rfc3339
 from berth.errors import InvalidArgument
 
 DRIVERS = ("json-file", "k8s-file", "none")
-OPTIONS = ("max-size", "max-file")
+OPTIONS = ("max-size", "max-file", "path")
 LOG = "container.log"
 
 
@@ -29,7 +32,10 @@ def check(driver: str, opts: dict[str, str]) -> dict:
     for key, value in opts.items():
         if key not in OPTIONS or driver == "none":
             raise InvalidArgument(f"unknown log opt '{key}' for {driver} log driver")
-        if key == "max-size":
+        if key == "path":
+            if driver != "k8s-file" or not value.startswith("/"):
+                raise InvalidArgument(f"log opt 'path' is k8s-file's, an absolute path: {value!r}")
+        elif key == "max-size":
             parse_size(value)
         elif not value.isdigit() or int(value) < 1:
             raise InvalidArgument(f"invalid value for max-file: {value}: it must be a positive number")
@@ -44,7 +50,7 @@ class Logger:
     def __init__(self, cdir: str, config: dict) -> None:
         from berth.units import parse_size
 
-        self.path = os.path.join(cdir, LOG)
+        self.path = log_path(cdir, config)
         self.k8s = config.get("Type") == "k8s-file"
         opts = config.get("Config") or {}
         self.max_size = parse_size(opts["max-size"]) if opts.get("max-size") else 0
@@ -54,7 +60,18 @@ class Logger:
         self.partial = {"stdout": b"", "stderr": b""}
 
     def _open(self) -> int:
-        return os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o640)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+        try:
+            return os.open(self.path, flags, 0o640)
+        except FileNotFoundError:  # a path option's directory, not made yet
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            return os.open(self.path, flags, 0o640)
+
+    def reopen(self) -> None:
+        """The file at its path again (a new one if it was moved away)."""
+        os.close(self.fd)
+        self.fd = self._open()
+        self.size = os.fstat(self.fd).st_size
 
     def write(self, stream: str, data: bytes) -> None:
         buf = self.partial[stream] + data
@@ -97,6 +114,9 @@ class Logger:
 class NoLogger:
     """--log-driver none: the output is read and dropped."""
 
+    def reopen(self) -> None:
+        pass
+
     def write(self, stream: str, data: bytes) -> None:
         pass
 
@@ -121,9 +141,14 @@ def parse(raw: bytes) -> dict:
     return {"time": stamp, "stream": stream, "log": text + ("\n" if tag == "F" else "")}
 
 
-def files(cdir: str) -> list[str]:
+def log_path(cdir: str, config: dict | None) -> str:
+    """Where the live file is: the container's directory, or k8s-file's path option."""
+    return ((config or {}).get("Config") or {}).get("path") or os.path.join(cdir, LOG)
+
+
+def files(cdir: str, config: dict | None = None) -> list[str]:
     """The log files, oldest first."""
-    path = os.path.join(cdir, LOG)
+    path = log_path(cdir, config)
     rotated = []
     i = 1
     while os.path.exists(f"{path}.{i}"):

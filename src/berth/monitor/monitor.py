@@ -142,7 +142,8 @@ def _main(argv: list[str], fds: list[int] | None, prestarted: Prestarted | None)
     logger = open_logger(cdir)
     # a terminal is never closed by a client's end of input (docker's -it: the container's shell goes on)
     terminal = bool(spec.get("process", {}).get("terminal"))
-    server = AttachServer(cdir, stdin=opts["stdin"], stdin_once=opts["stdin_once"] and not terminal)
+    server = AttachServer(cdir, stdin=opts["stdin"], stdin_once=opts["stdin_once"] and not terminal,
+                          reopen_log=logger.reopen)  # fmt: skip
     code = None
     lock = None  # the first run is the engine's start, which holds the container's lock meanwhile
     try:
