@@ -741,16 +741,24 @@ def test_logs_are_reopened_after_the_kubelets_rotation_and_pods_have_stats(serve
     """The kubelet rotates a container's log by moving the file away and calling
     ReopenContainerLog: what the container writes next lands in a new file at the path. And
     PodSandboxStats / ListPodSandboxStats: the pod's CPU, memory, processes and network, with its
-    containers' own."""
+    containers' own; the pod's sysctls and a container's supplemental groups."""
     runtime, _images, tmp = server
     logs = str(tmp / "pods" / "talk")
     config = sandbox_config("talk", logs)
+    config.linux.sysctls["net.ipv4.ip_unprivileged_port_start"] = "99"  # the pod's namespaced sysctls
     sandbox = runtime.RunPodSandbox(cri.RunPodSandboxRequest(config=config)).pod_sandbox_id
     try:
         talker = container_config("talker", "sh", "-c", "i=0; while true; do echo line$i; i=$((i+1)); sleep 0.1; done")
+        talker.linux.security_context.supplemental_groups.extend([1234, 4321])
         cid = runtime.CreateContainer(cri.CreateContainerRequest(pod_sandbox_id=sandbox, config=talker,
                                                                  sandbox_config=config)).container_id  # fmt: skip
         runtime.StartContainer(cri.StartContainerRequest(container_id=cid))
+        groups = runtime.ExecSync(cri.ExecSyncRequest(container_id=cid, cmd=["id", "-G"])).stdout.split()
+        assert groups == [b"0", b"1234", b"4321"]
+        port = runtime.ExecSync(
+            cri.ExecSyncRequest(container_id=cid, cmd=["cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start"])
+        )
+        assert port.stdout == b"99\n"
         path = os.path.join(logs, "talker", "0.log")
         assert wait_for(lambda: os.path.exists(path) and "line3" in open(path).read())
         assert not os.path.islink(path)

@@ -369,3 +369,16 @@ def test_exec_privileged(berth):
     )
     plain = berth("exec", "px", "grep", "CapEff", "/proc/self/status", check=True).stdout.split()[1]
     assert plain == "00000000a80425fb"  # Docker's default set
+
+
+def test_group_add(berth):
+    """--group-add: GIDs and the image's group names join the process's supplementary groups, as
+    Docker's; an unknown name is refused before anything is made."""
+    got = berth("run", "--rm", "--network", "none", "--group-add", "1234", "--group-add", "tty", "busybox", "id", "-G",
+                check=True).stdout.split()  # fmt: skip
+    assert got == ["0", "5", "1234"]  # the kernel keeps them sorted
+    cid = berth("create", "--network", "none", "--group-add", "42", "busybox", "true", check=True).stdout.strip()
+    assert berth("inspect", "-f", "{{json .HostConfig.GroupAdd}}", cid, check=True).stdout.strip() == '["42"]'
+    bad = berth("run", "--rm", "--network", "none", "--group-add", "nosuch", "busybox", "true")
+    assert bad.returncode == 125 and "unable to find group nosuch: no matching entries in group file" in bad.stderr
+    assert berth("ps", "-aq").stdout.split() == [cid[:12]]

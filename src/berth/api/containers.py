@@ -114,7 +114,8 @@ def create_options(body: dict, name: str) -> CreateOptions:
             oom_score_adj=_field(host, "OomScoreAdj", int, "HostConfig", None) or None,
             stop_signal=_field(cfg, "StopSignal", str, where, ""),
             stop_timeout=_field(cfg, "StopTimeout", int, where, None),
-            add_hosts=_strings(host, "ExtraHosts", "HostConfig"), mounts=tuple(mounts),
+            add_hosts=_strings(host, "ExtraHosts", "HostConfig"), group_add=_strings(host, "GroupAdd", "HostConfig"),
+            mounts=tuple(mounts),
             security_opt=_strings(host, "SecurityOpt", "HostConfig"),
             devices=tuple(DeviceMapping(path_on_host=d.get("PathOnHost", ""), path_in_container=d.get("PathInContainer", ""),
                                         permissions=d.get("CgroupPermissions") or "rwm")

@@ -88,6 +88,7 @@ OPTIONS = [
     Option("stop-signal", STR, "", help="signal to stop the container"),
     Option("stop-timeout", STR, "", help="timeout (seconds) to stop a container"),
     Option("add-host", LIST, help="add a custom host-to-IP mapping (host:ip)"),
+    Option("group-add", LIST, help="add additional groups to join (a GID or a name in the image's /etc/group)"),
     Option("tmpfs", LIST, help="mount a tmpfs directory"),
     Option("volume,v", LIST, help="bind mount a host path: /host:/container[:ro]"),
 ]
@@ -208,6 +209,7 @@ def _extra(opts: dict) -> dict:
     mounts = (*(Mount.parse_volume(v) for v in opts["volume"]), *(Mount.parse_tmpfs(t) for t in opts["tmpfs"]),
               *(Mount.parse_mount(m) for m in opts["mount"]))  # fmt: skip
     out: dict = {"ulimits": tuple(Ulimit.parse(u) for u in opts["ulimit"]), "add_hosts": tuple(opts["add_host"]),
+                 "group_add": tuple(opts["group_add"]),
                  "mounts": mounts, "publish": tuple(b for p in opts["publish"] for b in PortBinding.parse(p)),
                  "publish_all": opts["publish_all"], "expose": tuple(opts["expose"]), "ip": opts["ip"],
                  "mac_address": opts["mac_address"], "network_aliases": tuple(opts["network_alias"]),

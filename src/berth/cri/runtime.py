@@ -118,6 +118,7 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
             name=_name(meta.name, meta.namespace, meta.uid, meta.attempt), hostname=config.hostname,
             network="host" if host_network else "cni", cni=None if host_network else network,
             publish=() if host_network else _published(config.port_mappings), share=tuple(share),
+            sysctls=dict(config.linux.sysctls),
             cgroup_parent=config.linux.cgroup_parent))  # fmt: skip
         self.sandboxes.put(pod["Id"], {
             "metadata": {"name": meta.name, "uid": meta.uid, "namespace": meta.namespace, "attempt": meta.attempt},
@@ -245,6 +246,7 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
             name=_name("k8s", meta.name, sandbox["metadata"]["name"], sandbox["metadata"]["namespace"],
                        sandbox["metadata"]["uid"], meta.attempt),
             env=tuple(f"{kv.key}={kv.value}" for kv in config.envs), workdir=config.working_dir, user=user,
+            group_add=tuple(str(g) for g in security.supplemental_groups),
             labels=dict(config.labels), mounts=mounts, interactive=config.stdin, stdin_once=config.stdin_once, tty=config.tty,
             memory=resources.memory_limit_in_bytes, cpus=quota / period if quota > 0 else 0.0,
             cpu_shares=resources.cpu_shares, cpuset_cpus=resources.cpuset_cpus, cpuset_mems=resources.cpuset_mems,

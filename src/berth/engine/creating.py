@@ -91,6 +91,7 @@ class Creating:
                 # of an image whose USER its passwd lacks. Looked up again at each start until found.
                 uid, gid, groups = 0, 0, (0,)
                 atomic_write(os.path.join(cdir, user_lookup.UNRESOLVED), user.encode())
+            groups = user_lookup.merged(groups, user_lookup.added_groups(self.store, opts.group_add, top))
             from berth.engine import spec
             from berth.oci.runtime_spec import spec_to_json
 

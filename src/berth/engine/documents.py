@@ -42,7 +42,7 @@ def _host_config_rest(cfg: dict, spec: dict) -> dict:
         "CgroupParent": cfg.get("cgroupParent") or "", "CgroupnsMode": "private", "ConsoleSize": [0, 0], "ContainerIDFile": "",
         "CpuCount": 0, "CpuPercent": 0, "CpuPeriod": cpu.get("period") or 0, "CpuQuota": cpu.get("quota") or 0,
         "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "DeviceCgroupRules": None, "DeviceRequests": None,
-        "GroupAdd": None, "IOMaximumBandwidth": 0, "IOMaximumIOps": 0, "Isolation": "", "KernelMemory": 0,
+        "GroupAdd": list(cfg.get("groupAdd") or []) or None, "IOMaximumBandwidth": 0, "IOMaximumIOps": 0, "Isolation": "", "KernelMemory": 0,
         "KernelMemoryTCP": 0, "Links": None, "MaskedPaths": linux.get("maskedPaths") or None,
         "ReadonlyPaths": linux.get("readonlyPaths") or None, "MemorySwappiness": None, "OomKillDisable": False,
         "OomScoreAdj": cfg.get("oomScoreAdj") or 0, "Runtime": cfg.get("runtime") or "berth-runtime",

@@ -258,6 +258,7 @@ class CreateOptions:
     env: tuple[str, ...] = ()
     workdir: str = ""
     user: str = ""
+    group_add: tuple[str, ...] = ()  # --group-add: supplementary groups, GIDs or names in the image's /etc/group
     hostname: str = ""
     pid: str = ""  # "", host, container:NAME
     ipc: str = ""

@@ -40,6 +40,7 @@ class PodOptions:
     publish: tuple[PortBinding, ...] = ()
     share: tuple[str, ...] = DEFAULT_SHARE
     cgroup_parent: str = ""  # its containers' cgroups are made under it ("": /berth)
+    sysctls: dict[str, str] = {}  # set in the shared namespaces, by the infra container's start
 
     def check(self) -> None:
         unknown = [s for s in self.share if s not in SHARES]
@@ -136,7 +137,7 @@ class Pods:
             infra = self.engine.create(CreateOptions(
                 image=PAUSE_IMAGE, name=f"{pod_id[:12]}-infra", hostname=opts.hostname or name,
                 network=opts.network, cni=opts.cni, publish=opts.publish, ipc="shareable", labels=dict(opts.labels),
-                pod=pod_id, pod_infra=True, cgroup_parent=opts.cgroup_parent))  # fmt: skip
+                pod=pod_id, pod_infra=True, cgroup_parent=opts.cgroup_parent, sysctls=dict(opts.sysctls)))  # fmt: skip
             pod = {"Id": pod_id, "Name": name, "Created": rfc3339(), "Labels": dict(opts.labels),
                    "Hostname": opts.hostname or name, "Share": list(opts.share), "InfraId": infra.id,
                    "CgroupParent": opts.cgroup_parent}  # fmt: skip

@@ -9,6 +9,7 @@ import os
 
 from berth import fastjson
 from berth.engine.container import SPEC, ContainerError
+from berth.errors import InvalidArgument
 from berth.fs import atomic_write
 from berth.users import entries, find, member_of
 
@@ -53,6 +54,23 @@ def resolve(store, user: str, top: str) -> tuple[int, int, tuple[int, ...]]:
     return uid, gid, (gid, *members)
 
 
+def added_groups(store, names: tuple[str, ...] | list[str], top: str) -> tuple[int, ...]:
+    """--group-add: GIDs, or group names looked up in the image's /etc/group."""
+    gids = []
+    groups = None
+    for name in names:
+        if name.isdigit():
+            gids.append(int(name))
+            continue
+        if groups is None:
+            groups = _image_entries(store, top, "/etc/group")
+        entry = find(groups, name)
+        if entry is None:
+            raise InvalidArgument(f"unable to find group {name}: no matching entries in group file")
+        gids.append(int(entry[2]))
+    return tuple(gids)
+
+
 def resolve_pending(store, c) -> None:
     """A user create could not find: looked up in the container's files now (Docker's error if
     still missing), and written into the bundle's process."""
@@ -60,9 +78,15 @@ def resolve_pending(store, c) -> None:
     if user is None:
         return
     uid, gid, groups = resolve(store, user, c.id)
+    groups = merged(groups, added_groups(store, c.config.get("groupAdd") or (), c.id))
     path = os.path.join(c.dir, SPEC)
     with open(path, "rb") as f:
         doc = fastjson.loads(f.read())
     doc["process"]["user"].update(uid=uid, gid=gid, additionalGids=list(groups))
     atomic_write(path, fastjson.dumps(doc).encode())
     os.unlink(os.path.join(c.dir, UNRESOLVED))
+
+
+def merged(groups: tuple[int, ...], added: tuple[int, ...]) -> tuple[int, ...]:
+    """The user's supplementary groups, then the added ones, each once."""
+    return tuple(dict.fromkeys((*groups, *added)))
