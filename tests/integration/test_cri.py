@@ -792,3 +792,28 @@ def test_logs_are_reopened_after_the_kubelets_rotation_and_pods_have_stats(serve
             network_config=cri.NetworkConfig(pod_cidr="10.244.0.0/24"))))  # fmt: skip
     finally:
         runtime.RemovePodSandbox(cri.RemovePodSandboxRequest(pod_sandbox_id=sandbox))
+
+
+def test_images_pulled_through_a_registry_mirror(berth, tmp_path, cni_network):
+    """`[registry.mirrors."registry.k8s.io"]` in cri.toml: a kubelet's `registry.k8s.io/...`
+    image comes from the local registry named there, and keeps its own name."""
+    from bench.anchors import Registry
+
+    reg = Registry(tmp_path / "mirror")
+    try:
+        berth("tag", "busybox", f"{reg.host}/pause:3.9", check=True)
+        berth("push", f"{reg.host}/pause:3.9", check=True)
+        berth("rmi", f"{reg.host}/pause:3.9", check=True)
+        cni_network.config.write_text(f'[cni]\nconf_dir = "{cni_network.conf_dir}"\n'
+                                      f'[registry.mirrors."registry.k8s.io"]\nendpoint = ["http://{reg.host}"]\n')  # fmt: skip
+        s = Server(berth, tmp_path, cni_network.config)
+        try:
+            spec = cri.ImageSpec(image="registry.k8s.io/pause:3.9")
+            ref = s.images.PullImage(cri.PullImageRequest(image=spec)).image_ref
+            status = s.images.ImageStatus(cri.ImageStatusRequest(image=spec)).image
+            assert status.id == ref and "registry.k8s.io/pause:3.9" in status.repo_tags
+            s.images.RemoveImage(cri.RemoveImageRequest(image=spec))
+        finally:
+            s.stop()
+    finally:
+        reg.stop()

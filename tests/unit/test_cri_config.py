@@ -45,3 +45,14 @@ def test_a_missing_file_is_an_error_only_when_named(tmp_path, monkeypatch):
         load(str(tmp_path / "none.toml"))
     monkeypatch.setattr("berth.cri.config.DEFAULT_PATH", str(tmp_path / "none.toml"))
     assert load("") == CriConfig()
+
+
+def test_registry_mirrors(tmp_path):
+    path = tmp_path / "cri.toml"
+    path.write_text('[registry.mirrors."registry.k8s.io"]\nendpoint = ["http://127.0.0.1:5000", "https://m.example"]\n')
+    assert load(str(path)).mirrors == {"registry.k8s.io": ("http://127.0.0.1:5000", "https://m.example")}
+    for text in ('[registry.mirrors."r.io"]\nendpoint = ["127.0.0.1:5000"]\n', '[registry.mirrors."r.io"]\nendpoints = []\n',
+                 '[registry]\nconfigs = 1\n'):  # fmt: skip
+        path.write_text(text)
+        with pytest.raises(InvalidArgument, match="registry"):
+            load(str(path))

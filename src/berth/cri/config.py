@@ -8,6 +8,9 @@
     bin_dirs = ["/opt/cni/bin", "/usr/lib/cni"]
     plugin_timeout = 60                   # seconds each plugin may take
 
+    [registry.mirrors."registry.k8s.io"]  # containerd's form: endpoints tried before the registry
+    endpoint = ["http://127.0.0.1:5000"]
+
 A missing file at the default path is the defaults; one named by --config must exist. Unknown keys
 and wrong types are refused, naming the key, so a typo never passes for a setting."""
 
@@ -27,6 +30,7 @@ class CriConfig(NamedTuple):
     listen: str = DEFAULT_LISTEN
     stream_address: tuple[str, int] = ("127.0.0.1", 0)
     cni: CniNetwork = CniNetwork()  # its args are each sandbox's
+    mirrors: dict[str, tuple[str, ...]] = {}  # registry -> endpoints
 
 
 def load(path: str = "") -> CriConfig:
@@ -70,10 +74,29 @@ def load(path: str = "") -> CriConfig:
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
             raise InvalidArgument(f"{given}: cni.plugin_timeout: a number of seconds above 0")
         cni["plugin_timeout"] = float(timeout)
+    mirrors = _mirrors(doc.pop("registry", {}), given)
     unknown = [*doc, *(f"cni.{k}" for k in net)]
     if unknown:
         raise InvalidArgument(f"{given}: unknown setting {unknown[0]!r}")
-    return CriConfig(listen=listen, stream_address=stream, cni=CniNetwork(**cni))
+    return CriConfig(listen=listen, stream_address=stream, cni=CniNetwork(**cni), mirrors=mirrors)
+
+
+def _mirrors(registry: object, path: str) -> dict[str, tuple[str, ...]]:
+    """[registry.mirrors."HOST"] endpoint = ["http(s)://HOST[:PORT]", ...]."""
+    if (
+        not isinstance(registry, dict)
+        or set(registry) - {"mirrors"}
+        or not isinstance(registry.get("mirrors", {}), dict)
+    ):
+        raise InvalidArgument(f'{path}: registry: a table of mirrors (registry.mirrors."HOST".endpoint)')
+    out = {}
+    for host, table in registry.get("mirrors", {}).items():
+        endpoints = table.get("endpoint") if isinstance(table, dict) and set(table) == {"endpoint"} else None
+        if not isinstance(endpoints, list) or not all(
+                isinstance(e, str) and e.startswith(("http://", "https://")) for e in endpoints):  # fmt: skip
+            raise InvalidArgument(f"{path}: registry.mirrors.{host}: endpoint = a list of http(s):// URLs")
+        out[host] = tuple(endpoints)
+    return out
 
 
 def _string(value: object, path: str, key: str) -> str:

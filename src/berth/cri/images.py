@@ -12,8 +12,9 @@ from berth.errors import NotFound
 
 
 class ImageService(api_pb2_grpc.ImageServiceServicer):
-    def __init__(self, engine) -> None:
+    def __init__(self, engine, config) -> None:
         self.engine = engine
+        self.config = config  # berth.cri.config.CriConfig: its registry mirrors
 
     def _image(self, image) -> cri.Image:
         return cri.Image(id=image.id, repo_tags=list(image.tags), repo_digests=[], size=image.size)
@@ -42,7 +43,7 @@ class ImageService(api_pb2_grpc.ImageServiceServicer):
         auth = None
         if request.auth.username:
             auth = (request.auth.username, request.auth.password)
-        image_id = self.engine.images.pull(request.image.image, auth=auth)
+        image_id = self.engine.images.pull(request.image.image, auth=auth, mirrors=self.config.mirrors)
         return cri.PullImageResponse(image_ref=image_id)
 
     @rpc

@@ -61,7 +61,7 @@ def main(global_opts: dict, argv: list[str]) -> int:
         return 1
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
     api_pb2_grpc.add_RuntimeServiceServicer_to_server(RuntimeService(engine, config, streams), server)
-    api_pb2_grpc.add_ImageServiceServicer_to_server(ImageService(engine), server)
+    api_pb2_grpc.add_ImageServiceServicer_to_server(ImageService(engine, config), server)
     old = os.umask(0o117)
     try:
         server.add_insecure_port(f"unix://{path}")

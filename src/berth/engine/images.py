@@ -246,11 +246,12 @@ class Images:
         return root, tree_size(root), inodes
 
     def pull(self, name: str, platform: str = "", progress: Progress | None = None, tls_verify: bool = True,
-             auth: tuple[str, str] | None = None) -> str:  # fmt: skip
-        """The image's ID. `auth`: (user, password) for this pull, else the saved credentials."""
+             auth: tuple[str, str] | None = None, mirrors: dict[str, tuple[str, ...]] | None = None) -> str:  # fmt: skip
+        """The image's ID. `auth`: (user, password) for this pull, else the saved credentials;
+        `mirrors`: registry -> endpoints tried before it."""
         from berth.image.pull import pull
 
-        return pull(self.store, name, platform, progress, tls_verify=tls_verify, auth=auth).id
+        return pull(self.store, name, platform, progress, tls_verify=tls_verify, auth=auth, mirrors=mirrors).id
 
     def repository_tags(self, name: str, tls_verify: bool = True) -> list[str]:
         """Every tag of NAME's repository, as full names (pull --all-tags)."""

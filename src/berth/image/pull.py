@@ -51,8 +51,10 @@ def resolve(client: Client, repo: str, ref: str, platform: str) -> tuple[bytes, 
 
 
 def pull(store: ImageStore, name: str, platform: str = "", progress: Progress | None = None,
-         tls_verify: bool = True, client: Client | None = None, auth: tuple[str, str] | None = None) -> Image:  # fmt: skip
-    """`auth`: credentials for this pull (the API's X-Registry-Auth); else the saved ones."""
+         tls_verify: bool = True, client: Client | None = None, auth: tuple[str, str] | None = None,
+         mirrors: dict[str, tuple[str, ...]] | None = None) -> Image:  # fmt: skip
+    """`auth`: credentials for this pull (the API's X-Registry-Auth); else the saved ones.
+    `mirrors`: endpoints tried first for a registry's images (the CRI's registry mirrors)."""
     progress = progress or Progress()
     platform = platform or image_spec.host_platform()
     ref = reference.parse(name)
@@ -61,7 +63,7 @@ def pull(store: ImageStore, name: str, platform: str = "", progress: Progress | 
     progress.line(f"{ref.tag or ref.digest}: Pulling from {repo if ref.domain != 'docker.io' else ref.familiar_name()}")
     own = client is None  # a client made here is closed here: its connections with it
     if client is None:
-        client, (data, manifest_digest) = _source(ref, platform, tls_verify, auth)
+        client, (data, manifest_digest) = _source(ref, platform, tls_verify, auth, mirrors or {})
     else:
         data, _media_type, manifest_digest = resolve(client, repo, tag_or_digest, platform)
     try:
@@ -97,24 +99,26 @@ def _store(store: ImageStore, client: Client, repo: str, tag_or_digest: str, ref
     return image
 
 
-def _source(ref, platform: str, tls_verify: bool, auth: tuple[str, str] | None) -> tuple[Client, tuple[bytes, str]]:
-    """The registry to pull from, with the manifest: Docker Hub's images through the
-    configured mirrors first (Docker's registry-mirrors), then the registry itself."""
+def _source(ref, platform: str, tls_verify: bool, auth: tuple[str, str] | None,
+            mirrors: dict[str, tuple[str, ...]]) -> tuple[Client, tuple[bytes, str]]:  # fmt: skip
+    """The registry to pull from, with the manifest: the mirrors given for its registry first,
+    Docker Hub's images through the configured ones (Docker's registry-mirrors), then the
+    registry itself."""
     import urllib.parse
 
     from berth.registry.config import DOCKER_HUB, Settings
 
     settings = Settings.load()
     tag_or_digest = ref.digest or ref.tag
-    if ref.domain == DOCKER_HUB:
-        for mirror in settings.mirrors:
-            parts = urllib.parse.urlsplit(mirror if "://" in mirror else f"https://{mirror}")
-            client = Client(parts.netloc, settings, tls_verify, plain_http=parts.scheme == "http")
-            try:
-                data, _media_type, digest = resolve(client, ref.path, tag_or_digest, platform)
-                return client, (data, digest)
-            except BerthError:
-                client.close()  # the mirror lacks it or is down: the next one, then the registry
+    endpoints = [*mirrors.get(ref.domain, ()), *(settings.mirrors if ref.domain == DOCKER_HUB else ())]
+    for mirror in endpoints:
+        parts = urllib.parse.urlsplit(mirror if "://" in mirror else f"https://{mirror}")
+        client = Client(parts.netloc, settings, tls_verify, plain_http=parts.scheme == "http")
+        try:
+            data, _media_type, digest = resolve(client, ref.path, tag_or_digest, platform)
+            return client, (data, digest)
+        except BerthError:
+            client.close()  # the mirror lacks it or is down: the next one, then the registry
     client = Client(api_host(ref.domain), settings, tls_verify, auth=auth)
     data, _media_type, digest = resolve(client, ref.path, tag_or_digest, platform)
     return client, (data, digest)
