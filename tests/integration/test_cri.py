@@ -741,7 +741,8 @@ def test_logs_are_reopened_after_the_kubelets_rotation_and_pods_have_stats(serve
     """The kubelet rotates a container's log by moving the file away and calling
     ReopenContainerLog: what the container writes next lands in a new file at the path. And
     PodSandboxStats / ListPodSandboxStats: the pod's CPU, memory, processes and network, with its
-    containers' own; the pod's sysctls and a container's supplemental groups."""
+    containers' own; the pod's sysctls, a container's supplemental groups, masked and read-only
+    paths and devices."""
     runtime, _images, tmp = server
     logs = str(tmp / "pods" / "talk")
     config = sandbox_config("talk", logs)
@@ -750,6 +751,9 @@ def test_logs_are_reopened_after_the_kubelets_rotation_and_pods_have_stats(serve
     try:
         talker = container_config("talker", "sh", "-c", "i=0; while true; do echo line$i; i=$((i+1)); sleep 0.1; done")
         talker.linux.security_context.supplemental_groups.extend([1234, 4321])
+        talker.linux.security_context.masked_paths.append("/proc/cpuinfo")  # the kubelet's lists replace the defaults
+        talker.linux.security_context.readonly_paths.append("/etc")
+        talker.devices.append(cri.Device(host_path="/dev/null", container_path="/dev/xnull", permissions="rw"))
         cid = runtime.CreateContainer(cri.CreateContainerRequest(pod_sandbox_id=sandbox, config=talker,
                                                                  sandbox_config=config)).container_id  # fmt: skip
         runtime.StartContainer(cri.StartContainerRequest(container_id=cid))
@@ -759,6 +763,10 @@ def test_logs_are_reopened_after_the_kubelets_rotation_and_pods_have_stats(serve
             cri.ExecSyncRequest(container_id=cid, cmd=["cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start"])
         )
         assert port.stdout == b"99\n"
+        probe = ("wc -c < /proc/cpuinfo; touch /etc/x 2>&1 | grep -c Read-only; echo hi > /dev/xnull && echo wrote; "
+                 "wc -c < /proc/version")  # fmt: skip
+        got = runtime.ExecSync(cri.ExecSyncRequest(container_id=cid, cmd=["sh", "-c", probe])).stdout.split()
+        assert got[:3] == [b"0", b"1", b"wrote"] and int(got[3]) > 0, got
         path = os.path.join(logs, "talker", "0.log")
         assert wait_for(lambda: os.path.exists(path) and "line3" in open(path).read())
         assert not os.path.islink(path)
@@ -783,6 +791,22 @@ def test_logs_are_reopened_after_the_kubelets_rotation_and_pods_have_stats(serve
         assert [s.attributes.id for s in listed] == [sandbox]
         assert runtime.ListPodSandboxStats(cri.ListPodSandboxStatsRequest(filter=cri.PodSandboxStatsFilter(
             label_selector={"app": "other"}))).stats == []  # fmt: skip
+
+        names = [d.name for d in runtime.ListMetricDescriptors(cri.ListMetricDescriptorsRequest()).descriptors]
+        assert "container_memory_working_set_bytes" in names and "container_network_receive_bytes_total" in names
+        metrics = {
+            m.pod_sandbox_id: m for m in runtime.ListPodSandboxMetrics(cri.ListPodSandboxMetricsRequest()).pod_metrics
+        }
+        pod_metrics = metrics[sandbox]
+        assert {m.name: list(m.label_values) for m in pod_metrics.metrics}["container_network_transmit_bytes_total"] == \
+            ["talk", "default", "eth0"]  # fmt: skip
+        [own] = pod_metrics.container_metrics
+        memory = {m.name: m for m in own.metrics}["container_memory_working_set_bytes"]
+        assert own.container_id == cid and memory.value.value > 0 and memory.metric_type == cri.GAUGE
+        runtime.UpdatePodSandboxResources(cri.UpdatePodSandboxResourcesRequest(pod_sandbox_id=sandbox))
+        with pytest.raises(grpc.RpcError) as e:
+            runtime.UpdatePodSandboxResources(cri.UpdatePodSandboxResourcesRequest(pod_sandbox_id="nosuch"))
+        assert e.value.code() == grpc.StatusCode.NOT_FOUND
 
         runtime.StopContainer(cri.StopContainerRequest(container_id=cid, timeout=1))
         with pytest.raises(grpc.RpcError) as e:

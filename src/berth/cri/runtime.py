@@ -204,7 +204,7 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
     # -- containers ------------------------------------------------------------------------
     @rpc
     def CreateContainer(self, request, context):
-        from berth.engine.options import CreateOptions, Mount
+        from berth.engine.options import CreateOptions, DeviceMapping, Mount
 
         pod = self.engine.pods.get(request.pod_sandbox_id)
         sandbox = self.sandboxes.get(pod["Id"])
@@ -247,6 +247,9 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
                        sandbox["metadata"]["uid"], meta.attempt),
             env=tuple(f"{kv.key}={kv.value}" for kv in config.envs), workdir=config.working_dir, user=user,
             group_add=tuple(str(g) for g in security.supplemental_groups),
+            masked_paths=tuple(security.masked_paths) or None, readonly_paths=tuple(security.readonly_paths) or None,
+            devices=tuple(DeviceMapping(path_on_host=d.host_path, path_in_container=d.container_path,
+                                        permissions=d.permissions or "rwm") for d in config.devices),
             labels=dict(config.labels), mounts=mounts, interactive=config.stdin, stdin_once=config.stdin_once, tty=config.tty,
             memory=resources.memory_limit_in_bytes, cpus=quota / period if quota > 0 else 0.0,
             cpu_shares=resources.cpu_shares, cpuset_cpus=resources.cpuset_cpus, cpuset_mems=resources.cpuset_mems,
@@ -427,6 +430,47 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
                 out.append(self._sandbox_stats(pod, record))
         return cri.ListPodSandboxStatsResponse(stats=out)
 
+    @rpc
+    def ListMetricDescriptors(self, request, context):
+        return cri.ListMetricDescriptorsResponse(descriptors=[
+            cri.MetricDescriptor(name=name, help=text, label_keys=list(labels)) for name, (_kind, text, labels) in _METRICS.items()])  # fmt: skip
+
+    @rpc
+    def ListPodSandboxMetrics(self, request, context):
+        """cAdvisor's names for what PodSandboxStats measures: each container's CPU, memory and
+        processes, and the pod's network."""
+        out = []
+        for pod in self.engine.pods.list():
+            record = self.sandboxes.get(pod["Id"])
+            if not record or self._sandbox_state(pod) != cri.SANDBOX_READY:
+                continue
+            stats = self._sandbox_stats(pod, record)
+            meta = record["metadata"]
+            net = stats.linux.network
+            pod_metrics = [_metric(name, net.timestamp, [meta["name"], meta["namespace"], "eth0"], value)
+                           for name, value in (("container_network_receive_bytes_total", net.default_interface.rx_bytes.value),
+                                               ("container_network_transmit_bytes_total", net.default_interface.tx_bytes.value))]  # fmt: skip
+            containers = []
+            for c in stats.linux.containers:
+                labels = [c.attributes.metadata.name, c.attributes.id, meta["name"], meta["namespace"]]
+                containers.append(cri.ContainerMetrics(container_id=c.attributes.id, metrics=[
+                    _metric("container_cpu_usage_seconds_total", c.cpu.timestamp, labels,
+                            c.cpu.usage_core_nano_seconds.value // 10**9),
+                    _metric("container_memory_working_set_bytes", c.memory.timestamp, labels,
+                            c.memory.working_set_bytes.value)]))  # fmt: skip
+            out.append(
+                cri.PodSandboxMetrics(pod_sandbox_id=pod["Id"], metrics=pod_metrics, container_metrics=containers)
+            )
+        return cri.ListPodSandboxMetricsResponse(pod_metrics=out)
+
+    @rpc
+    def UpdatePodSandboxResources(self, request, context):
+        # the kubelet resizes the pod's own cgroup itself (cgroupfs); the runtime is told, as
+        # containerd is, for plugins (NRI) that berth does not have: the sandbox must exist
+        pod = self.engine.pods.get(request.pod_sandbox_id)
+        self._sandbox_status(pod)
+        return cri.UpdatePodSandboxResourcesResponse()
+
     def _sandbox_stats(self, pod: dict, record: dict):
         """The pod's containers' CPU, memory and processes summed (its infra container's too), the
         network counters of its namespace, and each of its containers' own stats."""
@@ -489,6 +533,25 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
         if not record:
             raise NotFound(f"container {container_id} was not made through the CRI")
         return c, record
+
+
+# cAdvisor's metrics that the CRI's own stats carry: name -> (type, help, label keys)
+_METRICS = {
+    "container_cpu_usage_seconds_total": ("COUNTER", "Cumulative cpu time consumed in seconds.",
+                                          ("container", "id", "pod", "namespace")),
+    "container_memory_working_set_bytes": ("GAUGE", "Current working set in bytes.",
+                                           ("container", "id", "pod", "namespace")),
+    "container_network_receive_bytes_total": ("COUNTER", "Cumulative count of bytes received.",
+                                              ("pod", "namespace", "interface")),
+    "container_network_transmit_bytes_total": ("COUNTER", "Cumulative count of bytes transmitted.",
+                                               ("pod", "namespace", "interface")),
+}  # fmt: skip
+
+
+def _metric(name: str, timestamp: int, labels: list[str], value: int):
+    kind = cri.COUNTER if _METRICS[name][0] == "COUNTER" else cri.GAUGE
+    return cri.Metric(name=name, timestamp=timestamp, metric_type=kind, label_values=labels,
+                      value=cri.UInt64Value(value=value))  # fmt: skip
 
 
 def _check_streams(request) -> None:

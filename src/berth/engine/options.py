@@ -288,6 +288,8 @@ class CreateOptions:
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ()
     privileged: bool = False
+    masked_paths: tuple[str, ...] | None = None  # None: Docker's defaults (none when privileged)
+    readonly_paths: tuple[str, ...] | None = None  # None: Docker's defaults (none when privileged)
     auto_remove: bool = False
     interactive: bool = False
     stdin_once: bool = False  # the first attached client to close its input closes the container's (Docker's StdinOnce)
@@ -327,6 +329,9 @@ class CreateOptions:
             if self.auto_remove and self.restart.name != "no":
                 raise InvalidArgument("Conflicting options: --restart and --rm")
         check_cgroup_parent(self.cgroup_parent)
+        for path in (*(self.masked_paths or ()), *(self.readonly_paths or ())):
+            if not path.startswith("/"):
+                raise InvalidArgument(f"masked and read-only paths are absolute: {path!r}")
         if (self.network == "cni") != (self.cni is not None):
             raise InvalidArgument("--network cni is the CRI's: its pods' networks are made by CNI plugins")
 

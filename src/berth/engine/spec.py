@@ -322,8 +322,12 @@ def build(opts, image_config: image_spec.ImageConfig, container_id: str, etc: di
             cgroups_path=f"/{(opts.cgroup_parent or 'berth').strip('/')}/{container_id}",
             resources=resources,
             sysctl=dict(opts.sysctls),
-            masked_paths=() if opts.privileged else MASKED,
-            readonly_paths=() if opts.privileged else READONLY,
+            masked_paths=opts.masked_paths if opts.masked_paths is not None else () if opts.privileged else MASKED,
+            readonly_paths=opts.readonly_paths
+            if opts.readonly_paths is not None
+            else ()
+            if opts.privileged
+            else READONLY,
             seccomp=profile,
             devices=host_devices() if opts.privileged else devices,
         ),
