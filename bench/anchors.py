@@ -186,6 +186,20 @@ state = "{top / 'state'}"
         _terminate(self.proc, self.log)  # unshare execs containerd: this pid is containerd's
 
 
+def busybox_imported(top: Path, berth: str, root: str, image: str = "bench/busybox") -> None:
+    """A busybox root file system tarred at TOP/busybox.tar (for the anchors to import as well)
+    and imported into the berth store at ROOT as IMAGE, with `CMD ["sh"]`."""
+    import tarfile
+
+    from berth.image.bootstrap import make_busybox_rootfs
+
+    make_busybox_rootfs(str(top / "rootfs"))
+    with tarfile.open(top / "busybox.tar", "w") as tar:
+        tar.add(top / "rootfs", arcname=".")
+    subprocess.run([berth, "--root", root, "import", "-c", 'CMD ["sh"]', str(top / "busybox.tar"), image],
+                   check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+
+
 def free_port() -> int:
     import socket
 

@@ -17,7 +17,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import threading
 import time
@@ -25,9 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.anchors import Dockerd, Podman, cgroup_parents_restored, private_mount_namespace  # noqa: E402
+from bench.anchors import Dockerd, Podman, busybox_imported, cgroup_parents_restored, private_mount_namespace  # noqa: E402
 from bench.engine_run import _memory, interleaved, report  # noqa: E402
-from berth.image.bootstrap import make_busybox_rootfs  # noqa: E402
 
 BERTH = str(Path(sys.executable).parent / "berth")
 IMAGE = "bench/busybox"
@@ -86,11 +84,7 @@ def main() -> int:
     dockerd = podman = None
     root = str(top / "berth")
     try:
-        make_busybox_rootfs(str(top / "rootfs"))
-        with tarfile.open(top / "busybox.tar", "w") as tar:
-            tar.add(top / "rootfs", arcname=".")
-        subprocess.run([BERTH, "--root", root, "import", "-c", 'CMD ["sh"]', str(top / "busybox.tar"), IMAGE],
-                       check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+        busybox_imported(top, BERTH, root, IMAGE)
         socks = {"berth": str(top / "berth.sock")}
         berth = subprocess.Popen([BERTH, "--root", root, "system", "service", "--time", "0", f"unix://{socks['berth']}"],
                                  stderr=subprocess.DEVNULL)  # fmt: skip

@@ -20,7 +20,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import threading
 import time
@@ -28,9 +27,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.anchors import Containerd, cgroup_parents_restored, private_mount_namespace  # noqa: E402
+from bench.anchors import Containerd, busybox_imported, cgroup_parents_restored, private_mount_namespace  # noqa: E402
 from bench.engine_run import _memory  # noqa: E402
-from berth.image.bootstrap import make_busybox_rootfs  # noqa: E402
 
 BERTH = str(Path(sys.executable).parent / "berth")
 IMAGE = "bench/busybox"
@@ -158,11 +156,7 @@ def main() -> int:
     server = containerd = None
     clients: dict[str, Client] = {}
     try:
-        make_busybox_rootfs(str(top / "rootfs"))
-        with tarfile.open(top / "busybox.tar", "w") as tar:
-            tar.add(top / "rootfs", arcname=".")
-        subprocess.run([BERTH, "--root", root, "import", "-c", 'CMD ["sh"]', str(top / "busybox.tar"), IMAGE],
-                       check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+        busybox_imported(top, BERTH, root, IMAGE)
         conf = cni_config(top)
         (top / "cri.toml").write_text(f'[cni]\nconf_dir = "{conf}"\nbin_dirs = ["/usr/lib/cni"]\n')
         server = subprocess.Popen([BERTH, "--root", root, "cri", "--listen", f"unix://{top}/berth.sock", "--config",

@@ -11,7 +11,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -19,8 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.anchors import Dockerd, cgroup_parents_restored, private_mount_namespace  # noqa: E402
-from berth.image.bootstrap import make_busybox_rootfs  # noqa: E402
+from bench.anchors import Dockerd, busybox_imported, cgroup_parents_restored, private_mount_namespace  # noqa: E402
 
 BERTH = str(Path(sys.executable).parent / "berth")
 
@@ -42,12 +40,8 @@ def main() -> int:
     top = Path(tempfile.mkdtemp(prefix="berth-bench-ps-"))
     docker = None
     try:
-        make_busybox_rootfs(str(top / "rootfs"))
-        with tarfile.open(top / "busybox.tar", "w") as tar:
-            tar.add(top / "rootfs", arcname=".")
         root = str(top / "berth")
-        subprocess.run([BERTH, "--root", root, "import", "-c", 'CMD ["sh"]', str(top / "busybox.tar"), "bench/busybox"],
-                       check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+        busybox_imported(top, BERTH, root)
         (top / "docker").mkdir()
         docker = Dockerd(top / "docker", storage="overlay2")
         assert docker("import", str(top / "busybox.tar"), "bench/busybox").returncode == 0

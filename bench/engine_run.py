@@ -12,15 +12,13 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.anchors import Dockerd, Podman, cgroup_parents_restored, private_mount_namespace  # noqa: E402
-from berth.image.bootstrap import make_busybox_rootfs  # noqa: E402
+from bench.anchors import Dockerd, Podman, busybox_imported, cgroup_parents_restored, private_mount_namespace  # noqa: E402
 
 BERTH = str(Path(sys.executable).parent / "berth")
 
@@ -81,15 +79,8 @@ def main() -> int:
     top = Path(tempfile.mkdtemp(prefix="berth-bench-engine-"))
     docker = podman = None
     try:
-        make_busybox_rootfs(str(top / "rootfs"))
-        with tarfile.open(top / "busybox.tar", "w") as tar:
-            tar.add(top / "rootfs", arcname=".")
         root = str(top / "berth")
-        subprocess.run(
-            [BERTH, "--root", root, "import", "-c", 'CMD ["sh"]', str(top / "busybox.tar"), "bench/busybox"],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        busybox_imported(top, BERTH, root)
         (top / "docker").mkdir()
         (top / "podman").mkdir()
         docker = Dockerd(top / "docker", storage="overlay2")

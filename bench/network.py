@@ -19,16 +19,14 @@ import os
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.anchors import Dockerd, Podman, cgroup_parents_restored, private_mount_namespace  # noqa: E402
+from bench.anchors import Dockerd, Podman, busybox_imported, cgroup_parents_restored, private_mount_namespace  # noqa: E402
 from bench.engine_run import interleaved, report  # noqa: E402
-from berth.image.bootstrap import make_busybox_rootfs  # noqa: E402
 
 BERTH = str(Path(sys.executable).parent / "berth")
 
@@ -74,10 +72,7 @@ def main() -> int:
     docker = podman = None
     root = str(top / "berth")
     try:
-        make_busybox_rootfs(str(top / "rootfs"))
-        with tarfile.open(top / "busybox.tar", "w") as tar:
-            tar.add(top / "rootfs", arcname=".")
-        checked([BERTH, "--root", root, "import", "-c", 'CMD ["sh"]', str(top / "busybox.tar"), "bench/busybox"], None)
+        busybox_imported(top, BERTH, root)
         (top / "docker").mkdir()
         (top / "podman").mkdir()
         docker = Dockerd(top / "docker", bridge=True, storage="overlay2")
