@@ -39,20 +39,32 @@ class CniNetwork:
     state under the test's directory, portmap for port mappings."""
 
     def __init__(self, tmp) -> None:
-        self.conf_dir, self.ipam = tmp / "net.d", tmp / "ipam"
+        self.conf_dir, self.ipam, self.bin = tmp / "net.d", tmp / "ipam", tmp / "bin"
         self.bridge = f"bcni{os.getpid() % 100000}"
         self.conf_dir.mkdir()
         self.config = tmp / "cri.toml"
         self.config.write_text(f'[cni]\nconf_dir = "{self.conf_dir}"\n')
 
-    def write(self, name: str = "10-test.conflist", plugins: list | None = None) -> None:
-        bridge = {"type": "bridge", "bridge": self.bridge, "isGateway": True, "ipMasq": True, "hairpinMode": True,
-                  "ipam": {"type": "host-local", "dataDir": str(self.ipam), "ranges": [[{"subnet": SUBNET}]],
-                           "routes": [{"dst": "0.0.0.0/0"}]}}  # fmt: skip
-        plugins = (
-            plugins if plugins is not None else [bridge, {"type": "portmap", "capabilities": {"portMappings": True}}]
-        )
-        (self.conf_dir / name).write_text(json.dumps({"cniVersion": "1.0.0", "name": "berth-test", "plugins": plugins}))
+    def bridge_plugin(self) -> dict:
+        return {"type": "bridge", "bridge": self.bridge, "isGateway": True, "ipMasq": True, "hairpinMode": True,
+                "ipam": {"type": "host-local", "dataDir": str(self.ipam), "ranges": [[{"subnet": SUBNET}]],
+                         "routes": [{"dst": "0.0.0.0/0"}]}}  # fmt: skip
+
+    def write(self, plugins: list | None = None) -> None:
+        if plugins is None:
+            plugins = [self.bridge_plugin(), {"type": "portmap", "capabilities": {"portMappings": True}}]
+        doc = {"cniVersion": "1.0.0", "name": "berth-test", "plugins": plugins}
+        (self.conf_dir / "10-test.conflist").write_text(json.dumps(doc))
+
+    def with_plugin(self, kind: str, program: str, settings: str = "") -> None:
+        """A plugin of the test's own after the bridge: its program in the test's bin directory,
+        the configuration, and cri.toml finding it there (`settings` added to its [cni])."""
+        self.bin.mkdir(exist_ok=True)
+        (self.bin / kind).write_text(program)
+        (self.bin / kind).chmod(0o755)
+        self.write(plugins=[self.bridge_plugin(), {"type": kind}])
+        self.config.write_text(f'[cni]\nconf_dir = "{self.conf_dir}"\n{settings}'
+                               f'bin_dirs = ["{self.bin}", "/usr/lib/cni"]\n')  # fmt: skip
 
     def allocated(self) -> list[str]:
         """The addresses host-local has handed out and not been given back."""
@@ -415,18 +427,12 @@ def test_cni_teardown_survives_kills(berth, tmp_path, cni_network):
     running), and a pod whose server and infra container were both killed: the next server gives
     the addresses back and removes the rules (the namespace was kept for the DEL), leaving no
     process behind."""
-    slow = tmp_path / "bin" / "slow"
-    slow.parent.mkdir()
-    slow.write_text(f"#!{sys.executable}\nimport json, os, sys, time\nconf = json.load(sys.stdin)\n"
-                    "if os.environ['CNI_COMMAND'] == 'ADD':\n    open(sys.argv[0] + '.adding', 'w').close()\n"
-                    "    time.sleep(float(open(sys.argv[0] + '.sleep').read()))\n"
-                    "    print(json.dumps(conf['prevResult']))\n")  # fmt: skip
-    slow.chmod(0o755)
-    (tmp_path / "bin" / "slow.sleep").write_text("0")
-    bridge = json.loads((cni_network.conf_dir / "10-test.conflist").read_text())["plugins"][0]
-    cni_network.write(plugins=[bridge, {"type": "slow"}])
-    cni_network.config.write_text(f'[cni]\nconf_dir = "{cni_network.conf_dir}"\n'
-                                  f'bin_dirs = ["{slow.parent}", "/usr/lib/cni", "/opt/cni/bin"]\n')  # fmt: skip
+    cni_network.with_plugin("slow", f"#!{sys.executable}\nimport json, os, sys, time\nconf = json.load(sys.stdin)\n"
+                            "if os.environ['CNI_COMMAND'] == 'ADD':\n    open(sys.argv[0] + '.adding', 'w').close()\n"
+                            "    time.sleep(float(open(sys.argv[0] + '.sleep').read()))\n"
+                            "    print(json.dumps(conf['prevResult']))\n")  # fmt: skip
+    slow = cni_network.bin / "slow"
+    (cni_network.bin / "slow.sleep").write_text("0")
     s = Server(berth, tmp_path, cni_network.config)
     try:
         done = s.runtime.RunPodSandbox(cri.RunPodSandboxRequest(config=sandbox_config("done", str(tmp_path / "d"))))
@@ -435,7 +441,7 @@ def test_cni_teardown_survives_kills(berth, tmp_path, cni_network):
         os.unlink(str(slow) + ".adding")
         infra = berth("pod", "inspect", "-f", "{{.InfraContainerID}}", done.pod_sandbox_id, check=True).stdout.strip()
         infra_pid = int(berth("inspect", "-f", "{{.State.Pid}}", infra, check=True).stdout)
-        (tmp_path / "bin" / "slow.sleep").write_text("4")
+        (cni_network.bin / "slow.sleep").write_text("4")
         pending = s.runtime.RunPodSandbox.future(
             cri.RunPodSandboxRequest(config=sandbox_config("cut", str(tmp_path / "c")))
         )
@@ -449,7 +455,7 @@ def test_cni_teardown_survives_kills(berth, tmp_path, cni_network):
             pending.result(30)
         assert wait_for(lambda: berth("inspect", "-f", "{{.State.Status}}", infra).stdout.strip() == "exited", 20)
         time.sleep(4)  # the slow plugin's ADD ends (its server gone, nobody reads it)
-        (tmp_path / "bin" / "slow.sleep").write_text("0")
+        (cni_network.bin / "slow.sleep").write_text("0")
     except BaseException:
         s.kill()
         raise
@@ -492,22 +498,14 @@ def test_bad_network_settings_are_refused_and_leave_nothing(berth, tmp_path, cni
 
         assert not network().status and network().reason == "NetworkPluginNotReady"
         assert "no network config found" in network().message
-        bridge = {"type": "bridge", "bridge": cni_network.bridge, "ipam": {"type": "host-local", "dataDir": str(
-            cni_network.ipam), "ranges": [[{"subnet": SUBNET}]]}}  # fmt: skip
-        cni_network.write(plugins=[bridge, {"type": "no-such-plugin"}])
+        cni_network.write(plugins=[cni_network.bridge_plugin(), {"type": "no-such-plugin"}])
         assert not network().status and 'failed to find plugin "no-such-plugin"' in network().message
         with pytest.raises(grpc.RpcError) as e:
             runtime.RunPodSandbox(cri.RunPodSandboxRequest(config=sandbox_config("x", str(tmp_path / "x"))))
         assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "no-such-plugin" in e.value.details()
-        failing = tmp_path / "bin" / "failing"
-        failing.parent.mkdir()
-        failing.write_text('#!/bin/sh\ncat >/dev/null\n[ "$CNI_COMMAND" = ADD ] || exit 0\n'
-                           'echo \'{"cniVersion": "1.0.0", "code": 11, "msg": "no route to the moon"}\'\nexit 1\n')  # fmt: skip
-        failing.chmod(0o755)
-        cni_network.write(plugins=[bridge, {"type": "failing"}])
         s.stop()
-        cni_network.config.write_text(f'[cni]\nconf_dir = "{cni_network.conf_dir}"\n'
-                                      f'bin_dirs = ["{failing.parent}", "/usr/lib/cni"]\n')  # fmt: skip
+        cni_network.with_plugin("failing", '#!/bin/sh\ncat >/dev/null\n[ "$CNI_COMMAND" = ADD ] || exit 0\n'
+                                'echo \'{"cniVersion": "1.0.0", "code": 11, "msg": "no route to the moon"}\'\nexit 1\n')  # fmt: skip
         s = Server(berth, tmp_path, cni_network.config)
         runtime = s.runtime
         assert network().status
@@ -516,13 +514,9 @@ def test_bad_network_settings_are_refused_and_leave_nothing(berth, tmp_path, cni
         assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
         assert "plugin type='failing' failed (ADD): no route to the moon" in e.value.details()
         assert cni_network.allocated() == []  # the bridge's address given back by the DEL
-        hang = tmp_path / "bin" / "hang"
-        hang.write_text('#!/bin/sh\n[ "$CNI_COMMAND" = ADD ] && exec sleep 60\nexit 0\n')
-        hang.chmod(0o755)
-        cni_network.write(plugins=[bridge, {"type": "hang"}])
         s.stop()
-        cni_network.config.write_text(f'[cni]\nconf_dir = "{cni_network.conf_dir}"\nplugin_timeout = 1\n'
-                                      f'bin_dirs = ["{hang.parent}", "/usr/lib/cni"]\n')  # fmt: skip
+        cni_network.with_plugin("hang", '#!/bin/sh\n[ "$CNI_COMMAND" = ADD ] && exec sleep 60\nexit 0\n',
+                                settings="plugin_timeout = 1\n")  # fmt: skip
         s = Server(berth, tmp_path, cni_network.config)
         runtime = s.runtime
         started = time.monotonic()

@@ -159,8 +159,8 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
 
     @rpc
     def PodSandboxStatus(self, request, context):
-        pod = self.engine.pods.get(request.pod_sandbox_id)
-        return cri.PodSandboxStatusResponse(status=self._sandbox_status(pod))
+        pod, record = self._our_sandbox(request.pod_sandbox_id)
+        return cri.PodSandboxStatusResponse(status=self._sandbox_status(pod, record))
 
     @rpc
     def ListPodSandbox(self, request, context):
@@ -184,10 +184,15 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
             running = False
         return cri.SANDBOX_READY if running else cri.SANDBOX_NOTREADY
 
-    def _sandbox_status(self, pod: dict):
+    def _our_sandbox(self, sandbox_id: str) -> tuple[dict, dict]:
+        """(the pod, its CRI record) for a sandbox the CRI made; NotFound otherwise."""
+        pod = self.engine.pods.get(sandbox_id)
         record = self.sandboxes.get(pod["Id"])
         if not record:
             raise NotFound(f"sandbox {pod['Id']} was not made through the CRI")
+        return pod, record
+
+    def _sandbox_status(self, pod: dict, record: dict):
         try:
             ips = self.engine.networking.cni_addresses(self.engine.get(pod["InfraId"]))
         except NotFound:
@@ -206,10 +211,7 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
     def CreateContainer(self, request, context):
         from berth.engine.options import CreateOptions, DeviceMapping, Mount
 
-        pod = self.engine.pods.get(request.pod_sandbox_id)
-        sandbox = self.sandboxes.get(pod["Id"])
-        if not sandbox:
-            raise NotFound(f"sandbox {pod['Id']} was not made through the CRI")
+        pod, sandbox = self._our_sandbox(request.pod_sandbox_id)
         if self._sandbox_state(pod) != cri.SANDBOX_READY:  # a kubelet makes another sandbox, not restarts one
             raise FailedPrecondition(f"sandbox {pod['Id']} is not ready: containers are made in a running sandbox")
         config = request.config
@@ -372,8 +374,7 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
     def PortForward(self, request, context):
         from berth.cri.streaming import Request
 
-        pod = self.engine.pods.get(request.pod_sandbox_id)
-        self._sandbox_status(pod)  # NOT_FOUND for a pod the CRI did not make
+        pod, _record = self._our_sandbox(request.pod_sandbox_id)
         if self._sandbox_state(pod) != cri.SANDBOX_READY:
             raise FailedPrecondition(f"sandbox {pod['Id']} is not ready")
         return cri.PortForwardResponse(url=self.streams.url(Request("portforward", pod["Id"])))
@@ -414,10 +415,7 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
 
     @rpc
     def PodSandboxStats(self, request, context):
-        pod = self.engine.pods.get(request.pod_sandbox_id)
-        record = self.sandboxes.get(pod["Id"])
-        if not record:
-            raise NotFound(f"sandbox {pod['Id']} was not made through the CRI")
+        pod, record = self._our_sandbox(request.pod_sandbox_id)
         return cri.PodSandboxStatsResponse(stats=self._sandbox_stats(pod, record))
 
     @rpc
@@ -467,8 +465,7 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
     def UpdatePodSandboxResources(self, request, context):
         # the kubelet resizes the pod's own cgroup itself (cgroupfs); the runtime is told, as
         # containerd is, for plugins (NRI) that berth does not have: the sandbox must exist
-        pod = self.engine.pods.get(request.pod_sandbox_id)
-        self._sandbox_status(pod)
+        self._our_sandbox(request.pod_sandbox_id)
         return cri.UpdatePodSandboxResourcesResponse()
 
     def _sandbox_stats(self, pod: dict, record: dict):
