@@ -166,10 +166,7 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
     def ListPodSandbox(self, request, context):
         f = request.filter
         out = []
-        for pod in self.engine.pods.list():
-            record = self.sandboxes.get(pod["Id"])
-            if not record:
-                continue  # a pod of `berth pod`, not the kubelet's
+        for pod, record in self._our_pods():
             item = cri.PodSandbox(id=pod["Id"], metadata=cri.PodSandboxMetadata(**record["metadata"]),
                                   state=self._sandbox_state(pod), created_at=_nanos(pod["Created"]),
                                   labels=record["labels"], annotations=record["annotations"])  # fmt: skip
@@ -183,6 +180,21 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
         except NotFound:
             running = False
         return cri.SANDBOX_READY if running else cri.SANDBOX_NOTREADY
+
+    def _our_pods(self):
+        """(pod, CRI record) for each pod the CRI made (not those of `berth pod`)."""
+        for pod in self.engine.pods.list():
+            record = self.sandboxes.get(pod["Id"])
+            if record:
+                yield pod, record
+
+    def _our_containers(self):
+        """(container, CRI record) for each container the CRI made (not the infra containers,
+        nor those of `berth run`)."""
+        for c in self.engine.list():
+            record = self.containers.get(c.id)
+            if record:
+                yield c, record
 
     def _our_sandbox(self, sandbox_id: str) -> tuple[dict, dict]:
         """(the pod, its CRI record) for a sandbox the CRI made; NotFound otherwise."""
@@ -294,10 +306,7 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
     def ListContainers(self, request, context):
         f = request.filter
         out = []
-        for c in self.engine.list():
-            record = self.containers.get(c.id)
-            if not record:
-                continue  # the infra containers, and containers of `berth run`
+        for c, record in self._our_containers():
             item = cri.Container(id=c.id, pod_sandbox_id=record["sandbox"],
                                  metadata=cri.ContainerMetadata(**record["metadata"]),
                                  image=cri.ImageSpec(image=record["image"]), image_ref=c.image,
@@ -407,9 +416,8 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
     def ListContainerStats(self, request, context):
         f = request.filter
         out = []
-        for c in self.engine.list():
-            record = self.containers.get(c.id)
-            if record and c.status == "running" and _passes(f, c.id, record):
+        for c, record in self._our_containers():
+            if c.status == "running" and _passes(f, c.id, record):
                 out.append(self._stats(c, record))
         return cri.ListContainerStatsResponse(stats=out)
 
@@ -422,9 +430,8 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
     def ListPodSandboxStats(self, request, context):
         f = request.filter
         out = []
-        for pod in self.engine.pods.list():
-            record = self.sandboxes.get(pod["Id"])
-            if record and _passes(f, pod["Id"], record) and self._sandbox_state(pod) == cri.SANDBOX_READY:
+        for pod, record in self._our_pods():
+            if _passes(f, pod["Id"], record) and self._sandbox_state(pod) == cri.SANDBOX_READY:
                 out.append(self._sandbox_stats(pod, record))
         return cri.ListPodSandboxStatsResponse(stats=out)
 
@@ -438,9 +445,8 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
         """cAdvisor's names for what PodSandboxStats measures: each container's CPU, memory and
         processes, and the pod's network."""
         out = []
-        for pod in self.engine.pods.list():
-            record = self.sandboxes.get(pod["Id"])
-            if not record or self._sandbox_state(pod) != cri.SANDBOX_READY:
+        for pod, record in self._our_pods():
+            if self._sandbox_state(pod) != cri.SANDBOX_READY:
                 continue
             stats = self._sandbox_stats(pod, record)
             meta = record["metadata"]
