@@ -9,7 +9,7 @@ import os
 import time
 
 from berth import fastjson, streams
-from berth.api.http import ApiError, Request, Response, Stream, json_response, no_content
+from berth.api.http import ApiError, Request, Response, Stream, json_line, json_response, no_content
 from berth.engine.options import CreateOptions, DeviceMapping, Mount, PortBinding, RestartPolicy, Ulimit
 from berth.errors import FailedPrecondition
 
@@ -249,15 +249,14 @@ def wait(engine, req: Request, ref: str) -> Stream:
                         break
                     yield b""
                     time.sleep(0.02)
-            yield fastjson.dumps({"StatusCode": code, "Error": None}).encode() + b"\n"
+            yield json_line({"StatusCode": code, "Error": None})
         except NotFound:  # removed meanwhile (--rm): Docker answers with the last code it knew
             from berth.api import attach
 
             known = attach.last_exit(cid)
-            yield fastjson.dumps({"StatusCode": known if known is not None else last_exit_code,
-                                  "Error": None}).encode() + b"\n"  # fmt: skip
+            yield json_line({"StatusCode": known if known is not None else last_exit_code, "Error": None})
         except BerthError as e:
-            yield fastjson.dumps({"StatusCode": -1, "Error": {"Message": str(e)}}).encode() + b"\n"
+            yield json_line({"StatusCode": -1, "Error": {"Message": str(e)}})
 
     return Stream(body())
 
@@ -418,11 +417,11 @@ def stats(engine, req: Request, ref: str):
 
     def docs():
         last = take()
-        yield fastjson.dumps(_stats_doc(c, last, None)).encode() + b"\n"
+        yield json_line(_stats_doc(c, last, None))
         while True:
             time.sleep(1.0)
             now = take()
-            yield fastjson.dumps(_stats_doc(c, now, last)).encode() + b"\n"
+            yield json_line(_stats_doc(c, now, last))
             last = now
 
     return Stream(docs())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from berth import fastjson
-from berth.api.http import ApiError, Request, Response, Stream, json_response
+from berth.api.http import ApiError, Request, Response, Stream, json_line, json_response
 from berth.clock import parse_rfc3339
 
 
@@ -133,7 +133,7 @@ def load(engine, req: Request) -> Response:
     lines = []
     for item in engine.images.load(req.stream):
         for text in [f"Loaded image: {n}" for n in item.names] or [f"Loaded image ID: {_digest_of(item.id)}"]:
-            lines.append(fastjson.dumps({"stream": text + "\n"}).encode() + b"\n")
+            lines.append(json_line({"stream": text + "\n"}))
     return Response(200, b"".join(lines))
 
 

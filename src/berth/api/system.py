@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from berth.api.http import ApiError, Request, Response, Stream, json_response
+from berth.api.http import ApiError, Request, Response, Stream, json_line, json_response
 from berth.errors import BerthError
 
 
@@ -37,14 +37,13 @@ def info(engine, req: Request) -> Response:
 
 
 def events(engine, req: Request) -> Stream:
-    from berth import fastjson
     from berth.engine import events as events_
 
     stream = events_.stream(engine, req.filters(), req.time_arg("since"), req.time_arg("until"), idle=True)
 
     def chunks():
         for event in stream:
-            yield b"" if event is None else fastjson.dumps(event).encode() + b"\n"
+            yield b"" if event is None else json_line(event)
 
     return Stream(chunks())
 

@@ -35,7 +35,7 @@ class Container:
         self.engine = engine
         self.row = row
         self.id, self.name, self.image, self.image_name, self.created = row[:5]
-        self.dir = os.path.join(engine.root, "containers", self.id)
+        self.dir = f"{engine.root}/containers/{self.id}"  # not os.path.join: a listing makes hundreds
 
     @property
     def config(self) -> dict:

@@ -290,9 +290,9 @@ def container_summaries(containers: list, published_ports, sizes_of=None) -> lis
             mtime = -1
         kept = None if sizes_of else _kept.get(c.dir)
         if kept is not None and kept[1] == mtime and kept[0] == c.row:
-            entry = dict(kept[2])
-            if entry["State"] == "exited":
-                entry["Status"] = _exited_words(kept[3])
+            entry = kept[2]  # shared with later listings: callers only read it
+            if kept[3] is not None:  # exited: its words change with time
+                entry = {**entry, "Status": _exited_words(kept[3])}
             out.append(entry)
         else:
             todo.append((len(out), c, c.status, mtime))
@@ -303,7 +303,7 @@ def container_summaries(containers: list, published_ports, sizes_of=None) -> lis
         if status != "running" and not sizes_of and mtime >= 0 and now - mtime > STABLE * 1e9:
             if len(_kept) >= KEPT_MAX:
                 _kept.clear()
-            _kept[c.dir] = (c.row, mtime, entry, c.exit if status == "exited" else None)
+            _kept[c.dir] = (c.row, mtime, entry, (c.exit or {}) if status == "exited" else None)
     return out
 
 

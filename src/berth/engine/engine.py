@@ -81,7 +81,7 @@ def _update_args(limits: ResourceUpdate) -> list[str]:
 
 class Engine(Creating, Starting):
     def __init__(self, root: str) -> None:
-        self.root = root
+        self.root = root = os.path.normpath(root)  # Container joins paths to it with f-strings
         self._db = self._store = self._volumes = self._networking = None
         self._warm = None  # a monitor started ahead of its container (warm_monitor)
         self._opening = allocate_lock()  # the stores below are opened once, by whichever thread first asks
