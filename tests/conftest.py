@@ -23,10 +23,7 @@ IS_ROOT = os.geteuid() == 0
 # An image missing from a test's store is never pulled implicitly: tests reach no host but loopback.
 # The registry tests pull and push explicitly, from registries they start on 127.0.0.1.
 os.environ["BERTH_PULL_POLICY"] = "never"
-# Network state is the host's (one networks.db for every berth root): the tests keep theirs in a
-# directory of their own, and the networks' DNS servers never forward a name anywhere.
-NETWORK_ROOT = tempfile.mkdtemp(prefix="berth-net-")
-os.environ["BERTH_NETWORK_ROOT"] = NETWORK_ROOT
+# The networks' DNS servers never forward a name anywhere.
 os.environ["BERTH_DNS_FORWARD"] = "0"
 BIN = Path(sys.executable).parent
 RUNTIME = str(BIN / "berth-runtime")
@@ -42,14 +39,23 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def network_leftovers():
+def pytest_configure(config):
+    # Network state is the host's (one networks.db for every berth root): the tests keep theirs in
+    # a directory of their own, made here and not at import, so that only a run that will end
+    # in pytest_unconfigure makes one
+    os.environ["BERTH_NETWORK_ROOT"] = tempfile.mkdtemp(prefix="berth-net-")
+
+
+def pytest_unconfigure(config):
     """At the end: the idle default bridge and berth's rules (which outlive a container by
     network.LINGER seconds), then the network state."""
-    yield
-    if IS_ROOT and os.path.exists(os.path.join(NETWORK_ROOT, "networks.db")):
-        subprocess.run([str(BIN / "berth"), "--root", NETWORK_ROOT, "network", "prune", "-f"], capture_output=True)
-    shutil.rmtree(NETWORK_ROOT, ignore_errors=True)
+    root = os.environ.get("BERTH_NETWORK_ROOT", "")
+    if not root:
+        return
+    if IS_ROOT and os.path.exists(os.path.join(root, "networks.db")):
+        subprocess.run([str(BIN / "berth"), "--root", root, "network", "prune", "-f"], capture_output=True)
+    shutil.rmtree(root, ignore_errors=True)
+    del os.environ["BERTH_NETWORK_ROOT"]
 
 
 @pytest.fixture(scope="session", autouse=True)

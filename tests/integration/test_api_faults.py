@@ -208,6 +208,11 @@ def _ingest(root: str) -> list[str]:
     return os.listdir(path) if os.path.isdir(path) else []
 
 
+def _contexts(root: str) -> list[str]:
+    path = os.path.join(root, "build-contexts")
+    return os.listdir(path) if os.path.isdir(path) else []
+
+
 def test_a_client_gone_mid_pull_mid_build_mid_export_and_mid_events(berth, service, big_image):
     assert request(service.sock, "GET", "/_ping")[0] == 200
     time.sleep(0.5)  # the ping's connection closed and its worker idle: one connection at a time from here on
@@ -239,6 +244,7 @@ def test_a_client_gone_mid_pull_mid_build_mid_export_and_mid_events(berth, servi
     s.close()
     assert wait_for(lambda: _settled(pid, base, sockets) and not any(map(_alive, children)), 30)
     assert "gone-build" not in berth("images").stdout
+    assert _contexts(berth.root) == []
     assert berth("ps", "-aq").stdout == ""
 
     berth("run", "-d", "--name", "gone-export", "--network", "none", "busybox", "sleep", "60", check=True)
@@ -329,9 +335,11 @@ def test_the_service_killed_during_a_pull_a_build_and_creates(berth, service, bi
                                    f"Content-Length: {len(body)}\r\n\r\n", body)  # fmt: skip
     _read_until(s, b"sleep 3")
     children = _children(service.proc.pid)
+    assert len(_contexts(berth.root)) == 1, "the build's context is not where the next service finds it"
     restart()
     s.close()
     assert wait_for(lambda: not any(map(_alive, children)), 30), "the killed service's build goes on"
+    assert wait_for(lambda: _contexts(berth.root) == [], 30), "the killed build's context was not removed"
     assert "killed-build" not in berth("images").stdout
     assert berth("ps", "-aq", "--filter", "name=survivor").stdout.strip() != ""
     assert set(berth("ps", "-aq").stdout.split()) == set(berth("ps", "-aq", "--filter", "name=survivor").stdout.split())

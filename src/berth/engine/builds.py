@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from berth.errors import InvalidArgument, NotFound, Unsupported
-from berth.fs import extract_tar, remove_tree
+from berth.fs import Flock, extract_tar, remove_tree
 from berth.oci.record import record
 
 TYPE_CHECKING = False  # typing, tarfile and tempfile cost ~15 ms: kept off a cached rebuild's path
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from typing import BinaryIO
 
 NETWORKS = ("", "default", "none", "host")
+CONTEXTS = "build-contexts"  # under the root: contexts sent as archives, extracted for their build
 
 
 @record
@@ -62,9 +63,9 @@ def build(engine, req: BuildRequest, out: BinaryIO, own_process: bool = False, c
     check(req)
     from berth.engine import isolated
 
-    scratch: list[str] = []
+    scratch: list[tuple[str, Flock]] = []
     try:
-        context, text = _context(req.context, scratch)
+        context, text = _context(req.context, scratch, engine.root)
         text = req.dockerfile_text if req.dockerfile_text is not None else text
         if text is None:
             text = _read_dockerfile(req.dockerfile, context)
@@ -80,8 +81,9 @@ def build(engine, req: BuildRequest, out: BinaryIO, own_process: bool = False, c
         return isolated.call("berth.engine.builds:build_here", {"root": engine.root, "pull": req.pull,
                                                                  "options": options}, out)  # fmt: skip
     finally:
-        for path in scratch:
+        for path, lock in scratch:
             remove_tree(path)
+            lock.release()
 
 
 def build_here(root: str, pull: str, options: dict, out: BinaryIO, cancel=None) -> str:
@@ -102,13 +104,12 @@ def build_here(root: str, pull: str, options: dict, out: BinaryIO, cancel=None) 
         store.close()
 
 
-def _context(context: str | BinaryIO, scratch: list[str]) -> tuple[str, bytes | None]:
+def _context(context: str | BinaryIO, scratch: list[tuple[str, Flock]], root: str) -> tuple[str, bytes | None]:
     """(the context directory, the Dockerfile when the stream was one)."""
     if isinstance(context, str) and os.path.isdir(context):
         return context, None
     import io
     import tarfile
-    import tempfile
 
     if isinstance(context, str):
         if context.startswith(("http://", "https://", "git@", "git://")):
@@ -127,17 +128,58 @@ def _context(context: str | BinaryIO, scratch: list[str]) -> tuple[str, bytes | 
         try:
             tar = tarfile.open(fileobj=io.BytesIO(data))
         except tarfile.TarError:
-            empty = tempfile.mkdtemp(prefix="berth-context-")
-            scratch.append(empty)
-            return empty, data  # a Dockerfile, with an empty context
-    root = tempfile.mkdtemp(prefix="berth-context-")
-    scratch.append(root)
+            return _scratch_dir(root, scratch), data  # a Dockerfile, with an empty context
+    path = _scratch_dir(root, scratch)
     with tar:
         try:
-            extract_tar(tar, root, "data")
+            extract_tar(tar, path, "data")
         except (tarfile.TarError, OSError) as e:
             raise InvalidArgument(f"unable to prepare context: {e}") from None
-    return root, None
+    return path, None
+
+
+def _scratch_dir(root: str, scratch: list[tuple[str, Flock]]) -> str:
+    """A directory under the root, locked while its build runs: one whose builder was killed is
+    removed by collect_contexts (a service's start)."""
+    import tempfile
+
+    top = os.path.join(root, CONTEXTS)
+    os.makedirs(top, exist_ok=True)
+    while True:
+        path = tempfile.mkdtemp(prefix="context-", dir=top)
+        lock = Flock(path)
+        try:
+            lock.acquire()
+        except FileNotFoundError:
+            continue
+        if os.path.isdir(path):  # not taken for a killed build's between its making and its lock
+            scratch.append((path, lock))
+            return path
+        lock.release()
+
+
+def collect_contexts(root: str) -> list[str]:
+    """Remove the contexts of builds whose process was killed (their lock is free); their paths."""
+    top = os.path.join(root, CONTEXTS)
+    try:
+        names = os.listdir(top)
+    except FileNotFoundError:
+        return []
+    gone = []
+    for name in names:
+        path = os.path.join(top, name)
+        lock = Flock(path)
+        try:
+            if not lock.try_acquire():
+                continue
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        try:
+            remove_tree(path)
+        finally:
+            lock.release()
+        gone.append(path)
+    return gone
 
 
 def _read_dockerfile(name: str, context: str) -> bytes:

@@ -148,8 +148,13 @@ class Creating:
             os.close(fd)
 
     def recover(self) -> list[str]:
-        """Remove what creates killed part way left (a directory and a snapshot, no record); the IDs."""
+        """Remove what creates killed part way left (a directory and a snapshot, no record), and
+        the contexts of killed builds; the containers' IDs."""
         import fcntl
+
+        from berth.engine.builds import collect_contexts
+
+        collect_contexts(self.root)
 
         top = os.path.join(self.root, "containers")
         try:
