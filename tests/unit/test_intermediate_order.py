@@ -60,7 +60,8 @@ def test_new_namespaces(recorded):
     assert messages[0][0] == sync.USERMAP and messages[-1] == (sync.PID, "4242")
 
 
-def test_joined_namespaces_user_first(recorded):
+def test_joined_namespaces_user_first(recorded, monkeypatch):
+    monkeypatch.setattr(ns, "user_joined_late", lambda: False)
     code, messages = run(recorded, {"network": "/x", "user": "/y", "pid": ""}, {"network": 5, "user": 6})
     assert code == 0, messages
     assert recorded.calls[0] == "dumpable=False"
@@ -91,3 +92,32 @@ def test_init_forked_straight_into_its_pid_namespace(recorded):
         _close(fd)
     assert started == [True] and done.value.code == 1  # init.run never returns; reaching the end is exit 1
     assert recorded.calls == ["dumpable=False", "cgroup", f"unshare {ns.CLONE_NEWNS | ns.CLONE_NEWNET:#x}"]
+
+
+def test_new_user_namespace_after_the_joined_ones(recorded):
+    """A network namespace the engine made is joined while the process still has the host's
+    privilege over it; the user namespace is made after, then the namespaces it owns."""
+    code, messages = run(recorded, {"network": "/x", "user": "", "pid": ""}, {"network": 5})
+    assert code == 0, messages
+    assert recorded.calls[2:5] == [
+        f"setns {ns.CLONE_NEWNET:#x}",
+        f"unshare {ns.CLONE_NEWUSER:#x}",
+        "setresgid",
+    ]
+    assert recorded.calls[-2:] == [f"unshare {ns.CLONE_NEWPID:#x}", "fork"]
+    assert messages[0][0] == sync.USERMAP
+
+
+def test_joined_user_namespace_late_for_the_hosts_root(recorded, monkeypatch):
+    """Root of the host joins the others while it still has privilege over the host's (the
+    engine's network namespace), then the user namespace, then the mount namespace."""
+    monkeypatch.setattr(ns, "user_joined_late", lambda: True)
+    code, messages = run(
+        recorded, {"network": "/x", "user": "/y", "mount": "/z"}, {"network": 5, "user": 6, "mount": 7}
+    )
+    assert code == 0, messages
+    assert recorded.calls[2:5] == [
+        f"setns {ns.CLONE_NEWNET:#x}",
+        f"setns {ns.CLONE_NEWUSER:#x}",
+        f"setns {ns.CLONE_NEWNS:#x}",
+    ]

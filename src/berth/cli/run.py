@@ -88,6 +88,11 @@ OPTIONS = [
     Option("stop-signal", STR, "", help="signal to stop the container"),
     Option("stop-timeout", STR, "", help="timeout (seconds) to stop a container"),
     Option("add-host", LIST, help="add a custom host-to-IP mapping (host:ip)"),
+    Option(
+        "userns", STR, "", help="user namespace: host, auto[:size=N] (ids of its own from berth's subordinate range)"
+    ),
+    Option("uidmap", LIST, help="CONTAINER_ID:HOST_ID:SIZE: a user namespace with these uid ranges"),
+    Option("gidmap", LIST, help="CONTAINER_ID:HOST_ID:SIZE: a user namespace with these gid ranges"),
     Option("group-add", LIST, help="add additional groups to join (a GID or a name in the image's /etc/group)"),
     Option("tmpfs", LIST, help="mount a tmpfs directory"),
     Option("volume,v", LIST, help="bind mount a host path: /host:/container[:ro]"),
@@ -209,7 +214,8 @@ def _extra(opts: dict) -> dict:
     mounts = (*(Mount.parse_volume(v) for v in opts["volume"]), *(Mount.parse_tmpfs(t) for t in opts["tmpfs"]),
               *(Mount.parse_mount(m) for m in opts["mount"]))  # fmt: skip
     out: dict = {"ulimits": tuple(Ulimit.parse(u) for u in opts["ulimit"]), "add_hosts": tuple(opts["add_host"]),
-                 "group_add": tuple(opts["group_add"]),
+                 "group_add": tuple(opts["group_add"]), "userns": opts["userns"],
+                 "uidmap": tuple(opts["uidmap"]), "gidmap": tuple(opts["gidmap"]),
                  "mounts": mounts, "publish": tuple(b for p in opts["publish"] for b in PortBinding.parse(p)),
                  "publish_all": opts["publish_all"], "expose": tuple(opts["expose"]), "ip": opts["ip"],
                  "mac_address": opts["mac_address"], "network_aliases": tuple(opts["network_alias"]),

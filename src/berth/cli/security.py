@@ -33,10 +33,13 @@ def main(engine, argv: list[str]) -> int:
     for ns, info in r["Namespaces"].items():
         rows.append([f"  {ns}", info["inode"], ", ".join(info["shared_with"]) or "-"])
     lines.append(render(rows, min_width=6, padding=3).rstrip("\n"))
-    mapping = r["UserMapping"]
-    identity = len(mapping) == 1 and mapping[0]["container"] == mapping[0]["host"] == 0 and mapping[0]["size"] > 1 << 31
-    lines.append("User mapping:     " + ("none: container root is host root" if identity else
-                 ", ".join(f"{m['container']}->{m['host']} ({m['size']})" for m in mapping)))  # fmt: skip
+    for label, key in (("User mapping:     ", "UserMapping"), ("Group mapping:    ", "GroupMapping")):
+        mapping = r[key]
+        identity = (
+            len(mapping) == 1 and mapping[0]["container"] == mapping[0]["host"] == 0 and mapping[0]["size"] > 1 << 31
+        )
+        lines.append(label + ("none: container root is host root" if identity else
+                     ", ".join(f"{m['container']}->{m['host']} ({m['size']})" for m in mapping)))  # fmt: skip
     caps = r["Capabilities"]
     for key in ("effective", "bounding", "inheritable", "ambient"):
         names = [n.removeprefix("CAP_") for n in caps[key]]

@@ -60,6 +60,7 @@ class Creating:
         cdir = os.path.join(self.root, "containers", cid)
         sn = self.store.snapshotter
         made_volumes: list[str] = []
+        idmaps, userns_lock = self._id_maps(opts)
         making = self._making(cid)
         try:
             fresh: list[tuple[str, str]] = []
@@ -71,6 +72,8 @@ class Creating:
             mounts = sn.prepare(cid, top)
             if fresh:
                 self._copy_up(mounts, os.path.join(cdir, "bundle", "rootfs"), fresh)
+            if idmaps is not None:
+                self._owned_by(idmaps, cdir, sn.fs(sn.stat(cid)), spec_opts, [path for path, _ in fresh])
             atomic_write(
                 os.path.join(cdir, "rootfs-mounts.json"), fastjson.dumps([to_json(m) for m in mounts]).encode()
             )
@@ -95,7 +98,7 @@ class Creating:
             from berth.engine import spec
             from berth.oci.runtime_spec import spec_to_json
 
-            oci = spec.build(spec_opts, image_config, cid, etc, uid, gid, self._init_pid_of, groups)
+            oci = spec.build(spec_opts, image_config, cid, etc, uid, gid, self._init_pid_of, groups, idmaps)
             atomic_write(os.path.join(cdir, SPEC), fastjson.dumps(spec_to_json(oci)).encode())
             config = to_json(opts)
             config["Image"] = opts.image
@@ -105,6 +108,10 @@ class Creating:
             config["VolumeNames"], config["AnonymousVolumes"] = used, anonymous
             config.update(network)
             config["LogConfig"] = log_config
+            if idmaps is not None:
+                from berth.engine import userns
+
+                config["IdMappings"] = userns.to_config(idmaps)
             for attempt in range(10):
                 try:
                     self.db.execute("INSERT INTO containers (id, name, image, image_name, created, config) VALUES (?, ?, ?, ?, ?, ?)",
@@ -123,10 +130,51 @@ class Creating:
             raise
         finally:
             self._made(cid, making)
+            if userns_lock is not None:
+                userns_lock.release()
         c = self.get(cid)
         self._actor(c)
         self._event(c, "create")
         return c
+
+    def _id_maps(self, opts: CreateOptions):
+        """(the container's user namespace maps or None, and for `auto` the lock held until its
+        record is written: its range was chosen among those of the containers there are)."""
+        from berth.engine import userns
+
+        if not userns.wanted(opts):
+            return None, None
+        if not opts.userns.startswith("auto"):  # fixed maps: no range to choose among the others
+            return userns.choose(opts, []), None
+        from berth.fs import Flock
+
+        lock = Flock(os.path.join(self.root, userns.LOCK), file=True).acquire()
+        try:
+            taken = []
+            for (config,) in self.db.execute("SELECT config FROM containers").fetchall():
+                if '"IdMappings"' in config:
+                    taken.append(userns.from_config(fastjson.loads(config)))
+            return userns.choose(opts, [m for m in taken if m is not None]), lock
+        except BaseException:
+            lock.release()
+            raise
+
+    def _owned_by(self, idmaps, cdir: str, upper: str, spec_opts: CreateOptions, fresh: list[str]) -> None:
+        """What the container's root must own (its writable layer's top, volumes made for it,
+        shifted into its ids) and reach: the runtime mounts its root file system and volumes from
+        inside its user namespace."""
+        from berth.engine import userns
+
+        uid, gid = idmaps.root()
+        os.chown(upper, uid, gid)
+        userns.traversable(os.path.join(cdir, "bundle"), self.root)
+        for m in spec_opts.mounts:
+            if m.type == "bind" and m.source.startswith(self.root + "/"):
+                userns.traversable(m.source, self.root)
+            elif m.type == "bind" and m.source:
+                userns.check_reachable(m.source, idmaps)
+        for path in fresh:
+            userns.shift_tree(path, idmaps)
 
     # A create holds a lock named for the container from before its directory exists until its
     # record is written: a directory with no record whose lock is free was left by a killed create.

@@ -47,8 +47,18 @@ def _host_config_rest(cfg: dict, spec: dict) -> dict:
         "ReadonlyPaths": linux.get("readonlyPaths") or None, "MemorySwappiness": None, "OomKillDisable": False,
         "OomScoreAdj": cfg.get("oomScoreAdj") or 0, "Runtime": cfg.get("runtime") or "berth-runtime",
         "SecurityOpt": list(cfg.get("securityOpt") or []) or None, "ShmSize": cfg.get("shmSize") or 67108864,
-        "Tmpfs": tmpfs or None, "Ulimits": ulimits or None, "UsernsMode": "", "VolumeDriver": "", "VolumesFrom": None,
+        "Tmpfs": tmpfs or None, "Ulimits": ulimits or None, "UsernsMode": cfg.get("userns") or "", "VolumeDriver": "", "VolumesFrom": None,
+        **_id_mappings(cfg),
     }  # fmt: skip
+
+
+def _id_mappings(cfg: dict) -> dict:
+    """A container with a user namespace: its maps, as Podman's inspect shows them."""
+    if not cfg.get("IdMappings"):
+        return {}
+    from berth.engine.userns import from_config
+
+    return {"IDMappings": from_config(cfg).docker()}
 
 
 def _graph_driver(c) -> dict:

@@ -263,6 +263,9 @@ class CreateOptions:
     pid: str = ""  # "", host, container:NAME
     ipc: str = ""
     uts: str = ""
+    userns: str = ""  # "", host, auto[:size=N] (berth.engine.userns)
+    uidmap: tuple[str, ...] = ()  # CONTAINER:HOST:SIZE, Podman's --uidmap
+    gidmap: tuple[str, ...] = ()
     network: str = ""  # "" (the default bridge), a network's name, none, host, container:NAME, cni
     cni: CniNetwork | None = None  # with network="cni": the CNI configuration it is joined by
     publish: tuple[PortBinding, ...] = ()
@@ -334,6 +337,10 @@ class CreateOptions:
                 raise InvalidArgument(f"masked and read-only paths are absolute: {path!r}")
         if (self.network == "cni") != (self.cni is not None):
             raise InvalidArgument("--network cni is the CRI's: its pods' networks are made by CNI plugins")
+        if self.userns or self.uidmap or self.gidmap:
+            from berth.engine import userns
+
+            userns.check(self)
 
 
 def check_cgroup_parent(path: str) -> None:

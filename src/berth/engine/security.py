@@ -48,6 +48,8 @@ def report(engine, ref: str) -> dict:
     status = _status(pid)
     with open(f"/proc/{pid}/uid_map") as f:
         uid_map = [line.split() for line in f if line.strip()]
+    with open(f"/proc/{pid}/gid_map") as f:
+        gid_map = [line.split() for line in f if line.strip()]
     linux = spec.get("linux") or {}
     opts = c.config.get("securityOpt") or c.config.get("security_opt") or []
     profile = "none (unconfined)"
@@ -74,6 +76,7 @@ def report(engine, ref: str) -> dict:
     return {
         "Container": c.name, "Id": c.id, "Pid": pid, "Pod": pod, "Namespaces": namespaces,
         "UserMapping": [{"container": int(a), "host": int(b), "size": int(n)} for a, b, n in uid_map],
+        "GroupMapping": [{"container": int(a), "host": int(b), "size": int(n)} for a, b, n in gid_map],
         "Capabilities": {k: names_of(int(status[key], 16)) for k, key in (("effective", "CapEff"),
                          ("permitted", "CapPrm"), ("inheritable", "CapInh"), ("bounding", "CapBnd"),
                          ("ambient", "CapAmb"))},  # fmt: skip

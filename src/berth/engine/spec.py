@@ -14,6 +14,7 @@ from berth.oci.runtime_spec import (
     Capabilities,
     Device,
     DeviceRule,
+    IDMapping,
     Linux,
     Memory,
     Mount,
@@ -244,7 +245,8 @@ def security(opts, caps: tuple[str, ...]) -> tuple[object, bool]:
 
 
 def build(opts, image_config: image_spec.ImageConfig, container_id: str, etc: dict[str, str], uid: int, gid: int,
-          pid_of, groups: tuple[int, ...] = ()) -> Spec:  # fmt: skip
+          pid_of, groups: tuple[int, ...] = (), idmaps=None) -> Spec:  # fmt: skip
+    """`idmaps`: the container's user namespace (berth.engine.userns.IdMappings), None for the host's."""
     config = image_config.config
     if opts.uts == "host" and opts.hostname:
         raise InvalidArgument("Conflicting options: hostname and the UTS mode")
@@ -318,7 +320,13 @@ def build(opts, image_config: image_spec.ImageConfig, container_id: str, etc: di
         hostname="" if opts.uts == "host" or opts.uts.startswith("container:") else hostname,  # not ours to set
         mounts=mounts,
         linux=Linux(
-            namespaces=namespaces(opts, pid_of),
+            namespaces=namespaces(opts, pid_of) + ((Namespace(type="user"),) if idmaps else ()),
+            uid_mappings=tuple(IDMapping(container_id=a, host_id=b, size=n) for a, b, n in idmaps.uid)
+            if idmaps
+            else (),
+            gid_mappings=tuple(IDMapping(container_id=a, host_id=b, size=n) for a, b, n in idmaps.gid)
+            if idmaps
+            else (),
             cgroups_path=f"/{(opts.cgroup_parent or 'berth').strip('/')}/{container_id}",
             resources=resources,
             sysctl=dict(opts.sysctls),

@@ -56,9 +56,11 @@ def private_mount_namespace() -> None:
     mount(None, "/", None, MS_REC | MS_SLAVE)
 
 
-def mount_all(mounts: list[dict], target: str) -> None:
+def mount_all(mounts: list[dict], target: str, idmap: int = -1) -> None:
     """Mount a snapshot's mounts (as data: type, source, options, cwd) at target,
-    in the calling process's mount namespace."""
+    in the calling process's mount namespace. `idmap`: a user namespace whose maps shift the
+    owners of an overlay's lower layers (the image's files, as a container with those maps
+    sees them); its upper layer keeps the owners its writers have on the host."""
     import os
 
     for mnt in mounts:
@@ -72,9 +74,29 @@ def mount_all(mounts: list[dict], target: str) -> None:
         here = os.getcwd()
         if cwd:
             os.chdir(cwd)  # the options' paths are relative to it (deep layer chains)
+        held: list[int] = []
         try:
+            if idmap >= 0 and mnt["type"] == "overlay":
+                options = _idmapped_lowers(options, idmap, held)
             flags = MS_RDONLY if "ro" in options else 0
             data = ",".join(o for o in options if o not in ("ro", "rw"))
             mount(mnt["source"], target, mnt["type"], flags, data)
         finally:
+            for fd in held:  # overlay keeps clones of its layers: the detached trees can go
+                os.close(fd)
             os.chdir(here)
+
+
+def _idmapped_lowers(options: list[str], userns: int, held: list[int]) -> list[str]:
+    from berth.linux.idmap import idmapped_tree
+
+    out = []
+    for option in options:
+        if option.startswith("lowerdir="):
+            lowers = []
+            for path in option[len("lowerdir=") :].split(":"):
+                held.append(idmapped_tree(path, userns))
+                lowers.append(f"/proc/self/fd/{held[-1]}")
+            option = "lowerdir=" + ":".join(lowers)
+        out.append(option)
+    return out

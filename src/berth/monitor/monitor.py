@@ -132,7 +132,7 @@ def _main(argv: list[str], fds: list[int] | None, prestarted: Prestarted | None)
         _point_at_our_netns(bundle, spec)
     try:
         with open(os.path.join(cdir, "rootfs-mounts.json"), "rb") as f:
-            m.mount_all(fastjson.loads(f.read()), os.path.join(bundle, "rootfs"))
+            _mount_rootfs(fastjson.loads(f.read()), os.path.join(bundle, "rootfs"), spec)
     except OSError as e:
         return _failed(cdir, f"mounting the container's root file system: {e.strerror or e}", 125)
     _make_workdir(bundle, spec)
@@ -190,6 +190,25 @@ def _main(argv: list[str], fds: list[int] | None, prestarted: Prestarted | None)
             except OSError:
                 pass
             spawn(fastjson.loads(opts["exit_command"]), stdin=DEVNULL, stdout=DEVNULL, stderr=DEVNULL, setsid=True)
+
+
+def _mount_rootfs(mounts: list[dict], target: str, spec: dict) -> None:
+    """The snapshot at the bundle's rootfs; for a container with a user namespace of its own,
+    the image's layers idmapped to its ids (no copy of them is made)."""
+    linux = spec.get("linux") or {}
+    if not linux.get("uidMappings") or any(n.get("path") for n in linux.get("namespaces", ()) if n["type"] == "user"):
+        m.mount_all(mounts, target)
+        return
+    from berth.linux.idmap import userns_fd
+
+    def maps(key: str) -> tuple:
+        return tuple((e["containerID"], e["hostID"], e["size"]) for e in linux.get(key, ()))
+
+    fd = userns_fd(maps("uidMappings"), maps("gidMappings"))
+    try:
+        m.mount_all(mounts, target, fd)
+    finally:
+        os.close(fd)
 
 
 def _first_client(server: AttachServer, fg: Foreground) -> bool:

@@ -19,8 +19,9 @@ from berth.runtime.container import Container
 from berth.runtime.container_create import _child_signals
 from berth.runtime.intermediate import describe
 
-# setns order: user first (it grants the rights for the rest), mount last
+# setns order: user first (it grants the rights for the rest) unless ns.user_joined_late, mount last
 _ORDER = ("user", "ipc", "uts", "network", "pid", "cgroup", "time", "mount")
+_ORDER_USER_LATE = ("ipc", "uts", "network", "pid", "cgroup", "time", "user", "mount")
 
 
 def process_from_file(path: str) -> Process:
@@ -73,7 +74,7 @@ def exec_process(root: str, container_id: str, process: Process, detach: bool, p
     seccomp = spec.linux.seccomp if spec.linux else None
     pid = c.state.pid
     ns_fds = []
-    for t in _ORDER:
+    for t in _ORDER_USER_LATE if ns.user_joined_late() else _ORDER:
         flag, name = ns.TYPES[t]
         if any(n.type == t for n in spec.linux.namespaces) and ns.ns_inode(pid, name) != ns.ns_inode("self", name):
             ns_fds.append((os.open(f"/proc/{pid}/ns/{name}", os.O_RDONLY | os.O_CLOEXEC), flag))

@@ -19,19 +19,32 @@ if _DEBUG:
 
 
 def enter_namespaces(ch: sync.Channel, types: dict[str, str], ns_fds: dict[str, int]) -> None:
-    """Join namespaces given by path (user first), ask main for id maps, unshare the rest."""
-    if "user" in ns_fds:
-        ns.setns(ns_fds.pop("user"), ns.CLONE_NEWUSER)
-    elif "user" in types:
+    """Join namespaces given by path (a user namespace first), ask main for id maps of a new
+    user namespace, unshare the rest. A new user namespace comes after the namespaces joined, as
+    runc orders it: joining one (a network namespace the engine made, say) takes privilege over
+    it, which a process in a user namespace of its own no longer has on the host's."""
+    user = ns_fds.pop("user", -1)
+    late = user >= 0 and ns.user_joined_late()
+    if user >= 0 and not late:
+        ns.setns(user, ns.CLONE_NEWUSER)
+        os.close(user)
+    # the mount namespace last: joining it changes the root that later path lookups start from
+    for t, fd in sorted(ns_fds.items(), key=lambda item: item[0] == "mount"):
+        if t == "mount" and late:
+            ns.setns(user, ns.CLONE_NEWUSER)
+            os.close(user)
+            late = False
+        ns.setns(fd, ns.TYPES[t][0])
+        os.close(fd)
+    if late:
+        ns.setns(user, ns.CLONE_NEWUSER)
+        os.close(user)
+    if "user" in types and not types["user"]:
         ns.unshare(ns.CLONE_NEWUSER)
         ch.send(sync.USERMAP, str(os.getpid()))
         ch.expect(sync.OK)
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
-    # the mount namespace last: joining it changes the root that later path lookups start from
-    for t, fd in sorted(ns_fds.items(), key=lambda item: item[0] == "mount"):
-        ns.setns(fd, ns.TYPES[t][0])
-        os.close(fd)
     flags = 0
     for t, path in types.items():
         if not path and t != "user":
