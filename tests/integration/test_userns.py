@@ -249,3 +249,33 @@ def test_the_probes_under_a_user_namespace_are_never_looser_than_docker(ns_root,
                             capture_output=True, text=True, env=dockerd.env, timeout=120)  # fmt: skip
     assert theirs.returncode == 0, theirs.stderr
     assert_not_looser(probe(ours.stdout), probe(theirs.stdout))
+
+
+def test_under_remap_the_walkthrough_builds_shares_and_commits(ns_root, configured, subids, searchable):
+    """Build (its steps keep the image's ids in their layers), run, exec, --pid=container:c1 (the
+    joiner is in c1's user namespace, which owns the namespaces it joins), commit (the layer gets
+    the container's ids, not the host's)."""
+    berth, (user, first) = ns_root, subids
+    configured(**{"userns-remap": user})
+    context = os.path.join(searchable, "ctx")
+    os.mkdir(context)
+    with open(os.path.join(context, "Dockerfile"), "w") as f:
+        f.write('FROM busybox\nRUN echo built > /built\nCMD ["sleep", "300"]\n')
+    tag = f"userns-simple-{unique()}"
+    berth("build", "-q", "-t", tag, context, check=True)
+    try:
+        c1 = unique()
+        berth("run", "-d", "--name", c1, "--network", "none", tag, check=True)
+        assert "sleep 300" in berth("exec", c1, "ps", "aux", check=True).stdout
+        shared = berth("run", "--rm", f"--pid=container:{c1}", tag, "ps", "aux", check=True).stdout
+        assert "sleep 300" in shared
+        berth("exec", c1, "sh", "-c", "echo mine > /mine", check=True)
+        berth("commit", c1, f"{tag}:committed", check=True)
+        owners = berth("run", "--rm", "--userns=host", "--network", "none", f"{tag}:committed",
+                       "stat", "-c", "%u:%g", "/built", "/mine", check=True).stdout.split()  # fmt: skip
+        assert owners == ["0:0", "0:0"]
+        pid = berth("inspect", "-f", "{{.State.Pid}}", c1, check=True).stdout.strip()
+        assert _host_ids(pid) == (first, first)
+    finally:
+        berth.cleanup()
+        berth("rmi", "-f", f"{tag}:committed", tag)

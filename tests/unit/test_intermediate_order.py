@@ -65,8 +65,10 @@ def test_joined_namespaces_user_first(recorded, monkeypatch):
     code, messages = run(recorded, {"network": "/x", "user": "/y", "pid": ""}, {"network": 5, "user": 6})
     assert code == 0, messages
     assert recorded.calls[0] == "dumpable=False"
-    assert recorded.calls[2:5] == [
+    assert recorded.calls[2:7] == [
         f"setns {ns.CLONE_NEWUSER:#x}",
+        "setresgid",
+        "setresuid",
         f"setns {ns.CLONE_NEWNET:#x}",
         f"unshare {ns.CLONE_NEWPID:#x}",
     ]
@@ -116,8 +118,10 @@ def test_joined_user_namespace_late_for_the_hosts_root(recorded, monkeypatch):
         recorded, {"network": "/x", "user": "/y", "mount": "/z"}, {"network": 5, "user": 6, "mount": 7}
     )
     assert code == 0, messages
-    assert recorded.calls[2:5] == [
+    assert recorded.calls[2:7] == [
         f"setns {ns.CLONE_NEWNET:#x}",
         f"setns {ns.CLONE_NEWUSER:#x}",
+        "setresgid",
+        "setresuid",
         f"setns {ns.CLONE_NEWNS:#x}",
     ]

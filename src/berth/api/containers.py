@@ -88,7 +88,7 @@ def create_options(body: dict, name: str) -> CreateOptions:
             env=_strings(cfg, "Env", where), workdir=_field(cfg, "WorkingDir", str, where, ""),
             user=_field(cfg, "User", str, where, ""), hostname=_field(cfg, "Hostname", str, where, ""),
             pid=_field(host, "PidMode", str, "HostConfig", ""), ipc=_ipc(_field(host, "IpcMode", str, "HostConfig", "")),
-            uts=_field(host, "UTSMode", str, "HostConfig", ""),
+            uts=_field(host, "UTSMode", str, "HostConfig", ""), userns=_field(host, "UsernsMode", str, "HostConfig", ""),
             network="" if network in ("default", "bridge") else network, publish=tuple(publish),
             publish_all=_field(host, "PublishAllPorts", bool, "HostConfig", False),
             expose=tuple(_field(cfg, "ExposedPorts", dict, where, {})),

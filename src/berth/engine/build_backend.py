@@ -57,8 +57,10 @@ class EngineStepRunner(StepRunner):
 
         config = image_spec.parse_config(request.config)
         mounts = (*(Mount.parse_volume(b) for b in request.binds), *(Mount.parse_tmpfs(t) for t in request.tmpfs))
+        # userns=host: a step's writable layer becomes an image layer as it is on disk, and layers
+        # keep the image's own ids (a remapped step would write the host's mapped ones)
         opts = CreateOptions(image="(build)", command=tuple(request.argv), entrypoint=(), env=tuple(request.env),
-                             network=request.network, mounts=mounts)  # fmt: skip
+                             network=request.network, mounts=mounts, userns="host")  # fmt: skip
         monitor = None
         try:
             # the id is the builder's: a Ctrl-C at any point here still finds what to remove

@@ -253,8 +253,11 @@ def commit(engine, ref: str, req: CommitRequest) -> str:
         paused = True
     try:
         command = " ".join([*(c.config.get("entrypoint") or []), *(c.config.get("command") or [])])
+        from berth.engine.userns import from_config
+
+        maps = from_config(c.config)  # its layer holds the host's ids of its own: the image gets the container's
         image = commit_layer(engine.store, base, c.id, list(req.tags), list(req.changes), req.message, req.author,
-                             created_by=command)  # fmt: skip
+                             created_by=command, owners=maps.inside if maps else None)  # fmt: skip
     finally:
         if paused:
             engine.pause(c.id, resume=True)

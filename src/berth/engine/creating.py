@@ -142,6 +142,12 @@ class Creating:
         record is written: its range was chosen among those of the containers there are)."""
         from berth.engine import userns
 
+        for mode in (opts.pid, opts.ipc, opts.uts, opts.network):
+            if mode.startswith("container:"):
+                donor = mode[len("container:") :]
+                return userns.joined(
+                    opts, donor, userns.from_config(self.get(donor).config), self._init_pid_of(donor)
+                ), None
         if not userns.wanted(opts):
             return None, None
         if not opts.userns.startswith("auto"):  # fixed maps: no range to choose among the others

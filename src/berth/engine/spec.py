@@ -320,7 +320,7 @@ def build(opts, image_config: image_spec.ImageConfig, container_id: str, etc: di
         hostname="" if opts.uts == "host" or opts.uts.startswith("container:") else hostname,  # not ours to set
         mounts=mounts,
         linux=Linux(
-            namespaces=namespaces(opts, pid_of) + ((Namespace(type="user"),) if idmaps else ()),
+            namespaces=namespaces(opts, pid_of) + ((Namespace(type="user", path=idmaps.path),) if idmaps else ()),
             uid_mappings=tuple(IDMapping(container_id=a, host_id=b, size=n) for a, b, n in idmaps.uid)
             if idmaps
             else (),

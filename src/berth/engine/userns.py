@@ -24,17 +24,23 @@ NEW_RANGE = 65536 * 1024  # the range a user made on first use is given
 LOCK = "userns.lock"  # under the root: held from a range's choice until its container's record is written
 SUBUID, SUBGID = "/etc/subuid", "/etc/subgid"
 MAX_ID = 1 << 32
+OVERFLOW_ID = 65534  # the kernel's for an id a namespace does not map
 
 
 @record
 class IdMappings:
-    mode: str  # host, auto, private (--uidmap/--gidmap) or remap
+    mode: str  # auto, private (--uidmap/--gidmap), remap, or container (another's, joined)
     uid: Maps = ()
     gid: Maps = ()
+    path: str = ""  # with mode container: the user namespace joined (/proc/PID/ns/user)
 
     def docker(self) -> dict:
         """inspect's HostConfig.IDMappings, Podman's shape."""
         return {"UidMap": [f"{a}:{b}:{n}" for a, b, n in self.uid], "GidMap": [f"{a}:{b}:{n}" for a, b, n in self.gid]}
+
+    def inside(self, uid: int, gid: int) -> tuple[int, int]:
+        """The container's ids of host ids (the overflow id, 65534, for one it does not map)."""
+        return _inside(self.uid, uid), _inside(self.gid, gid)
 
     def root(self) -> tuple[int, int]:
         """The host's ids of the container's root (uid, gid)."""
@@ -46,6 +52,13 @@ def host_id(maps: Maps, inside: int) -> int:
         if first <= inside < first + count:
             return host + inside - first
     raise InvalidArgument(f"id {inside} is not mapped: the maps must give the container a root (id 0)")
+
+
+def _inside(maps: Maps, host: int) -> int:
+    for first, start, count in maps:
+        if start <= host < start + count:
+            return first + host - start
+    return OVERFLOW_ID
 
 
 def parse_mode(text: str) -> tuple[str, int]:
@@ -254,6 +267,17 @@ def _free(ranges: list[tuple[int, int]], size: int, used: list[tuple[int, int, i
     total = sum(count for _, count in ranges)
     raise InvalidArgument(f"--userns=auto: no {size} free ids left in {user}'s {total} subordinate ids ({path}): "
                           f"remove containers, ask for a smaller size=N, or give {user} a larger range")  # fmt: skip
+
+
+def joined(opts, donor: str, maps: IdMappings | None, pid: int) -> IdMappings | None:
+    """A container sharing another's namespaces (--pid, --ipc, --uts or --network
+    container:NAME) shares its user namespace too, as Docker's do: that namespace owns them."""
+    if opts.userns or opts.uidmap or opts.gidmap:
+        raise InvalidArgument(f"--userns, --uidmap and --gidmap cannot be set for a container sharing {donor}'s "
+                              "namespaces: it is in that container's user namespace")  # fmt: skip
+    if maps is None:
+        return None
+    return maps.replace(mode="container", path=f"/proc/{pid}/ns/user")
 
 
 def from_config(config: dict) -> IdMappings | None:

@@ -35,15 +35,16 @@ def docker_diff(store: ImageStore, key: str) -> list[tuple[str, str]]:
 
 
 def commit(store: ImageStore, base: Image | None, key: str, tags: list[str], change: list[str] = (),
-           message: str = "", author: str = "", created_by: str = "") -> Image:  # fmt: skip
-    """A new image: the base image's layers, one more with the snapshot's changes, the config changed."""
+           message: str = "", author: str = "", created_by: str = "", owners=None) -> Image:  # fmt: skip
+    """A new image: the base image's layers, one more with the snapshot's changes, the config
+    changed. `owners`: what diff.write_tar takes, for a snapshot written with the host's ids."""
     with store.lock():
         base_config = store.config(base) if base else None
         base_layers = list(store.manifest(base).layers) if base else []
         found = changes(store, key)
         layers, diff_ids = base_layers, list(base_config.rootfs.diff_ids) if base_config else []
         with store.content.writer() as writer:
-            diff.write_tar(writer, store.snapshotter.fs(store.snapshotter.stat(key)), found)
+            diff.write_tar(writer, store.snapshotter.fs(store.snapshotter.stat(key)), found, owners)
             digest = writer.commit()
             size = writer.written
         layers = [*layers, image_spec.Descriptor(media_type=image_spec.OCI_LAYER, digest=digest, size=size)]

@@ -196,7 +196,7 @@ def _mount_rootfs(mounts: list[dict], target: str, spec: dict) -> None:
     """The snapshot at the bundle's rootfs; for a container with a user namespace of its own,
     the image's layers idmapped to its ids (no copy of them is made)."""
     linux = spec.get("linux") or {}
-    if not linux.get("uidMappings") or any(n.get("path") for n in linux.get("namespaces", ()) if n["type"] == "user"):
+    if not linux.get("uidMappings"):  # (a user namespace joined has them too: berth.engine.userns.joined)
         m.mount_all(mounts, target)
         return
     from berth.linux.idmap import userns_fd

@@ -26,19 +26,16 @@ def enter_namespaces(ch: sync.Channel, types: dict[str, str], ns_fds: dict[str, 
     user = ns_fds.pop("user", -1)
     late = user >= 0 and ns.user_joined_late()
     if user >= 0 and not late:
-        ns.setns(user, ns.CLONE_NEWUSER)
-        os.close(user)
+        _join_user(user)
     # the mount namespace last: joining it changes the root that later path lookups start from
     for t, fd in sorted(ns_fds.items(), key=lambda item: item[0] == "mount"):
         if t == "mount" and late:
-            ns.setns(user, ns.CLONE_NEWUSER)
-            os.close(user)
+            _join_user(user)
             late = False
         ns.setns(fd, ns.TYPES[t][0])
         os.close(fd)
     if late:
-        ns.setns(user, ns.CLONE_NEWUSER)
-        os.close(user)
+        _join_user(user)
     if "user" in types and not types["user"]:
         ns.unshare(ns.CLONE_NEWUSER)
         ch.send(sync.USERMAP, str(os.getpid()))
@@ -51,6 +48,15 @@ def enter_namespaces(ch: sync.Channel, types: dict[str, str], ns_fds: dict[str, 
             flags |= ns.TYPES[t][0]
     if flags:
         ns.unshare(flags)
+
+
+def _join_user(fd: int) -> None:
+    """Into a user namespace, as its root: the ids the process came with may have no meaning
+    there (the host's root has none in a mapped one), and mounts take the mounter's."""
+    ns.setns(fd, ns.CLONE_NEWUSER)
+    os.close(fd)
+    os.setresgid(0, 0, 0)
+    os.setresuid(0, 0, 0)
 
 
 def enter(ch: sync.Channel, types: dict[str, str], ns_fds: dict[str, int], cgroup) -> None:

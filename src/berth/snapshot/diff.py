@@ -108,8 +108,10 @@ def snapshot_changes(sn, key: str) -> list[tuple[str, str]]:
     return compare_changes(sn.fs(sn.stat(info.parent)) if info.parent else None, sn.fs(info))
 
 
-def write_tar(fileobj, root: str, changes: list[tuple[str, str]]) -> None:
-    """A tar stream (PAX) of the changes, read from the tree at root; whiteouts as `.wh.` entries."""
+def write_tar(fileobj, root: str, changes: list[tuple[str, str]], owners=None) -> None:
+    """A tar stream (PAX) of the changes, read from the tree at root; whiteouts as `.wh.` entries.
+    `owners(uid, gid) -> (uid, gid)`: the ids the entries get (a container with a user namespace
+    wrote its layer with the host's ids of its own)."""
     # 1 MiB records and copies: the 10 KiB defaults cost a write and a hash update per 10 KiB
     with tarfile.open(
         fileobj=fileobj, mode="w|", format=tarfile.PAX_FORMAT, bufsize=1 << 20, copybufsize=1 << 20
@@ -125,16 +127,18 @@ def write_tar(fileobj, root: str, changes: list[tuple[str, str]]) -> None:
                 info.mode = 0o644
                 tar.addfile(info)
                 continue
-            add_entry(tar, root, rel, hardlinks)
+            add_entry(tar, root, rel, hardlinks, owners=owners)
 
 
-def add_entry(tar: tarfile.TarFile, root: str, rel: str, hardlinks: dict, prefix: str = "") -> None:
+def add_entry(tar: tarfile.TarFile, root: str, rel: str, hardlinks: dict, prefix: str = "", owners=None) -> None:
     """One file system entry into the tar (a hard link when an earlier entry shares its inode),
     named rel (under `prefix` when given)."""
     path = os.path.join(root, rel) if rel else root
     arcname = f"{prefix}/{rel}" if prefix and rel else (prefix or rel or ".")
     info = tar.gettarinfo(path, arcname=arcname)
     info.uname = info.gname = ""
+    if owners is not None:
+        info.uid, info.gid = owners(info.uid, info.gid)
     if info.isreg():
         st = os.lstat(path)
         if st.st_nlink > 1:
