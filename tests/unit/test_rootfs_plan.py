@@ -1,5 +1,6 @@
 """Mount planning and its application, through a recording fake: no root needed."""
 
+import os
 from types import SimpleNamespace
 
 import pytest
@@ -156,3 +157,30 @@ def test_shared_root_is_made_shared_only_after_pivot():
     plan = rootfs.plan(spec, in_userns=False)
     assert plan.before_pivot[0].flags == m.MS_SLAVE | m.MS_REC
     assert plan.after_pivot[-1] == rootfs.Step(kind="propagate-root", flags=m.MS_SHARED | m.MS_REC)
+
+
+class RefusingCgroup2(FakeSyscalls):
+    """The kernel's answer in a user namespace whose /sys is the host's, bound (cgroup v2)."""
+
+    def mount(self, source, target, fstype, flags, data=None):
+        if fstype == "cgroup2":
+            raise OSError(16, "Device or resource busy")
+        super().mount(source, target, fstype, flags, data)
+
+
+def test_a_refused_cgroup2_mount_in_a_user_namespace_binds_the_containers_cgroup():
+    fake = RefusingCgroup2(dirs={ROOT, ROOT + "/sys", ROOT + "/sys/fs", ROOT + "/sys/fs/cgroup", "/bundle"})
+    layout = [("", "cgroup2", "", "/sys/fs/cgroup/berth/c1")]
+    step = rootfs.Step(kind="cgroup", dest="/sys/fs/cgroup", flags=m.MS_RDONLY)
+
+    def built(in_userns: bool):
+        b = rootfs.RootfsBuilder(fake, ROOT, in_userns=in_userns, cgroupns=True, bundle="/bundle", cgroup_layout=layout)
+        b.root_fd = fake.open(ROOT, os.O_PATH)
+        return b
+
+    built(True)._cgroup(step)
+    mounts = [c for c in fake.calls if c[0] == "mount"]
+    assert mounts[0][1:3] == ("/sys/fs/cgroup/berth/c1", ROOT + "/sys/fs/cgroup")
+    assert mounts[0][4] == m.MS_BIND | m.MS_REC and mounts[-1][4] & m.MS_REMOUNT and mounts[-1][4] & m.MS_RDONLY
+    with pytest.raises(OSError):  # outside a user namespace the refusal stands
+        built(False)._cgroup(step)

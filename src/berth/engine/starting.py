@@ -251,6 +251,8 @@ class Starting:
             if ns.get("type") in donors:
                 proc = {"network": "net"}.get(ns["type"], ns["type"])
                 ns["path"] = f"/proc/{self._init_pid_of(donors[ns['type']])}/ns/{proc}"
+            elif ns.get("type") == "user" and ns.get("path"):  # the first donor's (berth.engine.userns.joined)
+                ns["path"] = f"/proc/{self._init_pid_of(next(iter(donors.values())))}/ns/user"
         atomic_write(path, fastjson.dumps(doc).encode())
 
     def _sandbox(self, c: Container):

@@ -13,6 +13,7 @@ OPEN_TREE_CLOEXEC = os.O_CLOEXEC
 AT_FDCWD = -100
 AT_EMPTY_PATH = 0x1000
 MOUNT_ATTR_IDMAP = 0x00100000
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
 
 Maps = tuple[tuple[int, int, int], ...]  # (first id inside, first id outside, count)
 
@@ -56,13 +57,16 @@ def userns_fd(uid_maps: Maps, gid_maps: Maps) -> int:
         os.waitpid(pid, 0)
 
 
-def idmapped_tree(path: str, userns: int) -> int:
-    """A detached copy of the mount at `path` (relative to the working directory) whose owners
-    are shifted by `userns`'s maps: a descriptor, usable as a path through /proc/self/fd/N."""
+def idmapped_tree(path: str, userns: int, attach_at: str) -> int:
+    """A copy of the mount at `path` (relative to the working directory) whose owners are
+    shifted by `userns`'s maps, attached at `attach_at` (over what is mounted there already):
+    a descriptor, usable as a path through /proc/self/fd/N. Attached, because overlayfs before
+    Linux 6.15 takes no detached mount as a layer ("failed to clone lowerpath")."""
     fd = syscall("open_tree", c_int(AT_FDCWD), path.encode(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)
     try:
         attr = _MountAttr(MOUNT_ATTR_IDMAP, 0, 0, userns)
         syscall("mount_setattr", c_int(fd), b"", AT_EMPTY_PATH, byref(attr), sizeof(attr))
+        syscall("move_mount", c_int(fd), b"", c_int(AT_FDCWD), attach_at.encode(), MOVE_MOUNT_F_EMPTY_PATH)
     except BaseException:
         os.close(fd)
         raise

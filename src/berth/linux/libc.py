@@ -40,8 +40,24 @@ class _Function(_ctypes.CFuncPtr):
 
 
 _NUMBERS = {
-    "x86_64": {"pivot_root": 155, "keyctl": 250, "openat2": 437, "bpf": 321, "open_tree": 428, "mount_setattr": 442},
-    "aarch64": {"pivot_root": 41, "keyctl": 219, "openat2": 437, "bpf": 280, "open_tree": 428, "mount_setattr": 442},
+    "x86_64": {
+        "pivot_root": 155,
+        "keyctl": 250,
+        "openat2": 437,
+        "bpf": 321,
+        "open_tree": 428,
+        "move_mount": 429,
+        "mount_setattr": 442,
+    },
+    "aarch64": {
+        "pivot_root": 41,
+        "keyctl": 219,
+        "openat2": 437,
+        "bpf": 280,
+        "open_tree": 428,
+        "move_mount": 429,
+        "mount_setattr": 442,
+    },
 }
 _MACHINE = os.uname().machine
 

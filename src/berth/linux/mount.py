@@ -75,19 +75,22 @@ def mount_all(mounts: list[dict], target: str, idmap: int = -1) -> None:
         if cwd:
             os.chdir(cwd)  # the options' paths are relative to it (deep layer chains)
         held: list[int] = []
+        stack = os.path.join(os.path.dirname(target), ".idmapped")  # where the idmapped layers are attached
         try:
             if idmap >= 0 and mnt["type"] == "overlay":
-                options = _idmapped_lowers(options, idmap, held)
+                os.makedirs(stack, exist_ok=True)
+                options = _idmapped_lowers(options, idmap, held, stack)
             flags = MS_RDONLY if "ro" in options else 0
             data = ",".join(o for o in options if o not in ("ro", "rw"))
             mount(mnt["source"], target, mnt["type"], flags, data)
         finally:
-            for fd in held:  # overlay keeps clones of its layers: the detached trees can go
+            for fd in held:  # overlay keeps clones of its layers: the idmapped trees can go
                 os.close(fd)
+                umount2(stack, MNT_DETACH)
             os.chdir(here)
 
 
-def _idmapped_lowers(options: list[str], userns: int, held: list[int]) -> list[str]:
+def _idmapped_lowers(options: list[str], userns: int, held: list[int], stack: str) -> list[str]:
     from berth.linux.idmap import idmapped_tree
 
     out = []
@@ -95,7 +98,11 @@ def _idmapped_lowers(options: list[str], userns: int, held: list[int]) -> list[s
         if option.startswith("lowerdir="):
             lowers = []
             for path in option[len("lowerdir=") :].split(":"):
-                held.append(idmapped_tree(path, userns))
+                try:
+                    held.append(idmapped_tree(path, userns, stack))
+                except OSError as e:
+                    raise OSError(e.errno, f"idmapping the image's layers: {e.strerror}: a user namespace needs "
+                                           "idmapped mounts of the store's file system (Linux 5.19 or later)") from None  # fmt: skip
                 lowers.append(f"/proc/self/fd/{held[-1]}")
             option = "lowerdir=" + ":".join(lowers)
         out.append(option)

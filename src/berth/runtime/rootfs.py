@@ -208,8 +208,15 @@ class RootfsBuilder:
         fd = self._target(dest, True)
         try:
             if self.cgroupns:
-                self.sys.mount("cgroup", f"/proc/self/fd/{fd}", fstype, flags, data or None)
-                return
+                try:
+                    self.sys.mount("cgroup", f"/proc/self/fd/{fd}", fstype, flags, data or None)
+                    return
+                except OSError as e:
+                    # in a user namespace the kernel may refuse (EBUSY over a sysfs bound from the
+                    # host's, when the network namespace is the host's): the container's own
+                    # cgroup is bound instead, as runc does
+                    if not (self.in_userns and e.errno in (errno.EPERM, errno.EBUSY)):
+                        raise
             self.sys.mount(host, f"/proc/self/fd/{fd}", None, m.MS_BIND | m.MS_REC)
         finally:
             self.sys.close(fd)
