@@ -200,6 +200,50 @@ def busybox_imported(top: Path, berth: str, root: str, image: str = "bench/busyb
                    check=True, stdout=subprocess.DEVNULL)  # fmt: skip
 
 
+SUBID_FILES = ("/etc/subuid", "/etc/subgid")
+
+
+@contextlib.contextmanager
+def subordinate_user(name: str, count: int):
+    """A system user of the bench's or the tests' own with `count` subordinate ids after every
+    range in /etc/subuid and /etc/subgid (no other line is touched); its first id. The user and
+    its lines go at the end."""
+    without_user(name)
+    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+                   capture_output=True, check=True)  # fmt: skip
+    try:
+        first = first_free_subordinate_id()
+        for path in SUBID_FILES:
+            with open(path, "a") as f:
+                f.write(f"{name}:{first}:{count}\n")
+        yield first
+    finally:
+        without_user(name)
+
+
+def first_free_subordinate_id() -> int:
+    ends = [100000]
+    for path in SUBID_FILES:
+        with open(path) as f:
+            for fields in (line.split(":") for line in f.read().splitlines()):
+                if len(fields) == 3 and fields[1].isdigit() and fields[2].isdigit():
+                    ends.append(int(fields[1]) + int(fields[2]))
+    return max(ends)
+
+
+def without_user(name: str) -> None:
+    """The user and its lines in /etc/subuid and /etc/subgid gone (every other line as it was)."""
+    for path in SUBID_FILES:
+        with open(path) as f:
+            lines = f.read().splitlines(keepends=True)
+        kept = [line for line in lines if not line.startswith(f"{name}:")]
+        if kept != lines:
+            with open(path, "w") as f:
+                f.write("".join(kept))
+    if subprocess.run(["id", name], capture_output=True).returncode == 0:
+        subprocess.run(["userdel", name], capture_output=True, check=True)
+
+
 def free_port() -> int:
     import socket
 

@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 
 import pytest
+from bench.anchors import first_free_subordinate_id, subordinate_user, without_user
 
 from tests.conftest import bootstrapped, unique
 from tests.integration.test_hardening_vs_docker import PROBE, assert_not_looser, probe
@@ -32,46 +33,12 @@ def _entries(path: str) -> list[list[str]]:
         return [line.split(":") for line in f.read().splitlines() if line.count(":") == 2]
 
 
-def _free_first() -> int:
-    ends = [int(e[1]) + int(e[2]) for path in SUBID_FILES for e in _entries(path) if e[1].isdigit() and e[2].isdigit()]
-    return max([100000, *ends])
-
-
-def _drop_lines(name: str) -> None:
-    """Our user's lines out of the files; every other line stays as it was."""
-    for path in SUBID_FILES:
-        with open(path) as f:
-            lines = f.read().splitlines(keepends=True)
-        kept = [line for line in lines if not line.startswith(f"{name}:")]
-        if kept != lines:
-            with open(path, "w") as f:
-                f.write("".join(kept))
-
-
-def _remove_user(name: str) -> None:
-    _drop_lines(name)
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        return
-    subprocess.run(["userdel", name], capture_output=True, check=True)
-
-
 @pytest.fixture(scope="module")
 def subids():
     """(a test user with COUNT subordinate ids of its own, its first id)."""
     name = f"bt18u{os.getpid() % 100000}"
-    _remove_user(name)
-    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
-                   capture_output=True, check=True)  # fmt: skip
-    first = _free_first()
-    try:
-        for path in SUBID_FILES:
-            with open(path, "a") as f:
-                f.write(f"{name}:{first}:{COUNT}\n")
+    with subordinate_user(name, COUNT) as first:
         yield name, first
-    finally:
-        _remove_user(name)
 
 
 @pytest.fixture(scope="module")
@@ -189,10 +156,10 @@ def test_userns_remap_maps_every_container_but_those_that_opt_out(ns_root, confi
 def test_the_auto_user_is_made_on_first_use(ns_root, configured):
     berth = ns_root
     name = f"bt18m{os.getpid() % 100000}"
-    _remove_user(name)
+    without_user(name)
     configured(**{"userns-auto-user": name})
     try:
-        first = _free_first()
+        first = first_free_subordinate_id()
         out = berth(
             "run", "--rm", "--userns=auto", "--network", "none", "busybox", "cat", "/proc/self/uid_map", check=True
         )
@@ -201,7 +168,7 @@ def test_the_auto_user_is_made_on_first_use(ns_root, configured):
         for path in SUBID_FILES:
             assert [name, str(first), str(65536 * 1024)] in _entries(path)
     finally:
-        _remove_user(name)
+        without_user(name)
 
 
 def _container_dirs(root: str) -> list[str]:

@@ -299,10 +299,8 @@ def traversable(path: str, root: str) -> None:
     namespace): directories under berth's root get o+x, those above it must have it."""
     import stat
 
-    path = os.path.abspath(path)
     root = os.path.abspath(root)
-    here = path
-    while True:
+    for here in _upwards(os.path.abspath(path)):
         st = os.stat(here)
         if not st.st_mode & stat.S_IXOTH:
             if here == root or here.startswith(root + "/"):
@@ -310,10 +308,16 @@ def traversable(path: str, root: str) -> None:
             else:
                 raise InvalidArgument(f"{here} is mode {stat.S_IMODE(st.st_mode):o}: a container with a user "
                                       f"namespace cannot reach its files under {root}; give it o+x or use another --root")  # fmt: skip
-        parent = os.path.dirname(here)
-        if parent == here:
+
+
+def _upwards(path: str):
+    """path, its parent, and so on up to /."""
+    while True:
+        yield path
+        parent = os.path.dirname(path)
+        if parent == path:
             return
-        here = parent
+        path = parent
 
 
 def shift_tree(path: str, maps: IdMappings) -> None:
@@ -336,14 +340,9 @@ def check_reachable(source: str, maps: IdMappings) -> None:
     import stat
 
     uid, gid = maps.root()
-    here = os.path.dirname(os.path.abspath(source))
-    while True:
+    for here in _upwards(os.path.dirname(os.path.abspath(source))):
         st = os.stat(here)
         bit = stat.S_IXUSR if st.st_uid == uid else stat.S_IXGRP if st.st_gid == gid else stat.S_IXOTH
         if not st.st_mode & bit:
             raise InvalidArgument(f"bind mount {source}: the container's root (uid {uid} on the host) cannot reach "
                                   f"{here} (mode {stat.S_IMODE(st.st_mode):o}): make it searchable, or use --userns=host")  # fmt: skip
-        parent = os.path.dirname(here)
-        if parent == here:
-            return
-        here = parent
