@@ -204,16 +204,17 @@ SUBID_FILES = ("/etc/subuid", "/etc/subgid")
 
 
 @contextlib.contextmanager
-def subordinate_user(name: str, count: int):
+def subordinate_user(name: str, count: int, home: bool = False):
     """A system user of the bench's or the tests' own with `count` subordinate ids after every
-    range in /etc/subuid and /etc/subgid (no other line is touched); its first id. The user and
-    its lines go at the end."""
+    range in /etc/subuid and /etc/subgid (no other line is touched; none with count 0); its first
+    id. With `home`, a home directory and a shell: a user who logs in. The user, its home and its
+    lines go at the end."""
     without_user(name)
-    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
-                   capture_output=True, check=True)  # fmt: skip
+    login = ["--create-home", "--shell", "/bin/sh"] if home else ["--no-create-home", "--shell", "/usr/sbin/nologin"]
+    subprocess.run(["useradd", "--system", *login, name], capture_output=True, check=True)
     try:
         first = first_free_subordinate_id()
-        for path in SUBID_FILES:
+        for path in SUBID_FILES if count else ():
             with open(path, "a") as f:
                 f.write(f"{name}:{first}:{count}\n")
         yield first
@@ -241,7 +242,9 @@ def without_user(name: str) -> None:
             with open(path, "w") as f:
                 f.write("".join(kept))
     if subprocess.run(["id", name], capture_output=True).returncode == 0:
-        subprocess.run(["userdel", name], capture_output=True, check=True)
+        subprocess.run(["userdel", "--remove", name], capture_output=True)  # (a home it never had is no error)
+        if subprocess.run(["id", name], capture_output=True).returncode == 0:
+            raise RuntimeError(f"userdel {name} failed")
 
 
 def free_port() -> int:

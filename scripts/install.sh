@@ -10,8 +10,9 @@ export DEBIAN_FRONTEND=noninteractive
 # benchmarks' peak memory; util-linux: unshare, for private mount namespaces
 # iproute2 and iptables: bridge networks (links, addresses, routes; NAT and forwarding rules)
 # catatonit: the pause program of a pod's infra container (and of CNI namespaces)
+# uidmap (newuidmap, newgidmap) and slirp4netns: rootless berth's user namespace and network
 # containernetworking-plugins: the CNI plugins `berth cri` networks pods with
-pkgs="busybox-static bash-static libseccomp2 runc podman docker.io docker-compose tini catatonit containernetworking-plugins skopeo docker-registry apache2-utils openssl procps time util-linux iproute2 iptables python3 python3-venv"
+pkgs="busybox-static bash-static libseccomp2 runc podman docker.io docker-compose tini catatonit containernetworking-plugins skopeo docker-registry apache2-utils openssl procps time util-linux iproute2 iptables python3 python3-venv uidmap slirp4netns passwd"
 missing=$(for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
 if [ -n "$missing" ]; then
   apt-get update -qq >/dev/null

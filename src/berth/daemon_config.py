@@ -1,5 +1,5 @@
 """berth's configuration file, Docker's daemon.json: /etc/berth/daemon.json ($BERTH_CONFIG_DIR
-overrides /etc/berth). Keys berth reads: insecure-registries, registry-mirrors, runtimes,
+overrides /etc/berth; rootless berth reads ~/.config/berth/daemon.json). Keys berth reads: insecure-registries, registry-mirrors, runtimes,
 default-runtime."""
 
 from __future__ import annotations
@@ -8,7 +8,12 @@ import os
 
 
 def config_dir() -> str:
-    return os.environ.get("BERTH_CONFIG_DIR") or "/etc/berth"
+    """$BERTH_CONFIG_DIR, else /etc/berth, else for rootless berth the user's ~/.config/berth."""
+    if os.environ.get("BERTH_CONFIG_DIR"):
+        return os.environ["BERTH_CONFIG_DIR"]
+    if os.environ.get("BERTH_ROOTLESS") == "1" or os.geteuid() != 0:
+        return os.path.join(os.environ.get("XDG_CONFIG_HOME") or os.path.expanduser("~/.config"), "berth")
+    return "/etc/berth"
 
 
 def load() -> dict:

@@ -129,7 +129,13 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(usage())
             return 0
         verb, args = rest[0], rest[1:]
-        root = opts["root"] or os.environ.get("BERTH_ROOT") or "/var/lib/berth"
+        root = opts["root"] or os.environ.get("BERTH_ROOT")
+        if verb != "version" and os.geteuid() != 0 or os.environ.get("BERTH_ROOTLESS") == "1":
+            from berth.engine import rootless
+
+            rootless.enter()  # an ordinary user's berth: in its namespaces from here on
+            root = root or rootless.store_root()
+        root = root or "/var/lib/berth"
         if opts["runtime"]:
             os.environ["BERTH_RUNTIME"] = opts["runtime"]  # the default of every container this command makes
         if verb == "runtime":

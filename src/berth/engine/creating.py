@@ -12,7 +12,7 @@ from berth.clock import rfc3339
 from berth.engine import names, user_lookup
 from berth.engine.container import RUNNING, SPEC, Container, ContainerError
 from berth.engine.options import CreateOptions
-from berth.errors import AlreadyExists, BerthError, FailedPrecondition, NotFound
+from berth.errors import AlreadyExists, BerthError, FailedPrecondition, NotFound, Unsupported
 from berth.fs import atomic_write, remove_tree, unlink_if_present
 from berth.oci.record import to_json
 
@@ -140,8 +140,13 @@ class Creating:
     def _id_maps(self, opts: CreateOptions):
         """(the container's user namespace maps or None, and for `auto` the lock held until its
         record is written: its range was chosen among those of the containers there are)."""
-        from berth.engine import userns
+        from berth.engine import rootless, userns
 
+        if rootless.active():
+            if opts.userns not in ("", "host") or opts.uidmap or opts.gidmap:
+                raise Unsupported("rootless berth runs containers in the user's own user namespace: "
+                                  "--userns, --uidmap and --gidmap are not there yet")  # fmt: skip
+            return None, None
         for mode in (opts.pid, opts.ipc, opts.uts, opts.network):
             if mode.startswith("container:"):
                 donor = mode[len("container:") :]

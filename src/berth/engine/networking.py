@@ -14,7 +14,7 @@ import os
 import sys
 
 from berth import fastjson
-from berth.errors import AlreadyExists, FailedPrecondition, InvalidArgument
+from berth.errors import AlreadyExists, FailedPrecondition, InvalidArgument, Unsupported
 
 LINGER = 2.0  # seconds the idle default bridge stays for the next container
 HOSTS_HEAD = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
@@ -26,8 +26,9 @@ _CNI_LOOPBACK = {"cniVersion": "1.0.0", "name": "cni-loopback", "plugins": [{"ty
 
 
 def kind(mode: str) -> str:
-    """none, host, container, cni or bridge (the default network or a user network by name)."""
-    if mode in ("none", "host", "cni"):
+    """none, host, container, cni, slirp4netns or bridge (the default network or a user network
+    by name)."""
+    if mode in ("none", "host", "cni", "slirp4netns"):
         return mode
     if mode.startswith("container:"):
         return "container"
@@ -147,6 +148,12 @@ class Networking:
         from berth.network import ports
 
         mode = kind(opts.network)
+        chosen = {}
+        if mode == "bridge" and _rootless():
+            if opts.network not in ("", "bridge", "default"):
+                raise Unsupported(f"network {opts.network}: rootless berth has no user networks yet: use the default "
+                                  "network (slirp4netns), none or host")  # fmt: skip
+            mode, chosen = "slirp4netns", {"network": "slirp4netns"}  # Podman's rootless default
         bindings = [b.docker() for b in opts.publish]
         expose = list(exposed) + [p for spec in opts.expose for p in ports.parse_expose(spec)]
         expose += [f"{b['Port']}/{b['Proto']}" for b in bindings]
@@ -166,12 +173,42 @@ class Networking:
         elif mode == "cni":
             if opts.ip or opts.network_aliases:
                 raise InvalidArgument("a CNI network's addresses are its IPAM plugin's: no --ip or --network-alias")
+        elif mode == "slirp4netns":
+            if opts.ip or opts.network_aliases:
+                raise InvalidArgument("slirp4netns gives the container 10.0.2.100: no --ip or --network-alias")
         else:
             if opts.ip or opts.network_aliases:
                 raise InvalidArgument("user specified IP address is supported on user defined networks only"
                                       if opts.ip else "network-scoped aliases are only supported for user-defined networks")  # fmt: skip
             bindings = []  # Docker discards published ports outside of bridge networks
-        return {"PortBindings": bindings, "ExposedPorts": sorted(set(expose), key=_port_key)}
+        return {"PortBindings": bindings, "ExposedPorts": sorted(set(expose), key=_port_key), **chosen}
+
+    # -- slirp4netns: a user-mode network stack, the rootless default --------------------
+    def slirp_up(self, c, hostname: str) -> Sandbox:
+        """A network namespace of the container's own reached through slirp4netns (Podman's
+        rootless default): a user-mode TCP/IP stack in a process of its own behind the
+        namespace's tap0 (10.0.2.100, DNS at 10.0.2.3), which forwards the published ports from
+        the host. It ends with the container's monitor: its --exit-fd is a pipe whose other end
+        only the monitor holds (with the namespace)."""
+        from berth.engine import slirp
+
+        netns = _new_netns()
+        try:
+            held = slirp.start(c, netns, list(c.config.get("PortBindings") or []))
+        except BaseException:
+            os.close(netns)
+            raise
+        self._write_etc_for(c, hostname, slirp.ADDRESS, slirp.DNS)
+        return Sandbox(netns, held)
+
+    def _write_etc_for(self, c, hostname: str, ip: str, dns: str) -> None:
+        from berth.fs import atomic_write
+
+        cfg = c.config
+        atomic_write(os.path.join(c.dir, "hosts"), hosts_file(hostname, tuple(cfg.get("addHosts") or ()), ip).encode())
+        text = resolv_conf(host_resolv_conf(), tuple(cfg.get("dns") or ()), tuple(cfg.get("dnsSearch") or ()),
+                           tuple(cfg.get("dnsOptions") or ()), dns)  # fmt: skip
+        atomic_write(os.path.join(c.dir, "resolv.conf"), text.encode())
 
     # -- start: the namespace and its endpoint --------------------------------------
     def up(self, c, hostname: str) -> Sandbox:
@@ -417,13 +454,7 @@ class Networking:
             endpoint.detach(lease)
 
     def _write_etc(self, c, hostname: str, ip: str, net) -> None:
-        from berth.fs import atomic_write
-
-        cfg = c.config
-        atomic_write(os.path.join(c.dir, "hosts"), hosts_file(hostname, tuple(cfg.get("addHosts") or ()), ip).encode())
-        text = resolv_conf(host_resolv_conf(), tuple(cfg.get("dns") or ()), tuple(cfg.get("dnsSearch") or ()),
-                           tuple(cfg.get("dnsOptions") or ()), "" if net.is_default else net.gateway)  # fmt: skip
-        atomic_write(os.path.join(c.dir, "resolv.conf"), text.encode())
+        self._write_etc_for(c, hostname, ip, "" if net.is_default else net.gateway)
 
     # -- the end: leases, rules and an idle default bridge ------------------------------
     def down(self, container: str) -> None:
@@ -639,3 +670,15 @@ def _valid_mac(text: str) -> bool:
 def _port_key(p: str) -> tuple[int, str]:
     number, _, proto = p.partition("/")
     return int(number), proto
+
+
+def _rootless() -> bool:
+    from berth.engine import rootless
+
+    return rootless.active()
+
+
+def _new_netns() -> int:
+    from berth.linux.ns import new_net_namespace
+
+    return new_net_namespace()

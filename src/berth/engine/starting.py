@@ -28,8 +28,9 @@ def program(module: str) -> list[str]:
 
 
 def bridged(mode: str) -> bool:
-    """On a bridge network (the default or a user network), not none, host, cni or container:NAME."""
-    return mode not in ("none", "host", "cni") and not mode.startswith("container:")
+    """On a bridge network (the default or a user network), not none, host, cni, slirp4netns or
+    container:NAME."""
+    return mode not in ("none", "host", "cni", "slirp4netns") and not mode.startswith("container:")
 
 
 class Starting:
@@ -260,6 +261,8 @@ class Starting:
         host or another container's), for its monitor to inherit; the caller closes it."""
         if c.config.get("network") == "cni":
             return self.networking.cni_up(c)
+        if c.config.get("network") == "slirp4netns":
+            return self.networking.slirp_up(c, self._hostname(c))
         if not bridged(c.config.get("network", "")):
             return None
         try:

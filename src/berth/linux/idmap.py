@@ -30,31 +30,13 @@ def map_text(maps: Maps) -> str:
 def userns_fd(uid_maps: Maps, gid_maps: Maps) -> int:
     """A user namespace with these maps, held by the returned descriptor alone: a child makes it
     and exits once its parent has written the maps and opened it."""
-    ready_r, ready_w = os.pipe()
-    done_r, done_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.close(ready_r)
-            os.close(done_w)
-            ns.unshare(ns.CLONE_NEWUSER)
-            os.write(ready_w, b"u")
-            os.read(done_r, 1)
-        finally:
-            os._exit(0)
-    os.close(ready_w)
-    os.close(done_r)
-    try:
-        if os.read(ready_r, 1) != b"u":
-            raise OSError(1, "idmapped mounts: a user namespace could not be made")
+
+    def write_maps(pid: int) -> None:
         for name, maps in (("uid_map", uid_maps), ("gid_map", gid_maps)):
             with open(f"/proc/{pid}/{name}", "w") as f:
                 f.write(map_text(maps))
-        return os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
-    finally:
-        os.close(ready_r)
-        os.close(done_w)
-        os.waitpid(pid, 0)
+
+    return ns.in_a_child(ns.CLONE_NEWUSER, write_maps, ("user",))[1]["user"]
 
 
 def idmapped_tree(path: str, userns: int, attach_at: str) -> int:

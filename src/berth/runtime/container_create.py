@@ -93,13 +93,16 @@ def create(root: str, container_id: str, bundle: str, pid_file: str | None = Non
         start_fd = fifo_fd if start_pipe is None else start_pipe[0]  # what init waits on for `start`
         cfg = InitConfig(container_id=container_id, spec=spec, bundle=bundle, rootfs=rootfs, ch=child_ch,
                          fifo_fd=start_fd, console_fd=console_fd, preserve_fds=preserve_fds,
-                         new_keyring=new_keyring, in_userns="user" in types, cgroupns="cgroup" in types,
+                         new_keyring=new_keyring, in_userns="user" in types or not ns.in_initial_user_namespace(),
+                         cgroupns="cgroup" in types,
                          cgroup_layout=cg.layout(), main_hooks=main_hooks, seccomp=seccomp_program,
                          new_netns=types.get("network") == "")  # fmt: skip
         # Without a user namespace of its own, init is forked straight into its PID namespace:
         # main points its children there and comes back, one Python fork fewer (~1 ms). A new
         # user namespace must own the PID namespace, so then an intermediate makes both.
-        direct = "user" not in types
+        # A process in a user namespace other than the host's may not come back to the host's PID
+        # namespace (rootless): the intermediate makes the PID namespace then.
+        direct = "user" not in types and ns.in_initial_user_namespace()
         home = _pid_ns_for_children(types, ns_fds) if direct else -1
         try:
             child = os.fork()
@@ -143,6 +146,8 @@ def create(root: str, container_id: str, bundle: str, pid_file: str | None = Non
         if init_pid:
             _kill(init_pid)
         if child:
+            if not init_pid:  # failed before init's pid was known: the child would wait for `start`
+                _kill(child)
             os.waitpid(child, 0)
         for pid in cg.pids():
             _kill(pid)

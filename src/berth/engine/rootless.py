@@ -1,0 +1,135 @@
+"""Rootless berth: an ordinary user's engine, Podman's model.
+
+Every berth command of the user runs inside one user namespace and one mount namespace that a
+holder process keeps (Podman's pause process): the user's uid is root there, and the user's
+subordinate ids (/etc/subuid, /etc/subgid, mapped by Debian's setuid newuidmap and newgidmap)
+are the other ids. A command joins the holder's namespaces before it does anything else (it
+must still have one thread), so containers, monitors and mounts made by one command are seen by
+the next. The store is the user's (~/.local/share/berth, $XDG_DATA_HOME), the holder's pid file
+is in $XDG_RUNTIME_DIR/berth; the user's containers are invisible to other users and to
+root's berth."""
+
+from __future__ import annotations
+
+import os
+
+from berth.errors import BerthError, InvalidArgument
+
+HOLDER = "holder.pid"
+SIZE_WANTED = 65536  # subordinate ids a user needs at the least
+
+
+def active() -> bool:
+    """This process is berth run by an ordinary user (before or after joining the namespaces)."""
+    return os.environ.get("BERTH_ROOTLESS") == "1" or os.geteuid() != 0
+
+
+def store_root() -> str:
+    data = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(data, "berth")
+
+
+def runtime_dir() -> str:
+    base = os.environ.get("XDG_RUNTIME_DIR")
+    if base and os.path.isdir(base):
+        return os.path.join(base, "berth")
+    return f"/tmp/berth-{os.getuid()}"
+
+
+def enter() -> None:
+    """Into the user's namespaces (made, with their holder, on first use). Call with one thread."""
+    if os.environ.get("BERTH_ROOTLESS") == "1":
+        return  # joined already: a monitor or a child of a joined command
+    from berth.fs import Flock
+    from berth.linux import ns
+
+    rundir = runtime_dir()
+    os.makedirs(rundir, mode=0o700, exist_ok=True)
+    with Flock(os.path.join(rundir, "holder.lock"), file=True):  # one holder, whoever comes first
+        pid = _holder(rundir) or _start_holder(rundir)
+    user = os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+    mnt = os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    cwd = os.getcwd()
+    try:
+        ns.setns(user, ns.CLONE_NEWUSER)
+        ns.setns(mnt, ns.CLONE_NEWNS)
+    finally:
+        os.close(user)
+        os.close(mnt)
+    os.chdir(cwd)  # joining a mount namespace moves the caller to its root
+    os.setresgid(0, 0, 0)
+    os.setresuid(0, 0, 0)
+    os.environ["BERTH_ROOTLESS"] = "1"
+    os.environ.setdefault("BERTH_NETWORK_ROOT", os.path.join(store_root(), "network"))
+
+
+def _holder(rundir: str) -> int:
+    """The running holder's pid, 0 if there is none: its pid file names it with its start time,
+    so that a pid used again by another process is not taken for it."""
+    try:
+        with open(os.path.join(rundir, HOLDER)) as f:
+            pid, started = (int(x) for x in f.read().split())
+    except (FileNotFoundError, ValueError):
+        return 0
+    return pid if _started(pid) == started else 0
+
+
+def _started(pid: int) -> int:
+    """The process's start time in clock ticks (/proc/PID/stat's 22nd field), -1 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rpartition(")")[2].split()[19])
+    except (OSError, ValueError, IndexError):
+        return -1
+
+
+def _ranges(path: str, user: str) -> tuple[int, int]:
+    from berth.engine.userns import subordinate
+
+    ranges = subordinate(user, path)
+    if not ranges:
+        raise InvalidArgument(f"rootless berth: user {user} has no subordinate ids in {path}: ask root for a range "
+                              f"(usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {user})")  # fmt: skip
+    first, count = ranges[0]
+    if count < SIZE_WANTED:
+        raise InvalidArgument(f"rootless berth: {path} gives {user} {count} ids: at least {SIZE_WANTED} are needed")
+    return first, count
+
+
+def _start_holder(rundir: str) -> int:
+    """A process in a new user and mount namespace, the user's uid root there and the
+    subordinate ids the rest, sleeping until killed; its pid."""
+    import pwd
+    import shutil
+    import subprocess
+
+    from berth.linux import ns
+
+    user = pwd.getpwuid(os.getuid()).pw_name
+    uids, gids = _ranges("/etc/subuid", user), _ranges("/etc/subgid", user)
+    for tool in ("newuidmap", "newgidmap"):
+        if shutil.which(tool) is None:
+            raise InvalidArgument(f"rootless berth: {tool} is missing: install Debian's uidmap package (as root)")
+
+    def map_ids(pid: int) -> None:
+        for tool, own, (first, count) in (("newuidmap", os.getuid(), uids), ("newgidmap", os.getgid(), gids)):
+            proc = subprocess.run([tool, str(pid), "0", str(own), "1", "1", str(first), str(count)],
+                                  capture_output=True, text=True)  # fmt: skip
+            if proc.returncode != 0:
+                raise BerthError(f"rootless berth: {tool}: {proc.stderr.strip() or proc.returncode}")
+
+    def hold() -> None:
+        # (the host's shared mounts are slaves in a mount namespace of a less privileged user
+        # namespace: what the host mounts reaches it, nothing it mounts reaches the host)
+        os.setsid()
+        null = os.open("/dev/null", os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.closerange(3, 1 << 16)
+        os.execvp("sleep", ["sleep", "infinity"])
+
+    pid, _ = ns.in_a_child(ns.CLONE_NEWUSER | ns.CLONE_NEWNS, map_ids, then=hold)
+    from berth.fs import atomic_write
+
+    atomic_write(os.path.join(rundir, HOLDER), f"{pid} {_started(pid)}".encode())
+    return pid

@@ -1,0 +1,99 @@
+"""slirp4netns for a container's network namespace: Debian's user-mode network stack, what
+Podman's rootless containers use by default (pasta is newer and not in Debian 12). Chosen
+because it needs no privilege at all: the namespace gets tap0 with 10.0.2.100, outbound
+connections leave from slirp4netns's own sockets in the host's namespace, and published ports
+are its host forwards, asked for through its API socket. The host's loopback is out of the
+container's reach (--disable-host-loopback)."""
+
+from __future__ import annotations
+
+import os
+
+from berth.errors import FailedPrecondition, Unsupported
+
+ADDRESS = "10.0.2.100"
+DNS = "10.0.2.3"
+READY_TIMEOUT = 10.0
+
+
+def start(c, netns: int, bindings: list[dict]) -> list[int]:
+    """slirp4netns on the namespace held by `netns`, configured, with the ports forwarded: the
+    fds the monitor must hold for as long as the container lives (the exit pipe's end)."""
+    import select
+    import shutil
+    import subprocess
+
+    binary = shutil.which("slirp4netns")
+    if binary is None:
+        raise Unsupported("slirp4netns is missing: install Debian's slirp4netns package for rootless networking")
+    exit_r, exit_w = os.pipe()
+    ready_r, ready_w = os.pipe()
+    api = _api_path(c.id)
+    try:
+        os.unlink(api)
+    except FileNotFoundError:
+        pass
+    try:
+        with open(os.path.join(c.dir, "slirp4netns.log"), "wb") as log:
+            proc = subprocess.Popen([binary, "--configure", "--mtu=65520", "--disable-host-loopback",
+                                     f"--exit-fd={exit_r}", f"--ready-fd={ready_w}", f"--api-socket={api}",
+                                     "--netns-type=path", f"/proc/self/fd/{netns}", "tap0"],
+                                    pass_fds=(exit_r, ready_w, netns), stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=log, start_new_session=True)  # fmt: skip
+        os.close(ready_w)
+        ready_w = -1
+        ready, _, _ = select.select([ready_r], [], [], READY_TIMEOUT)
+        if not ready or os.read(ready_r, 1) != b"1":
+            proc.kill()
+            proc.wait()
+            raise FailedPrecondition(f"slirp4netns did not bring the container's network up: {_log(c)}")
+        for b in bindings:
+            _forward(api, b)
+    except BaseException:
+        os.close(exit_w)
+        raise
+    finally:
+        os.close(exit_r)
+        os.close(ready_r)
+        if ready_w >= 0:
+            os.close(ready_w)
+    return [exit_w]
+
+
+def _api_path(cid: str) -> str:
+    """Short, in the runtime directory: a socket's path has at most 107 bytes."""
+    from berth.engine import rootless
+
+    top = rootless.runtime_dir()
+    os.makedirs(top, mode=0o700, exist_ok=True)
+    return os.path.join(top, f"slirp-{cid[:16]}.sock")
+
+
+def _forward(api: str, b: dict) -> None:
+    import socket
+
+    from berth import fastjson
+
+    host_port = int(b.get("HostPort") or b["Port"])
+    request = {"execute": "add_hostfwd", "arguments": {"proto": b.get("Proto") or "tcp",
+               "host_addr": b.get("HostIp") or "0.0.0.0", "host_port": host_port, "guest_port": int(b["Port"])}}  # fmt: skip
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(READY_TIMEOUT)
+        s.connect(api)
+        s.sendall(fastjson.dumps(request).encode())
+        s.shutdown(socket.SHUT_WR)
+        reply = b""
+        while chunk := s.recv(4096):
+            reply += chunk
+    doc = fastjson.loads(reply or b"{}")
+    if "error" in doc:
+        raise FailedPrecondition(f"Bind for {b.get('HostIp') or '0.0.0.0'}:{host_port} failed: "
+                                 f"{doc['error'].get('desc', doc['error'])}")  # fmt: skip
+
+
+def _log(c) -> str:
+    try:
+        with open(os.path.join(c.dir, "slirp4netns.log"), "rb") as f:
+            return f.read().decode(errors="replace").strip().splitlines()[-1]
+    except (OSError, IndexError):
+        return "no output"

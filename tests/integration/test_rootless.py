@@ -1,0 +1,139 @@
+"""Rootless berth: an ordinary user with a subordinate range and nothing else runs the seed's
+walkthrough (build, image ls, run -d, exec, --pid=container:c1, rm --force), publishes a port
+that the host's loopback reaches (slirp4netns), and root in the container is the user's own id
+on the host.
+
+The tests make their own users (bt18r*, with a home and a range after every range in
+/etc/subuid and /etc/subgid) and remove them, their homes and their lines at the end; the
+namespace holder a user's berth starts is ended by its pid. /dev/net/tun is 0600 on this
+machine (Debian's udev rule makes it 0666): the network test sets 0666 for its run and puts the
+mode back."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+from bench.anchors import free_port, subordinate_user
+
+pytestmark = pytest.mark.root
+
+BERTH = str(Path(sys.executable).parent / "berth")
+
+
+class User:
+    """berth run as `name`, with a runtime directory of its own."""
+
+    def __init__(self, name: str, rundir: str) -> None:
+        self.name, self.rundir = name, rundir
+        self.home = os.path.expanduser(f"~{name}")
+
+    def sh(self, script: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        env = f"XDG_RUNTIME_DIR={self.rundir} BERTH_PULL_POLICY=never"
+        return subprocess.run(["su", "--login", "-s", "/bin/sh", self.name, "-c", f"export {env} && {script}"],
+                              capture_output=True, text=True, timeout=timeout)  # fmt: skip
+
+    def berth(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        proc = self.sh(" ".join([BERTH, *(shlex.quote(a) for a in args)]))
+        if check and proc.returncode != 0:
+            raise AssertionError(f"berth {' '.join(args)} as {self.name} -> {proc.returncode}: {proc.stderr}")
+        return proc
+
+    def end(self) -> None:
+        """Its containers, then its namespace holder (by the pid its berth wrote)."""
+        ids = self.berth("ps", "-aq", check=False).stdout.split()
+        if ids:
+            self.berth("rm", "-f", *ids, check=False)
+        try:
+            with open(os.path.join(self.rundir, "berth", "holder.pid")) as f:
+                pid = int(f.read().split()[0])
+            os.kill(pid, 9)
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            pass
+
+
+def _user(name: str, count: int):
+    with subordinate_user(name, count, home=True):
+        rundir = f"/tmp/{name}-run"
+        os.makedirs(rundir, mode=0o700, exist_ok=True)
+        subprocess.run(["chown", f"{name}:", rundir], check=True)
+        user = User(name, rundir)
+        try:
+            yield user
+        finally:
+            user.end()
+            subprocess.run(["rm", "-rf", rundir], check=True)
+
+
+@pytest.fixture(scope="module")
+def user():
+    yield from _user(f"bt18r{os.getpid() % 100000}", 65536 * 2)
+
+
+@pytest.fixture
+def tun_for_users():
+    """Debian's usual mode of /dev/net/tun for the test's run; this machine's back after."""
+    mode = os.stat("/dev/net/tun").st_mode & 0o777
+    os.chmod("/dev/net/tun", 0o666)
+    yield
+    os.chmod("/dev/net/tun", mode)
+
+
+def test_the_seed_walkthrough_as_an_ordinary_user(user, tun_for_users):
+    user.berth("image", "bootstrap", "busybox")
+    assert user.sh("mkdir -p ctx && printf 'FROM busybox\\nRUN echo built > /built\\nCMD [\"sleep\", \"1000\"]\\n' "
+                   "> ctx/Dockerfile").returncode == 0  # fmt: skip
+    user.berth("build", "-q", "-t", "simple", "ctx")
+    assert "simple" in user.berth("image", "ls").stdout
+    user.berth("run", "--name", "c1", "-d", "simple")
+    assert "sleep 1000" in user.berth("exec", "c1", "ps", "aux").stdout
+    shared = user.berth("run", "--rm", "--pid=container:c1", "simple", "ps", "aux").stdout
+    assert "sleep 1000" in shared
+    pid = user.berth("inspect", "-f", "{{.State.Pid}}", "c1").stdout.strip()
+    with open(f"/proc/{pid}/status") as f:
+        uid_line = next(line for line in f if line.startswith("Uid:"))
+    assert uid_line.split()[1] == str(os.stat(user.home).st_uid), "root in the container is the user on the host"
+    assert user.berth("exec", "c1", "cat", "/built").stdout == "built\n"
+    user.berth("rm", "--force", "c1")
+    assert user.berth("ps", "-aq").stdout == ""
+
+
+def test_a_published_port_is_reached_from_the_hosts_loopback(user, tun_for_users):
+    user.berth("image", "bootstrap", "busybox")
+    port = free_port()
+    user.berth("run", "-d", "--name", "web", "-p", f"127.0.0.1:{port}:80", "busybox", "sh", "-c",
+               "echo served-rootless > /index.html && httpd -f -p 80 -h /")  # fmt: skip
+    try:
+        body = b""
+        for _ in range(50):  # bounded: 50 tries over 5 s
+            try:
+                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html", timeout=2).read()
+                break
+            except OSError:
+                import time
+
+                time.sleep(0.1)
+        assert body == b"served-rootless\n"
+        assert "10.0.2.100" in user.berth("exec", "web", "ip", "-o", "-4", "addr", "show", "tap0").stdout
+    finally:
+        user.berth("rm", "-f", "web", check=False)
+
+
+def test_limits_and_no_subordinate_ids_are_refused_in_one_line(user):
+    user.berth("image", "bootstrap", "busybox")
+    proc = user.berth("run", "--rm", "--network", "none", "--memory", "64m", "busybox", "true", check=False)
+    assert proc.returncode != 0 and "delegates no cgroup to the user" in proc.stderr, proc.stderr
+    proc = user.berth("run", "--rm", "--network", "none", "--userns=auto", "busybox", "true", check=False)
+    assert proc.returncode == 125 and "--userns, --uidmap and --gidmap are not there yet" in proc.stderr, proc.stderr
+    proc = user.berth("run", "--rm", "--network", "mynet", "busybox", "true", check=False)
+    assert proc.returncode == 125 and "rootless berth has no user networks yet" in proc.stderr, proc.stderr
+    assert user.berth("ps", "-aq").stdout == ""
+    for bare in _user(f"bt18n{os.getpid() % 100000}", 0):
+        proc = bare.berth("images", check=False)
+        assert proc.returncode != 0 and "has no subordinate ids in /etc/subuid" in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
