@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 from bench.anchors import free_port, subordinate_user
 
+from tests.integration.test_hardening_vs_docker import PROBE, assert_not_looser, probe
+
 pytestmark = pytest.mark.root
 
 BERTH = str(Path(sys.executable).parent / "berth")
@@ -45,16 +47,16 @@ class User:
         return proc
 
     def end(self) -> None:
-        """Its containers, then its namespace holder (by the pid its berth wrote)."""
+        """Its containers, then its namespace holders (by the pids berth and Podman wrote)."""
         ids = self.berth("ps", "-aq", check=False).stdout.split()
         if ids:
             self.berth("rm", "-f", *ids, check=False)
-        try:
-            with open(os.path.join(self.rundir, "berth", "holder.pid")) as f:
-                pid = int(f.read().split()[0])
-            os.kill(pid, 9)
-        except (FileNotFoundError, ProcessLookupError, ValueError):
-            pass
+        for path in ("berth/holder.pid", "libpod/tmp/pause.pid"):
+            try:
+                with open(os.path.join(self.rundir, path)) as f:
+                    os.kill(int(f.read().split()[0]), 9)
+            except (FileNotFoundError, ProcessLookupError, ValueError, IndexError):
+                pass
 
 
 def _user(name: str, count: int):
@@ -137,3 +139,17 @@ def test_limits_and_no_subordinate_ids_are_refused_in_one_line(user):
         proc = bare.berth("images", check=False)
         assert proc.returncode != 0 and "has no subordinate ids in /etc/subuid" in proc.stderr, proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_the_probes_are_never_looser_than_rootless_podman(user):
+    """The hardening probes inside a container, the same user running berth and Podman."""
+    user.berth("image", "bootstrap", "busybox")
+    with open(os.path.join(user.home, "probe.sh"), "w") as f:
+        f.write(PROBE)
+    user.berth("save", "-o", "busybox.tar", "busybox")
+    assert user.sh("podman load -q -i busybox.tar").returncode == 0
+    run = 'run --rm --network none busybox sh -c "$(cat probe.sh)"'
+    ours = user.sh(f"{BERTH} {run}")
+    theirs = user.sh(f"podman {run.replace('run --rm', 'run --rm --ulimit nofile=1024:1024 --ulimit nproc=1024:1024')}")
+    assert ours.returncode == 0 and theirs.returncode == 0, (ours.stderr, theirs.stderr)
+    assert_not_looser(probe(ours.stdout), probe(theirs.stdout))

@@ -32,6 +32,9 @@ DOCKER_CAPS = (
     "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
     "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
 )  # fmt: skip
+# rootless berth's: Podman's defaults, never looser than rootless Podman (no mknod, raw sockets or
+# audit writes; none of them works in a user namespace of an ordinary user's anyway)
+ROOTLESS_CAPS = tuple(c for c in DOCKER_CAPS if c not in ("CAP_MKNOD", "CAP_NET_RAW", "CAP_AUDIT_WRITE"))
 MASKED = (
     "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
     "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
@@ -255,7 +258,9 @@ def build(opts, image_config: image_spec.ImageConfig, container_id: str, etc: di
     env = merge_env((DEFAULT_PATH,), config.env if config else (), (f"HOSTNAME={hostname}",), opts.env)
     if not any(e.startswith("HOME=") for e in env):
         env += ("HOME=/root" if uid == 0 else "HOME=/",)
-    caps = DOCKER_CAPS
+    from berth.engine import rootless
+
+    caps = ROOTLESS_CAPS if rootless.active() else DOCKER_CAPS
     if opts.privileged:
         caps = host_caps()
     caps = tuple(
