@@ -103,6 +103,9 @@ def test_the_seed_walkthrough_as_an_ordinary_user(user, tun_for_users):
     assert user.berth("exec", "c1", "cat", "/built").stdout == "built\n"
     user.berth("rm", "--force", "c1")
     assert user.berth("ps", "-aq").stdout == ""
+    info = user.berth("info").stdout
+    uid = os.stat(user.home).st_uid
+    assert "  rootless\n" in info and "  Rootless: true" in info and f"Engine's uid map: 0 {uid} 1, 1 " in info, info
 
 
 def test_a_published_port_is_reached_from_the_hosts_loopback(user, tun_for_users):

@@ -151,6 +151,8 @@ def test_userns_remap_maps_every_container_but_those_that_opt_out(ns_root, confi
     assert host.stdout.split() == ["0", "0", "4294967295"]
     bad = berth("run", "--rm", "--privileged", "--network", "none", "busybox", "true")
     assert bad.returncode == 125 and "--userns=host" in bad.stderr
+    info = berth("info", check=True).stdout
+    assert "  userns\n" in info and f"  Remap: {user}" in info and f"ranges {first}:{COUNT}" in info, info
 
 
 def test_the_auto_user_is_made_on_first_use(ns_root, configured):

@@ -95,5 +95,12 @@ def info(engine, argv: list[str]) -> int:
              " OSType: linux", f" Architecture: {doc['Architecture']}", f" CPUs: {doc['NCPU']}",
              f" Total Memory: {doc['MemTotal'] / (1 << 30):.2f}GiB", f" Name: {doc['Name']}",
              f" Berth Root Dir: {engine.root}"]  # fmt: skip
+    ns = doc["UserNamespaces"]
+    lines[lines.index("   Profile: builtin") + 1 : lines.index("   Profile: builtin") + 1] = [
+        f"  {o.removeprefix('name=')}" for o in doc["SecurityOptions"][1:]]  # fmt: skip
+    lines += [" User Namespaces:", f"  Rootless: {str(ns['Rootless']).lower()}",
+              f"  Engine's uid map: {', '.join(ns['UidMap'])}", f"  Remap: {ns['Remap'] or 'none'}",
+              f"  Auto: user {ns['AutoUser']}, ranges {', '.join(ns['AutoRanges']) or 'none'}",
+              f"  Layers: {ns['Layers']}"]  # fmt: skip
     sys.stdout.write("\n".join(lines) + "\n")
     return 0

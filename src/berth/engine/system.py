@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from berth.errors import BerthError
 from berth.fs import tree_size
 from berth.oci.record import record
 
@@ -128,13 +129,42 @@ def info(engine) -> dict:
         "Driver": "overlay" if engine.store.snapshotter.whiteouts_as_devices else "copy",
         "CgroupDriver": "cgroupfs", "CgroupVersion": cgroup_version, "DefaultRuntime": runtimes.default_name(),
         "Runtimes": {name: {"path": path} for name, path in runtimes.available().items()},
-        "SecurityOptions": ["name=seccomp,profile=builtin"], "KernelVersion": u.release,
+        "SecurityOptions": ["name=seccomp,profile=builtin", *_userns_options()], "KernelVersion": u.release,
         "OperatingSystem": _os_name(), "OSType": "linux", "Architecture": u.machine, "NCPU": os.cpu_count(),
         "MemTotal": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "Name": u.nodename,
         "DockerRootDir": engine.root,
         "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": False,
                   "Error": "", "RemoteManagers": None},
+        "UserNamespaces": _user_namespaces(),
     }  # fmt: skip
+
+
+def _userns_options() -> list[str]:
+    from berth.engine import rootless, userns
+
+    out = ["name=rootless"] if rootless.active() else []
+    try:
+        if not out and userns.settings()[0]:
+            out.append("name=userns")
+    except BerthError:
+        pass
+    return out
+
+
+def _user_namespaces() -> dict:
+    """berth's own: rootless or not, the ids this engine runs as (its uid map), daemon.json's
+    remap and auto user with that user's subordinate ranges, how layers reach a mapped container."""
+    from berth.engine import rootless, userns
+
+    with open("/proc/self/uid_map") as f:
+        own = [" ".join(line.split()) for line in f if line.strip()]
+    try:
+        remap, auto = userns.settings()
+    except BerthError as e:
+        remap, auto = f"(daemon.json: {e})", userns.AUTO_USER
+    return {"Rootless": rootless.active(), "UidMap": own, "Remap": remap, "AutoUser": auto,
+            "AutoRanges": [f"{first}:{count}" for first, count in userns.subordinate(auto, userns.SUBUID)],
+            "Layers": "idmapped mounts of the image's layers (no copies)"}  # fmt: skip
 
 
 def _os_name() -> str:
