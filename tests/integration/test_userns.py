@@ -115,6 +115,23 @@ def test_auto_root_is_an_unprivileged_id_on_the_host(ns_root, configured, subids
     assert "bin" not in os.listdir(upper) and os.stat(upper).st_uid == uid, os.listdir(upper)
 
 
+def test_a_bind_mount_with_U_is_made_the_containers_users(ns_root, configured, searchable):
+    """Podman's -v SRC:DST:U: the content chowned, recursively, to the container's user as the host
+    sees it (the mapped id under a user namespace)."""
+    berth = ns_root
+    owned = os.path.join(searchable, "owned")
+    os.makedirs(os.path.join(owned, "sub"))
+    with open(os.path.join(owned, "sub", "f"), "w") as f:
+        f.write("x")
+    out = berth("run", "--rm", "--userns=auto", "--network", "none", "-u", "1000:1000", "-v", f"{owned}:/d:U",
+                "busybox", "sh", "-c", "stat -c %u:%g /d /d/sub/f && cat /proc/self/uid_map", check=True).stdout.split()  # fmt: skip
+    assert out[:2] == ["1000:1000", "1000:1000"]
+    host = int(out[3]) + 1000
+    assert (os.stat(owned).st_uid, os.stat(os.path.join(owned, "sub", "f")).st_gid) == (host, host)
+    bad = berth("run", "--rm", "--network", "none", "-v", f"{owned}:/d:X", "busybox", "true")
+    assert bad.returncode == 125 and "invalid mode: X" in bad.stderr
+
+
 def test_two_auto_containers_get_disjoint_ranges_and_a_removed_ones_range_comes_back(ns_root, configured, subids):
     berth, (_, first) = ns_root, subids
     a, b, c = unique(), unique(), unique()

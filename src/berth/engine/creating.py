@@ -95,6 +95,9 @@ class Creating:
                 uid, gid, groups = 0, 0, (0,)
                 atomic_write(os.path.join(cdir, user_lookup.UNRESOLVED), user.encode())
             groups = user_lookup.merged(groups, user_lookup.added_groups(self.store, opts.group_add, top))
+            for m in spec_opts.mounts:
+                if m.chown and m.source:
+                    _chown_tree(m.source, *(idmaps.host_ids(uid, gid) if idmaps else (uid, gid)))
             from berth.engine import spec
             from berth.oci.runtime_spec import spec_to_json
 
@@ -330,3 +333,11 @@ class Creating:
             paths[name] = os.path.join(cdir, name)
             atomic_write(paths[name], text.encode())
         return paths
+
+
+def _chown_tree(path: str, uid: int, gid: int) -> None:
+    """-v's U: the mount's content owned by the container's user (as the host sees that user)."""
+    os.chown(path, uid, gid, follow_symlinks=False)
+    for top, dirs, files in os.walk(path):
+        for name in dirs + files:
+            os.chown(os.path.join(top, name), uid, gid, follow_symlinks=False)

@@ -96,6 +96,7 @@ class Mount:
     source: str = ""
     read_only: bool = False
     options: tuple[str, ...] = ()  # tmpfs: size=, mode= and mount options
+    chown: bool = False  # -v's U (Podman's): its content made the container's user's, recursively
 
     def check(self) -> None:
         if self.type not in MOUNT_TYPES:
@@ -109,17 +110,17 @@ class Mount:
 
     @staticmethod
     def parse_volume(item: str) -> Mount:
-        """-v's forms: /path (anonymous), NAME:/path or /host:/path, with :ro, :rw, :z or :Z after."""
+        """-v's forms: /path (anonymous), NAME:/path or /host:/path, with :ro, :rw, :z, :Z or :U after."""
         parts = item.split(":")
         if len(parts) == 1 and parts[0].startswith("/"):
             return Mount(type="volume", target=parts[0])
         if len(parts) not in (2, 3) or not parts[1].startswith("/") or not parts[0]:
             raise InvalidArgument(f"invalid volume specification: '{item}'")
         mode = parts[2].split(",") if len(parts) == 3 else []
-        if any(m not in ("ro", "rw", "z", "Z") for m in mode):
+        if any(m not in ("ro", "rw", "z", "Z", "U") for m in mode):
             raise InvalidArgument(f"invalid mode: {parts[2]}")
         kind = "bind" if parts[0].startswith("/") else "volume"
-        return Mount(type=kind, source=parts[0], target=parts[1], read_only="ro" in mode)
+        return Mount(type=kind, source=parts[0], target=parts[1], read_only="ro" in mode, chown="U" in mode)
 
     @staticmethod
     def parse_tmpfs(item: str) -> Mount:

@@ -44,7 +44,10 @@ class IdMappings:
 
     def root(self) -> tuple[int, int]:
         """The host's ids of the container's root (uid, gid)."""
-        return host_id(self.uid, 0), host_id(self.gid, 0)
+        return self.host_ids(0, 0)
+
+    def host_ids(self, uid: int, gid: int) -> tuple[int, int]:
+        return host_id(self.uid, uid), host_id(self.gid, gid)
 
 
 def host_id(maps: Maps, inside: int) -> int:
@@ -326,7 +329,7 @@ def shift_tree(path: str, maps: IdMappings) -> None:
 
     def shift(name: str) -> None:
         st = os.lstat(name)
-        os.chown(name, host_id(maps.uid, st.st_uid), host_id(maps.gid, st.st_gid), follow_symlinks=False)
+        os.chown(name, *maps.host_ids(st.st_uid, st.st_gid), follow_symlinks=False)
 
     shift(path)
     for top, dirs, files in os.walk(path):
