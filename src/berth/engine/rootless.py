@@ -30,6 +30,9 @@ def store_root() -> str:
 
 
 def runtime_dir() -> str:
+    """$XDG_RUNTIME_DIR/berth, else /tmp/berth-UID; as chosen before joining (where the uid is 0)."""
+    if os.environ.get("BERTH_RUNTIME_DIR"):
+        return os.environ["BERTH_RUNTIME_DIR"]
     base = os.environ.get("XDG_RUNTIME_DIR")
     if base and os.path.isdir(base):
         return os.path.join(base, "berth")
@@ -60,6 +63,7 @@ def enter() -> None:
     os.setresgid(0, 0, 0)
     os.setresuid(0, 0, 0)
     os.environ["BERTH_ROOTLESS"] = "1"
+    os.environ["BERTH_RUNTIME_DIR"] = rundir
     os.environ.setdefault("BERTH_NETWORK_ROOT", os.path.join(store_root(), "network"))
 
 
