@@ -156,3 +156,29 @@ def test_the_probes_are_never_looser_than_rootless_podman(user):
     theirs = user.sh(f"podman {run.replace('run --rm', 'run --rm --ulimit nofile=1024:1024 --ulimit nproc=1024:1024')}")
     assert ours.returncode == 0 and theirs.returncode == 0, (ours.stderr, theirs.stderr)
     assert_not_looser(probe(ours.stdout), probe(theirs.stdout))
+
+
+def test_berth_runtime_runs_a_rootless_bundle_as_the_user(user):
+    """`berth-runtime spec --rootless` (runc's): the user's own ids mapped to root, the host's
+    network, /sys bound; the runtime run by the user itself, its state in $XDG_RUNTIME_DIR."""
+    from berth.image.bootstrap import make_busybox_rootfs
+
+    bundle = os.path.join(user.home, "bundle")
+    make_busybox_rootfs(os.path.join(bundle, "rootfs"))
+    subprocess.run(["chown", "-R", f"{user.name}:", bundle], check=True)
+    runtime = str(Path(sys.executable).parent / "berth-runtime")
+    assert user.sh(f"cd bundle && {runtime} spec --rootless").returncode == 0
+    import json
+
+    with open(os.path.join(bundle, "config.json")) as f:
+        doc = json.load(f)
+    uid = os.stat(user.home).st_uid
+    assert doc["linux"]["uidMappings"] == [{"containerID": 0, "hostID": uid, "size": 1}]
+    assert "network" not in [n["type"] for n in doc["linux"]["namespaces"]] and "resources" not in doc["linux"]
+    doc["process"].update(args=["sh", "-c", "id -u; cat /proc/self/uid_map"], terminal=False)
+    with open(os.path.join(bundle, "config.json"), "w") as f:
+        json.dump(doc, f)
+    out = user.sh(f"{runtime} run --bundle bundle rootless-1")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["0", "0", str(uid), "1"]
+    assert os.listdir(os.path.join(user.rundir, "berth-runtime")) == [], "the run left state behind"

@@ -29,6 +29,7 @@ def recorded(monkeypatch):
     monkeypatch.setattr(os, "close", lambda fd: None)
     monkeypatch.setattr(os, "setresuid", lambda *a: rec.calls.append("setresuid"))
     monkeypatch.setattr(os, "setresgid", lambda *a: rec.calls.append("setresgid"))
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
 
     def exit_(code):
         raise SystemExit(code)
@@ -125,3 +126,14 @@ def test_joined_user_namespace_late_for_the_hosts_root(recorded, monkeypatch):
         "setresuid",
         f"setns {ns.CLONE_NEWNS:#x}",
     ]
+
+
+def test_an_ordinary_users_runtime_is_dumpable_until_its_maps_are_written(recorded, monkeypatch):
+    """Main, the same ordinary user, writes the new user namespace's maps through /proc, which a
+    non-dumpable process keeps from it."""
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    code, messages = run(recorded, {"pid": "", "mount": "", "user": ""}, {})
+    assert code == 0, messages
+    assert recorded.calls[:2] == ["cgroup", f"unshare {ns.CLONE_NEWUSER:#x}"]
+    assert recorded.calls.index("dumpable=False") > recorded.calls.index("setresuid")
+    assert recorded.calls.index("dumpable=False") < recorded.calls.index("fork")

@@ -296,3 +296,25 @@ def default_spec(args: tuple[str, ...] = ("sh",), terminal: bool = True) -> Spec
             readonly_paths=READONLY_PATHS,
         ),
     )
+
+
+def rootless_spec(spec: Spec, uid: int, gid: int) -> Spec:
+    """`spec --rootless`, as runc makes it: a user namespace mapping root to the caller's ids
+    alone, the host's network namespace (nothing could configure a new one), /sys bound from the
+    host (a sysfs needs a network namespace of the user namespace's), no gid= or uid= mount
+    options (ids the namespace does not map), no cgroup limits."""
+    linux = spec.linux
+    namespaces = tuple(n for n in linux.namespaces if n.type != "network") + (Namespace(type="user"),)
+    mounts = []
+    for m in spec.mounts:
+        if m.destination == "/sys":
+            m = Mount(
+                destination="/sys", type="none", source="/sys", options=("rbind", "nosuid", "noexec", "nodev", "ro")
+            )
+        else:
+            m = m.replace(options=tuple(o for o in m.options if not o.startswith(("gid=", "uid="))))
+        mounts.append(m)
+    return spec.replace(mounts=tuple(mounts), linux=linux.replace(
+        namespaces=namespaces, resources=None,
+        uid_mappings=(IDMapping(container_id=0, host_id=uid, size=1),),
+        gid_mappings=(IDMapping(container_id=0, host_id=gid, size=1),)))  # fmt: skip

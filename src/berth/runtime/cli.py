@@ -13,8 +13,10 @@ from berth import __version__
 from berth.argv import BOOL, INT, LIST, STR, Option, parse, usage
 from berth.errors import BerthError, InvalidArgument
 
+DEFAULT_ROOT = "/run/berth-runtime"
+
 GLOBAL = [
-    Option("root", STR, "/run/berth-runtime", "root directory for storage of container state"),
+    Option("root", STR, DEFAULT_ROOT, "root directory for storage of container state"),
     Option("log", STR, "", "log file (default stderr)"),
     Option("log-format", STR, "text", "log format: text or json"),
     Option("debug", BOOL, help="enable debug output"),
@@ -123,6 +125,9 @@ COMMANDS: dict[str, tuple[str, list[Option], str]] = {
 class Context:
     def __init__(self, opts: dict) -> None:
         self.root = opts["root"]
+        if self.root == DEFAULT_ROOT and os.geteuid() != 0:  # an ordinary user's state, as runc keeps it
+            base = os.environ.get("XDG_RUNTIME_DIR")
+            self.root = os.path.join(base, "berth-runtime") if base else f"/tmp/berth-runtime-{os.geteuid()}"
         self.log = opts["log"]
         self.log_format = opts["log_format"]
         self.debug = opts["debug"]
@@ -378,14 +383,17 @@ def _spec(o: dict) -> int:
     from berth import fastjson
     from berth.oci.runtime_spec import default_spec, spec_to_json
 
-    if o["rootless"]:
-        raise InvalidArgument("--rootless specs are not supported yet")
     path = os.path.join(o["bundle"], "config.json")
     if os.path.exists(path):
         raise InvalidArgument("File config.json exists. Remove it first.")
     import json
 
-    text = json.dumps(fastjson.loads(fastjson.dumps(spec_to_json(default_spec()))), indent="\t")
+    spec = default_spec()
+    if o["rootless"]:
+        from berth.oci.runtime_spec import rootless_spec
+
+        spec = rootless_spec(spec, os.geteuid(), os.getegid())
+    text = json.dumps(fastjson.loads(fastjson.dumps(spec_to_json(spec))), indent="\t")
     with open(path, "w") as f:
         f.write(text + "\n")
     return 0

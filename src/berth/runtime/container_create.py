@@ -39,6 +39,9 @@ def load_bundle(bundle: str) -> tuple[Spec, bytes]:
 
 def _write_id_maps(pid: int, spec: Spec) -> None:
     linux = spec.linux
+    if os.geteuid() != 0:  # an ordinary user maps its own gid only once setgroups is denied there
+        with open(f"/proc/{pid}/setgroups", "w") as f:
+            f.write("deny")
     for name, maps in (("uid_map", linux.uid_mappings), ("gid_map", linux.gid_mappings)):
         text = "".join(f"{mp.container_id} {mp.host_id} {mp.size}\n" for mp in maps)
         with open(f"/proc/{pid}/{name}", "w") as f:

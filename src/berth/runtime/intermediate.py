@@ -60,10 +60,16 @@ def _join_user(fd: int) -> None:
 
 
 def enter(ch: sync.Channel, types: dict[str, str], ns_fds: dict[str, int], cgroup) -> None:
-    """Non-dumpable, then in the cgroup and the namespaces."""
-    prctl.set_dumpable(False)
+    """Non-dumpable, then in the cgroup and the namespaces. An ordinary user's runtime (rootless)
+    writes the maps of the user namespace it makes as that user, to whom a non-dumpable
+    process's /proc files are closed: the process becomes non-dumpable once they are written."""
+    late = os.geteuid() != 0 and types.get("user") == ""
+    if not late:
+        prctl.set_dumpable(False)
     cgroup.join()
     enter_namespaces(ch, types, ns_fds)
+    if late:
+        prctl.set_dumpable(False)
 
 
 def run(ch: sync.Channel, types: dict[str, str], ns_fds: dict[str, int], cgroup, start_init) -> None:

@@ -66,7 +66,11 @@ def finalize(process: Process, seccomp_filter: object | None, preserve_fds: int,
         caps.drop_bounding(caps.mask(capset.bounding))
     user = process.user
     prctl.set_keepcaps(True)
-    os.setgroups(list(user.additional_gids))
+    try:
+        os.setgroups(list(user.additional_gids))
+    except PermissionError:
+        if user.additional_gids or not _setgroups_denied():
+            raise  # (denied in a user namespace an ordinary user made: it has no groups to drop)
     os.setresgid(user.gid, user.gid, user.gid)
     os.setresuid(user.uid, user.uid, user.uid)
     prctl.set_keepcaps(False)
@@ -122,3 +126,11 @@ def reset_signals() -> None:
     for sig in (_signal.SIGPIPE, _signal.SIGXFSZ, _signal.SIGINT, _signal.SIGTERM, _signal.SIGCHLD):
         _signal.signal(sig, _signal.SIG_DFL)
     _signal.pthread_sigmask(_signal.SIG_SETMASK, [])
+
+
+def _setgroups_denied() -> bool:
+    try:
+        with open("/proc/self/setgroups") as f:
+            return f.read().strip() == "deny"
+    except OSError:
+        return False

@@ -93,7 +93,7 @@ def normalize(cgroups_path: str, container_id: str) -> str:
 def manager(cgroups_path: str, root: str = CGROUP_ROOT) -> Manager:
     from berth.linux import ns
 
-    if not ns.in_initial_user_namespace() and not os.access(root, os.W_OK):
+    if (os.geteuid() != 0 or not ns.in_initial_user_namespace()) and not os.access(root, os.W_OK):
         from berth.runtime.cgroups.none import NoCgroup  # rootless, nothing delegated
 
         return NoCgroup(cgroups_path)
