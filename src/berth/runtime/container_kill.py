@@ -26,6 +26,14 @@ def signal_init(c: Container, sig: int) -> None:
 
 
 def signal_all(c: Container, sig: int) -> None:
+    if not c.cgroup.lists_processes:
+        # no cgroup (rootless, none delegated): init, PID 1 of its namespace, whose end on
+        # SIGKILL takes every other process of the container with it
+        try:
+            signal_init(c, sig)
+        except FailedPrecondition:
+            pass  # gone already, with the rest
+        return
     for pid in c.cgroup.pids():
         try:
             os.kill(pid, sig)

@@ -22,6 +22,7 @@ class Manager:
     """What the runtime asks of a cgroup driver, whatever the host's mode."""
 
     path: str
+    lists_processes = True  # pids() names every process of the container
 
     def create(self) -> tuple[str, ...]:
         """Make the container's cgroup; return the directories this made."""

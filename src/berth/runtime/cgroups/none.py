@@ -10,6 +10,8 @@ from berth.runtime.cgroups import Manager
 
 
 class NoCgroup(Manager):
+    lists_processes = False
+
     def __init__(self, cgroups_path: str) -> None:
         self.path = cgroups_path
 
