@@ -15,6 +15,7 @@ import os
 import shlex
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -101,7 +102,11 @@ def test_the_seed_walkthrough_as_an_ordinary_user(user, tun_for_users):
         uid_line = next(line for line in f if line.startswith("Uid:"))
     assert uid_line.split()[1] == str(os.stat(user.home).st_uid), "root in the container is the user on the host"
     assert user.berth("exec", "c1", "cat", "/built").stdout == "built\n"
+    started = time.monotonic()
     user.berth("rm", "--force", "c1")
+    assert time.monotonic() - started < 10, (
+        "rm -f waited for a kill that reached nothing (no cgroup lists the processes)"
+    )
     assert user.berth("ps", "-aq").stdout == ""
     info = user.berth("info").stdout
     uid = os.stat(user.home).st_uid
@@ -120,8 +125,6 @@ def test_a_published_port_is_reached_from_the_hosts_loopback(user, tun_for_users
                 body = urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html", timeout=2).read()
                 break
             except OSError:
-                import time
-
                 time.sleep(0.1)
         assert body == b"served-rootless\n"
         assert "10.0.2.100" in user.berth("exec", "web", "ip", "-o", "-4", "addr", "show", "tap0").stdout
