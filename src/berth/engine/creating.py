@@ -60,9 +60,10 @@ class Creating:
         cdir = os.path.join(self.root, "containers", cid)
         sn = self.store.snapshotter
         made_volumes: list[str] = []
-        idmaps, userns_lock = self._id_maps(opts)
+        userns_lock = None
         making = self._making(cid)
         try:
+            idmaps, userns_lock = self._id_maps(opts)
             fresh: list[tuple[str, str]] = []
             declared = (
                 tuple((image_config.config.volumes if image_config.config else None) or ()) if image_volumes else ()
@@ -95,9 +96,12 @@ class Creating:
                 uid, gid, groups = 0, 0, (0,)
                 atomic_write(os.path.join(cdir, user_lookup.UNRESOLVED), user.encode())
             groups = user_lookup.merged(groups, user_lookup.added_groups(self.store, opts.group_add, top))
+            owner = idmaps.host_ids(uid, gid) if idmaps else (uid, gid)
             for m in spec_opts.mounts:
-                if m.chown and m.source:
-                    _chown_tree(m.source, *(idmaps.host_ids(uid, gid) if idmaps else (uid, gid)))
+                if m.chown and m.source:  # -v's U: as the host sees the container's user
+                    from berth.engine.userns import chown_tree
+
+                    chown_tree(m.source, lambda st: owner)
             from berth.engine import spec
             from berth.oci.runtime_spec import spec_to_json
 
@@ -333,11 +337,3 @@ class Creating:
             paths[name] = os.path.join(cdir, name)
             atomic_write(paths[name], text.encode())
         return paths
-
-
-def _chown_tree(path: str, uid: int, gid: int) -> None:
-    """-v's U: the mount's content owned by the container's user (as the host sees that user)."""
-    os.chown(path, uid, gid, follow_symlinks=False)
-    for top, dirs, files in os.walk(path):
-        for name in dirs + files:
-            os.chown(os.path.join(top, name), uid, gid, follow_symlinks=False)

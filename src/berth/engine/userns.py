@@ -326,15 +326,19 @@ def _upwards(path: str):
 def shift_tree(path: str, maps: IdMappings) -> None:
     """A directory made for the container (a new volume) and what was copied into it, owned by
     the host's ids of their owners inside: files copied from the image keep their owners there."""
+    chown_tree(path, lambda st: maps.host_ids(st.st_uid, st.st_gid))
 
-    def shift(name: str) -> None:
-        st = os.lstat(name)
-        os.chown(name, *maps.host_ids(st.st_uid, st.st_gid), follow_symlinks=False)
 
-    shift(path)
+def chown_tree(path: str, owner) -> None:
+    """`path` and everything under it (symbolic links themselves) owned by owner(its lstat)."""
+
+    def chown(name: str) -> None:
+        os.chown(name, *owner(os.lstat(name)), follow_symlinks=False)
+
+    chown(path)
     for top, dirs, files in os.walk(path):
         for name in dirs + files:
-            shift(os.path.join(top, name))
+            chown(os.path.join(top, name))
 
 
 def check_reachable(source: str, maps: IdMappings) -> None:
