@@ -145,11 +145,12 @@ class Networking:
     def check(self, opts, exposed: tuple[str, ...]) -> dict:
         """Validate the network options at create; Docker's HostConfig.PortBindings and
         Config.ExposedPorts for the container's config."""
+        from berth.engine import rootless
         from berth.network import ports
 
         mode = kind(opts.network)
         chosen = {}
-        if mode == "bridge" and _rootless():
+        if mode == "bridge" and rootless.active():
             if opts.network not in ("", "bridge", "default"):
                 raise Unsupported(f"network {opts.network}: rootless berth has no user networks yet: use the default "
                                   "network (slirp4netns), none or host")  # fmt: skip
@@ -191,17 +192,20 @@ class Networking:
         the host. It ends with the container's monitor: its --exit-fd is a pipe whose other end
         only the monitor holds (with the namespace)."""
         from berth.engine import slirp
+        from berth.linux.ns import new_net_namespace
 
-        netns = _new_netns()
+        netns = new_net_namespace()
         try:
             held = slirp.start(c, netns, list(c.config.get("PortBindings") or []))
         except BaseException:
             os.close(netns)
             raise
-        self._write_etc_for(c, hostname, slirp.ADDRESS, slirp.DNS)
+        self._write_etc(c, hostname, slirp.ADDRESS, slirp.DNS)
         return Sandbox(netns, held)
 
-    def _write_etc_for(self, c, hostname: str, ip: str, dns: str) -> None:
+    def _write_etc(self, c, hostname: str, ip: str, dns: str) -> None:
+        """/etc/hosts with the container's address, /etc/resolv.conf with `dns` as its server
+        ("": the host's servers, Docker's default network)."""
         from berth.fs import atomic_write
 
         cfg = c.config
@@ -247,7 +251,7 @@ class Networking:
 
                 self.store.set_ports(lease, bound)
                 firewall.publish(c.id, lease.ip, bound)
-            self._write_etc(c, hostname, lease.ip, net)
+            self._write_etc(c, hostname, lease.ip, "" if net.is_default else net.gateway)
         except BaseException:
             for fd in held:
                 os.close(fd)
@@ -452,9 +456,6 @@ class Networking:
         net = self.store.get(ref)
         for lease in self.store.release(c.id, net.id):
             endpoint.detach(lease)
-
-    def _write_etc(self, c, hostname: str, ip: str, net) -> None:
-        self._write_etc_for(c, hostname, ip, "" if net.is_default else net.gateway)
 
     # -- the end: leases, rules and an idle default bridge ------------------------------
     def down(self, container: str) -> None:
@@ -670,15 +671,3 @@ def _valid_mac(text: str) -> bool:
 def _port_key(p: str) -> tuple[int, str]:
     number, _, proto = p.partition("/")
     return int(number), proto
-
-
-def _rootless() -> bool:
-    from berth.engine import rootless
-
-    return rootless.active()
-
-
-def _new_netns() -> int:
-    from berth.linux.ns import new_net_namespace
-
-    return new_net_namespace()
