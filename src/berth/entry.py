@@ -25,6 +25,13 @@ def main(argv: list[str] | None = None) -> int:
         return serve_cri(opts, rest[1:])
     if rest[:2] != ["system", "service"] or opts["help"]:
         return cli(argv)
+    import os
+
+    if os.geteuid() != 0 or os.environ.get("BERTH_ROOTLESS") == "1":
+        from berth.engine import rootless
+
+        rootless.enter()  # an ordinary user's service: the user's engine, as the CLI's
+        opts["root"] = opts["root"] or os.environ.get("BERTH_ROOT") or rootless.store_root()
     from berth.api.service import main as serve
 
     return serve(opts, rest[2:])

@@ -185,3 +185,21 @@ def test_berth_runtime_runs_a_rootless_bundle_as_the_user(user):
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["0", "0", str(uid), "1"]
     assert os.listdir(os.path.join(user.rundir, "berth-runtime")) == [], "the run left state behind"
+
+
+def test_the_docker_cli_drives_the_users_own_service(user):
+    """`berth system service` run by the user serves the user's engine on
+    $XDG_RUNTIME_DIR/berth/berth.sock; `--time 3` ends it once the client is done."""
+    user.berth("image", "bootstrap", "busybox")
+    sock = os.path.join(user.rundir, "berth", "berth.sock")
+    out = user.sh(f"({BERTH} system service --time 3 2>service.err &) && "
+                  f"for i in $(seq 50); do [ -S {sock} ] && break; sleep 0.1; done && "
+                  f"docker -H unix://{sock} run --rm --network none busybox cat /proc/self/uid_map")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    uid = os.stat(user.home).st_uid
+    assert out.stdout.split()[:3] == ["0", str(uid), "1"]
+    for _ in range(100):  # bounded: the service's idle time is 3 s
+        if not os.path.exists(sock):
+            break
+        time.sleep(0.1)
+    assert not os.path.exists(sock), "the user's service did not end after its idle time"

@@ -31,7 +31,7 @@ def main(global_opts: dict, argv: list[str]) -> int:
             raise InvalidArgument('"system service" accepts at most one argument: the URI to listen on')
         if opts["time"] < 0:
             raise InvalidArgument("--time must be 0 (never) or a number of seconds")
-        uri = args[0] if args else DEFAULT_URI
+        uri = args[0] if args else _default_uri(DEFAULT_URI)
         root = global_opts["root"] or os.environ.get("BERTH_ROOT") or "/var/lib/berth"
         if global_opts["runtime"]:
             os.environ["BERTH_RUNTIME"] = global_opts["runtime"]
@@ -79,3 +79,13 @@ def main(global_opts: dict, argv: list[str]) -> int:
                 pass
         engine.close()
     return 0
+
+
+def _default_uri(root_default: str) -> str:
+    """Root's /run/berth/berth.sock, or a rootless user's $XDG_RUNTIME_DIR/berth/berth.sock
+    (Podman's place for its own)."""
+    from berth.engine import rootless
+
+    if not rootless.active():
+        return root_default
+    return "unix://" + os.path.join(rootless.runtime_dir(), "berth.sock")
