@@ -203,3 +203,26 @@ def test_the_docker_cli_drives_the_users_own_service(user):
             break
         time.sleep(0.1)
     assert not os.path.exists(sock), "the user's service did not end after its idle time"
+
+
+def test_a_pod_of_the_users_publishes_its_port(user, tun_for_users):
+    """Pods work rootless too: the infra container holds the slirp4netns network, its port
+    reaches the member that serves it."""
+    user.berth("image", "bootstrap", "busybox")
+    port = free_port()
+    user.berth("pod", "create", "--name", "rp1", "-p", f"127.0.0.1:{port}:80")
+    try:
+        user.berth(
+            "run", "--pod", "rp1", "-d", "busybox", "sh", "-c", "echo pod-served > /i.html && httpd -f -p 80 -h /"
+        )
+        body = b""
+        for _ in range(50):  # bounded: 50 tries over 5 s
+            try:
+                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/i.html", timeout=2).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert body == b"pod-served\n"
+    finally:
+        user.berth("pod", "rm", "-f", "rp1", check=False)
+    assert user.berth("ps", "-aq").stdout == ""
