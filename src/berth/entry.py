@@ -20,6 +20,11 @@ def main(argv: list[str] | None = None) -> int:
     except BerthError:
         return cli(argv)  # the CLI says what is wrong with it
     if rest[:1] == ["cri"] and not opts["help"]:
+        import os
+
+        if os.geteuid() != 0:
+            sys.stderr.write("Error: berth cri serves a kubelet and runs as root: rootless berth has no CRI server\n")
+            return 1
         from berth.cri.service import main as serve_cri
 
         return serve_cri(opts, rest[1:])

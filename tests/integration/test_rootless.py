@@ -141,6 +141,8 @@ def test_limits_and_no_subordinate_ids_are_refused_in_one_line(user):
     proc = user.berth("run", "--rm", "--network", "mynet", "busybox", "true", check=False)
     assert proc.returncode == 125 and "rootless berth has no user networks yet" in proc.stderr, proc.stderr
     assert user.berth("ps", "-aq").stdout == ""
+    proc = user.berth("cri", check=False)
+    assert proc.returncode == 1 and "rootless berth has no CRI server" in proc.stderr, proc.stderr
     for bare in _user(f"bt18n{os.getpid() % 100000}", 0):
         proc = bare.berth("images", check=False)
         assert proc.returncode != 0 and "has no subordinate ids in /etc/subuid" in proc.stderr, proc.stderr

@@ -88,4 +88,4 @@ def _default_uri(root_default: str) -> str:
 
     if not rootless.active():
         return root_default
-    return "unix://" + os.path.join(rootless.runtime_dir(), "berth.sock")
+    return "unix://" + os.path.join(rootless.runtime_dir(), os.path.basename(root_default))
