@@ -86,6 +86,9 @@ def main() -> int:
         finally:
             end_holder(os.path.join(rundir, "berth", "holder.pid"))
             end_holder(os.path.join(rundir, "libpod", "tmp", "pause.pid"))
+            uid = subprocess.run(["id", "-u", USER], capture_output=True, text=True).stdout.strip()
+            if uid.isdigit() and os.path.exists(f"/dev/shm/libpod_rootless_lock_{uid}"):
+                os.unlink(f"/dev/shm/libpod_rootless_lock_{uid}")  # rootless Podman's, outliving its user
             shutil.rmtree(rundir, ignore_errors=True)
             shutil.rmtree(top, ignore_errors=True)
 

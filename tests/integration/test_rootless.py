@@ -58,6 +58,10 @@ class User:
                     os.kill(int(f.read().split()[0]), 9)
             except (FileNotFoundError, ProcessLookupError, ValueError, IndexError):
                 pass
+        try:  # rootless Podman's lock file outlives its user
+            os.unlink(f"/dev/shm/libpod_rootless_lock_{os.stat(self.home).st_uid}")
+        except FileNotFoundError:
+            pass
 
 
 def _user(name: str, count: int):
