@@ -117,20 +117,23 @@ def test_the_seed_walkthrough_as_an_ordinary_user(user, tun_for_users):
     assert "  rootless\n" in info and "  Rootless: true" in info and f"Engine's uid map: 0 {uid} 1, 1 " in info, info
 
 
+def _fetched(url: str) -> bytes:
+    """The body once the server answers: 50 tries over 5 s at most (b"" if it never does)."""
+    for _ in range(50):
+        try:
+            return urllib.request.urlopen(url, timeout=2).read()
+        except OSError:
+            time.sleep(0.1)
+    return b""
+
+
 def test_a_published_port_is_reached_from_the_hosts_loopback(user, tun_for_users):
     user.berth("image", "bootstrap", "busybox")
     port = free_port()
     user.berth("run", "-d", "--name", "web", "-p", f"127.0.0.1:{port}:80", "busybox", "sh", "-c",
                "echo served-rootless > /index.html && httpd -f -p 80 -h /")  # fmt: skip
     try:
-        body = b""
-        for _ in range(50):  # bounded: 50 tries over 5 s
-            try:
-                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html", timeout=2).read()
-                break
-            except OSError:
-                time.sleep(0.1)
-        assert body == b"served-rootless\n"
+        assert _fetched(f"http://127.0.0.1:{port}/index.html") == b"served-rootless\n"
         assert "10.0.2.100" in user.berth("exec", "web", "ip", "-o", "-4", "addr", "show", "tap0").stdout
     finally:
         user.berth("rm", "-f", "web", check=False)
@@ -221,14 +224,7 @@ def test_a_pod_of_the_users_publishes_its_port(user, tun_for_users):
         user.berth(
             "run", "--pod", "rp1", "-d", "busybox", "sh", "-c", "echo pod-served > /i.html && httpd -f -p 80 -h /"
         )
-        body = b""
-        for _ in range(50):  # bounded: 50 tries over 5 s
-            try:
-                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/i.html", timeout=2).read()
-                break
-            except OSError:
-                time.sleep(0.1)
-        assert body == b"pod-served\n"
+        assert _fetched(f"http://127.0.0.1:{port}/i.html") == b"pod-served\n"
     finally:
         user.berth("pod", "rm", "-f", "rp1", check=False)
     assert user.berth("ps", "-aq").stdout == ""
