@@ -133,7 +133,6 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
             self.engine.pods.remove(pod["Id"], force=True)
             self.sandboxes.drop(pod["Id"])
             raise
-        self.engine.warm_monitor()  # the next start's monitor, started now, as `berth run` starts its own early
         return cri.RunPodSandboxResponse(pod_sandbox_id=pod["Id"])
 
     @rpc
@@ -281,7 +280,6 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
     def StartContainer(self, request, context):
         self._ours(request.container_id)  # a container the CRI made, or NOT_FOUND
         self.engine.start(request.container_id)
-        self.engine.warm_monitor()
         return cri.StartContainerResponse()
 
     @rpc

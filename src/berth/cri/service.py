@@ -48,6 +48,7 @@ def main(global_opts: dict, argv: list[str]) -> int:
     root = global_opts["root"] or os.environ.get("BERTH_ROOT") or "/var/lib/berth"
     system.long_running()
     engine = Engine(root)
+    engine.keep_monitor_warm()
 
     def recover() -> None:
         engine.recover()

@@ -84,6 +84,7 @@ class Engine(Creating, Starting):
         self.root = root = os.path.normpath(root)  # Container joins paths to it with f-strings
         self._db = self._store = self._volumes = self._networking = None
         self._warm = None  # a monitor started ahead of its container (warm_monitor)
+        self._keep_warm = False  # a server's: each start starts the next one's monitor (keep_monitor_warm)
         self._opening = allocate_lock()  # the stores below are opened once, by whichever thread first asks
         os.makedirs(os.path.join(root, "containers"), exist_ok=True)
         self.runtime_root = os.path.join(root, "runtime")

@@ -65,6 +65,14 @@ class Starting:
             if self._warm is None:
                 self._warm = self._prestart()
 
+    def keep_monitor_warm(self) -> None:
+        """A server's engine: a monitor is kept started ahead, for the next start, from now on.
+        Each start starts the next one's as soon as its container runs, so that its interpreter's
+        start overlaps whatever the caller does until the next start (a pod's CNI ADD, the next
+        CreateContainer) rather than that start."""
+        self._keep_warm = True
+        self.warm_monitor()
+
     @staticmethod
     def _prestart():
         # posix_spawn (foreground), not subprocess: run is a hot path and subprocess costs ~6 ms to import
@@ -200,6 +208,8 @@ class Starting:
                 result = begin(sandbox)
             else:
                 result = begin(sandbox)
+            if self._keep_warm:
+                self.warm_monitor()
             self._network_joined(c, sandbox)
             if not attached:
                 self._event(c, "start")  # detached: once it runs, as Docker records it
