@@ -48,11 +48,13 @@ class User:
         return proc
 
     def end(self) -> None:
-        """Its containers, then its namespace holders (by the pids berth and Podman wrote)."""
+        """Its containers and networks (their DNS servers), then its namespace holders (by the pids
+        berth and Podman wrote)."""
         ids = self.berth("ps", "-aq", check=False).stdout.split()
         if ids:
             self.berth("rm", "-f", *ids, check=False)
-        for path in ("berth/holder.pid", "libpod/tmp/pause.pid"):
+        self.berth("network", "prune", "-f", check=False)
+        for path in ("berth/netns.pid", "berth/holder.pid", "libpod/tmp/pause.pid"):
             try:
                 with open(os.path.join(self.rundir, path)) as f:
                     os.kill(int(f.read().split()[0]), 9)
@@ -139,14 +141,36 @@ def test_a_published_port_is_reached_from_the_hosts_loopback(user, tun_for_users
         user.berth("rm", "-f", "web", check=False)
 
 
+def test_a_user_network_resolves_its_containers_by_name(user, tun_for_users):
+    """The user's network lives in a network namespace of the user's (its bridge, firewall and DNS
+    server there, slirp4netns the way out): the host's namespace never sees its bridge."""
+    user.berth("image", "bootstrap", "busybox")
+    user.berth("network", "create", "--subnet", "10.231.7.0/24", "unet")
+    try:
+        bridge = "berth-" + user.berth("network", "inspect", "-f", "{{.Id}}", "unet").stdout.strip()[:9]
+        user.berth("run", "-d", "--name", "srv", "--network", "unet", "busybox", "sh", "-c",
+                   "echo found-by-name > /index.html && httpd -f -p 80 -h /")  # fmt: skip
+        address = user.berth("inspect", "-f", "{{.NetworkSettings.Networks.unet.IPAddress}}", "srv").stdout.strip()
+        assert address.startswith("10.231.7."), address
+        got = user.berth("run", "--rm", "--network", "unet", "busybox", "sh", "-c",
+                         "nslookup srv; for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://srv/index.html && exit; "
+                         "sleep 0.2; done; exit 1")  # fmt: skip
+        assert f"Address: {address}" in got.stdout and got.stdout.endswith("found-by-name\n"), got.stdout
+        assert bridge not in os.listdir("/sys/class/net"), "the user's bridge is in the host's namespace"
+        refused = user.berth("run", "--rm", "--network", "unet", "-p", "8080:80", "busybox", "true", check=False)
+        assert refused.returncode == 125 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+        assert "slirp4netns" in refused.stderr
+    finally:
+        user.berth("rm", "-f", "srv", check=False)
+        user.berth("network", "rm", "unet", check=False)
+
+
 def test_limits_and_no_subordinate_ids_are_refused_in_one_line(user):
     user.berth("image", "bootstrap", "busybox")
     proc = user.berth("run", "--rm", "--network", "none", "--memory", "64m", "busybox", "true", check=False)
     assert proc.returncode != 0 and "delegates no cgroup to the user" in proc.stderr, proc.stderr
     proc = user.berth("run", "--rm", "--network", "none", "--userns=auto", "busybox", "true", check=False)
     assert proc.returncode == 125 and "--userns, --uidmap and --gidmap are not there yet" in proc.stderr, proc.stderr
-    proc = user.berth("run", "--rm", "--network", "mynet", "busybox", "true", check=False)
-    assert proc.returncode == 125 and "rootless berth has no user networks yet" in proc.stderr, proc.stderr
     assert user.berth("ps", "-aq").stdout == ""
     proc = user.berth("cri", check=False)
     assert proc.returncode == 1 and "rootless berth has no CRI server" in proc.stderr, proc.stderr

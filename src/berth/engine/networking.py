@@ -10,12 +10,14 @@ Bridge modes import the network package; `--network none|host|container:` never 
 
 from __future__ import annotations
 
+import _thread
 import os
 import sys
 
 from berth import fastjson
 from berth.errors import AlreadyExists, FailedPrecondition, InvalidArgument, Unsupported
 
+_JOINED: set[int] = set()  # threads that have joined the user's network namespace (rootless)
 LINGER = 2.0  # seconds the idle default bridge stays for the next container
 HOSTS_HEAD = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
               "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n")  # fmt: skip
@@ -122,6 +124,32 @@ class Sandbox:
                 pass
 
 
+def _where_networks_live(method=None, make: bool = True):
+    """Rootless, the method runs in the user's network namespace, where that user's networks live
+    (berth.engine.rootless.in_network_namespace); root's berth's live in the host's. Not `make`:
+    a method that only undoes runs where it is if that namespace is gone (and all in it)."""
+    if method is None:
+        return lambda m: _where_networks_live(m, make)
+
+    def run(self, *args, **kwargs):
+        from berth.engine import rootless
+
+        if not rootless.active() or _thread.get_ident() in _JOINED:
+            return method(self, *args, **kwargs)
+
+        def inside():
+            _JOINED.add(_thread.get_ident())
+            try:
+                return method(self, *args, **kwargs)
+            finally:
+                _JOINED.discard(_thread.get_ident())
+
+        return rootless.in_network_namespace(inside, make)
+
+    run.__name__, run.__doc__ = method.__name__, method.__doc__
+    return run
+
+
 class Networking:
     def __init__(self, root: str) -> None:
         self.root = root  # the berth root; network state is the host's (network.store.state_dir)
@@ -150,10 +178,11 @@ class Networking:
         mode = kind(opts.network)
         chosen = {}
         if mode == "bridge" and rootless.active():
-            if opts.network not in ("", "bridge", "default"):
-                raise Unsupported(f"network {opts.network}: rootless berth has no user networks yet: use the default "
-                                  "network (slirp4netns), none or host")  # fmt: skip
-            mode, chosen = "slirp4netns", {"network": "slirp4netns"}  # Podman's rootless default
+            if opts.network in ("", "bridge", "default"):
+                mode, chosen = "slirp4netns", {"network": "slirp4netns"}  # Podman's rootless default
+            elif opts.publish:
+                raise Unsupported(f"network {opts.network}: rootless berth publishes ports on its default network "
+                                  "(slirp4netns) only: drop -p or use --network slirp4netns")  # fmt: skip
         bindings = [b.docker() for b in opts.publish]
         expose = list(exposed) + [p for spec in opts.expose for p in ports.parse_expose(spec)]
         expose += [f"{b['Port']}/{b['Proto']}" for b in bindings]
@@ -214,6 +243,7 @@ class Networking:
         atomic_write(os.path.join(c.dir, "resolv.conf"), text.encode())
 
     # -- start: the namespace and its endpoint --------------------------------------
+    @_where_networks_live
     def up(self, c, hostname: str) -> Sandbox:
         """The container's network namespace on its network, its ports held, /etc files written."""
         from berth.linux.ns import new_net_namespace
@@ -383,6 +413,7 @@ class Networking:
         net = self.store.get(ref)
         events.record(self.root, "network", action, net.id, {"name": net.name, "type": "bridge", **attrs})
 
+    @_where_networks_live
     def create(self, name: str, subnet: str = "", gateway: str = "", internal: bool = False,
                labels: dict[str, str] | None = None):  # fmt: skip
         """A user network and its bridge (made now, as Docker does, so `ip link` shows it)."""
@@ -397,6 +428,7 @@ class Networking:
         self.event(net.id, "create")
         return net
 
+    @_where_networks_live
     def remove(self, ref: str) -> None:
         from berth.network import bridge, dns
         from berth.network.store import PSEUDO
@@ -420,6 +452,7 @@ class Networking:
         self.store.locked(drop)
         self._prune_rules()
 
+    @_where_networks_live
     def connect(self, c, ref: str, ip: str = "", aliases: tuple[str, ...] = (), running_pid: int = 0) -> dict | None:
         """Join a running container now (a new interface); a stopped one joins at its next start:
         the entry to keep in its config is returned then."""
@@ -448,6 +481,7 @@ class Networking:
                 os.close(fd)
         return join
 
+    @_where_networks_live(make=False)
     def disconnect(self, c, ref: str) -> None:
         from berth.network import endpoint
 
@@ -456,6 +490,7 @@ class Networking:
             endpoint.detach(lease)
 
     # -- the end: leases, rules and an idle default bridge ------------------------------
+    @_where_networks_live(make=False)
     def down(self, container: str) -> None:
         """Give back what a container had (its veth goes with its namespace; deleted here if that
         has not happened yet, so the addresses are free at once)."""
@@ -472,6 +507,7 @@ class Networking:
         if any(lease.network == self.store.get("").id for lease in leases):
             self._retire_default_later()
 
+    @_where_networks_live(make=False)
     def collect(self) -> None:
         """What ended containers left (their monitors may have been killed): leases and port rules."""
         stale = self.store.stale()
@@ -495,6 +531,7 @@ class Networking:
 
         self.store.locked(prune)
 
+    @_where_networks_live(make=False)
     def retire_default(self, linger: float = 0.0) -> bool:
         """The default bridge and its rules, once no container has used it for `linger` seconds."""
         return self._retire_default(linger) == "retired"

@@ -16,6 +16,8 @@ import os
 from berth.errors import BerthError, InvalidArgument
 
 HOLDER = "holder.pid"
+NET_HOLDER = "netns.pid"  # the holder of the user's network namespace, where user networks live
+NET_SYSFS = "netns-sys"  # that namespace's sysfs, mounted in the user's mount namespace
 SIZE_WANTED = 65536  # subordinate ids a user needs at the least
 
 
@@ -65,13 +67,52 @@ def enter() -> None:
     os.environ["BERTH_ROOTLESS"] = "1"
     os.environ["BERTH_RUNTIME_DIR"] = rundir
     os.environ.setdefault("BERTH_NETWORK_ROOT", os.path.join(store_root(), "network"))
+    os.environ["BERTH_NET_SYSFS"] = os.path.join(rundir, NET_SYSFS)  # where berth.network reads /sys/class/net
 
 
-def _holder(rundir: str) -> int:
+def in_network_namespace(work, make: bool = True):
+    """work() run by a thread that has joined the user's network namespace (made on first use;
+    not `make`: if there is none, work() runs in the caller's thread), and its result. User networks live there: their bridges, firewall rules and DNS servers, and
+    the containers' other ends, reached from the host through slirp4netns. A thread, because a
+    process outside the host's user namespace can never come back to the host's network
+    namespace, where the caller must stay (pulls, the default network's slirp4netns); what the
+    thread spawns starts in the namespace it joined."""
+    import threading
+
+    from berth.fs import Flock
+    from berth.linux import ns
+
+    rundir = runtime_dir()
+    with Flock(os.path.join(rundir, "netns.lock"), file=True):
+        pid = _holder(rundir, NET_HOLDER) or (_start_net_holder(rundir) if make else 0)
+    if not pid:
+        return work()
+    fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    outcome: list = [None, None]
+
+    def run() -> None:
+        try:
+            ns.setns(fd, ns.CLONE_NEWNET)
+            outcome[0] = work()
+        except BaseException as e:  # noqa: BLE001 - raised again by the caller's thread
+            outcome[1] = e
+
+    try:
+        thread = threading.Thread(target=run, name="user-network")
+        thread.start()
+        thread.join()
+    finally:
+        os.close(fd)
+    if outcome[1] is not None:
+        raise outcome[1]
+    return outcome[0]
+
+
+def _holder(rundir: str, name: str = HOLDER) -> int:
     """The running holder's pid, 0 if there is none: its pid file names it with its start time,
     so that a pid used again by another process is not taken for it."""
     try:
-        with open(os.path.join(rundir, HOLDER)) as f:
+        with open(os.path.join(rundir, name)) as f:
             pid, started = (int(x) for x in f.read().split())
     except (FileNotFoundError, ValueError):
         return 0
@@ -136,4 +177,62 @@ def _start_holder(rundir: str) -> int:
     from berth.fs import atomic_write
 
     atomic_write(os.path.join(rundir, HOLDER), f"{pid} {_started(pid)}".encode())
+    return pid
+
+
+def _start_net_holder(rundir: str) -> int:
+    """A process in a new network namespace of the user's, sleeping until killed, with that
+    namespace's sysfs mounted at NET_SYSFS (sysfs shows the namespace of whoever mounts it) and
+    slirp4netns behind its tap0 (10.0.2.100, the way out). slirp4netns ends with the holder: its
+    --exit-fd is a pipe whose other end only the holder keeps."""
+    from berth.engine import slirp
+    from berth.fs import atomic_write
+    from berth.linux import mount, netdev, ns
+
+    sysfs = os.path.join(rundir, NET_SYSFS)
+    os.makedirs(sysfs, exist_ok=True)
+    exit_r, exit_w = os.pipe()
+    mounted_r, mounted_w = os.pipe()
+
+    def hold() -> None:
+        try:
+            mount.umount2(sysfs, mount.MNT_DETACH)  # a dead namespace's, from an earlier holder
+        except OSError:
+            pass
+        mount.mount("sysfs", sysfs, "sysfs", mount.MS_NOSUID | mount.MS_NODEV | mount.MS_NOEXEC)
+        netdev.set_up("lo")
+        os.write(mounted_w, b"m")
+        os.setsid()
+        null = os.open("/dev/null", os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.dup2(exit_w, 3)
+        os.set_inheritable(3, True)  # slirp4netns's --exit-fd: open for as long as we live
+        os.closerange(4, 1 << 16)
+        os.execvp("sleep", ["sleep", "infinity"])
+
+    try:
+        pid, _ = ns.in_a_child(ns.CLONE_NEWNET, then=hold)
+        os.close(mounted_w)
+        mounted_w = -1
+        os.close(exit_w)
+        exit_w = -1
+        if os.read(mounted_r, 1) != b"m":
+            raise BerthError("rootless berth: the user's network namespace could not be made")
+        try:
+            slirp.launch(
+                f"/proc/{pid}/ns/net",
+                exit_r,
+                os.path.join(rundir, "netns-slirp4netns.log"),
+                os.path.join(rundir, "netns-slirp4netns.sock"),
+            )
+        except BaseException:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            raise
+    finally:
+        for fd in (exit_r, mounted_r, exit_w, mounted_w):
+            if fd >= 0:
+                os.close(fd)
+    atomic_write(os.path.join(rundir, NET_HOLDER), f"{pid} {_started(pid)}".encode())
     return pid

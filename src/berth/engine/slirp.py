@@ -19,34 +19,10 @@ READY_TIMEOUT = 10.0
 def start(c, netns: int, bindings: list[dict]) -> list[int]:
     """slirp4netns on the namespace held by `netns`, configured, with the ports forwarded: the
     fds the monitor must hold for as long as the container lives (the exit pipe's end)."""
-    import select
-    import shutil
-    import subprocess
-
-    binary = shutil.which("slirp4netns")
-    if binary is None:
-        raise Unsupported("slirp4netns is missing: install Debian's slirp4netns package for rootless networking")
     exit_r, exit_w = os.pipe()
-    ready_r, ready_w = os.pipe()
     api = _api_path(c.id)
     try:
-        os.unlink(api)
-    except FileNotFoundError:
-        pass
-    try:
-        with open(os.path.join(c.dir, "slirp4netns.log"), "wb") as log:
-            proc = subprocess.Popen([binary, "--configure", "--mtu=65520", "--disable-host-loopback",
-                                     f"--exit-fd={exit_r}", f"--ready-fd={ready_w}", f"--api-socket={api}",
-                                     "--netns-type=path", f"/proc/self/fd/{netns}", "tap0"],
-                                    pass_fds=(exit_r, ready_w, netns), stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=log, start_new_session=True)  # fmt: skip
-        os.close(ready_w)
-        ready_w = -1
-        ready, _, _ = select.select([ready_r], [], [], READY_TIMEOUT)
-        if not ready or os.read(ready_r, 1) != b"1":
-            proc.kill()
-            proc.wait()
-            raise FailedPrecondition(f"slirp4netns did not bring the container's network up: {_log(c)}")
+        launch(f"/proc/self/fd/{netns}", exit_r, os.path.join(c.dir, "slirp4netns.log"), api, keep=(netns,))
         for b in bindings:
             _forward(api, b)
     except BaseException:
@@ -54,10 +30,42 @@ def start(c, netns: int, bindings: list[dict]) -> list[int]:
         raise
     finally:
         os.close(exit_r)
+    return [exit_w]
+
+
+def launch(netns: str, exit_r: int, log_path: str, api: str, keep: tuple[int, ...] = ()) -> None:
+    """slirp4netns behind tap0 of the network namespace at path `netns`, until `exit_r` (the read
+    end of a pipe) reads end of file; returns once the namespace's network is up."""
+    import select
+    import shutil
+    import subprocess
+
+    binary = shutil.which("slirp4netns")
+    if binary is None:
+        raise Unsupported("slirp4netns is missing: install Debian's slirp4netns package for rootless networking")
+    ready_r, ready_w = os.pipe()
+    try:
+        os.unlink(api)
+    except FileNotFoundError:
+        pass
+    try:
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen([binary, "--configure", "--mtu=65520", "--disable-host-loopback",
+                                     f"--exit-fd={exit_r}", f"--ready-fd={ready_w}", f"--api-socket={api}",
+                                     "--netns-type=path", netns, "tap0"],
+                                    pass_fds=(exit_r, ready_w, *keep), stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=log, start_new_session=True)  # fmt: skip
+        os.close(ready_w)
+        ready_w = -1
+        ready, _, _ = select.select([ready_r], [], [], READY_TIMEOUT)
+        if not ready or os.read(ready_r, 1) != b"1":
+            proc.kill()
+            proc.wait()
+            raise FailedPrecondition(f"slirp4netns did not bring the network up: {_log(log_path)}")
+    finally:
         os.close(ready_r)
         if ready_w >= 0:
             os.close(ready_w)
-    return [exit_w]
 
 
 def _api_path(cid: str) -> str:
@@ -91,9 +99,9 @@ def _forward(api: str, b: dict) -> None:
                                  f"{doc['error'].get('desc', doc['error'])}")  # fmt: skip
 
 
-def _log(c) -> str:
+def _log(path: str) -> str:
     try:
-        with open(os.path.join(c.dir, "slirp4netns.log"), "rb") as f:
+        with open(path, "rb") as f:
             return f.read().decode(errors="replace").strip().splitlines()[-1]
     except (OSError, IndexError):
         return "no output"

@@ -12,6 +12,9 @@ from berth.errors import Unavailable
 from berth.foreground import DEVNULL, spawn
 
 IP = "/usr/sbin/ip" if os.path.exists("/usr/sbin/ip") else "/sbin/ip"
+# sysfs shows the network namespace of whoever mounted it: the host's at /sys; rootless berth's
+# networks live in a namespace of the user's, whose sysfs it mounts elsewhere and names here
+SYS_NET = os.path.join(os.environ.get("BERTH_NET_SYSFS") or "/sys", "class", "net")
 
 
 class NetworkError(Unavailable):
@@ -50,14 +53,15 @@ def batch(commands: list[str], netns: int | None = None) -> None:
 
 
 def link_exists(name: str) -> bool:
-    """In the host's namespace (sysfs shows the namespace of whoever mounted it: the host's)."""
-    return os.path.exists(f"/sys/class/net/{name}")
+    """In the namespace where berth's networks live (the host's, or a rootless user's)."""
+    return os.path.exists(f"{SYS_NET}/{name}")
 
 
 def routes() -> list[tuple[str, str]]:
-    """The host's IPv4 routes but the default one, from /proc/net/route: [(interface, "net/len")]."""
+    """The IPv4 routes but the default one of the calling thread's network namespace:
+    [(interface, "net/len")]."""
     try:
-        with open("/proc/net/route") as f:
+        with open("/proc/thread-self/net/route") as f:
             lines = f.read().splitlines()[1:]
     except OSError:
         return []
@@ -76,7 +80,7 @@ def owner(bridge: str) -> str | None:
     """The berth network state a bridge belongs to (its ifalias, "berth:" + the state directory),
     "" if it is not berth's, None if there is no such link."""
     try:
-        with open(f"/sys/class/net/{bridge}/ifalias") as f:
+        with open(f"{SYS_NET}/{bridge}/ifalias") as f:
             alias = f.read().strip()
     except FileNotFoundError:
         return None
