@@ -15,7 +15,7 @@ import os
 import sys
 
 from berth import fastjson
-from berth.errors import AlreadyExists, FailedPrecondition, InvalidArgument, Unsupported
+from berth.errors import AlreadyExists, FailedPrecondition, InvalidArgument
 
 _JOINED: set[int] = set()  # threads that have joined the user's network namespace (rootless)
 LINGER = 2.0  # seconds the idle default bridge stays for the next container
@@ -180,9 +180,6 @@ class Networking:
         if mode == "bridge" and rootless.active():
             if opts.network in ("", "bridge", "default"):
                 mode, chosen = "slirp4netns", {"network": "slirp4netns"}  # Podman's rootless default
-            elif opts.publish:
-                raise Unsupported(f"network {opts.network}: rootless berth publishes ports on its default network "
-                                  "(slirp4netns) only: drop -p or use --network slirp4netns")  # fmt: skip
         bindings = [b.docker() for b in opts.publish]
         expose = list(exposed) + [p for spec in opts.expose for p in ports.parse_expose(spec)]
         expose += [f"{b['Port']}/{b['Proto']}" for b in bindings]
@@ -246,6 +243,7 @@ class Networking:
     @_where_networks_live
     def up(self, c, hostname: str) -> Sandbox:
         """The container's network namespace on its network, its ports held, /etc files written."""
+        from berth.engine import rootless
         from berth.linux.ns import new_net_namespace
 
         cfg = c.config
@@ -279,7 +277,11 @@ class Networking:
                 from berth.network import firewall
 
                 self.store.set_ports(lease, bound)
-                firewall.publish(c.id, lease.ip, bound)
+                if rootless.active():  # the host's side is slirp4netns's, forwarding into the user's namespace
+                    firewall.publish(c.id, lease.ip, [{**b, "HostIp": ""} for b in bound])
+                    rootless.forward_ports(bound)
+                else:
+                    firewall.publish(c.id, lease.ip, bound)
             self._write_etc(c, hostname, lease.ip, "" if net.is_default else net.gateway)
         except BaseException:
             for fd in held:
@@ -503,7 +505,7 @@ class Networking:
             except Exception:  # noqa: BLE001 - gone meanwhile with its namespace
                 pass
         if any(lease.ports for lease in leases):
-            self._prune_rules()
+            self._unpublish(leases)
         if any(lease.network == self.store.get("").id for lease in leases):
             self._retire_default_later()
 
@@ -516,9 +518,17 @@ class Networking:
         for lease in stale:
             self.store.release(lease.container, lease.network)
         if any(lease.ports for lease in stale):
-            self._prune_rules()
+            self._unpublish(stale)
         if any(lease.network == self.store.get("").id for lease in stale):
             self._retire_default_later()
+
+    def _unpublish(self, leases) -> None:
+        """The port rules of these released leases, and rootless, slirp4netns's forwards to them."""
+        from berth.engine import rootless
+
+        if rootless.active():
+            rootless.unforward_ports([b for lease in leases for b in lease.ports])
+        self._prune_rules()
 
     def _prune_rules(self) -> None:
         from berth.network import bridge, firewall

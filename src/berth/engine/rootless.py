@@ -18,6 +18,7 @@ from berth.errors import BerthError, InvalidArgument
 HOLDER = "holder.pid"
 NET_HOLDER = "netns.pid"  # the holder of the user's network namespace, where user networks live
 NET_SYSFS = "netns-sys"  # that namespace's sysfs, mounted in the user's mount namespace
+NET_API = "netns-slirp4netns.sock"  # the API socket of that namespace's slirp4netns
 SIZE_WANTED = 65536  # subordinate ids a user needs at the least
 
 
@@ -106,6 +107,32 @@ def in_network_namespace(work, make: bool = True):
     if outcome[1] is not None:
         raise outcome[1]
     return outcome[0]
+
+
+def forward_ports(bindings: list[dict]) -> None:
+    """Each published port (a PortBindings entry, its host port chosen) forwarded by the user's
+    network namespace's slirp4netns from the host to that namespace (10.0.2.100), where the
+    user network's rules forward it on to the container; any forward made is undone if one fails."""
+    from berth.engine import slirp
+
+    api = os.path.join(runtime_dir(), NET_API)
+    done = []
+    try:
+        for b in bindings:
+            slirp.forward(api, b, int(b["HostPort"]))
+            done.append(b)
+    except BaseException:
+        unforward_ports(done)
+        raise
+
+
+def unforward_ports(bindings: list[dict]) -> None:
+    """slirp4netns's forwards of these published ports, if its namespace is still there."""
+    from berth.engine import slirp
+
+    api = os.path.join(runtime_dir(), NET_API)
+    if bindings and _holder(runtime_dir(), NET_HOLDER):
+        slirp.unforward(api, bindings)
 
 
 def _holder(rundir: str, name: str = HOLDER) -> int:

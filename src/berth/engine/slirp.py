@@ -24,7 +24,7 @@ def start(c, netns: int, bindings: list[dict]) -> list[int]:
     try:
         launch(f"/proc/self/fd/{netns}", exit_r, os.path.join(c.dir, "slirp4netns.log"), api, keep=(netns,))
         for b in bindings:
-            _forward(api, b)
+            forward(api, b)
     except BaseException:
         os.close(exit_w)
         raise
@@ -77,14 +77,33 @@ def _api_path(cid: str) -> str:
     return os.path.join(top, f"slirp-{cid[:16]}.sock")
 
 
-def _forward(api: str, b: dict) -> None:
+def forward(api: str, b: dict, guest_port: int = 0) -> None:
+    """A host forward of a published port (a PortBindings entry) to `guest_port` (its own port,
+    unless given) of the namespace."""
+    host_port = int(b.get("HostPort") or b["Port"])
+    doc = _ask(api, {"execute": "add_hostfwd", "arguments": {
+        "proto": b.get("Proto") or "tcp", "host_addr": b.get("HostIp") or "0.0.0.0", "host_port": host_port,
+        "guest_port": guest_port or int(b["Port"])}})  # fmt: skip
+    if "error" in doc:
+        raise FailedPrecondition(f"Bind for {b.get('HostIp') or '0.0.0.0'}:{host_port} failed: "
+                                 f"{doc['error'].get('desc', doc['error'])}")  # fmt: skip
+
+
+def unforward(api: str, bindings: list[dict]) -> None:
+    """The host forwards of these published ports (those there are)."""
+    wanted = {(b.get("Proto") or "tcp", b.get("HostIp") or "0.0.0.0", int(b["HostPort"])) for b in bindings}
+    listed = _ask(api, {"execute": "list_hostfwd"}).get("return", {}).get("entries") or []
+    for entry in listed:
+        if (entry.get("proto"), entry.get("host_addr"), entry.get("host_port")) in wanted:
+            _ask(api, {"execute": "remove_hostfwd", "arguments": {"id": entry["id"]}})
+
+
+def _ask(api: str, request: dict) -> dict:
+    """One request to slirp4netns's API socket, and its answer."""
     import socket
 
     from berth import fastjson
 
-    host_port = int(b.get("HostPort") or b["Port"])
-    request = {"execute": "add_hostfwd", "arguments": {"proto": b.get("Proto") or "tcp",
-               "host_addr": b.get("HostIp") or "0.0.0.0", "host_port": host_port, "guest_port": int(b["Port"])}}  # fmt: skip
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(READY_TIMEOUT)
         s.connect(api)
@@ -93,10 +112,7 @@ def _forward(api: str, b: dict) -> None:
         reply = b""
         while chunk := s.recv(4096):
             reply += chunk
-    doc = fastjson.loads(reply or b"{}")
-    if "error" in doc:
-        raise FailedPrecondition(f"Bind for {b.get('HostIp') or '0.0.0.0'}:{host_port} failed: "
-                                 f"{doc['error'].get('desc', doc['error'])}")  # fmt: skip
+    return fastjson.loads(reply or b"{}")
 
 
 def _log(path: str) -> str:
