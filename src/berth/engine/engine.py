@@ -83,8 +83,8 @@ class Engine(Creating, Starting):
     def __init__(self, root: str) -> None:
         self.root = root = os.path.normpath(root)  # Container joins paths to it with f-strings
         self._db = self._store = self._volumes = self._networking = None
-        self._warm = None  # a monitor started ahead of its container (warm_monitor)
-        self._keep_warm = False  # a server's: each start starts the next one's monitor (keep_monitor_warm)
+        self._warm: list = []  # monitors started ahead of their containers (warm_monitor)
+        self._keep_warm = 0  # a server's: how many are kept started ahead (keep_monitor_warm)
         self._opening = allocate_lock()  # the stores below are opened once, by whichever thread first asks
         os.makedirs(os.path.join(root, "containers"), exist_ok=True)
         self.runtime_root = os.path.join(root, "runtime")
@@ -124,10 +124,10 @@ class Engine(Creating, Starting):
         return Images(self)
 
     def close(self) -> None:
-        if self._warm is not None:
-            self._warm.close()
-            self._warm.child.wait()
-            self._warm = None
+        while self._warm:
+            unused = self._warm.pop()
+            unused.close()
+            unused.child.wait()
         if self._db is not None:
             self._db.close()
         if self._store is not None:

@@ -18,6 +18,7 @@ from berth.engine.container import PAUSED, RUNNING, Container, ContainerError
 from berth.errors import FailedPrecondition
 from berth.fs import atomic_write, unlink_if_present
 
+BACKGROUND_NICE = 19  # a monitor started ahead by a server, until it has its arguments
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -54,7 +55,7 @@ class Starting:
             fds = sandbox.fds  # counted from 0 in the monitor's arguments
             args += ["--netns", "0"] + (["--hold", ",".join(map(str, range(1, len(fds))))] if sandbox.held else [])
         with self._opening:
-            warm, self._warm = self._warm, None
+            warm = self._warm.pop(0) if self._warm else None
         return (warm or self._prestart()).start(args, fds)
 
     def warm_monitor(self) -> None:
@@ -62,16 +63,26 @@ class Starting:
         caller's making of the container (`berth run`: create, then start); it waits for its
         arguments until then, and ends unused at close()."""
         with self._opening:
-            if self._warm is None:
-                self._warm = self._prestart()
+            if not self._warm:
+                self._warm.append(self._prestart())
 
-    def keep_monitor_warm(self) -> None:
-        """A server's engine: a monitor is kept started ahead, for the next start, from now on.
-        Each start starts the next one's as soon as its container runs, so that its interpreter's
-        start overlaps whatever the caller does until the next start (a pod's CNI ADD, the next
-        CreateContainer) rather than that start."""
-        self._keep_warm = True
-        self.warm_monitor()
+    def keep_monitor_warm(self, count: int = 2) -> None:
+        """A server's engine: `count` monitors are kept started ahead from now on, a pod's worth
+        (its infra container's and its container's), so that neither of a pod's starts waits for
+        an interpreter, and none is started beside them: the starts that empty the pool fill it
+        again once their container runs, when the pod is made. Started by a server, they import
+        niced, on the CPU its work leaves, and take their priority back with their arguments
+        (root may: CAP_SYS_NICE)."""
+        self._keep_warm = count
+        self._refill()
+
+    def _refill(self) -> None:
+        with self._opening:
+            while len(self._warm) < self._keep_warm:
+                warm = self._prestart()
+                if os.geteuid() == 0 and not os.environ.get("BERTH_ROOTLESS"):
+                    os.setpriority(os.PRIO_PROCESS, warm.child.pid, BACKGROUND_NICE)
+                self._warm.append(warm)
 
     @staticmethod
     def _prestart():
@@ -208,8 +219,8 @@ class Starting:
                 result = begin(sandbox)
             else:
                 result = begin(sandbox)
-            if self._keep_warm:
-                self.warm_monitor()
+            if self._keep_warm and not self._warm:
+                self._refill()
             self._network_joined(c, sandbox)
             if not attached:
                 self._event(c, "start")  # detached: once it runs, as Docker records it
