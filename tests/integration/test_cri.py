@@ -348,6 +348,26 @@ def test_images_pulled_with_the_requests_credentials(server, berth, password_reg
     assert usage.fs_id.mountpoint.startswith(berth.root)
 
 
+def started_ahead(parent: int, root: str) -> list[int]:
+    """The monitors `parent` started ahead that wait for a container (no container's monitor.pid
+    names them), with the runtimes they started ahead."""
+    running = {open(p).read() for p in glob.glob(f"{root}/containers/*/monitor.pid")}
+    found, parents = [], {str(parent)}
+    for _ in range(2):  # the monitors, then their runtimes
+        level = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                ppid = open(f"/proc/{pid}/stat").read().rpartition(")")[2].split()[1]
+                waiting = b"--prestarted" in open(f"/proc/{pid}/cmdline", "rb").read()
+            except OSError:
+                continue
+            if ppid in parents and waiting and pid not in running:
+                level.append(pid)
+        found += level
+        parents = set(level)
+    return [int(pid) for pid in found]
+
+
 def alive(pid: int) -> bool:
     """Running (a zombie that no one reaped yet is not)."""
     try:
@@ -449,7 +469,10 @@ def test_cni_teardown_survives_kills(berth, tmp_path, cni_network):
         assert len(cni_network.allocated()) == 2
         holders = [json.loads(open(p).read())["holder"] for p in glob.glob(f"{berth.root}/containers/*/cni.json")]
         assert len(holders) == 2
+        ahead = started_ahead(s.proc.pid, berth.root)
+        assert len(ahead) == 4, ahead  # a pod's worth of monitors, each with its runtime
         s.kill()
+        assert wait_for(lambda: not any(alive(pid) for pid in ahead), 10), "a monitor started ahead outlived its server"
         os.kill(infra_pid, signal.SIGKILL)  # the infra container of the pod that was running
         with pytest.raises(grpc.RpcError):
             pending.result(30)
@@ -473,8 +496,10 @@ def test_cni_teardown_survives_kills(berth, tmp_path, cni_network):
         for x in sandboxes:
             s.runtime.StopPodSandbox(cri.StopPodSandboxRequest(pod_sandbox_id=x.id))
             s.runtime.RemovePodSandbox(cri.RemovePodSandboxRequest(pod_sandbox_id=x.id))
+        ahead = started_ahead(s.proc.pid, berth.root)
     finally:
         s.stop()
+    assert wait_for(lambda: not any(alive(pid) for pid in ahead), 10), "a monitor started ahead outlived its server"
     assert berth("ps", "-aq").stdout == "" and berth("pod", "ls", "-q").stdout == ""
 
 
@@ -531,8 +556,10 @@ def test_bad_network_settings_are_refused_and_leave_nothing(berth, tmp_path, cni
             runtime.RunPodSandbox(cri.RunPodSandboxRequest(config=sctp))
         assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "SCTP" in e.value.details()
         assert runtime.ListPodSandbox(cri.ListPodSandboxRequest()).items == []
+        ahead = started_ahead(s.proc.pid, berth.root)
     finally:
         s.stop()
+    assert wait_for(lambda: not any(alive(pid) for pid in ahead), 10), "a monitor started ahead outlived its server"
     assert berth("ps", "-aq").stdout == "" and berth("pod", "ls", "-q").stdout == ""
     assert not glob.glob(f"{berth.root}/cri/sandboxes/*.json")
 
