@@ -19,7 +19,7 @@ def test_memory_limit_kills_what_grows_past_it(berth):
     events = "/sys/fs/cgroup/memory.events" if CGROUP_V2 else "/sys/fs/cgroup/memory/memory.oom_control"
     first = "echo 1000 > /proc/self/oom_score_adj && exec"
     script = (f"sh -c '{first} head -c 200m /dev/zero' | sh -c '{first} tail' >/dev/null; echo tail=$?; "
-              f'while read -r key value; do [ "$key" = oom_kill ] && echo "oom_kill $value"; done < {events}')  # fmt: skip
+              f'while read -r key value; do if [ "$key" = oom_kill ]; then echo "oom_kill $value"; fi; done < {events}')  # fmt: skip
     out = berth("run", "--rm", "--network", "none", "--memory", "32m", "--memory-swap", "32m", "busybox",
                 "sh", "-c", script, check=True).stdout  # fmt: skip
     assert "tail=137" in out, out  # SIGKILLed

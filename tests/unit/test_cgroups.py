@@ -28,6 +28,9 @@ def fake_v2(tmp_path):
         orig_mkdir(path, mode)
         for name in FILES:  # the kernel fills a new cgroup with its files
             open(os.path.join(path, name), "w").close()
+        # the kernel's shows what its parent enables, at each read: here, what the root has
+        with open(os.path.join(path, "cgroup.controllers"), "w") as f:
+            f.write("cpuset cpu io memory pids\n")
 
     return root, mkdir
 

@@ -134,7 +134,7 @@ if [ ! -x "$ROOT/usr/bin/python3" ]; then
   log "debootstrap bookworm into $ROOT"
   rm -rf "$ROOT"
   debootstrap --variant=minbase \
-    --include=python3,python3-venv,busybox-static,bash-static,iproute2,iptables,libseccomp2,procps,util-linux,kmod,ca-certificates,git,runc,tini,time,openssl \
+    --include=python3,python3-venv,busybox-static,bash-static,iproute2,iptables,libseccomp2,procps,util-linux,kmod,ca-certificates,git,runc,tini,time,openssl,uidmap \
     bookworm "$ROOT" "$MIRROR" >debootstrap.log 2>&1 || { tail -20 debootstrap.log; exit 1; }
   # the registry tests' docker-registry and htpasswd; no service is started in the chroot
   printf '#!/bin/sh\nexit 101\n' > "$ROOT"/usr/sbin/policy-rc.d && chmod 755 "$ROOT"/usr/sbin/policy-rc.d
@@ -143,6 +143,17 @@ if [ ! -x "$ROOT/usr/bin/python3" ]; then
     || { tail -20 debootstrap.log; exit 1; }
   rm -f "$ROOT"/usr/sbin/policy-rc.d "$ROOT"/etc/resolv.conf
   rm -rf "$ROOT"/var/cache/apt/archives/*.deb
+fi
+# rootless berth's tests need newuidmap and newgidmap (Debian's uidmap): added to a tree made
+# before they were asked for
+if [ ! -x "$ROOT/usr/bin/newuidmap" ]; then
+  log "uidmap into $ROOT"
+  cp /etc/resolv.conf "$ROOT"/etc/resolv.conf
+  chroot "$ROOT" apt-get install -y -qq --no-install-recommends uidmap >>debootstrap.log 2>&1 \
+    || { tail -20 debootstrap.log; exit 1; }
+  rm -f "$ROOT"/etc/resolv.conf
+  rm -rf "$ROOT"/var/cache/apt/archives/*.deb
+  rm -f rootfs.img
 fi
 # the UML kernel's modules (overlay, veth, bridge, nf_tables... are modules; modprobe in the guest)
 if [ ! -e "$ROOT/usr/lib/modules/$UML_KVER/modules.dep" ]; then

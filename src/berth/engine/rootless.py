@@ -135,6 +135,26 @@ def unforward_ports(bindings: list[dict]) -> None:
         slirp.unforward(api, bindings)
 
 
+def cgroup_parent() -> str:
+    """Where the user's containers' cgroups go: `berth` under the top of the cgroup v2 subtree
+    the host delegates to the user (the highest cgroup above this process that the user may
+    write, systemd's user@UID.service), as Podman's cgroupfs driver puts them under the user's
+    own; plain `berth` if none is delegated (the runtime then runs containers without limits,
+    and refuses limits)."""
+    try:
+        with open("/proc/self/cgroup") as f:
+            path = next((line[3:].strip() for line in f if line.startswith("0::")), "")
+    except OSError:
+        path = ""
+    top = "/sys/fs/cgroup"
+    parts = [p for p in path.split("/") if p]
+    for i in range(1, len(parts) + 1):
+        directory = os.path.join(top, *parts[:i])
+        if os.access(directory, os.W_OK) and os.access(os.path.join(directory, "cgroup.procs"), os.W_OK):
+            return "/".join([*parts[:i], "berth"])
+    return "berth"
+
+
 def _holder(rundir: str, name: str = HOLDER) -> int:
     """The running holder's pid, 0 if there is none: its pid file names it with its start time,
     so that a pid used again by another process is not taken for it."""

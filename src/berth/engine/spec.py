@@ -332,7 +332,7 @@ def build(opts, image_config: image_spec.ImageConfig, container_id: str, etc: di
             gid_mappings=tuple(IDMapping(container_id=a, host_id=b, size=n) for a, b, n in idmaps.gid)
             if idmaps
             else (),
-            cgroups_path=f"/{(opts.cgroup_parent or 'berth').strip('/')}/{container_id}",
+            cgroups_path=f"/{(opts.cgroup_parent or _default_cgroup_parent()).strip('/')}/{container_id}",
             resources=resources,
             sysctl=dict(opts.sysctls),
             masked_paths=opts.masked_paths if opts.masked_paths is not None else () if opts.privileged else MASKED,
@@ -345,3 +345,10 @@ def build(opts, image_config: image_spec.ImageConfig, container_id: str, etc: di
             devices=host_devices() if opts.privileged else devices,
         ),
     )
+
+
+def _default_cgroup_parent() -> str:
+    """berth's own cgroup; rootless, under the subtree the host delegates to the user, if any."""
+    from berth.engine import rootless
+
+    return rootless.cgroup_parent() if rootless.active() else "berth"

@@ -94,15 +94,28 @@ def normalize(cgroups_path: str, container_id: str) -> str:
 def manager(cgroups_path: str, root: str = CGROUP_ROOT) -> Manager:
     from berth.linux import ns
 
+    found = None
     if (os.geteuid() != 0 or not ns.in_initial_user_namespace()) and not os.access(root, os.W_OK):
-        from berth.runtime.cgroups.none import NoCgroup  # rootless, nothing delegated
+        found = mounts()
+        if detect(root, found) != "v2" or not _delegated(root + cgroups_path):
+            from berth.runtime.cgroups.none import NoCgroup  # rootless, nothing delegated
 
-        return NoCgroup(cgroups_path)
-    found = mounts()
+            return NoCgroup(cgroups_path)
+    delegated = found is not None
+    found = mounts() if found is None else found
     if detect(root, found) == "v2":
         from berth.runtime.cgroups.v2.manager import V2Manager
 
-        return V2Manager(root, cgroups_path)
+        return V2Manager(root, cgroups_path, delegated)
     from berth.runtime.cgroups.v1.manager import V1Manager
 
     return V1Manager(root, cgroups_path, found)
+
+
+def _delegated(directory: str) -> bool:
+    """Whether an unprivileged caller may make this cgroup: the nearest directory of its path that
+    there is (a cgroup v2 subtree delegated to the user: owned by the user, systemd's way) is
+    writable, its cgroup.procs too."""
+    while not os.path.isdir(directory):
+        directory = os.path.dirname(directory)
+    return os.access(directory, os.W_OK) and os.access(os.path.join(directory, "cgroup.procs"), os.W_OK)

@@ -14,29 +14,40 @@ from berth.runtime.cgroups.v2 import cpu, cpuset, hugetlb, io, memory, pids
 CONTROLLERS = (cpuset, memory, cpu, pids, io, hugetlb, rdma)
 
 
+def _enable_controllers(directory: str) -> None:
+    """Every controller `directory` has, enabled for its children; left as it is where it is not
+    ours to change (above a subtree delegated to a rootless user: its delegator enabled them)."""
+    control = os.path.join(directory, "cgroup.subtree_control")
+    if not os.access(control, os.W_OK):
+        return
+    available = set(files.read(directory, "cgroup.controllers").split())
+    wanted = " ".join("+" + c.NAME for c in CONTROLLERS if c.NAME in available)
+    if wanted:
+        files.write(directory, "cgroup.subtree_control", wanted)
+
+
 class V2Manager(cgroups.Manager):
-    def __init__(self, root: str, path: str) -> None:
+    def __init__(self, root: str, path: str, delegated: bool = False) -> None:
+        """delegated: an unprivileged caller's, in a subtree the host delegated to it, where no
+        device program can be loaded (that takes CAP_BPF on the host): a rootless container has
+        the host's device nodes bound in, and its user namespace leaves their owners in charge."""
         self.root = root
         self.path = path
         self.dir = root + path
+        self.delegated = delegated
 
     def create(self) -> tuple[str, ...]:
         made = files.make_dirs(self.dir)
-        available = set(files.read(self.root, "cgroup.controllers").split())
-        wanted = " ".join("+" + c.NAME for c in CONTROLLERS if c.NAME in available)
         d = self.root
-        for part in [p for p in self.path.split("/") if p][:-1]:
-            if wanted:
-                files.write(d, "cgroup.subtree_control", wanted)
+        for part in [p for p in self.path.split("/") if p]:  # the container's controllers, enabled down to it
+            _enable_controllers(d)
             d = os.path.join(d, part)
-        if wanted:
-            files.write(d, "cgroup.subtree_control", wanted)
         return made
 
     def apply(self, resources: Resources | None, extra_devices: tuple = (), devices: bool = True) -> None:
         """devices: load the device filter too. Always at create, rules or none: a cgroup v2
         without a device program lets a container open any device node it can mknod."""
-        if devices:
+        if devices and not self.delegated:
             from berth.runtime.cgroups.v2 import devices as device_filter
 
             device_filter.apply(self.dir, device_rules.rules_for(resources, extra_devices))
