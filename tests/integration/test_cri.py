@@ -103,9 +103,10 @@ def cni_network(tmp_path):
 class Server:
     """`berth cri` with the test's settings, and a gRPC client of it."""
 
-    def __init__(self, berth, tmp, config) -> None:
+    def __init__(self, berth, tmp, config, prefix: tuple[str, ...] = ()) -> None:
+        """prefix: what the server is run under (it execs the server's command line)."""
         self.sock = str(tmp / "cri.sock")
-        self.proc = subprocess.Popen([BERTH, "--root", berth.root, "cri", "--listen", f"unix://{self.sock}",
+        self.proc = subprocess.Popen([*prefix, BERTH, "--root", berth.root, "cri", "--listen", f"unix://{self.sock}",
                                       "--config", str(config)], stderr=subprocess.PIPE, text=True)  # fmt: skip
         assert wait_for(lambda: os.path.exists(self.sock) or self.proc.poll() is not None, 30), "no socket"
         assert self.proc.poll() is None, self.proc.stderr.read()
@@ -469,8 +470,11 @@ def test_cni_teardown_survives_kills(berth, tmp_path, cni_network):
         assert len(cni_network.allocated()) == 2
         holders = [json.loads(open(p).read())["holder"] for p in glob.glob(f"{berth.root}/containers/*/cni.json")]
         assert len(holders) == 2
+        # a pod's worth of monitors, each with the runtime it starts once it has imported
+        assert wait_for(lambda: len(started_ahead(s.proc.pid, berth.root)) == 4, 10), started_ahead(
+            s.proc.pid, berth.root
+        )
         ahead = started_ahead(s.proc.pid, berth.root)
-        assert len(ahead) == 4, ahead  # a pod's worth of monitors, each with its runtime
         s.kill()
         assert wait_for(lambda: not any(alive(pid) for pid in ahead), 10), "a monitor started ahead outlived its server"
         os.kill(infra_pid, signal.SIGKILL)  # the infra container of the pod that was running
@@ -485,8 +489,9 @@ def test_cni_teardown_survives_kills(berth, tmp_path, cni_network):
     s = Server(berth, tmp_path, cni_network.config)
     try:
         assert wait_for(lambda: cni_network.allocated() == [], 30), cni_network.allocated()
-        assert status.network.ip not in subprocess.run(["iptables", "-t", "nat", "-S"], capture_output=True,
-                                                       text=True).stdout  # fmt: skip
+        # the bridge plugin's DEL gives the address back first, then removes its masquerade rule
+        assert wait_for(lambda: status.network.ip not in subprocess.run(["iptables", "-t", "nat", "-S"],
+                                                                        capture_output=True, text=True).stdout, 30)  # fmt: skip
         assert wait_for(lambda: not any(alive(pid) for pid in holders)), "a namespace holder was left"
         sandboxes = s.runtime.ListPodSandbox(cri.ListPodSandboxRequest()).items
         assert {x.metadata.name: x.state for x in sandboxes} == {
@@ -569,6 +574,53 @@ def status_of(raw: bytes) -> tuple[str, str]:
     doc = json.loads(raw)
     causes = (doc.get("details") or {}).get("causes") or [{}]
     return doc["status"], causes[0].get("message", "")
+
+
+def test_mounts_propagate_from_the_host_as_asked(berth, tmp_path, cni_network):
+    """HOST_TO_CONTAINER (rslave): a mount made under the source once the container runs shows
+    inside; PRIVATE (rprivate): it does not; BIDIRECTIONAL: INVALID_ARGUMENT, a container's mounts
+    never reaching the host. The server runs in a mount namespace of the test's own, where the
+    sources are shared mounts and the new mounts are made: the host's mount table is never touched."""
+    seen, hidden = tmp_path / "seen", tmp_path / "hidden"
+    for d in (seen, hidden):
+        (d / "sub").mkdir(parents=True)
+    shared = " && ".join(f"mount --bind {d} {d} && mount --make-shared {d}" for d in (seen, hidden))
+    s = Server(berth, tmp_path, cni_network.config,
+               prefix=("unshare", "--mount", "--propagation", "private", "sh", "-c", f'{shared} && exec "$@"', "sh"))  # fmt: skip
+    try:
+        config = sandbox_config("mounts", str(tmp_path / "logs"))
+        sandbox = s.runtime.RunPodSandbox(cri.RunPodSandboxRequest(config=config)).pod_sandbox_id
+        container = container_config("c", "sleep", "1000")
+        container.mounts.extend([
+            cri.Mount(container_path="/seen", host_path=str(seen), propagation=cri.PROPAGATION_HOST_TO_CONTAINER),
+            cri.Mount(container_path="/hidden", host_path=str(hidden), propagation=cri.PROPAGATION_PRIVATE)])  # fmt: skip
+        cid = s.runtime.CreateContainer(cri.CreateContainerRequest(pod_sandbox_id=sandbox, config=container,
+                                                                   sandbox_config=config)).container_id  # fmt: skip
+        s.runtime.StartContainer(cri.StartContainerRequest(container_id=cid))
+        status = s.runtime.ContainerStatus(cri.ContainerStatusRequest(container_id=cid)).status
+        assert {m.container_path: m.propagation for m in status.mounts} == {
+            "/seen": cri.PROPAGATION_HOST_TO_CONTAINER, "/hidden": cri.PROPAGATION_PRIVATE}  # fmt: skip
+        for d in (seen, hidden):
+            subprocess.run(["nsenter", f"--mount=/proc/{s.proc.pid}/ns/mnt", "sh", "-c",
+                            f"mount -t tmpfs none {d}/sub && echo mounted-later > {d}/sub/file"], check=True)  # fmt: skip
+        got = s.runtime.ExecSync(cri.ExecSyncRequest(container_id=cid, cmd=["cat", "/seen/sub/file"], timeout=10))
+        assert (got.exit_code, got.stdout) == (0, b"mounted-later\n"), got
+        got = s.runtime.ExecSync(cri.ExecSyncRequest(container_id=cid, cmd=["ls", "/hidden/sub"], timeout=10))
+        assert (got.exit_code, got.stdout) == (0, b""), got
+        both = container_config("both", "true")
+        both.mounts.append(
+            cri.Mount(container_path="/b", host_path=str(seen), propagation=cri.PROPAGATION_BIDIRECTIONAL)
+        )
+        with pytest.raises(grpc.RpcError) as refused:
+            s.runtime.CreateContainer(
+                cri.CreateContainerRequest(pod_sandbox_id=sandbox, config=both, sandbox_config=config)
+            )
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "bidirectional" in refused.value.details()
+        s.runtime.StopPodSandbox(cri.StopPodSandboxRequest(pod_sandbox_id=sandbox))
+        s.runtime.RemovePodSandbox(cri.RemovePodSandboxRequest(pod_sandbox_id=sandbox))
+    finally:
+        s.stop()
+    assert berth("ps", "-aq").stdout == ""
 
 
 def test_exec_attach_and_port_forward_through_the_streaming_server(server, berth):

@@ -15,8 +15,13 @@ def test_volume_forms():
     assert Mount.parse_volume("/data") == Mount(type="volume", target="/data")
     assert Mount.parse_volume("name:/data:ro") == Mount(type="volume", source="name", target="/data", read_only=True)
     assert Mount.parse_volume("/h:/c:rw,z") == Mount(type="bind", source="/h", target="/c")
+    assert Mount.parse_volume("/h:/c:ro,rslave") == Mount(type="bind", source="/h", target="/c", read_only=True,
+                                                          propagation="rslave")  # fmt: skip
     for bad, message in (("a:b", "invalid volume specification: 'a:b'"), ("/h:/c:rx", "invalid mode: rx"),
-                         (":/c", "invalid volume specification: ':/c'")):  # fmt: skip
+                         (":/c", "invalid volume specification: ':/c'"),
+                         ("/h:/c:rslave,private", "invalid mode: rslave,private"),
+                         ("name:/c:rslave", "for bind mounts only, not volume mounts"),
+                         ("/h:/c:rshared", "a container's mounts never reach the host")):  # fmt: skip
         with pytest.raises(InvalidArgument, match=message):
             Mount.parse_volume(bad)
 
@@ -29,6 +34,9 @@ def test_mount_and_tmpfs_forms():
     assert Mount.parse_tmpfs("/t:size=2m,mode=1777") == Mount(
         type="tmpfs", target="/t", options=("size=2m", "mode=1777")
     )
+    assert Mount.parse_mount("type=bind,src=/h,dst=/c,bind-propagation=slave").propagation == "slave"
+    with pytest.raises(InvalidArgument, match="invalid bind propagation 'sideways'"):
+        Mount.parse_mount("type=bind,src=/h,dst=/c,bind-propagation=sideways")
     with pytest.raises(InvalidArgument, match="unexpected key 'colour'"):
         Mount.parse_mount("type=bind,colour=red")
     with pytest.raises(InvalidArgument, match="mount type unknown: 'nfs'"):

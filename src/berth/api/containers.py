@@ -141,7 +141,8 @@ def _mount(m) -> Mount:
     options = tuple(o for o in (f"size={tmpfs['SizeBytes']}" if tmpfs.get("SizeBytes") else "",
                                 f"mode={tmpfs['Mode']:o}" if tmpfs.get("Mode") else "") if o)  # fmt: skip
     return Mount(type=m.get("Type") or "volume", target=m.get("Target") or "", source=m.get("Source") or "",
-                 read_only=bool(m.get("ReadOnly")), options=options)  # fmt: skip
+                 read_only=bool(m.get("ReadOnly")), options=options,
+                 propagation=(m.get("BindOptions") or {}).get("Propagation") or "")  # fmt: skip
 
 
 def create(engine, req: Request) -> Response:

@@ -237,8 +237,8 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
         self.engine.store.get(config.image.image)  # the kubelet pulls first: NotFound otherwise
         linux = config.linux
         resources, security = linux.resources, linux.security_context
-        mounts = tuple(Mount(type="bind", source=m.host_path, target=m.container_path, read_only=m.readonly)
-                       for m in config.mounts)  # fmt: skip
+        mounts = tuple(Mount(type="bind", source=m.host_path, target=m.container_path, read_only=m.readonly,
+                             propagation=_propagation(m)) for m in config.mounts)  # fmt: skip
         quota, period = resources.cpu_quota, resources.cpu_period or 100000
         user = ""
         if security.HasField("run_as_user"):
@@ -328,7 +328,9 @@ class RuntimeService(api_pb2_grpc.RuntimeServiceServicer):
             reason=("Completed" if code == 0 else "Error") if status == "exited" else "",
             labels=record["labels"], annotations=record["annotations"], log_path=record["logPath"],
             mounts=[cri.Mount(container_path=m.get("target", ""), host_path=m.get("source", ""),
-                              readonly=bool(m.get("readOnly"))) for m in c.config.get("mounts") or []]))  # fmt: skip
+                              readonly=bool(m.get("readOnly")),
+                              propagation=cri.PROPAGATION_HOST_TO_CONTAINER if m.get("propagation") == "rslave"
+                              else cri.PROPAGATION_PRIVATE) for m in c.config.get("mounts") or []]))  # fmt: skip
 
     @rpc
     def ReopenContainerLog(self, request, context):
@@ -610,3 +612,13 @@ def _allowed_oom_score_adj(wanted: int) -> int:
 def _state(status: str) -> int:
     return {"created": cri.CONTAINER_CREATED, "running": cri.CONTAINER_RUNNING,
             "exited": cri.CONTAINER_EXITED}.get(status, cri.CONTAINER_UNKNOWN)  # fmt: skip
+
+
+def _propagation(m) -> str:
+    """A CRI mount's propagation as a bind's: host-to-container is rslave (what containerd sets);
+    bidirectional cannot be given (berth.engine.options: a container's mounts never reach the
+    host), and says so."""
+    if m.propagation == cri.PROPAGATION_BIDIRECTIONAL:
+        raise InvalidArgument(f"mount {m.container_path}: bidirectional propagation is not supported: a container's "
+                              "mounts never reach the host with berth (host-to-container and private are)")  # fmt: skip
+    return "rslave" if m.propagation == cri.PROPAGATION_HOST_TO_CONTAINER else ""

@@ -33,8 +33,7 @@ def _host_config_rest(cfg: dict, spec: dict) -> dict:
     cpu = (linux.get("resources") or {}).get("cpu") or {}
     ulimits = [{"Name": u["name"], "Hard": u["hard"], "Soft": u["soft"]} for u in cfg.get("ulimits") or []]
     mounts = cfg.get("mounts") or []
-    binds = [f"{m['source']}:{m['target']}" + (":ro" if m.get("readOnly") else "") for m in mounts
-             if m["type"] in ("bind", "volume") and m.get("source")]  # fmt: skip
+    binds = [_bind(m) for m in mounts if m["type"] in ("bind", "volume") and m.get("source")]
     tmpfs = {m["target"]: ",".join(m.get("options") or []) for m in mounts if m["type"] == "tmpfs"}
     return {
         "Binds": binds or None, "BlkioWeight": 0, "BlkioWeightDevice": [], "BlkioDeviceReadBps": [],
@@ -174,6 +173,12 @@ def container_document(c) -> dict:
         },  # fmt: skip
         "NetworkSettings": c.engine.networking.settings(c, c.status == "running"),
     }
+
+
+def _bind(m: dict) -> str:
+    """HostConfig.Binds' form of a mount: SOURCE:TARGET[:MODES], the modes comma-separated."""
+    modes = ",".join(mode for mode in ("ro" if m.get("readOnly") else "", m.get("propagation") or "") if mode)
+    return f"{m['source']}:{m['target']}" + (f":{modes}" if modes else "")
 
 
 _PROPAGATIONS = ("rprivate", "private", "rshared", "shared", "rslave", "slave")

@@ -85,6 +85,21 @@ class CniNetwork:
 
 
 MOUNT_TYPES = ("bind", "volume", "tmpfs")
+PROPAGATIONS = ("private", "rprivate", "shared", "rshared", "slave", "rslave")
+
+
+def _check_propagation(propagation: str, kind: str) -> None:
+    """A bind mount's propagation, as Docker takes it; never shared: a container's mounts are made
+    in a mount namespace that receives the host's mounts (its monitor's, a slave of the host's)
+    and never sends any back, so a shared bind could not reach the host."""
+    if propagation not in PROPAGATIONS:
+        raise InvalidArgument(f"invalid bind propagation {propagation!r}: {', '.join(PROPAGATIONS)}")
+    if kind != "bind":
+        raise InvalidArgument(f"propagation {propagation} is for bind mounts only, not {kind} mounts")
+    if propagation in ("shared", "rshared"):
+        raise InvalidArgument(f"bind propagation {propagation}: a container's mounts never reach the host with "
+                              "berth (they are made in a namespace that only receives the host's): use rslave "
+                              "to see the host's new mounts, or rprivate")  # fmt: skip
 
 
 @record
@@ -97,10 +112,13 @@ class Mount:
     read_only: bool = False
     options: tuple[str, ...] = ()  # tmpfs: size=, mode= and mount options
     chown: bool = False  # -v's U (Podman's): its content made the container's user's, recursively
+    propagation: str = ""  # a bind mount's: rprivate (the default), private, rslave or slave
 
     def check(self) -> None:
         if self.type not in MOUNT_TYPES:
             raise InvalidArgument(f"mount type unknown: {self.type!r}: bind, volume or tmpfs")
+        if self.propagation:
+            _check_propagation(self.propagation, self.type)
         if not self.target.startswith("/"):
             raise InvalidArgument(f"invalid mount target {self.target!r}: it must be an absolute path")
         if self.type == "bind" and not self.source.startswith("/"):
@@ -117,10 +135,15 @@ class Mount:
         if len(parts) not in (2, 3) or not parts[1].startswith("/") or not parts[0]:
             raise InvalidArgument(f"invalid volume specification: '{item}'")
         mode = parts[2].split(",") if len(parts) == 3 else []
-        if any(m not in ("ro", "rw", "z", "Z", "U") for m in mode):
+        propagation = [m for m in mode if m in PROPAGATIONS]
+        if any(m not in ("ro", "rw", "z", "Z", "U", *PROPAGATIONS) for m in mode) or len(propagation) > 1:
             raise InvalidArgument(f"invalid mode: {parts[2]}")
         kind = "bind" if parts[0].startswith("/") else "volume"
-        return Mount(type=kind, source=parts[0], target=parts[1], read_only="ro" in mode, chown="U" in mode)
+        mount = Mount(type=kind, source=parts[0], target=parts[1], read_only="ro" in mode, chown="U" in mode,
+                      propagation=propagation[0] if propagation else "")  # fmt: skip
+        if mount.propagation:
+            _check_propagation(mount.propagation, kind)
+        return mount
 
     @staticmethod
     def parse_tmpfs(item: str) -> Mount:
@@ -155,8 +178,12 @@ class Mount:
             )
         options = tuple(f"{name}={fields[key]}" for key, name in (("tmpfs-size", "size"), ("tmpfs-mode", "mode"))
                         if kind == "tmpfs" and fields.get(key))  # fmt: skip
+        propagation = fields.get("bind-propagation", "")
+        if propagation:
+            _check_propagation(propagation, kind)
         return Mount(type=kind, target=target, source=fields.get("source", "") if kind != "tmpfs" else "",
-                     read_only=fields.get("readonly", "false") in ("true", "1"), options=options)  # fmt: skip
+                     read_only=fields.get("readonly", "false") in ("true", "1"), options=options,
+                     propagation=propagation)  # fmt: skip
 
 
 @record

@@ -131,7 +131,7 @@ def extra_mounts(opts) -> tuple[Mount, ...]:
         if not os.path.exists(m.source):
             raise InvalidArgument(f"invalid mount config: bind source path does not exist: {m.source}")
         out.append(Mount(destination=m.target, type="bind", source=m.source,
-                         options=("rbind", "ro" if m.read_only else "rw")))  # fmt: skip
+                         options=("rbind", "ro" if m.read_only else "rw", m.propagation or "rprivate")))  # fmt: skip
     # parents before what is under them, whatever the order asked (the API's volumes come in the
     # order of a Go map): as Docker sorts them, by the depth of their path in the container
     out.sort(key=lambda m: len([p for p in m.destination.split("/") if p]))
