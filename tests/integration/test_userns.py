@@ -265,3 +265,33 @@ def test_under_remap_the_walkthrough_builds_shares_and_commits(ns_root, configur
     finally:
         berth.cleanup()
         berth("rmi", "-f", f"{tag}:committed", tag)
+
+
+def test_a_layers_chowned_copy_keeps_what_overlayfs_reads(tmp_path):
+    """Where the kernel cannot idmap a layer (an ordinary user's berth), a copy of it is chowned:
+    owners shifted by the maps, modes (set-id bits too), hard links, symlinks, whiteouts and the
+    opaque mark kept; made once per maps."""
+    import stat
+
+    from berth.linux.idmap import shifted_copy
+
+    layer = tmp_path / "fs"
+    (layer / "d").mkdir(parents=True)
+    os.setxattr(layer / "d", "trusted.overlay.opaque", b"y")
+    (layer / "f").write_text("x")
+    os.chown(layer / "f", 5, 6)
+    os.chmod(layer / "f", 0o4755)
+    os.link(layer / "f", layer / "hard")
+    os.symlink("f", layer / "d" / "s")
+    os.mknod(layer / "gone", stat.S_IFCHR, os.makedev(0, 0))
+    maps = ((0, 100000, 65536),)
+    copy = shifted_copy(str(layer), maps, maps)
+    assert copy == shifted_copy(str(layer), maps, maps) and copy != str(layer)
+    f = os.lstat(f"{copy}/f")
+    assert (f.st_uid, f.st_gid, stat.S_IMODE(f.st_mode)) == (100005, 100006, 0o4755)
+    assert os.lstat(f"{copy}/hard").st_ino == f.st_ino
+    assert os.readlink(f"{copy}/d/s") == "f" and os.lstat(f"{copy}/d/s").st_uid == 100000
+    gone = os.lstat(f"{copy}/gone")
+    assert stat.S_ISCHR(gone.st_mode) and gone.st_rdev == os.makedev(0, 0)
+    assert os.getxattr(f"{copy}/d", "trusted.overlay.opaque") == b"y"
+    assert (layer / "f").stat().st_uid == 5, "the layer itself changed"

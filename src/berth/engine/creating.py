@@ -12,7 +12,7 @@ from berth.clock import rfc3339
 from berth.engine import names, user_lookup
 from berth.engine.container import RUNNING, SPEC, Container, ContainerError
 from berth.engine.options import CreateOptions
-from berth.errors import AlreadyExists, BerthError, FailedPrecondition, NotFound, Unsupported
+from berth.errors import AlreadyExists, BerthError, FailedPrecondition, NotFound
 from berth.fs import atomic_write, remove_tree, unlink_if_present
 from berth.oci.record import to_json
 
@@ -88,6 +88,8 @@ class Creating:
             if check.get("Test") and check["Test"][0] != "NONE":  # the monitor runs it
                 atomic_write(os.path.join(cdir, "healthcheck.json"), fastjson.dumps(check).encode())
             user = opts.user or (image_config.config.user if image_config.config else "")
+            if idmaps is not None and idmaps.mode == "keep-id" and not opts.user:
+                user = "{}:{}".format(*idmaps.inside(0, 0))  # Podman's: the user's own ids, as on the host
             try:
                 uid, gid, groups = user_lookup.resolve(self.store, user, top)
             except ContainerError:
@@ -147,13 +149,8 @@ class Creating:
     def _id_maps(self, opts: CreateOptions):
         """(the container's user namespace maps or None, and for `auto` the lock held until its
         record is written: its range was chosen among those of the containers there are)."""
-        from berth.engine import rootless, userns
+        from berth.engine import userns
 
-        if rootless.active():
-            if opts.userns not in ("", "host") or opts.uidmap or opts.gidmap:
-                raise Unsupported("rootless berth runs containers in the user's own user namespace: "
-                                  "--userns, --uidmap and --gidmap are not there yet")  # fmt: skip
-            return None, None
         for mode in (opts.pid, opts.ipc, opts.uts, opts.network):
             if mode.startswith("container:"):
                 donor = mode[len("container:") :]

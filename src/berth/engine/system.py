@@ -164,7 +164,9 @@ def _user_namespaces() -> dict:
         remap, auto = f"(daemon.json: {e})", userns.AUTO_USER
     return {"Rootless": rootless.active(), "UidMap": own, "Remap": remap, "AutoUser": auto,
             "AutoRanges": [f"{first}:{count}" for first, count in userns.subordinate(auto, userns.SUBUID)],
-            "Layers": "idmapped mounts of the image's layers (no copies)"}  # fmt: skip
+            "Layers": "chowned copies of the image's layers, one per maps, kept (a user cannot idmap the host's "
+                      "file system)" if rootless.active() else "idmapped mounts of the image's layers (no copies; "
+                      "chowned copies where the kernel refuses)"}  # fmt: skip
 
 
 def _os_name() -> str:

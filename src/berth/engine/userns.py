@@ -76,8 +76,8 @@ def parse_mode(text: str) -> tuple[str, int]:
                 raise InvalidArgument(f"invalid --userns {text!r}: auto takes size=N (a positive number of ids)")
             size = int(value)
         return "auto", size
-    if text in ("keep-id", "nomap") or text.startswith("keep-id:"):
-        raise Unsupported(f"--userns={text} is for rootless berth, which runs as a user: as root use auto or --uidmap")
+    if text in ("keep-id", "nomap"):
+        return text, 0
     raise InvalidArgument(f"invalid --userns {text!r}: host, auto[:size=N], or --uidmap/--gidmap")
 
 
@@ -210,25 +210,39 @@ def _concatenated(ranges: list[tuple[int, int]]) -> Maps:
 
 def check(opts) -> None:
     """The flags' forms, before anything is looked up or made."""
+    from berth.engine import rootless
+
     mode, _ = parse_mode(opts.userns)
     if (opts.uidmap or opts.gidmap) and mode:
         raise InvalidArgument(f"--userns={opts.userns} and --uidmap/--gidmap: use one or the other")
+    if mode in ("keep-id", "nomap") and not rootless.active():
+        raise Unsupported(f"--userns={mode} is for rootless berth, which runs as a user: as root use auto or --uidmap")
+    if (opts.uidmap or opts.gidmap) and rootless.active():
+        raise Unsupported(
+            "rootless berth: --uidmap and --gidmap are not there yet: use --userns=auto, keep-id or nomap"
+        )
     for entries, flag in ((opts.uidmap, "--uidmap"), (opts.gidmap, "--gidmap")):
         if entries:
             host_id(parse_maps(entries, flag), 0)
 
 
 def wanted(opts) -> bool:
-    """Whether the container may get a user namespace: asked for, or daemon.json's remap."""
-    if opts.uidmap or opts.gidmap or opts.userns.startswith("auto"):
+    """Whether the container may get a user namespace: asked for, or daemon.json's remap (root's)."""
+    from berth.engine import rootless
+
+    if opts.uidmap or opts.gidmap or opts.userns not in ("", "host"):
         return True
-    return opts.userns != "host" and bool(settings()[0])
+    return not opts.userns and not rootless.active() and bool(settings()[0])
 
 
 def choose(opts, taken: list[IdMappings]) -> IdMappings | None:
     """The container's maps (None: the host's ids). `taken`: the maps of the containers there
     are, which an auto range never overlaps. Called under the root's LOCK."""
+    from berth.engine import rootless
+
     mode, size = parse_mode(opts.userns)
+    if rootless.active():
+        return _checked(_rootless(mode, size, taken), opts)
     if opts.uidmap or opts.gidmap:
         uid = parse_maps(opts.uidmap, "--uidmap") if opts.uidmap else None
         gid = parse_maps(opts.gidmap, "--gidmap") if opts.gidmap else None
@@ -247,6 +261,42 @@ def choose(opts, taken: list[IdMappings]) -> IdMappings | None:
     if remap:
         return _checked(remap_maps(remap, auto_user), opts)
     return None
+
+
+def _rootless(mode: str, size: int, taken: list[IdMappings]) -> IdMappings:
+    """Rootless berth's maps: a container's ids are among those of the user's own namespace (the
+    user's uid as 0, then the user's subordinate ids), Podman's modes. keep-id: the user's host
+    uid and gid are the container's same ids (files the user owns stay the user's inside);
+    nomap: the user's own ids are not in the container at all; auto: a range of the subordinate
+    ids of its own."""
+    sizes = [_own_size(f"/proc/self/{name}") for name in ("uid_map", "gid_map")]
+    if mode == "keep-id":
+        user, group = (_outside_of_root(f"/proc/self/{name}") for name in ("uid_map", "gid_map"))
+        return IdMappings(mode="keep-id", uid=_kept(user, sizes[0]), gid=_kept(group, sizes[1]))
+    if mode == "nomap":
+        return IdMappings(mode="nomap", uid=((0, 1, sizes[0] - 1),), gid=((0, 1, sizes[1] - 1),))
+    uid = _free([(1, sizes[0] - 1)], size, [r for m in taken for r in m.uid], "this user", SUBUID)
+    gid = _free([(1, sizes[1] - 1)], size, [r for m in taken for r in m.gid], "this user", SUBGID)
+    return IdMappings(mode="auto", uid=((0, uid, size),), gid=((0, gid, size),))
+
+
+def _kept(own: int, total: int) -> Maps:
+    """keep-id's map: the container's `own` is the namespace's 0 (the user), the rest in order."""
+    if own + 1 >= total:
+        raise InvalidArgument(f"--userns=keep-id: id {own} is beyond the {total - 1} subordinate ids of the user's "
+                              "namespace: ask root for a larger range")  # fmt: skip
+    return ((0, 1, own), (own, 0, 1), (own + 1, own + 1, total - 1 - own))
+
+
+def _own_size(path: str) -> int:
+    with open(path) as f:
+        return sum(int(line.split()[2]) for line in f if line.strip())
+
+
+def _outside_of_root(path: str) -> int:
+    """The host id that this namespace's 0 is (the user's own)."""
+    with open(path) as f:
+        return next(int(fields[1]) for fields in (line.split() for line in f) if fields and fields[0] == "0")
 
 
 def _checked(maps: IdMappings, opts) -> IdMappings:

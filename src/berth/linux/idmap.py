@@ -53,3 +53,79 @@ def idmapped_tree(path: str, userns: int, attach_at: str) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def shifted_id(maps: Maps, inside: int) -> int:
+    """The id outside that `inside` is under the maps (65534, the overflow id, if none maps it)."""
+    for first, outside, count in maps:
+        if first <= inside < first + count:
+            return outside + inside - first
+    return 65534
+
+
+def shifted_copy(layer: str, uid_maps: Maps, gid_maps: Maps) -> str:
+    """A copy of the layer directory (relative to the working directory) whose owners are shifted
+    by the maps, made once per layer and maps beside it (`<layer>-idmap-<key>`, so it goes with
+    the layer) and kept for the next container with those maps: what a user namespace's
+    container sees where the kernel cannot idmap the layer (an ordinary user's berth on the
+    host's file system, a file system without idmapped mounts). Podman's fallback, the same."""
+    import hashlib
+
+    key = hashlib.sha256((map_text(uid_maps) + "/" + map_text(gid_maps)).encode()).hexdigest()[:12]
+    source = os.path.realpath(layer)
+    target = f"{source}-idmap-{key}"
+    if os.path.isdir(target):
+        return target
+    scratch = f"{target}.{os.getpid()}"
+    _copy_tree(source, scratch, uid_maps, gid_maps)
+    try:
+        os.rename(scratch, target)
+    except OSError:  # another container's start made it meanwhile
+        import shutil
+
+        shutil.rmtree(scratch, ignore_errors=True)
+    return target
+
+
+def _copy_tree(source: str, target: str, uid_maps: Maps, gid_maps: Maps) -> None:
+    import shutil
+    import stat
+
+    linked: dict[tuple[int, int], str] = {}  # hard links stay links within the copy
+    for top, dirs, files in os.walk(source):
+        here = target if top == source else os.path.join(target, os.path.relpath(top, source))
+        entries = [(top, here, True)] + [(os.path.join(top, n), os.path.join(here, n), False) for n in files + [
+            d for d in dirs if os.path.islink(os.path.join(top, d))]]  # fmt: skip
+        for src, dst, is_top in entries:
+            st = os.lstat(src)
+            mode = stat.S_IMODE(st.st_mode)
+            if is_top:
+                os.mkdir(dst, 0o700)
+            elif (st.st_dev, st.st_ino) in linked and not stat.S_ISDIR(st.st_mode):
+                os.link(linked[(st.st_dev, st.st_ino)], dst)
+                continue
+            elif stat.S_ISLNK(st.st_mode):
+                os.symlink(os.readlink(src), dst)
+            elif stat.S_ISREG(st.st_mode):
+                shutil.copyfile(src, dst, follow_symlinks=False)
+            else:  # whiteouts (0/0 character devices), fifos, device nodes
+                os.mknod(dst, st.st_mode, st.st_rdev)
+            if st.st_nlink > 1 and not stat.S_ISDIR(st.st_mode):
+                linked[(st.st_dev, st.st_ino)] = dst
+            os.lchown(dst, shifted_id(uid_maps, st.st_uid), shifted_id(gid_maps, st.st_gid))
+            if not stat.S_ISLNK(st.st_mode):
+                os.chmod(dst, mode)  # after chown, which clears set-id bits
+            for name in _xattrs(src):
+                try:
+                    os.setxattr(dst, name, os.getxattr(src, name, follow_symlinks=False), follow_symlinks=False)
+                except OSError:
+                    pass  # trusted.* needs the host's CAP_SYS_ADMIN: an ordinary user's layers have none
+            os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(top, d))]
+
+
+def _xattrs(path: str) -> list[str]:
+    try:
+        return os.listxattr(path, follow_symlinks=False)
+    except OSError:
+        return []

@@ -56,11 +56,13 @@ def private_mount_namespace() -> None:
     mount(None, "/", None, MS_REC | MS_SLAVE)
 
 
-def mount_all(mounts: list[dict], target: str, idmap: int = -1) -> None:
+def mount_all(mounts: list[dict], target: str, idmap: int = -1, maps: tuple | None = None) -> None:
     """Mount a snapshot's mounts (as data: type, source, options, cwd) at target,
     in the calling process's mount namespace. `idmap`: a user namespace whose maps shift the
     owners of an overlay's lower layers (the image's files, as a container with those maps
-    sees them); its upper layer keeps the owners its writers have on the host."""
+    sees them); its upper layer keeps the owners its writers have on the host. `maps` (its uid
+    and gid maps): where the kernel refuses to idmap a layer, chowned copies of the layers with
+    those maps are the lower layers instead (berth.linux.idmap.shifted_copy)."""
     import os
 
     for mnt in mounts:
@@ -79,7 +81,7 @@ def mount_all(mounts: list[dict], target: str, idmap: int = -1) -> None:
         try:
             if idmap >= 0 and mnt["type"] == "overlay":
                 os.makedirs(stack, exist_ok=True)
-                options = _idmapped_lowers(options, idmap, held, stack)
+                options = _idmapped_lowers(options, idmap, held, stack, maps)
             flags = MS_RDONLY if "ro" in options else 0
             data = ",".join(o for o in options if o not in ("ro", "rw"))
             mount(mnt["source"], target, mnt["type"], flags, data)
@@ -90,20 +92,23 @@ def mount_all(mounts: list[dict], target: str, idmap: int = -1) -> None:
             os.chdir(here)
 
 
-def _idmapped_lowers(options: list[str], userns: int, held: list[int], stack: str) -> list[str]:
-    from berth.linux.idmap import idmapped_tree
+def _idmapped_lowers(options: list[str], userns: int, held: list[int], stack: str, maps: tuple | None) -> list[str]:
+    from berth.linux.idmap import idmapped_tree, shifted_copy
 
     out = []
     for option in options:
         if option.startswith("lowerdir="):
+            paths = option[len("lowerdir=") :].split(":")
             lowers = []
-            for path in option[len("lowerdir=") :].split(":"):
-                try:
+            try:
+                for path in paths:
                     held.append(idmapped_tree(path, userns, stack))
-                except OSError as e:
+                    lowers.append(f"/proc/self/fd/{held[-1]}")
+            except OSError as e:
+                if maps is None:
                     raise OSError(e.errno, f"idmapping the image's layers: {e.strerror}: a user namespace needs "
                                            "idmapped mounts of the store's file system (Linux 5.19 or later)") from None  # fmt: skip
-                lowers.append(f"/proc/self/fd/{held[-1]}")
+                lowers = [shifted_copy(path, *maps) for path in paths]  # (trees attached already go with the stack)
             option = "lowerdir=" + ":".join(lowers)
         out.append(option)
     return out

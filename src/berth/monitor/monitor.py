@@ -207,7 +207,9 @@ def _main(argv: list[str], fds: list[int] | None, prestarted: Prestarted | None)
 
 def _mount_rootfs(mounts: list[dict], target: str, spec: dict) -> None:
     """The snapshot at the bundle's rootfs; for a container with a user namespace of its own,
-    the image's layers idmapped to its ids (no copy of them is made)."""
+    the image's layers idmapped to its ids (no copy of them is made), or where the kernel
+    cannot (rootless berth: the store's file system is the host's), copies of them chowned to
+    its ids, kept for the next container with the same maps."""
     linux = spec.get("linux") or {}
     if not linux.get("uidMappings"):  # (a user namespace joined has them too: berth.engine.userns.joined)
         m.mount_all(mounts, target)
@@ -219,7 +221,7 @@ def _mount_rootfs(mounts: list[dict], target: str, spec: dict) -> None:
 
     fd = userns_fd(maps("uidMappings"), maps("gidMappings"))
     try:
-        m.mount_all(mounts, target, fd)
+        m.mount_all(mounts, target, fd, (maps("uidMappings"), maps("gidMappings")))
     finally:
         os.close(fd)
 
